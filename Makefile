@@ -1,0 +1,54 @@
+# The front door. Every target sets up what it needs itself.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: venv node test test-unit test-integration test-infra demo lint synth bench deploy clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/report_deps/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: node_modules/.installed
+
+test: venv node
+	$(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test-integration: venv
+	$(PY) -m pytest -q tests/integration
+
+test-infra: venv node
+	$(PY) -m pytest -q tests/infra
+
+demo: venv
+	$(PY) scripts/demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+synth: venv node
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk synth --quiet
+
+bench: venv
+	$(PY) scripts/bench.py
+
+deploy: venv node
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out out .bench

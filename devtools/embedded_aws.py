@@ -1,0 +1,90 @@
+"""An embedded AWS: moto's ThreadedMotoServer on 127.0.0.1, with helpers to seed what FinOps Guard reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+
+REGION = "eu-west-1"
+
+
+class EmbeddedAws:
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint = ""
+
+    def start(self) -> EmbeddedAws:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def environ(self) -> dict[str, str]:
+        """Variables that point boto3 (and so the handlers, unchanged) at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed fake credentials
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    @contextmanager
+    def activated(self):
+        saved = {k: os.environ.get(k) for k in self.environ()}
+        os.environ.update(self.environ())
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def client(self, service: str, region: str = REGION) -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106
+        )
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> None:
+        request = urllib.request.Request(  # noqa: S310 - loopback moto endpoint
+            f"{self.endpoint}{path}", data=json.dumps(body or {}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
+    def reset(self) -> None:
+        self._post("/moto-api/reset")
+
+    def seed_cost_and_usage(self, pages: list[dict[str, Any]]) -> None:
+        """Queue GetCostAndUsage answers: each distinct request takes the next page."""
+        self._post("/moto-api/static/ce/cost-and-usage-results", {"results": pages})
+
+    def create_outbox_table(self, name: str = "finops-guard-outbox") -> str:
+        """Same key schema as the CDK outbox table."""
+        self.client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
+    def put_secret(self, name: str, value: str) -> str:
+        return self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]

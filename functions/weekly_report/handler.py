@@ -1,0 +1,60 @@
+"""Weekly cost report: EventBridge Scheduler -> Cost Explorer -> Teams (and Slack) card.
+
+Failure to deliver raises, so the Errors alarm pages and Lambda retries; the rendered messages are
+kept in the outbox either way (`finops-guard report resend`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.delivery import DeliveryFailed
+from finops_guard.weekly_report import run_weekly_report
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.settings()
+    costs = runtime.cost_source(settings)
+    try:
+        outcome = run_weekly_report(
+            settings,
+            now=runtime.scheduled_time(event),
+            costs=costs,
+            outbox=runtime.outbox(settings.require("outbox_table")),
+            poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+        )
+    except DeliveryFailed as failure:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        raise
+    finally:
+        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
+    report = outcome.report
+    metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)
+    logger.info(
+        "weekly report delivered",
+        extra={
+            "report_id": report.report_id,
+            "delivered": outcome.delivery.delivered,
+            "skipped": outcome.delivery.skipped,
+        },
+    )
+    return {
+        "report_id": report.report_id,
+        "as_of": report.window.as_of.isoformat(),
+        "month_to_date": str(report.month_to_date),
+        "currency": report.currency,
+        "delivered": outcome.delivery.delivered,
+        "skipped": outcome.delivery.skipped,
+        "cost_explorer_requests": outcome.cost_requests,
+    }

@@ -1,0 +1,1 @@
+"""AWS CDK infrastructure of FinOps Guard."""

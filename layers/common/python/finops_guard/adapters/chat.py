@@ -1,0 +1,87 @@
+"""HTTPS POST of a chat payload to a Teams Workflows or Slack incoming webhook, with bounded retries.
+
+Errors and log lines name the channel and status, never the URL: the URL is the credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import requests
+
+from finops_guard.delivery import ChatMessage, PostFailed, PostRejected, RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+TIMEOUT = (3.05, 10)  # connect, read (seconds)
+MAX_LOGGED_BODY = 500
+_sleep = time.sleep  # module-level so tests can replace waiting without touching time.sleep
+
+
+def _fail(error_type: type[Exception], text: str, attempts: int) -> Exception:
+    error = error_type(text)
+    error.attempts = attempts  # type: ignore[attr-defined]
+    return error
+
+
+class WebhookPoster:
+    def __init__(
+        self,
+        url_for: Callable[[str], str],
+        *,
+        policy: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        deadline: float | None = None,
+    ) -> None:
+        self._url_for = url_for
+        self._policy = policy or RetryPolicy()
+        self._session = session or requests.Session()
+        self._sleep = sleep or _sleep
+        self._clock = clock
+        self._deadline = deadline
+
+    def post(self, message: ChatMessage) -> int:
+        url = self._url_for(message.channel)
+        body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        last = "no attempt"
+        for attempt in range(1, self._policy.max_attempts + 1):
+            retry_after = None
+            try:
+                response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT)
+            except (requests.Timeout, requests.ConnectionError) as error:
+                last = type(error).__name__  # str(error) would contain the URL
+            else:
+                if 200 <= response.status_code < 300:
+                    return attempt
+                detail = response.text[:MAX_LOGGED_BODY]
+                if response.status_code != 429 and response.status_code < 500:
+                    log.error(
+                        "chat webhook rejected the message",
+                        extra={"channel": message.channel, "status": response.status_code, "response": detail},
+                    )
+                    raise _fail(PostRejected, f"{message.channel} answered {response.status_code}: {detail}", attempt)
+                last = f"HTTP {response.status_code}"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+            if attempt == self._policy.max_attempts:
+                break
+            delay = self._policy.delay(attempt, retry_after)
+            if delay > self._policy.max_retry_after:
+                raise _fail(PostFailed, f"{message.channel}: {last}; asked to wait {delay:.0f} s", attempt)
+            if self._deadline is not None and self._clock() + delay > self._deadline:
+                raise _fail(PostFailed, f"{message.channel}: {last}; no time left to retry", attempt)
+            log.warning(
+                "chat webhook attempt failed; retrying",
+                extra={"channel": message.channel, "attempt": attempt, "outcome": last, "delay_s": round(delay, 2)},
+            )
+            self._sleep(delay)
+        raise _fail(
+            PostFailed,
+            f"{message.channel}: {last} after {self._policy.max_attempts} attempts",
+            self._policy.max_attempts,
+        )

@@ -1,0 +1,155 @@
+"""Deterministic synthetic Cost Explorer data: the smoke-test source and the demo's seed.
+
+`synthetic_pages` answers exactly like `GetCostAndUsage` (DAILY, UnblendedCost, grouped by SERVICE
+and LINKED_ACCOUNT), split into pages joined by NextPageToken, so the same parsing code runs on it.
+The organisation has a visible spike (SageMaker training in the data account over the last days)
+and Cost Explorer's habit of marking the most recent day `Estimated`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+ACCOUNTS = {
+    "111111111111": "prod-platform",
+    "222222222222": "prod-data",
+    "333333333333": "staging",
+    "444444444444": "sandbox",
+}
+# (service, typical daily cost in the biggest account)
+SERVICES = [
+    ("Amazon Elastic Compute Cloud - Compute", "412.00"),
+    ("Amazon Relational Database Service", "188.00"),
+    ("Amazon Simple Storage Service", "96.00"),
+    ("Amazon Elastic Kubernetes Service", "72.00"),
+    ("EC2 - Other", "64.00"),
+    ("Amazon CloudFront", "41.00"),
+    ("Amazon DynamoDB", "38.00"),
+    ("AWS Lambda", "22.00"),
+    ("Amazon ElastiCache", "35.00"),
+    ("Amazon OpenSearch Service", "44.00"),
+    ("Amazon SageMaker", "18.00"),
+    ("Amazon Redshift", "52.00"),
+    ("Amazon Kinesis", "12.00"),
+    ("Amazon Simple Queue Service", "4.10"),
+    ("Amazon Simple Notification Service", "2.20"),
+    ("AmazonCloudWatch", "27.00"),
+    ("AWS Key Management Service", "3.40"),
+    ("AWS Secrets Manager", "1.90"),
+    ("Amazon Virtual Private Cloud", "16.00"),
+    ("Amazon Route 53", "2.80"),
+    ("AWS WAF", "6.50"),
+    ("Amazon Elastic Container Service", "19.00"),
+    ("Amazon Elastic Container Registry (ECR)", "3.10"),
+    ("Amazon Elastic File System", "8.40"),
+    ("AWS Glue", "14.00"),
+    ("Amazon Athena", "5.60"),
+    ("AWS Step Functions", "1.30"),
+    ("Amazon API Gateway", "7.70"),
+    ("AWS Backup", "9.20"),
+    ("AWS Config", "4.40"),
+    ("AWS CloudTrail", "2.10"),
+    ("Amazon GuardDuty", "6.90"),
+    ("AWS Security Hub", "3.30"),
+    ("Tax", "0.00"),
+]
+ACCOUNT_SCALE = {
+    "111111111111": Decimal("1.0"),
+    "222222222222": Decimal("0.55"),
+    "333333333333": Decimal("0.22"),
+    "444444444444": Decimal("0.06"),
+}
+SPIKE = ("Amazon SageMaker", "222222222222", 4, Decimal("60"))  # service, account, last N days, factor
+
+
+def _noise(*parts: object) -> Decimal:
+    """A stable pseudo-random factor in [0.85, 1.15) from its inputs (no global RNG state)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return Decimal("0.85") + Decimal(int.from_bytes(digest[:4], "big") % 30000) / Decimal(100000)
+
+
+def daily_amount(day: date, service: str, base: Decimal, account: str, as_of: date) -> Decimal:
+    weekday = Decimal("0.8") if day.weekday() >= 5 else Decimal("1")
+    growth = Decimal(1) + Decimal(day.toordinal() % 400) / Decimal(4000)  # slow upward drift
+    amount = base * ACCOUNT_SCALE.get(account, Decimal("0.1")) * weekday * growth * _noise(day, service, account)
+    spike_service, spike_account, spike_days, factor = SPIKE
+    if service == spike_service and account == spike_account and (as_of - day).days < spike_days:
+        amount *= factor
+    return amount.quantize(Decimal("0.0000000001"))
+
+
+def synthetic_pages(
+    start: date,
+    end: date,
+    *,
+    accounts: dict[str, str] | None = None,
+    services: list[tuple[str, str]] | None = None,
+    groups_per_page: int = 5000,
+    estimated_days: int = 1,
+    unit: str = "USD",
+) -> Iterator[dict[str, Any]]:
+    """Yield `GetCostAndUsage` pages for [start, end) (end exclusive, as Cost Explorer)."""
+    accounts = ACCOUNTS if accounts is None else accounts
+    services = SERVICES if services is None else services
+    as_of = end - timedelta(days=1)
+    attributes = [{"Value": a, "Attributes": {"description": n}} for a, n in accounts.items()]
+    page: list[dict[str, Any]] = []
+    size = 0
+    number = 0
+
+    def flush(last: bool) -> dict[str, Any]:
+        nonlocal page, size, number
+        number += 1
+        out: dict[str, Any] = {
+            "GroupDefinitions": [
+                {"Type": "DIMENSION", "Key": "SERVICE"},
+                {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
+            ],
+            "ResultsByTime": page,
+            "DimensionValueAttributes": attributes,
+        }
+        if not last:
+            out["NextPageToken"] = f"page-{number + 1}"
+        page, size = [], 0
+        return out
+
+    day = start
+    while day < end:
+        groups = []
+        for service, base in services:
+            for account in accounts:
+                amount = daily_amount(day, service, Decimal(base), account, as_of)
+                groups.append(
+                    {"Keys": [service, account], "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": unit}}}
+                )
+        estimated = (end - day).days <= estimated_days
+        for chunk_start in range(0, len(groups), groups_per_page):
+            chunk = groups[chunk_start : chunk_start + groups_per_page]
+            if size + len(chunk) > groups_per_page and page:
+                yield flush(last=False)
+            page.append(
+                {
+                    "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                    "Total": {},
+                    "Groups": chunk,
+                    "Estimated": estimated,
+                }
+            )
+            size += len(chunk)
+        day += timedelta(days=1)
+    yield flush(last=True)
+
+
+class MockCostSource:
+    """Stands in for Cost Explorer when FINOPSGUARD_USE_MOCK_DATA=true (the client smoke test)."""
+
+    requests = 0
+
+    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
+        for page in synthetic_pages(start, end):
+            self.requests += 1
+            yield page

@@ -1,0 +1,74 @@
+"""Money as Decimal plus ISO 4217 currency. Never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# ISO 4217 minor units that differ from the usual 2.
+_MINOR_UNITS = {
+    "BIF": 0,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "ISK": 0,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "PYG": 0,
+    "RWF": 0,
+    "UGX": 0,
+    "UYI": 0,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    "CLF": 4,
+    "UYW": 4,
+}
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "AUD": "A$", "CAD": "C$"}
+
+ZERO = Decimal(0)
+
+
+def minor_units(currency: str) -> int:
+    """Number of decimal places of `currency` (JPY 0, KWD 3, most 2)."""
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round to the currency's minor unit, banker's rounding."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_EVEN)
+
+
+def format_money(amount: Decimal, currency: str, *, signed: bool = False) -> str:
+    """`$1,234.56`, `¥1,235`, `1,234.568 KWD`; with `signed`, a leading + for gains."""
+    value = quantize(amount, currency)
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    digits = f"{abs(value):,.{minor_units(currency)}f}"
+    symbol = _SYMBOLS.get(currency.upper())
+    return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency.upper()}"
+
+
+def format_percent(ratio: Decimal | None, *, signed: bool = False, places: int = 1) -> str:
+    """A ratio (0.125) as `12.5 %`; None (undefined, e.g. growth from zero) as `n/a`."""
+    if ratio is None:
+        return "n/a"
+    value = (ratio * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    sign = "+" if signed and value > 0 else ""
+    return f"{sign}{value} %"
+
+
+def parse_amount(text: str) -> Decimal:
+    """Parse a Cost Explorer amount string exactly (`"12.3456789"`)."""
+    amount = Decimal(text)
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {text!r}")
+    return amount

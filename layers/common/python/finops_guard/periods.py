@@ -1,0 +1,90 @@
+"""Calendar rules for cost reports.
+
+Cost Explorer buckets cost by UTC day and its `End` dates are exclusive. A report therefore covers
+*complete UTC cost days only*: the last one is the UTC day before "now", whatever time zone the
+schedule fires in (Monday 08:00 in Auckland is still Sunday in UTC, so Sunday is not complete yet).
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+TREND_DAYS = 14
+WEEK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """An inclusive range of cost days."""
+
+    first: date
+    last: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def each_day(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range(self.days)]
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """Every date a weekly report needs, derived from one instant.
+
+    `as_of` is the last complete UTC cost day. The reporting month is the month containing
+    `as_of`, so the report sent on the 1st describes the month that just ended, complete.
+    `query_start`/`query_end` are ready for Cost Explorer: start inclusive, end exclusive.
+    """
+
+    as_of: date
+    month: DateRange
+    month_to_date: DateRange
+    this_week: DateRange
+    previous_week: DateRange
+    trend: DateRange
+    query_start: date
+    query_end: date
+
+    @property
+    def days_in_month(self) -> int:
+        return self.month.days
+
+    @property
+    def elapsed_days(self) -> int:
+        return self.month_to_date.days
+
+    @property
+    def remaining_days(self) -> int:
+        return self.days_in_month - self.elapsed_days
+
+    @property
+    def month_complete(self) -> bool:
+        return self.as_of == self.month.last
+
+
+def report_window(now: datetime) -> ReportWindow:
+    """Build the report window for an aware instant `now` (any time zone)."""
+    if now.tzinfo is None:
+        raise ValueError("report_window needs an aware datetime; got a naive one")
+    as_of = now.astimezone(UTC).date() - timedelta(days=1)
+    month_first = as_of.replace(day=1)
+    month_last = as_of.replace(day=calendar.monthrange(as_of.year, as_of.month)[1])
+    trend = DateRange(as_of - timedelta(days=TREND_DAYS - 1), as_of)
+    this_week = DateRange(as_of - timedelta(days=WEEK_DAYS - 1), as_of)
+    previous_week = DateRange(this_week.first - timedelta(days=WEEK_DAYS), this_week.first - timedelta(days=1))
+    return ReportWindow(
+        as_of=as_of,
+        month=DateRange(month_first, month_last),
+        month_to_date=DateRange(month_first, as_of),
+        this_week=this_week,
+        previous_week=previous_week,
+        trend=trend,
+        query_start=min(month_first, trend.first),
+        query_end=as_of + timedelta(days=1),
+    )

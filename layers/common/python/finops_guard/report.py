@@ -1,0 +1,124 @@
+"""The weekly cost report: one immutable value built from a CostAggregate, rendered by cards/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from finops_guard import kpis
+from finops_guard.costs import CostAggregate
+from finops_guard.kpis import Change, Ranked
+from finops_guard.money import ZERO
+from finops_guard.periods import ReportWindow
+
+
+@dataclass(frozen=True)
+class Budget:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class BudgetConsumption:
+    budget: Budget
+    actual: Decimal  # MTD / budget
+    forecast: Decimal  # burn-rate forecast / budget
+
+
+@dataclass(frozen=True)
+class DailySpend:
+    day: date
+    amount: Decimal
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    """All figures of one weekly report. Money in `currency`, Decimal, unrounded."""
+
+    report_id: str
+    stage: str
+    window: ReportWindow
+    currency: str
+    generated_at: datetime
+    month_to_date: Decimal
+    daily_burn: Decimal
+    forecast_burn_rate: Decimal
+    forecast_trend: Decimal
+    week_over_week: Change
+    budget: BudgetConsumption | None
+    budget_note: str | None
+    daily: tuple[DailySpend, ...]
+    top_services: tuple[Ranked, ...]
+    top_accounts: tuple[Ranked, ...]
+    account_names: dict[str, str]
+
+    @property
+    def estimated_days(self) -> tuple[date, ...]:
+        return tuple(d.day for d in self.daily if d.estimated)
+
+
+def report_id_for(window: ReportWindow) -> str:
+    """Stable per reporting week, so a retried invocation recognises what it already posted."""
+    return f"weekly-report/{window.as_of.isoformat()}"
+
+
+def build_weekly_report(
+    aggregate: CostAggregate,
+    *,
+    stage: str,
+    currency: str,
+    top_n: int,
+    generated_at: datetime,
+    monthly_budget: Decimal | None = None,
+) -> WeeklyReport:
+    """Compute the KPIs of the seed glossary from summed Cost Explorer data.
+
+    `currency` is the configured one; Cost Explorer's own unit wins for amounts, and budget
+    consumption is only computed when the budget is in that same currency.
+    """
+    window = aggregate.window
+    cost_currency = aggregate.currency or currency
+    month_to_date = aggregate.spend(window.month_to_date.each_day())
+    burn = kpis.daily_burn(month_to_date, window.elapsed_days)
+    forecast_burn = kpis.forecast_burn_rate(month_to_date, window.elapsed_days, window.days_in_month)
+    recent = [aggregate.daily.get(day, ZERO) for day in window.trend.each_day()]
+    forecast_trend = kpis.forecast_linear_trend(month_to_date, recent, window.remaining_days)
+    week = kpis.Change(aggregate.spend(window.this_week.each_day()), aggregate.spend(window.previous_week.each_day()))
+
+    budget, note = None, None
+    if monthly_budget is not None:
+        if cost_currency != currency:
+            note = f"budget is in {currency} but Cost Explorer reports {cost_currency}; not compared"
+        else:
+            plan = Budget(monthly_budget, currency)
+            budget = BudgetConsumption(plan, month_to_date / monthly_budget, forecast_burn / monthly_budget)
+
+    first_day = min(window.query_start, window.trend.first)
+    shown_days = [d for d in sorted(aggregate.daily) if first_day <= d <= window.as_of]
+    daily = tuple(DailySpend(d, aggregate.daily[d], d in aggregate.estimated_days) for d in shown_days)
+
+    def windows(totals: dict) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        return {k: (t.month_to_date, t.this_week, t.previous_week) for k, t in totals.items()}
+
+    top_accounts = tuple(kpis.top_with_other(windows(aggregate.accounts), top_n))
+    names = {r.name: aggregate.account_names[r.name] for r in top_accounts if r.name in aggregate.account_names}
+    return WeeklyReport(
+        report_id=report_id_for(window),
+        stage=stage,
+        window=window,
+        currency=cost_currency,
+        generated_at=generated_at,
+        month_to_date=month_to_date,
+        daily_burn=burn,
+        forecast_burn_rate=forecast_burn,
+        forecast_trend=forecast_trend,
+        week_over_week=week,
+        budget=budget,
+        budget_note=note,
+        daily=daily,
+        top_services=tuple(kpis.top_with_other(windows(aggregate.services), top_n)),
+        top_accounts=top_accounts,
+        account_names=names,
+    )

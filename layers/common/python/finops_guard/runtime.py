@@ -1,0 +1,62 @@
+"""Composition root: builds the real (or mock) adapters from settings, once per warm container.
+
+Handlers and the CLI get their collaborators here, so tests can swap any of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from finops_guard.adapters.chat import WebhookPoster
+from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
+from finops_guard.adapters.outbox import DynamoOutbox
+from finops_guard.adapters.secrets import read_webhook_url
+from finops_guard.mock_data import MockCostSource
+from finops_guard.settings import ReportSettings
+
+SAFETY_MARGIN_S = 10.0
+
+
+@cache
+def settings() -> ReportSettings:
+    return ReportSettings.from_env(os.environ)
+
+
+def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:
+    # A fresh source per run (it counts requests); the boto3 client behind it is cached.
+    return MockCostSource() if config.use_mock_data else CostExplorerSource(_ce_client())
+
+
+@cache
+def _ce_client() -> Any:
+    return cost_explorer_client()
+
+
+@cache
+def outbox(table_name: str) -> DynamoOutbox:
+    return DynamoOutbox(table_name)
+
+
+def webhook_poster(config: ReportSettings, remaining_ms: int | None = None) -> WebhookPoster:
+    """A poster that stops retrying before the Lambda timeout (remaining_ms from the context)."""
+    deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_S
+    return WebhookPoster(
+        lambda channel: read_webhook_url(config.secret_for(channel), channel=channel), deadline=deadline
+    )
+
+
+def scheduled_time(event: dict[str, Any] | None) -> datetime:
+    """The instant the schedule fired (stable across retries), else now."""
+    text = (event or {}).get("scheduled_time") or (event or {}).get("time")
+    if isinstance(text, str) and text and not text.startswith("<"):
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    return datetime.now(UTC)

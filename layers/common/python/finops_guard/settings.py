@@ -1,0 +1,86 @@
+"""Runtime settings of the report function, read from environment variables once and validated.
+
+Values are names and knobs set by the CDK stack (never secrets): secret *names* travel in the
+environment, secret values only ever come from Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "FINOPSGUARD_"
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or invalid; the message names it."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    stage: str
+    timezone: str
+    currency: str
+    top_n: int
+    monthly_budget: Decimal | None
+    teams_secret_name: str | None
+    slack_secret_name: str | None
+    outbox_table: str | None
+    use_mock_data: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(PREFIX + name, default)
+            return value.strip() if isinstance(value, str) and value.strip() else default
+
+        timezone = get("TIMEZONE", "UTC") or "UTC"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"{PREFIX}TIMEZONE={timezone!r} is not an IANA time zone") from None
+        currency = (get("CURRENCY", "USD") or "USD").upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise SettingsError(f"{PREFIX}CURRENCY={currency!r} is not an ISO 4217 code")
+        top_text = get("TOP_N", "5") or "5"
+        if not top_text.isdigit() or not 1 <= int(top_text) <= 10:
+            raise SettingsError(f"{PREFIX}TOP_N={top_text!r} must be an integer from 1 to 10")
+        budget_text = get("MONTHLY_BUDGET")
+        budget = None
+        if budget_text is not None:
+            try:
+                budget = Decimal(budget_text)
+            except InvalidOperation:
+                budget = None
+            if budget is None or not budget.is_finite() or budget <= 0:
+                raise SettingsError(f"{PREFIX}MONTHLY_BUDGET={budget_text!r} must be a positive amount")
+        return cls(
+            stage=get("STAGE", "dev") or "dev",
+            timezone=timezone,
+            currency=currency,
+            top_n=int(top_text),
+            monthly_budget=budget,
+            teams_secret_name=get("TEAMS_SECRET_NAME"),
+            slack_secret_name=get("SLACK_SECRET_NAME"),
+            outbox_table=get("OUTBOX_TABLE"),
+            use_mock_data=_flag(env.get(PREFIX + "USE_MOCK_DATA")),
+        )
+
+    def require(self, field_name: str) -> str:
+        value = getattr(self, field_name)
+        if not value:
+            raise SettingsError(f"{PREFIX}{field_name.upper()} is not set")
+        return value
+
+    def secret_for(self, channel: str) -> str:
+        name = {"teams": self.teams_secret_name, "slack": self.slack_secret_name}.get(channel)
+        if not name:
+            raise SettingsError(f"no webhook secret is configured for channel {channel!r}")
+        return name

@@ -1,0 +1,96 @@
+"""cdk-nag AwsSolutions and cfn-lint both pass on the synthesized templates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import Validations
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
+from conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+VARIANTS = ["default_synth", "full_synth"]
+
+# Each acknowledgment: (construct path below the stack, rule id). Reviewed one by one.
+EXPECTED_ACKNOWLEDGMENTS = {
+    ("CostReports/TeamsWebhookSecret", "AwsSolutions-SMG4"),
+    ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
+    ("CostReports/WeeklyReport/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+}
+
+
+def acknowledgments(synth: Synth) -> dict[tuple[str, str], str]:
+    found = {}
+    stack_prefix = synth.stack.node.path + "/"
+    for construct in synth.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule_id, reason in entry.data.items():
+                    path = construct.node.path.removeprefix(stack_prefix)
+                    found[(path, rule_id.split("::", 1)[-1])] = reason
+    return found
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_cdk_nag_aws_solutions_reports_no_unacknowledged_findings(
+    synth_name: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+
+    # app.synth() in the fixture already fails on any violation; re-run the pack to show details.
+    report = AwsSolutionsChecks().validate_scope(synth.app)
+
+    findings = [
+        f"{v.severity} {v.rule_name} at {[r.construct_path for r in v.violating_resources]}" for v in report.violations
+    ]
+    assert findings == []
+    assert report.success
+
+
+def test_synth_reports_no_validation_failures(full_synth: Synth) -> None:
+    report = json.loads((full_synth.outdir / "validation-report.json").read_text())
+
+    assert report["pluginReports"] == []
+
+
+def test_acknowledgments_are_exactly_the_reviewed_ones(full_synth: Synth, default_synth: Synth) -> None:
+    assert set(acknowledgments(full_synth)) == EXPECTED_ACKNOWLEDGMENTS
+    assert set(acknowledgments(default_synth)) == EXPECTED_ACKNOWLEDGMENTS - {
+        ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4")
+    }
+
+
+def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
+    for (path, rule_id), reason in acknowledgments(full_synth).items():
+        words = reason.split()
+        assert len(words) >= 20, f"{rule_id} on {path}: reason too short: {reason!r}"
+        assert not {"todo", "tbd", "n/a", "ignore"} & {w.lower().strip(".,") for w in words}
+
+
+def test_wildcard_resource_acknowledgment_covers_only_cost_explorer(full_synth: Synth) -> None:
+    wildcard_statements = [
+        statement
+        for policy in full_synth.resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Resource"] == "*" or "*" in json.dumps(statement["Action"])
+    ]
+
+    assert wildcard_statements == [
+        {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
+    ]
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_cfn_lint_finds_no_errors_or_warnings(synth_name: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+
+    matches = lint(
+        json.dumps(synth.template_json),
+        config=ManualArgs(regions=["us-east-1", "eu-west-1", "eu-central-1"]),
+    )
+
+    problems = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id[0] in "EW"]
+    assert problems == []

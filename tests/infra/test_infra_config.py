@@ -1,0 +1,156 @@
+"""Context validation: bad values stop synth with a message naming the key and the value."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from aws_cdk import App
+from conftest import REPO_ROOT, cdk_json_context
+
+from infra.config import DEFAULTS, ConfigError, FinOpsGuardConfig, load_config
+from infra.stack import create_stack
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("timezone", "Mars/Olympus"),
+        ("timezone", ""),
+        ("timezone", "../../etc/passwd"),
+        ("currency", "XXQ"),
+        ("currency", "usd"),
+        ("topN", 0),
+        ("topN", "11"),
+        ("topN", "five"),
+        ("topN", True),
+        ("monthlyBudget", "-5"),
+        ("monthlyBudget", -5),
+        ("monthlyBudget", "0"),
+        ("monthlyBudget", "lots"),
+        ("monthlyBudget", "NaN"),
+        ("stage", "Bad_Stage"),
+        ("stage", "a-very-long-stage-name"),
+        ("stage", ""),
+        ("opsAlarmEmail", "nope"),
+        ("opsAlarmEmail", "ops@localhost"),
+        ("reportSchedule", "cron(0 8 * * MON)"),
+        ("reportSchedule", "cron(0 8 * * MON *)"),
+        ("reportSchedule", "every monday"),
+        ("reportSchedule", "rate(0 days)"),
+        ("slackEnabled", "maybe"),
+        ("owner", ""),
+        ("costCenter", "  "),
+        ("costCenter", "fin<ops>"),
+    ],
+)
+def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({key: value})
+
+    message = str(raised.value)
+    assert message.startswith(f"Invalid context '{key}': {value!r} ")
+    assert raised.value.key == key
+
+
+def test_unknown_time_zone_message_is_exact() -> None:
+    with pytest.raises(ConfigError, match=r"^Invalid context 'timezone': 'Mars/Olympus' is not an IANA time zone$"):
+        FinOpsGuardConfig.from_context({"timezone": "Mars/Olympus"})
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_cli_strings_are_parsed_into_typed_values() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {
+            "topN": "7",
+            "slackEnabled": "true",
+            "monthlyBudget": "1500.50",
+            "opsAlarmEmail": "null",
+            "reportSchedule": "rate(1 day)",
+            "timezone": "Europe/Madrid",
+        }
+    )
+
+    assert config.top_n == 7
+    assert config.slack_enabled is True
+    assert config.monthly_budget == "1500.50"
+    assert config.ops_alarm_email is None
+    assert config.report_schedule == "rate(1 day)"
+    assert config.timezone == "Europe/Madrid"
+
+
+def test_numeric_budget_from_cdk_json_is_kept_as_decimal_string() -> None:
+    assert FinOpsGuardConfig.from_context({"monthlyBudget": 1234.5}).monthly_budget == "1234.5"
+
+
+def test_config_is_frozen() -> None:
+    config = FinOpsGuardConfig.from_context({})
+    with pytest.raises(AttributeError):
+        config.stage = "prod"  # type: ignore[misc]
+
+
+def test_cdk_json_context_defaults_match_config_defaults() -> None:
+    context = cdk_json_context()
+
+    assert {key: context[key] for key in DEFAULTS} == DEFAULTS
+
+
+def test_default_config_from_cdk_json() -> None:
+    config = load_config(App(context=cdk_json_context()).node)
+
+    assert config == FinOpsGuardConfig(
+        stage="dev",
+        report_schedule="cron(0 8 ? * MON *)",
+        timezone="UTC",
+        currency="USD",
+        top_n=5,
+        monthly_budget=None,
+        ops_alarm_email=None,
+        slack_enabled=False,
+        owner="platform-team",
+        cost_center="finops",
+    )
+
+
+def test_invalid_context_fails_before_any_construct_is_created() -> None:
+    app = App(context={**cdk_json_context(), "currency": "XXQ"})
+
+    with pytest.raises(ConfigError, match="'currency': 'XXQ'"):
+        create_stack(app)
+
+    assert app.node.children == []
+
+
+def test_cdk_cli_synth_with_unknown_time_zone_fails_naming_the_key(tmp_path) -> None:
+    if not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.skip("node_modules/.bin/cdk is missing: run `make node` (npm install) first")
+    npx = shutil.which("npx")
+    if npx is None:
+        pytest.skip("npx (Node.js) is not on PATH")
+    env = {
+        **os.environ,
+        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "AWS_CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+
+    result = subprocess.run(
+        [npx, "cdk", "synth", "--quiet", "-c", "timezone=Mars/Olympus", "-o", str(tmp_path / "cdk.out")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Invalid context 'timezone': 'Mars/Olympus' is not an IANA time zone" in output

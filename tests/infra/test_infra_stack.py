@@ -1,0 +1,576 @@
+"""Exact properties of the synthesized FinOps Guard stack (bundling skipped)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Capture, Match
+from conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+EXPECTED_TAGS = {
+    "Project": "FinOpsGuard",
+    "Environment": "qa",
+    "Owner": "cloud-platform",
+    "CostCenter": "cc-4711",
+}
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+def arn_of(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def logical_id(synth: Synth, resource_type: str, name_property: str, name: str) -> str:
+    matches = [
+        lid
+        for lid, resource in synth.resources(resource_type).items()
+        if resource["Properties"].get(name_property) == name
+    ]
+    assert len(matches) == 1, f"{resource_type} {name_property}={name}: {matches}"
+    return matches[0]
+
+
+def report_function(synth: Synth) -> tuple[str, dict[str, Any]]:
+    lid = logical_id(
+        synth,
+        "AWS::Lambda::Function",
+        "FunctionName",
+        f"finops-guard-{synth.stack.config.stage}-weekly-report",
+    )
+    return lid, synth.template_json["Resources"][lid]["Properties"]
+
+
+def report_role_id(synth: Synth) -> str:
+    return report_function(synth)[1]["Role"]["Fn::GetAtt"][0]
+
+
+def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:
+    policies = [p for p in synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]]
+    assert len(policies) == 1
+    return policies[0]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def dlq_id(synth: Synth) -> str:
+    return logical_id(
+        synth, "AWS::SQS::Queue", "QueueName", f"finops-guard-{synth.stack.config.stage}-weekly-report-dlq"
+    )
+
+
+def topic_id(synth: Synth) -> str:
+    return synth.only("AWS::SNS::Topic")[0]
+
+
+def table_id(synth: Synth) -> str:
+    return synth.only("AWS::DynamoDB::Table")[0]
+
+
+def secret_id(synth: Synth, channel: str) -> str:
+    return logical_id(
+        synth,
+        "AWS::SecretsManager::Secret",
+        "Name",
+        f"finops-guard/{synth.stack.config.stage}/{channel}-webhook-url",
+    )
+
+
+def layer_id(synth: Synth, name: str) -> str:
+    return logical_id(
+        synth, "AWS::Lambda::LayerVersion", "LayerName", f"finops-guard-{synth.stack.config.stage}-{name}"
+    )
+
+
+# --- stack ------------------------------------------------------------------------------------
+
+
+def test_stack_is_named_after_the_stage(full_synth: Synth, default_synth: Synth) -> None:
+    assert full_synth.stack.stack_name == "FinOpsGuard-qa"
+    assert default_synth.stack.stack_name == "FinOpsGuard-dev"
+
+
+def test_default_cdk_json_context_synthesizes_a_utc_weekly_schedule(default_synth: Synth) -> None:
+    default_synth.template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {"ScheduleExpression": "cron(0 8 ? * MON *)", "ScheduleExpressionTimezone": "UTC"},
+    )
+
+
+# --- schedule ---------------------------------------------------------------------------------
+
+
+def test_schedule_runs_the_report_in_the_configured_time_zone(full_synth: Synth) -> None:
+    function_id, _ = report_function(full_synth)
+    schedule_input = Capture()
+
+    full_synth.template.has_resource_properties(
+        "AWS::Scheduler::Schedule",
+        {
+            "ScheduleExpression": "cron(0 8 ? * MON *)",
+            "ScheduleExpressionTimezone": "Europe/Madrid",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "State": "ENABLED",
+            "Target": {
+                "Arn": arn_of(function_id),
+                "RoleArn": Match.any_value(),
+                "Input": schedule_input,
+                "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+                "DeadLetterConfig": {"Arn": arn_of(dlq_id(full_synth))},
+            },
+        },
+    )
+    assert json.loads(schedule_input.as_string()) == {
+        "report": "weekly",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+
+
+def test_scheduler_role_may_only_invoke_the_report_and_park_failed_events(full_synth: Synth) -> None:
+    function_id, _ = report_function(full_synth)
+    schedule = full_synth.only("AWS::Scheduler::Schedule")[1]
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    role = full_synth.template_json["Resources"][role_id]["Properties"]
+
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+        }
+    ]
+    assert policy_statements_of_role(full_synth, role_id) == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": arn_of(function_id),
+            "Sid": "InvokeWeeklyReport",
+        },
+        {
+            "Action": "sqs:SendMessage",
+            "Effect": "Allow",
+            "Resource": arn_of(dlq_id(full_synth)),
+            "Sid": "ParkUndeliveredEvents",
+        },
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+# --- function ---------------------------------------------------------------------------------
+
+
+def test_report_function_runs_arm64_python_3_14_with_explicit_limits(full_synth: Synth) -> None:
+    function_id, _ = report_function(full_synth)
+
+    full_synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "finops-guard-qa-weekly-report",
+            "Architectures": ["arm64"],
+            "Runtime": "python3.14",
+            "Handler": "handler.lambda_handler",
+            "Timeout": 120,
+            "MemorySize": 256,
+            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id(full_synth))},
+            "LoggingConfig": {"LogGroup": ref(full_synth.only("AWS::Logs::LogGroup")[0])},
+        },
+    )
+    full_synth.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": ref(function_id), "MaximumRetryAttempts": 2, "Qualifier": "$LATEST"},
+    )
+
+
+def test_report_function_logs_to_a_log_group_kept_one_month(full_synth: Synth) -> None:
+    full_synth.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_report_function_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
+    _, function = report_function(full_synth)
+
+    assert function["Environment"]["Variables"] == {
+        "FINOPSGUARD_STAGE": "qa",
+        "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
+        "FINOPSGUARD_CURRENCY": "EUR",
+        "FINOPSGUARD_TOP_N": "7",
+        "FINOPSGUARD_MONTHLY_BUDGET": "1500.50",
+        "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
+        "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
+        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id(full_synth)),
+        "POWERTOOLS_SERVICE_NAME": "weekly-report",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_optional_settings_are_absent_from_the_environment_by_default(default_synth: Synth) -> None:
+    default_synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/dev/teams-webhook-url",
+                        "FINOPSGUARD_MONTHLY_BUDGET": Match.absent(),
+                        "FINOPSGUARD_SLACK_SECRET_NAME": Match.absent(),
+                    }
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])
+def test_no_environment_value_looks_like_a_url_or_secret(synth_name: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    secret_like = re.compile(r"://|hooks\.|webhook\.office|xox[abp]-|sk_(live|test)_|resolve:secretsmanager", re.I)
+
+    for function in synth.resources("AWS::Lambda::Function").values():
+        for name, value in function["Properties"]["Environment"]["Variables"].items():
+            assert not secret_like.search(json.dumps(value)), f"{name} looks like a secret: {value}"
+
+
+def test_teams_secret_name_variable_is_the_name_of_the_teams_secret(full_synth: Synth) -> None:
+    _, function = report_function(full_synth)
+    secret = full_synth.template_json["Resources"][secret_id(full_synth, "teams")]
+
+    assert function["Environment"]["Variables"]["FINOPSGUARD_TEAMS_SECRET_NAME"] == secret["Properties"]["Name"]
+
+
+def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
+    role_id = report_role_id(full_synth)
+    statements = policy_statements_of_role(full_synth, role_id)
+
+    expected = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": arn_of(full_synth.only("AWS::Logs::LogGroup")[0]),
+        },
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id(full_synth))},
+        {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
+        {
+            "Sid": "ReadWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": Match.array_equals([ref(secret_id(full_synth, "slack")), ref(secret_id(full_synth, "teams"))]),
+        },
+        {
+            "Sid": "UseOutbox",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": arn_of(table_id(full_synth)),
+        },
+    ]
+    full_synth.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [ref(role_id)],
+            "PolicyDocument": {"Statement": Match.array_equals(expected), "Version": "2012-10-17"},
+        },
+    )
+    assert len(statements) == len(expected)
+
+
+def test_report_role_is_assumed_by_lambda_and_has_no_managed_policies(full_synth: Synth) -> None:
+    role = full_synth.template_json["Resources"][report_role_id(full_synth)]["Properties"]
+
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+    assert "ManagedPolicyArns" not in role
+    assert "Policies" not in role
+
+
+def test_report_function_waits_for_its_policy_not_redundantly_for_its_role(full_synth: Synth) -> None:
+    function_id, _ = report_function(full_synth)
+    role_id = report_role_id(full_synth)
+    [policy_id] = [
+        lid for lid, p in full_synth.resources("AWS::IAM::Policy").items() if ref(role_id) in p["Properties"]["Roles"]
+    ]
+
+    assert full_synth.template_json["Resources"][function_id]["DependsOn"] == [policy_id]
+
+
+# --- layers -----------------------------------------------------------------------------------
+
+
+def test_report_function_uses_exactly_the_common_and_report_deps_layers(full_synth: Synth) -> None:
+    _, function = report_function(full_synth)
+
+    assert function["Layers"] == [
+        ref(layer_id(full_synth, "common")),
+        ref(layer_id(full_synth, "report-deps")),
+    ]
+    assert len(full_synth.resources("AWS::Lambda::LayerVersion")) == 2
+
+
+def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
+    for layer in full_synth.resources("AWS::Lambda::LayerVersion").values():
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_billing_deps_and_stripe_are_not_referenced_anywhere(full_synth: Synth) -> None:
+    assembly_text = "\n".join(path.read_text() for path in full_synth.outdir.glob("*.json")) + json.dumps(
+        full_synth.template_json
+    )
+
+    assert "billing_deps" not in assembly_text
+    assert "stripe" not in assembly_text.lower()
+
+
+def test_assets_are_the_report_handler_and_the_two_layers(full_synth: Synth) -> None:
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    sources = sorted(
+        asset["displayName"]
+        for asset in json.loads(assets_file.read_text())["files"].values()
+        if "displayName" in asset
+    )
+
+    assert [s for s in sources if "Code" in s] == [
+        "CostReports/WeeklyReport/Function/Code",
+        "Layers/Common/Code",
+        "Layers/ReportDeps/Code",
+    ]
+
+
+# --- alarms -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "namespace", "metric", "statistic", "comparison", "threshold"),
+    [
+        ("Errors", "AWS/Lambda", "Errors", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        ("Throttles", "AWS/Lambda", "Throttles", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        ("Duration", "AWS/Lambda", "Duration", "Maximum", "GreaterThanThreshold", 96000),
+        (
+            "DeadLetters",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+    ],
+)
+def test_report_alarm_notifies_the_ops_topic(
+    full_synth: Synth,
+    suffix: str,
+    namespace: str,
+    metric: str,
+    statistic: str,
+    comparison: str,
+    threshold: int,
+) -> None:
+    topic = ref(topic_id(full_synth))
+    function_id, _ = report_function(full_synth)
+    dimension = (
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id(full_synth), "QueueName"]}}
+        if namespace == "AWS/SQS"
+        else {"Name": "FunctionName", "Value": ref(function_id)}
+    )
+
+    full_synth.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"FinOpsGuard-qa-weekly-report-{suffix}",
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": [dimension],
+            "Statistic": statistic,
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": comparison,
+            "Threshold": threshold,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [topic],
+            "OKActions": [topic],
+            "AlarmDescription": Match.any_value(),
+        },
+    )
+
+
+def test_report_function_has_exactly_four_alarms_each_telling_on_call_what_to_do(full_synth: Synth) -> None:
+    alarms = full_synth.resources("AWS::CloudWatch::Alarm").values()
+
+    assert sorted(a["Properties"]["AlarmName"] for a in alarms) == [
+        "FinOpsGuard-qa-weekly-report-DeadLetters",
+        "FinOpsGuard-qa-weekly-report-Duration",
+        "FinOpsGuard-qa-weekly-report-Errors",
+        "FinOpsGuard-qa-weekly-report-Throttles",
+    ]
+    for alarm in alarms:
+        assert "First:" in json.dumps(alarm["Properties"]["AlarmDescription"])
+
+
+# --- ops topic and DLQ ------------------------------------------------------------------------
+
+
+def test_ops_topic_is_encrypted_with_a_rotating_key_cloudwatch_can_use(full_synth: Synth) -> None:
+    key_id, key = full_synth.only("AWS::KMS::Key")
+
+    full_synth.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": arn_of(key_id)})
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert {
+        "Sid": "AllowCloudWatchAlarmsToPublish",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    } in key["Properties"]["KeyPolicy"]["Statement"]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "policy_type", "target_key"),
+    [
+        ("AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "Topics"),
+        ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues"),
+    ],
+)
+def test_topic_and_queue_refuse_requests_without_tls(
+    full_synth: Synth, resource_type: str, policy_type: str, target_key: str
+) -> None:
+    resource_id, _ = full_synth.only(resource_type)
+
+    full_synth.template.has_resource_properties(
+        policy_type,
+        {
+            target_key: [ref(resource_id)],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            },
+        },
+    )
+
+
+def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_synth: Synth) -> None:
+    full_synth.template.has_resource_properties(
+        "AWS::SNS::Subscription",
+        {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": ref(topic_id(full_synth))},
+    )
+    default_synth.template.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(full_synth: Synth) -> None:
+    full_synth.template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": "finops-guard-qa-weekly-report-dlq",
+            "SqsManagedSseEnabled": True,
+            "MessageRetentionPeriod": 14 * 24 * 3600,
+        },
+    )
+
+
+# --- secrets and outbox -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])
+def test_secrets_carry_no_value_in_the_template(synth_name: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+
+    for secret in synth.resources("AWS::SecretsManager::Secret").values():
+        assert "SecretString" not in secret["Properties"]
+        assert "put-secret-value --secret-id " + secret["Properties"]["Name"] in secret["Properties"]["Description"]
+        assert secret["DeletionPolicy"] == "Retain"
+
+
+def test_slack_secret_exists_only_when_slack_is_enabled(full_synth: Synth, default_synth: Synth) -> None:
+    def names(synth: Synth) -> list[str]:
+        return sorted(s["Properties"]["Name"] for s in synth.resources("AWS::SecretsManager::Secret").values())
+
+    assert names(full_synth) == ["finops-guard/qa/slack-webhook-url", "finops-guard/qa/teams-webhook-url"]
+    assert names(default_synth) == ["finops-guard/dev/teams-webhook-url"]
+
+
+def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> None:
+    full_synth.template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": Match.object_like(
+                {
+                    "TableName": "finops-guard-qa-outbox",
+                    "KeySchema": [{"AttributeName": "message_id", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "message_id", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {"SSEEnabled": True},
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                }
+            ),
+        },
+    )
+
+
+# --- tags and outputs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "AWS::Lambda::Function",
+        "AWS::DynamoDB::Table",
+        "AWS::SNS::Topic",
+        "AWS::SQS::Queue",
+        "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
+        "AWS::CloudWatch::Alarm",
+    ],
+)
+def test_every_taggable_resource_carries_the_cost_allocation_tags(full_synth: Synth, resource_type: str) -> None:
+    resources = full_synth.resources(resource_type)
+    assert resources
+
+    for resource in resources.values():
+        tags = {tag["Key"]: tag["Value"] for tag in resource["Properties"]["Tags"]}
+        assert tags == EXPECTED_TAGS
+
+
+def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
+    function_id, _ = report_function(full_synth)
+
+    assert full_synth.template_json["Outputs"] == {
+        "TeamsSecretName": {"Value": "finops-guard/qa/teams-webhook-url"},
+        "SlackSecretName": {"Value": "finops-guard/qa/slack-webhook-url"},
+        "OutboxTableName": {"Value": ref(table_id(full_synth))},
+        "WeeklyReportFunctionName": {"Value": ref(function_id)},
+        "OpsTopicArn": {"Value": ref(topic_id(full_synth))},
+    }
+
+
+def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
+    assert "SlackSecretName" not in default_synth.template_json["Outputs"]
+    assert set(default_synth.template_json["Outputs"]) == {
+        "TeamsSecretName",
+        "OutboxTableName",
+        "WeeklyReportFunctionName",
+        "OpsTopicArn",
+    }
+
+
+def test_common_layer_ships_the_library_without_build_leftovers(full_synth: Synth) -> None:
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    [common] = [
+        asset["source"]["path"]
+        for asset in json.loads(assets_file.read_text())["files"].values()
+        if asset.get("displayName") == "Layers/Common/Code"
+    ]
+    staged = full_synth.outdir / common
+
+    assert (staged / "python" / "finops_guard").is_dir()
+    leftovers = [p for p in staged.rglob("*") if p.name == "__pycache__" or p.name.endswith((".pyc", ".egg-info"))]
+    assert leftovers == []

@@ -1,0 +1,125 @@
+"""Handlers against the embedded AWS (moto server) and chat webhooks on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from finops_guard import runtime
+from finops_guard.adapters import chat as chat_adapter
+from finops_guard.adapters import secrets
+from finops_guard.mock_data import synthetic_pages
+from finops_guard.periods import report_window
+
+from devtools.chat_recorder import ChatRecorder
+from devtools.embedded_aws import EmbeddedAws
+from tests.conftest import load_event, load_handler
+
+pytestmark = pytest.mark.integration
+
+TEAMS_SECRET = "finops-guard/test/teams-webhook-url"
+SLACK_SECRET = "finops-guard/test/slack-webhook-url"
+# Webhook paths carry the credential in real life; tests check they never leak.
+TEAMS_PATH = "/workflows/teams-s3cr3t-token"
+SLACK_PATH = "/services/slack-s3cr3t-token"
+SCHEDULE_EVENT = load_event("scheduler_weekly_report.json")
+FIRED_AT = datetime.fromisoformat(SCHEDULE_EVENT["scheduled_time"].replace("Z", "+00:00")).astimezone(UTC)
+
+
+class FakeContext:
+    function_name = "finops-guard-test-weekly-report"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:finops-guard-test-weekly-report"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+@dataclass
+class Deployment:
+    aws: EmbeddedAws
+    chat: ChatRecorder
+    table: str
+    sleeps: list[float] = field(default_factory=list)
+    ce_requests: list[dict] = field(default_factory=list)
+    logs: io.StringIO = field(default_factory=io.StringIO)
+
+    def seed_costs(self, **kwargs) -> list[dict]:
+        window = report_window(FIRED_AT)
+        pages = list(synthetic_pages(window.query_start, window.query_end, **kwargs))
+        self.aws.seed_cost_and_usage(pages)
+        return pages
+
+    def invoke(self, event: dict | None = None) -> dict:
+        handler = load_handler("weekly_report")
+        return handler.lambda_handler(SCHEDULE_EVENT if event is None else event, FakeContext())
+
+    def outbox_item(self, message_id: str) -> dict | None:
+        item = self.aws.client("dynamodb").get_item(TableName=self.table, Key={"message_id": {"S": message_id}})
+        return item.get("Item")
+
+
+@pytest.fixture(scope="session")
+def aws():
+    server = EmbeddedAws().start()
+    with server.activated():
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def chat():
+    recorder = ChatRecorder().start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture
+def deployed(aws, chat, monkeypatch) -> Deployment:
+    """A fresh 'deployment': outbox table, Teams secret pointing at the loopback recorder, env as CDK sets it."""
+    aws.reset()
+    table = aws.create_outbox_table()
+    aws.put_secret(TEAMS_SECRET, chat.url(TEAMS_PATH))
+    env = {
+        "FINOPSGUARD_STAGE": "test",
+        "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
+        "FINOPSGUARD_CURRENCY": "USD",
+        "FINOPSGUARD_TOP_N": "5",
+        "FINOPSGUARD_MONTHLY_BUDGET": "60000",
+        "FINOPSGUARD_TEAMS_SECRET_NAME": TEAMS_SECRET,
+        "FINOPSGUARD_OUTBOX_TABLE": table,
+        "POWERTOOLS_SERVICE_NAME": "weekly-report",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("FINOPSGUARD_SLACK_SECRET_NAME", raising=False)
+    monkeypatch.delenv("FINOPSGUARD_USE_MOCK_DATA", raising=False)
+    runtime.settings.cache_clear()
+    runtime.outbox.cache_clear()
+    runtime._ce_client.cache_clear()
+    secrets.clear_cache()
+    deployment = Deployment(aws, chat, table)
+    # Everything the function logs, formatted exactly as CloudWatch would receive it.
+    function_logger = load_handler("weekly_report").logger
+    capture = logging.StreamHandler(deployment.logs)
+    capture.setFormatter(function_logger.handlers[0].formatter)
+    watched = [function_logger._logger, logging.getLogger("finops_guard")]
+    for watched_logger in watched:
+        watched_logger.addHandler(capture)
+    monkeypatch.setattr(chat_adapter, "_sleep", deployment.sleeps.append)
+    runtime._ce_client().meta.events.register(
+        "before-parameter-build.ce.GetCostAndUsage", lambda params, **_: deployment.ce_requests.append(dict(params))
+    )
+    yield deployment
+    for watched_logger in watched:
+        watched_logger.removeHandler(capture)
+    runtime.settings.cache_clear()
+    runtime.outbox.cache_clear()
+    runtime._ce_client.cache_clear()
+    secrets.clear_cache()

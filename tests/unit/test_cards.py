@@ -1,0 +1,136 @@
+import json
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+from finops_guard.cards.slack import MAX_BLOCKS, MAX_SECTION_TEXT, slack_payload
+from finops_guard.cards.teams import MAX_PAYLOAD_BYTES, payload_bytes, teams_payload
+from finops_guard.costs import aggregate_pages
+from finops_guard.mock_data import synthetic_pages
+from finops_guard.periods import report_window
+from finops_guard.report import build_weekly_report
+
+NOW = datetime(2026, 11, 16, 7, tzinfo=UTC)
+
+
+def build(accounts=None, services=None, budget=D("60000"), now=NOW, currency="USD"):
+    window = report_window(now)
+    pages = synthetic_pages(window.query_start, window.query_end, accounts=accounts, services=services, unit=currency)
+    aggregate = aggregate_pages(pages, window)
+    return build_weekly_report(
+        aggregate, stage="prod", currency=currency, top_n=5, generated_at=now, monthly_budget=budget
+    )
+
+
+def card_of(payload):
+    attachment = payload["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert attachment["contentUrl"] is None
+    return attachment["content"]
+
+
+def elements(card, kind):
+    return [e for e in card["body"] if e["type"] == kind]
+
+
+def test_teams_payload_is_a_workflows_message_with_an_adaptive_card_1_5():
+    payload = teams_payload(build(), "Europe/Madrid")
+    assert payload["type"] == "message"
+    card = card_of(payload)
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
+    assert card["actions"][0]["type"] == "Action.OpenUrl" and "cost-explorer" in card["actions"][0]["url"]
+
+
+def test_teams_card_has_native_charts_each_with_a_fallback():
+    card = card_of(teams_payload(build(), "UTC"))
+    line = elements(card, "Chart.Line")[0]
+    assert len(line["data"][0]["values"]) >= 14
+    assert line["data"][0]["values"][-1]["x"].endswith("*")  # estimated last day marked
+    bar = elements(card, "Chart.HorizontalBar")[0]
+    assert len(bar["data"]) == 6  # top 5 + Other
+    gauge = elements(card, "Chart.Gauge")[0]
+    assert 0 <= gauge["value"] <= 100
+    for chart in (line, bar, gauge):
+        assert chart["fallback"]["type"] == "TextBlock"
+
+
+def test_teams_card_kpi_factset_names_every_kpi():
+    card = card_of(teams_payload(build(), "UTC"))
+    titles = [f["title"] for f in elements(card, "FactSet")[0]["facts"]]
+    assert titles == [
+        "Month-to-date",
+        "Daily burn",
+        "Forecast month-end (burn rate)",
+        "Forecast month-end (14-day trend)",
+        "Week over week",
+        "Budget consumption",
+    ]
+
+
+def test_teams_card_without_budget_has_no_gauge_and_says_so():
+    card = card_of(teams_payload(build(budget=None), "UTC"))
+    assert not elements(card, "Chart.Gauge")
+    assert elements(card, "FactSet")[0]["facts"][-1]["value"] == "no monthly budget configured"
+
+
+def test_estimated_days_are_labelled():
+    text = json.dumps(teams_payload(build(), "UTC"), ensure_ascii=False)
+    assert "Estimated by Cost Explorer (may still change): Sun 15 Nov" in text
+
+
+def test_chart_values_are_the_rounded_decimal_amounts():
+    report = build()
+    values = elements(card_of(teams_payload(report, "UTC")), "Chart.Line")[0]["data"][0]["values"]
+    assert D(str(values[-1]["y"])) == report.daily[-1].amount.quantize(D("0.01"))
+
+
+def large_org_report(accounts: int, services: int):
+    """An aggregate as 1,000 accounts x 300 services would leave it (built directly: the card only
+    depends on the summed totals, and streaming 4 M groups belongs in `make bench`)."""
+    from finops_guard.costs import CostAggregate, Totals
+
+    window = report_window(datetime(2026, 11, 3, 7, tzinfo=UTC))
+    aggregate = CostAggregate(window=window, currency="USD")
+    long = "Amazon Elastic Compute Cloud - Compute with a very long marketplace product name"
+    for i in range(services):
+        aggregate.services[f"{long} {i}"] = Totals(D(f"{i}.123456"), D(i), D(i + 1))
+    for i in range(accounts):
+        aggregate.accounts[f"{i:012d}"] = Totals(D(f"{i}.5"), D(i), D(i))
+        aggregate.account_names[f"{i:012d}"] = f"business-unit-{i}-" + "x" * 60
+    for day in window.trend.each_day() + window.month_to_date.each_day():
+        aggregate.daily[day] = D("123456789.987654321")
+        aggregate.estimated_days.add(day)
+    return build_weekly_report(
+        aggregate, stage="prod", currency="USD", top_n=5, generated_at=NOW, monthly_budget=D("1")
+    )
+
+
+def test_card_stays_under_28kb_for_1000_accounts_and_300_services():
+    report = large_org_report(1000, 300)
+    payload = teams_payload(report, "UTC")
+    assert payload_bytes(payload) <= MAX_PAYLOAD_BYTES
+    assert len(report.top_accounts) == 6 and report.top_accounts[-1].name == "Other (995)"
+    assert len(slack_payload(report, "UTC")["blocks"]) <= MAX_BLOCKS
+
+
+def test_slack_payload_is_block_kit_within_limits():
+    payload = slack_payload(build(), "UTC")
+    blocks = payload["blocks"]
+    assert blocks[0]["type"] == "header" and len(blocks) <= MAX_BLOCKS
+    for block in blocks:
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= MAX_SECTION_TEXT
+    assert payload["text"].startswith("AWS cost report")
+    assert any(b["type"] == "actions" for b in blocks)
+
+
+def test_slack_escapes_names_that_look_like_markup():
+    accounts = {"123456789012": "<!channel> & friends"}
+    payload = slack_payload(build(accounts=accounts), "UTC")
+    text = json.dumps(payload)
+    assert "<!channel>" not in text and "&lt;!channel&gt; &amp; friends" in text
+
+
+def test_yen_report_shows_no_decimals():
+    report = build(currency="JPY", budget=None)
+    facts = elements(card_of(teams_payload(report, "Asia/Tokyo")), "FactSet")[0]["facts"]
+    assert facts[0]["value"].startswith("¥") and "." not in facts[0]["value"].split(" ")[0]

@@ -1,0 +1,43 @@
+"""The cost-reporting code must neither ship nor import stripe (billing has its own layer)."""
+
+import ast
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+REPORT_CODE = [ROOT / "functions" / "weekly_report", ROOT / "layers" / "common" / "python" / "finops_guard"]
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_report_code_never_imports_stripe():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in REPORT_CODE
+        for path in folder.rglob("*.py")
+        if any(name.split(".")[0] == "stripe" for name in imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_report_layer_does_not_ship_stripe():
+    requirements = (ROOT / "layers" / "report_deps" / "requirements.txt").read_text().lower()
+    assert "stripe" not in [line.split("==")[0].strip() for line in requirements.splitlines()]
+    assert "stripe" in (ROOT / "layers" / "billing_deps" / "requirements.txt").read_text()
+
+
+def test_importing_the_report_handler_loads_no_stripe_module():
+    code = (
+        "import sys; sys.path[:0] = ['functions/weekly_report', 'layers/common/python'];"
+        "import handler; print(any(m == 'stripe' or m.startswith('stripe.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
