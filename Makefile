@@ -36,7 +36,7 @@ test-infra: venv node
 	$(PY) -m pytest -q tests/infra
 
 demo: venv
-	$(PY) scripts/demo.py
+	$(PY) -m devtools.demo
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -45,7 +45,7 @@ synth: venv node
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk synth --quiet
 
 bench: venv
-	$(PY) scripts/bench.py
+	$(PY) -m devtools.bench
 
 deploy: venv node
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy

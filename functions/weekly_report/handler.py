@@ -24,7 +24,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"}
 @logger.inject_lambda_context
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = runtime.settings()
+    settings = runtime.settings_for(event)
     costs = runtime.cost_source(settings)
     try:
         outcome = run_weekly_report(

@@ -145,9 +145,11 @@ class CostReports(Construct):
                 actions=["secretsmanager:GetSecretValue"],
                 resources=[secret.secret_arn for secret in self.secrets],
             ),
+            # Claiming and marking messages are conditional UpdateItems; reading and listing the
+            # outbox (get_item, scan) is the operator CLI's job, under the operator's own credentials.
             iam.PolicyStatement(
                 sid="UseOutbox",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                actions=["dynamodb:UpdateItem"],
                 resources=[self.outbox_table.table_arn],
             ),
         ):

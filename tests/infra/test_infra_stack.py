@@ -265,7 +265,7 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
         {
             "Sid": "UseOutbox",
             "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Action": "dynamodb:UpdateItem",
             "Resource": arn_of(table_id(full_synth)),
         },
     ]

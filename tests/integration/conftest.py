@@ -16,10 +16,12 @@ from finops_guard.periods import report_window
 
 from devtools.chat_recorder import ChatRecorder
 from devtools.embedded_aws import EmbeddedAws
+from devtools.lambda_runner import FakeContext
 from tests.conftest import load_event, load_handler
 
 pytestmark = pytest.mark.integration
 
+FUNCTION_NAME = "finops-guard-test-weekly-report"
 TEAMS_SECRET = "finops-guard/test/teams-webhook-url"
 SLACK_SECRET = "finops-guard/test/slack-webhook-url"
 # Webhook paths carry the credential in real life; tests check they never leak.
@@ -27,17 +29,6 @@ TEAMS_PATH = "/workflows/teams-s3cr3t-token"
 SLACK_PATH = "/services/slack-s3cr3t-token"
 SCHEDULE_EVENT = load_event("scheduler_weekly_report.json")
 FIRED_AT = datetime.fromisoformat(SCHEDULE_EVENT["scheduled_time"].replace("Z", "+00:00")).astimezone(UTC)
-
-
-class FakeContext:
-    function_name = "finops-guard-test-weekly-report"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:finops-guard-test-weekly-report"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 @dataclass
@@ -57,7 +48,7 @@ class Deployment:
 
     def invoke(self, event: dict | None = None) -> dict:
         handler = load_handler("weekly_report")
-        return handler.lambda_handler(SCHEDULE_EVENT if event is None else event, FakeContext())
+        return handler.lambda_handler(SCHEDULE_EVENT if event is None else event, FakeContext(FUNCTION_NAME))
 
     def outbox_item(self, message_id: str) -> dict | None:
         item = self.aws.client("dynamodb").get_item(TableName=self.table, Key={"message_id": {"S": message_id}})

@@ -176,8 +176,17 @@ def test_mock_data_mode_posts_a_card_without_calling_cost_explorer(deployed, mon
     monkeypatch.setenv("FINOPSGUARD_USE_MOCK_DATA", "true")
     runtime.settings.cache_clear()
     result = deployed.invoke()
-    assert deployed.ce_requests == [] and result["delivered"] == [MESSAGE_ID]
+    assert deployed.ce_requests == [] and result["delivered"] == ["smoke-test/2026-11-16T07:00:00Z/teams"]
     assert "Amazon SageMaker" in deployed.chat.received[0].body.decode()
+
+
+def test_smoke_test_event_uses_synthetic_data_and_leaves_the_real_report_alone(deployed):
+    deployed.seed_costs()
+    smoke = deployed.invoke({"smoke_test": True, "scheduled_time": "2026-11-16T07:00:00Z"})
+    assert deployed.ce_requests == [] and smoke["delivered"] == ["smoke-test/2026-11-16T07:00:00Z/teams"]
+    real = deployed.invoke()  # the scheduled run of the same week still posts the real card
+    assert len(deployed.ce_requests) == 1 and real["delivered"] == [MESSAGE_ID]
+    assert len(deployed.chat.received) == 2
 
 
 def test_cli_dry_run_writes_the_payload_and_posts_nothing(deployed, tmp_path):

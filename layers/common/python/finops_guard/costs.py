@@ -54,6 +54,7 @@ class CostAggregate:
     accounts: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     account_names: dict[str, str] = field(default_factory=dict)
     pages: int = 0
+    groups: int = 0
 
     def add_page(self, page: Mapping[str, Any]) -> None:
         self.pages += 1
@@ -74,6 +75,7 @@ class CostAggregate:
         in_previous = day in self.window.previous_week
         day_total = ZERO
         for group in result.get("Groups", ()):
+            self.groups += 1
             metric = group["Metrics"][METRIC]
             amount = parse_amount(metric["Amount"])
             self._check_currency(metric.get("Unit", "USD"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -24,6 +25,14 @@ SAFETY_MARGIN_S = 10.0
 @cache
 def settings() -> ReportSettings:
     return ReportSettings.from_env(os.environ)
+
+
+def settings_for(event: dict[str, Any] | None) -> ReportSettings:
+    """`{"smoke_test": true}` in the event runs on synthetic data: the client smoke test, no redeploy."""
+    config = settings()
+    if (event or {}).get("smoke_test") is True:
+        return replace(config, use_mock_data=True)
+    return config
 
 
 def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:

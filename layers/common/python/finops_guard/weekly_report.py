@@ -44,11 +44,11 @@ def compose(settings: ReportSettings, costs: CostSource, *, now: datetime) -> tu
         generated_at=now,
         monthly_budget=settings.monthly_budget,
     )
-    messages = [ChatMessage(f"{report.report_id}/teams", "teams", KIND, teams_payload(report, settings.timezone))]
+    # Synthetic data must never take the real week's message id (the real report would be skipped).
+    base_id = f"smoke-test/{now:%Y-%m-%dT%H:%M:%SZ}" if settings.use_mock_data else report.report_id
+    messages = [ChatMessage(f"{base_id}/teams", "teams", KIND, teams_payload(report, settings.timezone))]
     if settings.slack_secret_name:
-        messages.append(
-            ChatMessage(f"{report.report_id}/slack", "slack", KIND, slack_payload(report, settings.timezone))
-        )
+        messages.append(ChatMessage(f"{base_id}/slack", "slack", KIND, slack_payload(report, settings.timezone)))
     return report, messages
 
 

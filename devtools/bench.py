@@ -1,0 +1,148 @@
+"""`make bench`: the weekly report's performance targets, measured in one run.
+
+- cold import of the report handler vs `import boto3` alone (median of fresh interpreters);
+  target: handler <= 1.5 x boto3;
+- Cost Explorer requests per report for a single-account organisation on the embedded AWS;
+  target: 1 (and how many pages a large organisation costs, following NextPageToken);
+- Teams payload bytes for a small and a 1,000-account x 300-service organisation; target <= 28 KB.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from devtools.lambda_runner import ROOT
+
+RUNS = 9
+TARGET_IMPORT_RATIO = 1.5
+TARGET_BYTES = 28 * 1024
+FIRED_AT = datetime(2026, 11, 3, 7, tzinfo=UTC)  # early month: the query spans 14 days, the most a report needs
+
+
+def import_ms(statement: str) -> float:
+    env = dict(os.environ, POWERTOOLS_SERVICE_NAME="weekly-report", PYTHONDONTWRITEBYTECODE="")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers/common/python"), str(ROOT / "functions/weekly_report")])
+    code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def bench_imports() -> tuple[float, float]:
+    import_ms("import handler")  # warm the bytecode cache once: Lambda ships .pyc-able code too
+    boto3_runs, handler_runs = [], []
+    for _ in range(RUNS):  # interleaved, so machine noise hits both alike
+        boto3_runs.append(import_ms("import boto3"))
+        handler_runs.append(import_ms("import handler"))
+    return statistics.median(boto3_runs), statistics.median(handler_runs)
+
+
+def bench_cost_explorer_requests() -> tuple[int, int, int]:
+    """Requests for a single account (one page) and for a paged organisation, through the handler."""
+    from finops_guard import runtime
+    from finops_guard.mock_data import ACCOUNTS, synthetic_pages
+    from finops_guard.periods import report_window
+
+    from devtools.chat_recorder import ChatRecorder
+    from devtools.embedded_aws import EmbeddedAws
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    window = report_window(FIRED_AT)
+    aws, chat = EmbeddedAws().start(), ChatRecorder().start()
+    counts = []
+    try:
+        with aws.activated():
+            single = {"111111111111": ACCOUNTS["111111111111"]}
+            org_pages = list(synthetic_pages(window.query_start, window.query_end, groups_per_page=500))
+            for label, pages in (
+                ("single", list(synthetic_pages(window.query_start, window.query_end, accounts=single))),
+                ("org", org_pages),
+            ):
+                aws.reset()
+                table = aws.create_outbox_table()
+                aws.put_secret("bench/teams", chat.url("/teams"))
+                aws.seed_cost_and_usage(pages)
+                os.environ.update(
+                    FINOPSGUARD_TEAMS_SECRET_NAME="bench/teams",
+                    FINOPSGUARD_OUTBOX_TABLE=table,
+                    POWERTOOLS_SERVICE_NAME="weekly-report",
+                    POWERTOOLS_METRICS_DISABLED="true",
+                    POWERTOOLS_LOG_LEVEL="WARNING",
+                )
+                runtime.settings.cache_clear()
+                runtime.outbox.cache_clear()
+                runtime._ce_client.cache_clear()
+                seen: list[int] = []
+                runtime._ce_client().meta.events.register(
+                    "before-parameter-build.ce.GetCostAndUsage", lambda seen=seen, **_: seen.append(1)
+                )
+                handler = load_handler("weekly_report")
+                handler.lambda_handler({"scheduled_time": FIRED_AT.isoformat()}, FakeContext(f"bench-{label}"))
+                counts.append(len(seen))
+    finally:
+        chat.stop()
+        aws.stop()
+    return counts[0], counts[1], len(org_pages)
+
+
+def bench_payloads() -> list[tuple[str, int, int, float, float]]:
+    from finops_guard.cards.teams import payload_bytes, teams_payload
+    from finops_guard.costs import aggregate_pages
+    from finops_guard.mock_data import synthetic_pages
+    from finops_guard.periods import report_window
+    from finops_guard.report import build_weekly_report
+
+    window = report_window(FIRED_AT)
+    big_accounts = {f"{i:012d}": f"business-unit-{i:04d}-workload-production" for i in range(1000)}
+    big_services = [(f"Marketplace product {i:03d} - a long vendor product name", "0.50") for i in range(300)]
+    results = []
+    for label, accounts, services in (
+        ("small (4 accounts x 34 services)", None, None),
+        ("large (1,000 accounts x 300 services)", big_accounts, big_services),
+    ):
+        started = time.perf_counter()
+        pages = synthetic_pages(window.query_start, window.query_end, accounts=accounts, services=services)
+        aggregate = aggregate_pages(pages, window)
+        report = build_weekly_report(
+            aggregate, stage="bench", currency="USD", top_n=5, generated_at=FIRED_AT, monthly_budget=None
+        )
+        size = payload_bytes(teams_payload(report, "UTC"))
+        elapsed = time.perf_counter() - started
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        results.append((label, size, aggregate.groups, elapsed, peak_rss))
+    return results
+
+
+def main() -> int:
+    ok = True
+    boto3_ms, handler_ms = bench_imports()
+    ratio = handler_ms / boto3_ms
+    ok &= ratio <= TARGET_IMPORT_RATIO
+    print(f"cold import, median of {RUNS} fresh interpreters ({sys.version.split()[0]}):")
+    print(f"  python -c 'import boto3'          {boto3_ms:7.1f} ms")
+    print(f"  weekly report handler             {handler_ms:7.1f} ms   = {ratio:.2f} x boto3 (target <= 1.5)")
+
+    single, org, org_pages = bench_cost_explorer_requests()
+    ok &= single == 1 and org == org_pages
+    print("Cost Explorer GetCostAndUsage requests per report (counted on the embedded AWS):")
+    print(f"  single account, data fits one page  {single}   (target 1)")
+    print(f"  4 accounts, 500 groups per page      {org}   (= {org_pages} pages, NextPageToken followed)")
+
+    print("Teams payload bytes (14 cost days, synthetic data streamed through the aggregation):")
+    for label, size, groups, seconds, peak_mb in bench_payloads():
+        ok &= size <= TARGET_BYTES
+        print(
+            f"  {label:40s} {size:7,d} B  (target <= {TARGET_BYTES:,})  {groups:,} groups generated and summed"
+            f" in {seconds:.1f} s, bench process peak RSS {peak_mb:.0f} MiB"
+        )
+    print("all targets met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
