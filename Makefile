@@ -23,7 +23,7 @@ node_modules/.installed: package.json
 
 node: node_modules/.installed
 
-test: venv node
+test: venv node lint
 	$(PY) -m pytest -q
 
 test-unit: venv
@@ -40,6 +40,8 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 synth: venv node
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk synth --quiet

@@ -74,8 +74,7 @@ class ChatRecorder:
         self._server.server_close()
 
     def url(self, path: str = "/webhook") -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def then(self, *replies: Reply) -> ChatRecorder:
         self.script.extend(replies)

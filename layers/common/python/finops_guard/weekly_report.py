@@ -28,7 +28,7 @@ class CostSource(Protocol):
 class WeeklyReportOutcome:
     report: WeeklyReport
     messages: list[ChatMessage]
-    delivery: DeliveryResult | None
+    delivery: DeliveryResult
     cost_requests: int
 
 
