@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "slackEnabled": False,
     "owner": "platform-team",
     "costCenter": "finops",
+    "budgetSchedule": "cron(0 9 * * ? *)",
+    "forecastInterval": 0.8,
+    "financeAlertEmail": None,
 }
 
 # ISO 4217 active alphabetic codes (fund codes and precious metals excluded).
@@ -41,6 +44,10 @@ ISO_4217_CURRENCIES = frozenset(
     VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
     """.split()
 )
+
+# The forecast band's confidence level: below 0.5 it is no band at all, at 1 it is unbounded.
+FORECAST_INTERVAL_MIN = Decimal("0.5")
+FORECAST_INTERVAL_MAX = Decimal("0.99")
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -74,6 +81,9 @@ class FinOpsGuardConfig:
     slack_enabled: bool
     owner: str
     cost_center: str
+    budget_schedule: str
+    forecast_interval: str
+    finance_alert_email: str | None
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> FinOpsGuardConfig:
@@ -93,6 +103,11 @@ class FinOpsGuardConfig:
             slack_enabled=_bool("slackEnabled", value("slackEnabled")),
             owner=_tag_value("owner", value("owner")),
             cost_center=_tag_value("costCenter", value("costCenter")),
+            budget_schedule=_schedule_expression("budgetSchedule", value("budgetSchedule")),
+            forecast_interval=_decimal_in_range(
+                "forecastInterval", value("forecastInterval"), FORECAST_INTERVAL_MIN, FORECAST_INTERVAL_MAX
+            ),
+            finance_alert_email=_optional_email("financeAlertEmail", value("financeAlertEmail")),
         )
 
 
@@ -183,6 +198,19 @@ def _optional_positive_decimal(key: str, raw: Any) -> str | None:
     if not amount.is_finite() or amount <= 0:
         raise ConfigError(key, raw, "must be a positive amount such as 1500 or 1500.50")
     return str(amount)
+
+
+def _decimal_in_range(key: str, raw: Any, low: Decimal, high: Decimal) -> str:
+    problem = f"must be a decimal from {low} to {high}, e.g. 0.8"
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ConfigError(key, raw, problem)
+    try:
+        number = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ConfigError(key, raw, problem) from None
+    if not number.is_finite() or not low <= number <= high:
+        raise ConfigError(key, raw, problem)
+    return str(number)
 
 
 def _optional_email(key: str, raw: Any) -> str | None:

@@ -7,9 +7,10 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig, load_config
+from infra.constructs.alerts import AlertTopic
+from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
-from infra.constructs.ops import OpsAlerts
 
 
 class FinOpsGuardStack(Stack):
@@ -17,25 +18,58 @@ class FinOpsGuardStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"FinOps Guard ({config.stage}): weekly AWS cost reports in chat",
+            description=f"FinOps Guard ({config.stage}): weekly AWS cost reports and budget alerts in chat",
         )
         self.config = config
-        self.ops = OpsAlerts(self, "Ops", stage=config.stage, email=config.ops_alarm_email)
+        self.ops = AlertTopic(
+            self,
+            "Ops",
+            stage=config.stage,
+            name="ops-alarms",
+            display_name=f"FinOps Guard {config.stage} alarms",
+            purpose="ops alarm",
+            email=config.ops_alarm_email,
+            allow_cloudwatch_alarms=True,
+        )
+        self.finance_alerts = AlertTopic(
+            self,
+            "FinanceAlerts",
+            stage=config.stage,
+            name="finance-alerts",
+            display_name=f"FinOps Guard {config.stage} budget alerts",
+            purpose="finance (budget) alert",
+            email=config.finance_alert_email,
+        )
         self.layers = SharedLayers(self, "Layers", stage=config.stage)
         self.cost_reports = CostReports(
             self, "CostReports", config=config, layers=self.layers, alarm_topic=self.ops.topic
         )
+        self.budgets = Budgets(
+            self,
+            "Budgets",
+            config=config,
+            layers=self.layers,
+            alarm_topic=self.ops.topic,
+            finance_alerts=self.finance_alerts,
+            webhook_secrets=self.cost_reports.webhook_secrets,
+            outbox_table=self.cost_reports.outbox_table,
+        )
+        self.budgets.allow_budget_reads(self.cost_reports.weekly_report)
         self._add_outputs()
         self._add_tags()
 
     def _add_outputs(self) -> None:
-        reports = self.cost_reports
-        CfnOutput(self, "TeamsSecretName", value=reports.teams_secret_name)
-        if reports.slack_secret_name is not None:
-            CfnOutput(self, "SlackSecretName", value=reports.slack_secret_name)
+        reports, budgets = self.cost_reports, self.budgets
+        CfnOutput(self, "TeamsSecretName", value=reports.webhook_secrets.teams_name)
+        if reports.webhook_secrets.slack_name is not None:
+            CfnOutput(self, "SlackSecretName", value=reports.webhook_secrets.slack_name)
         CfnOutput(self, "OutboxTableName", value=reports.outbox_table.table_name)
         CfnOutput(self, "WeeklyReportFunctionName", value=reports.function.function_name)
         CfnOutput(self, "OpsTopicArn", value=self.ops.topic.topic_arn)
+        CfnOutput(self, "BudgetsTableName", value=budgets.budgets_table.table_name)
+        CfnOutput(self, "BudgetAlertsTableName", value=budgets.budget_alerts_table.table_name)
+        CfnOutput(self, "BudgetGuardFunctionName", value=budgets.function.function_name)
+        CfnOutput(self, "FinanceTopicArn", value=self.finance_alerts.topic.topic_arn)
 
     def _add_tags(self) -> None:
         tags = Tags.of(self)

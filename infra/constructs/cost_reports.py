@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, TimeZone, Validations
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -16,14 +17,66 @@ from infra.config import FinOpsGuardConfig
 from infra.constructs import REPO_ROOT
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
 
 
+@dataclass(frozen=True)
+class WebhookSecrets:
+    """The chat webhook secrets every chat-posting function reads (Slack only when slackEnabled)."""
+
+    teams: secretsmanager.ISecret
+    teams_name: str
+    slack: secretsmanager.ISecret | None = None
+    slack_name: str | None = None
+
+    @property
+    def all(self) -> list[secretsmanager.ISecret]:
+        return [s for s in (self.teams, self.slack) if s is not None]
+
+    def environment(self) -> dict[str, str]:
+        """Secret names (never values) in the variables finops_guard.settings reads."""
+        environment = {"FINOPSGUARD_TEAMS_SECRET_NAME": self.teams_name}
+        if self.slack_name is not None:
+            environment["FINOPSGUARD_SLACK_SECRET_NAME"] = self.slack_name
+        return environment
+
+    def read_statement(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="ReadWebhookSecrets",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[secret.secret_arn for secret in self.all],
+        )
+
+
+def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str) -> None:
+    """Let ``reader`` call ce:GetCostAndUsage and acknowledge the '*' resource it must use."""
+    reader.add_to_role_policy(
+        iam.PolicyStatement(
+            sid="ReadCostAndUsage",
+            actions=["ce:GetCostAndUsage"],
+            resources=["*"],  # Cost Explorer has no resource-level permissions
+        )
+    )
+    Validations.of(reader.role.node.find_child("DefaultPolicy")).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason=(
+                "Only ce:GetCostAndUsage uses Resource '*': Cost Explorer has no resource-level "
+                "permissions (its actions accept no ARNs). Every other statement of this policy is "
+                f"scoped to this stack's {scoped_to}."
+            ),
+        )
+    )
+
+
 class CostReports(Construct):
-    """Exposes ``function``, ``weekly_report``, ``outbox_table``, ``teams_secret``/``teams_secret_name``,
-    ``slack_secret``/``slack_secret_name`` (None unless slackEnabled), ``schedule``, ``scheduler_role``."""
+    """Exposes ``webhook_secrets``, ``outbox_table``, ``weekly_report`` (its ``function``) and ``schedule``.
+
+    The webhook secrets and the outbox are shared: the budget guard posts through them too.
+    """
 
     def __init__(
         self,
@@ -36,23 +89,22 @@ class CostReports(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
-        self.teams_secret_name = f"finops-guard/{config.stage}/teams-webhook-url"
-        self.teams_secret = self._add_webhook_secret("TeamsWebhookSecret", self.teams_secret_name, "Microsoft Teams")
-        self.slack_secret_name = f"finops-guard/{config.stage}/slack-webhook-url" if config.slack_enabled else None
-        self.slack_secret = (
-            self._add_webhook_secret("SlackWebhookSecret", self.slack_secret_name, "Slack")
-            if self.slack_secret_name
-            else None
-        )
+        self.webhook_secrets = self._add_webhook_secrets()
         self.outbox_table = self._add_outbox_table()
         self.weekly_report = self._add_weekly_report(layers, alarm_topic)
         self.function = self.weekly_report.function
         self._grant_weekly_report()
         self.schedule = self._add_schedule()
 
-    @property
-    def secrets(self) -> list[secretsmanager.Secret]:
-        return [s for s in (self.teams_secret, self.slack_secret) if s is not None]
+    def _add_webhook_secrets(self) -> WebhookSecrets:
+        stage = self.config.stage
+        teams_name = f"finops-guard/{stage}/teams-webhook-url"
+        teams = self._add_webhook_secret("TeamsWebhookSecret", teams_name, "Microsoft Teams")
+        if not self.config.slack_enabled:
+            return WebhookSecrets(teams=teams, teams_name=teams_name)
+        slack_name = f"finops-guard/{stage}/slack-webhook-url"
+        slack = self._add_webhook_secret("SlackWebhookSecret", slack_name, "Slack")
+        return WebhookSecrets(teams=teams, teams_name=teams_name, slack=slack, slack_name=slack_name)
 
     def _add_webhook_secret(self, construct_id: str, name: str, product: str) -> secretsmanager.Secret:
         # The generated random string is only a placeholder: the webhook URL never enters the template.
@@ -100,7 +152,7 @@ class CostReports(Construct):
             "FINOPSGUARD_TIMEZONE": config.timezone,
             "FINOPSGUARD_CURRENCY": config.currency,
             "FINOPSGUARD_TOP_N": str(config.top_n),
-            "FINOPSGUARD_TEAMS_SECRET_NAME": self.teams_secret_name,
+            **self.webhook_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
             "POWERTOOLS_SERVICE_NAME": "weekly-report",
             "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
@@ -108,8 +160,6 @@ class CostReports(Construct):
         }
         if config.monthly_budget is not None:
             environment["FINOPSGUARD_MONTHLY_BUDGET"] = config.monthly_budget
-        if self.slack_secret_name is not None:
-            environment["FINOPSGUARD_SLACK_SECRET_NAME"] = self.slack_secret_name
         return environment
 
     def _add_weekly_report(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
@@ -134,17 +184,11 @@ class CostReports(Construct):
 
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        allow_cost_and_usage_reads(
+            self.weekly_report, scoped_to="log group, DLQ, webhook secrets, outbox and budget tables"
+        )
         for statement in (
-            iam.PolicyStatement(
-                sid="ReadCostAndUsage",
-                actions=["ce:GetCostAndUsage"],
-                resources=["*"],  # Cost Explorer has no resource-level permissions
-            ),
-            iam.PolicyStatement(
-                sid="ReadWebhookSecrets",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[secret.secret_arn for secret in self.secrets],
-            ),
+            self.webhook_secrets.read_statement(),
             # Claiming and marking messages are conditional UpdateItems; reading and listing the
             # outbox (get_item, scan) is the operator CLI's job, under the operator's own credentials.
             iam.PolicyStatement(
@@ -154,65 +198,17 @@ class CostReports(Construct):
             ),
         ):
             self.weekly_report.add_to_role_policy(statement)
-        Validations.of(self.weekly_report.role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "Only ce:GetCostAndUsage uses Resource '*': Cost Explorer has no resource-level "
-                    "permissions (its actions accept no ARNs). Every other statement of this policy is "
-                    "scoped to this stack's log group, DLQ, webhook secrets and outbox table."
-                ),
-            )
-        )
-
-    def _add_scheduler_role(self) -> iam.Role:
-        """Scheduler's execution role: invoke this one function and park undeliverable events."""
-        role = iam.Role(
-            self,
-            "WeeklyReportSchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            ),
-            description="EventBridge Scheduler role that starts the weekly cost report",
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="InvokeWeeklyReport",
-                actions=["lambda:InvokeFunction"],
-                resources=[self.function.function_arn],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ParkUndeliveredEvents",
-                actions=["sqs:SendMessage"],
-                resources=[self.weekly_report.dead_letter_queue.queue_arn],
-            )
-        )
-        return role
 
     def _add_schedule(self) -> scheduler.Schedule:
-        self.scheduler_role = self._add_scheduler_role()
-        return scheduler.Schedule(
+        return add_function_schedule(
             self,
-            "WeeklyReportSchedule",
-            schedule_name=f"finops-guard-{self.config.stage}-weekly-report",
-            description="Runs the weekly cost report",
-            schedule=scheduler.ScheduleExpression.expression(
-                self.config.report_schedule, TimeZone.of(self.config.timezone)
-            ),
-            time_window=scheduler.TimeWindow.off(),
-            target=scheduler_targets.LambdaInvoke(
-                self.function,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {"report": "weekly", "scheduled_time": scheduler.ContextAttribute.scheduled_time}
-                ),
-                retry_attempts=2,
-                max_event_age=Duration.hours(1),
-                # Events Scheduler could not deliver land next to the function's own async failures.
-                dead_letter_queue=self.weekly_report.dead_letter_queue,
-                # Immutable: the target would otherwise also grant invoke on every version (":*").
-                role=self.scheduler_role.without_policy_updates(),
+            self.weekly_report,
+            FunctionSchedule(
+                construct_prefix="WeeklyReport",
+                schedule_name=f"finops-guard-{self.config.stage}-weekly-report",
+                purpose="the weekly cost report",
+                expression=self.config.report_schedule,
+                timezone=self.config.timezone,
+                payload={"report": "weekly"},
             ),
         )

@@ -33,6 +33,9 @@ FULL_CONTEXT = {
     "slackEnabled": "true",
     "owner": "cloud-platform",
     "costCenter": "cc-4711",
+    "budgetSchedule": "cron(30 7 ? * MON-FRI *)",
+    "forecastInterval": "0.9",
+    "financeAlertEmail": "finance@example.com",
 }
 
 
@@ -84,3 +87,80 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def full_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(tmp_path_factory.mktemp("cdk-full"), FULL_CONTEXT)
+
+
+# --- lookups by the names the stack gives its resources ----------------------------------------
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+def arn_of(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def logical_id(synth: Synth, resource_type: str, name_property: str, name: str) -> str:
+    matches = [
+        lid
+        for lid, resource in synth.resources(resource_type).items()
+        if resource["Properties"].get(name_property) == name
+    ]
+    assert len(matches) == 1, f"{resource_type} {name_property}={name}: {matches}"
+    return matches[0]
+
+
+def stage_name(synth: Synth, short_name: str) -> str:
+    """``weekly-report`` -> ``finops-guard-<stage>-weekly-report``."""
+    return f"finops-guard-{synth.stack.config.stage}-{short_name}"
+
+
+def function_of(synth: Synth, short_name: str) -> tuple[str, dict[str, Any]]:
+    lid = logical_id(synth, "AWS::Lambda::Function", "FunctionName", stage_name(synth, short_name))
+    return lid, synth.template_json["Resources"][lid]["Properties"]
+
+
+def role_id_of(synth: Synth, short_name: str) -> str:
+    return function_of(synth, short_name)[1]["Role"]["Fn::GetAtt"][0]
+
+
+def log_group_id_of(synth: Synth, short_name: str) -> str:
+    return function_of(synth, short_name)[1]["LoggingConfig"]["LogGroup"]["Ref"]
+
+
+def dlq_id_of(synth: Synth, short_name: str) -> str:
+    return logical_id(synth, "AWS::SQS::Queue", "QueueName", f"{stage_name(synth, short_name)}-dlq")
+
+
+def table_id_of(synth: Synth, short_name: str) -> str:
+    return logical_id(synth, "AWS::DynamoDB::Table", "TableName", stage_name(synth, short_name))
+
+
+def topic_id_of(synth: Synth, short_name: str) -> str:
+    return logical_id(synth, "AWS::SNS::Topic", "TopicName", stage_name(synth, short_name))
+
+
+def schedule_of(synth: Synth, short_name: str) -> tuple[str, dict[str, Any]]:
+    lid = logical_id(synth, "AWS::Scheduler::Schedule", "Name", stage_name(synth, short_name))
+    return lid, synth.template_json["Resources"][lid]["Properties"]
+
+
+def secret_id(synth: Synth, channel: str) -> str:
+    return logical_id(
+        synth,
+        "AWS::SecretsManager::Secret",
+        "Name",
+        f"finops-guard/{synth.stack.config.stage}/{channel}-webhook-url",
+    )
+
+
+def layer_id(synth: Synth, name: str) -> str:
+    return logical_id(
+        synth, "AWS::Lambda::LayerVersion", "LayerName", f"finops-guard-{synth.stack.config.stage}-{name}"
+    )
+
+
+def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:
+    policies = [p for p in synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]]
+    assert len(policies) == 1
+    return policies[0]["Properties"]["PolicyDocument"]["Statement"]

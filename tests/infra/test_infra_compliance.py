@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
-from conftest import Synth
+from conftest import Synth, topic_id_of
 
 pytestmark = pytest.mark.infra
 
@@ -19,6 +19,8 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("CostReports/TeamsWebhookSecret", "AwsSolutions-SMG4"),
     ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
     ("CostReports/WeeklyReport/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+    ("Budgets/BudgetGuard/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+    ("Budgets/BudgetGuard/Role/DefaultPolicy", "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]"),
 }
 
 
@@ -70,17 +72,28 @@ def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
         assert not {"todo", "tbd", "n/a", "ignore"} & {w.lower().strip(".,") for w in words}
 
 
-def test_wildcard_resource_acknowledgment_covers_only_cost_explorer(full_synth: Synth) -> None:
+def test_wildcards_are_only_cost_explorer_and_the_finance_topic_key(full_synth: Synth) -> None:
     wildcard_statements = [
         statement
         for policy in full_synth.resources("AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if statement["Resource"] == "*" or "*" in json.dumps(statement["Action"])
     ]
+    finance_topic = full_synth.template_json["Resources"][topic_id_of(full_synth, "finance-alerts")]
+    finance_key_arn = finance_topic["Properties"]["KmsMasterKeyId"]
 
+    cost_explorer = {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
     assert wildcard_statements == [
-        {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
+        cost_explorer,  # weekly report
+        cost_explorer,  # budget guard
+        {
+            "Sid": "FinanceAlertsEncrypt",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": finance_key_arn,
+        },
     ]
+    assert full_synth.template_json["Resources"][finance_key_arn["Fn::GetAtt"][0]]["Type"] == "AWS::KMS::Key"
 
 
 @pytest.mark.parametrize("synth_name", VARIANTS)

@@ -46,6 +46,19 @@ pytestmark = pytest.mark.infra
         ("owner", ""),
         ("costCenter", "  "),
         ("costCenter", "fin<ops>"),
+        ("budgetSchedule", "cron(0 9 * * *)"),
+        ("budgetSchedule", "cron(0 9 * * * *)"),
+        ("budgetSchedule", "daily at nine"),
+        ("budgetSchedule", "rate(1 days)"),
+        ("forecastInterval", "0.49"),
+        ("forecastInterval", "1"),
+        ("forecastInterval", 0.995),
+        ("forecastInterval", "80%"),
+        ("forecastInterval", "NaN"),
+        ("forecastInterval", True),
+        ("forecastInterval", ""),
+        ("financeAlertEmail", "finance"),
+        ("financeAlertEmail", "finance@localhost"),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -86,6 +99,28 @@ def test_cli_strings_are_parsed_into_typed_values() -> None:
     assert config.timezone == "Europe/Madrid"
 
 
+@pytest.mark.parametrize(("raw", "expected"), [(0.8, "0.8"), ("0.5", "0.5"), ("0.99", "0.99"), (" 0.95 ", "0.95")])
+def test_forecast_interval_is_kept_as_a_decimal_string_within_its_bounds(raw: object, expected: str) -> None:
+    assert FinOpsGuardConfig.from_context({"forecastInterval": raw}).forecast_interval == expected
+
+
+def test_forecast_interval_message_states_the_accepted_range() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^Invalid context 'forecastInterval': '1' must be a decimal from 0.5 to 0.99, e.g. 0.8$"
+    ):
+        FinOpsGuardConfig.from_context({"forecastInterval": "1"})
+
+
+def test_budget_schedule_and_finance_email_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {"budgetSchedule": "  cron(30 7 ?  * MON-FRI *) ", "financeAlertEmail": "finance@example.com"}
+    )
+
+    assert config.budget_schedule == "cron(30 7 ? * MON-FRI *)"
+    assert config.finance_alert_email == "finance@example.com"
+    assert FinOpsGuardConfig.from_context({"financeAlertEmail": "null"}).finance_alert_email is None
+
+
 def test_numeric_budget_from_cdk_json_is_kept_as_decimal_string() -> None:
     assert FinOpsGuardConfig.from_context({"monthlyBudget": 1234.5}).monthly_budget == "1234.5"
 
@@ -116,6 +151,9 @@ def test_default_config_from_cdk_json() -> None:
         slack_enabled=False,
         owner="platform-team",
         cost_center="finops",
+        budget_schedule="cron(0 9 * * ? *)",
+        forecast_interval="0.8",
+        finance_alert_email=None,
     )
 
 

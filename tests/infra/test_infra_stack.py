@@ -8,7 +8,21 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Capture, Match
-from conftest import Synth
+from conftest import (
+    Synth,
+    arn_of,
+    dlq_id_of,
+    function_of,
+    layer_id,
+    log_group_id_of,
+    policy_statements_of_role,
+    ref,
+    role_id_of,
+    schedule_of,
+    secret_id,
+    table_id_of,
+    topic_id_of,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -20,71 +34,28 @@ EXPECTED_TAGS = {
 }
 
 
-def ref(logical_id: str) -> dict[str, str]:
-    return {"Ref": logical_id}
-
-
-def arn_of(logical_id: str) -> dict[str, list[str]]:
-    return {"Fn::GetAtt": [logical_id, "Arn"]}
-
-
-def logical_id(synth: Synth, resource_type: str, name_property: str, name: str) -> str:
-    matches = [
-        lid
-        for lid, resource in synth.resources(resource_type).items()
-        if resource["Properties"].get(name_property) == name
-    ]
-    assert len(matches) == 1, f"{resource_type} {name_property}={name}: {matches}"
-    return matches[0]
-
-
 def report_function(synth: Synth) -> tuple[str, dict[str, Any]]:
-    lid = logical_id(
-        synth,
-        "AWS::Lambda::Function",
-        "FunctionName",
-        f"finops-guard-{synth.stack.config.stage}-weekly-report",
-    )
-    return lid, synth.template_json["Resources"][lid]["Properties"]
+    return function_of(synth, "weekly-report")
 
 
 def report_role_id(synth: Synth) -> str:
-    return report_function(synth)[1]["Role"]["Fn::GetAtt"][0]
-
-
-def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:
-    policies = [p for p in synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]]
-    assert len(policies) == 1
-    return policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    return role_id_of(synth, "weekly-report")
 
 
 def dlq_id(synth: Synth) -> str:
-    return logical_id(
-        synth, "AWS::SQS::Queue", "QueueName", f"finops-guard-{synth.stack.config.stage}-weekly-report-dlq"
-    )
+    return dlq_id_of(synth, "weekly-report")
 
 
-def topic_id(synth: Synth) -> str:
-    return synth.only("AWS::SNS::Topic")[0]
+def log_group_id(synth: Synth) -> str:
+    return log_group_id_of(synth, "weekly-report")
 
 
-def table_id(synth: Synth) -> str:
-    return synth.only("AWS::DynamoDB::Table")[0]
+def ops_topic_id(synth: Synth) -> str:
+    return topic_id_of(synth, "ops-alarms")
 
 
-def secret_id(synth: Synth, channel: str) -> str:
-    return logical_id(
-        synth,
-        "AWS::SecretsManager::Secret",
-        "Name",
-        f"finops-guard/{synth.stack.config.stage}/{channel}-webhook-url",
-    )
-
-
-def layer_id(synth: Synth, name: str) -> str:
-    return logical_id(
-        synth, "AWS::Lambda::LayerVersion", "LayerName", f"finops-guard-{synth.stack.config.stage}-{name}"
-    )
+def outbox_table_id(synth: Synth) -> str:
+    return table_id_of(synth, "outbox")
 
 
 # --- stack ------------------------------------------------------------------------------------
@@ -133,8 +104,8 @@ def test_schedule_runs_the_report_in_the_configured_time_zone(full_synth: Synth)
 
 def test_scheduler_role_may_only_invoke_the_report_and_park_failed_events(full_synth: Synth) -> None:
     function_id, _ = report_function(full_synth)
-    schedule = full_synth.only("AWS::Scheduler::Schedule")[1]
-    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    _, schedule = schedule_of(full_synth, "weekly-report")
+    role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     role = full_synth.template_json["Resources"][role_id]["Properties"]
 
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
@@ -178,7 +149,7 @@ def test_report_function_runs_arm64_python_3_14_with_explicit_limits(full_synth:
             "Timeout": 120,
             "MemorySize": 256,
             "DeadLetterConfig": {"TargetArn": arn_of(dlq_id(full_synth))},
-            "LoggingConfig": {"LogGroup": ref(full_synth.only("AWS::Logs::LogGroup")[0])},
+            "LoggingConfig": {"LogGroup": ref(log_group_id(full_synth))},
         },
     )
     full_synth.template.has_resource_properties(
@@ -188,7 +159,9 @@ def test_report_function_runs_arm64_python_3_14_with_explicit_limits(full_synth:
 
 
 def test_report_function_logs_to_a_log_group_kept_one_month(full_synth: Synth) -> None:
-    full_synth.template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+    log_group = full_synth.template_json["Resources"][log_group_id(full_synth)]
+
+    assert log_group["Properties"]["RetentionInDays"] == 30
 
 
 def test_report_function_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -202,7 +175,9 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_MONTHLY_BUDGET": "1500.50",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id(full_synth)),
+        "FINOPSGUARD_OUTBOX_TABLE": ref(outbox_table_id(full_synth)),
+        "FINOPSGUARD_BUDGETS_TABLE": ref(table_id_of(full_synth, "budgets")),
+        "FINOPSGUARD_BUDGET_ALERTS_TABLE": ref(table_id_of(full_synth, "budget-alerts")),
         "POWERTOOLS_SERVICE_NAME": "weekly-report",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -252,7 +227,7 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": arn_of(full_synth.only("AWS::Logs::LogGroup")[0]),
+            "Resource": arn_of(log_group_id(full_synth)),
         },
         {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id(full_synth))},
         {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
@@ -266,7 +241,19 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id(full_synth)),
+            "Resource": arn_of(outbox_table_id(full_synth)),
+        },
+        {
+            "Sid": "ReadBudgets",
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": arn_of(table_id_of(full_synth, "budgets")),
+        },
+        {
+            "Sid": "ReadBudgetAlerts",
+            "Effect": "Allow",
+            "Action": "dynamodb:BatchGetItem",
+            "Resource": arn_of(table_id_of(full_synth, "budget-alerts")),
         },
     ]
     full_synth.template.has_resource_properties(
@@ -327,7 +314,7 @@ def test_billing_deps_and_stripe_are_not_referenced_anywhere(full_synth: Synth) 
     assert "stripe" not in assembly_text.lower()
 
 
-def test_assets_are_the_report_handler_and_the_two_layers(full_synth: Synth) -> None:
+def test_assets_are_the_two_handlers_and_the_two_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -336,6 +323,7 @@ def test_assets_are_the_report_handler_and_the_two_layers(full_synth: Synth) -> 
     )
 
     assert [s for s in sources if "Code" in s] == [
+        "Budgets/BudgetGuard/Function/Code",
         "CostReports/WeeklyReport/Function/Code",
         "Layers/Common/Code",
         "Layers/ReportDeps/Code",
@@ -370,7 +358,7 @@ def test_report_alarm_notifies_the_ops_topic(
     comparison: str,
     threshold: int,
 ) -> None:
-    topic = ref(topic_id(full_synth))
+    topic = ref(ops_topic_id(full_synth))
     function_id, _ = report_function(full_synth)
     dimension = (
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id(full_synth), "QueueName"]}}
@@ -399,7 +387,11 @@ def test_report_alarm_notifies_the_ops_topic(
 
 
 def test_report_function_has_exactly_four_alarms_each_telling_on_call_what_to_do(full_synth: Synth) -> None:
-    alarms = full_synth.resources("AWS::CloudWatch::Alarm").values()
+    alarms = [
+        alarm
+        for alarm in full_synth.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["AlarmName"].startswith("FinOpsGuard-qa-weekly-report-")
+    ]
 
     assert sorted(a["Properties"]["AlarmName"] for a in alarms) == [
         "FinOpsGuard-qa-weekly-report-DeadLetters",
@@ -415,9 +407,12 @@ def test_report_function_has_exactly_four_alarms_each_telling_on_call_what_to_do
 
 
 def test_ops_topic_is_encrypted_with_a_rotating_key_cloudwatch_can_use(full_synth: Synth) -> None:
-    key_id, key = full_synth.only("AWS::KMS::Key")
+    topic = full_synth.template_json["Resources"][ops_topic_id(full_synth)]["Properties"]
+    key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = full_synth.template_json["Resources"][key_id]
 
-    full_synth.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": arn_of(key_id)})
+    assert topic["KmsMasterKeyId"] == arn_of(key_id)
+    assert key["Type"] == "AWS::KMS::Key"
     assert key["Properties"]["EnableKeyRotation"] is True
     assert {
         "Sid": "AllowCloudWatchAlarmsToPublish",
@@ -435,37 +430,41 @@ def test_ops_topic_is_encrypted_with_a_rotating_key_cloudwatch_can_use(full_synt
         ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "Queues"),
     ],
 )
-def test_topic_and_queue_refuse_requests_without_tls(
+def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
-    resource_id, _ = full_synth.only(resource_type)
+    resource_ids = full_synth.resources(resource_type)
+    assert len(resource_ids) == 2
 
-    full_synth.template.has_resource_properties(
-        policy_type,
-        {
-            target_key: [ref(resource_id)],
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
-                )
+    for resource_id in resource_ids:
+        full_synth.template.has_resource_properties(
+            policy_type,
+            {
+                target_key: [ref(resource_id)],
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                    )
+                },
             },
-        },
-    )
+        )
 
 
 def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_synth: Synth) -> None:
     full_synth.template.has_resource_properties(
         "AWS::SNS::Subscription",
-        {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": ref(topic_id(full_synth))},
+        {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": ref(ops_topic_id(full_synth))},
     )
+    assert len(full_synth.resources("AWS::SNS::Subscription")) == 2  # the other is financeAlertEmail
     default_synth.template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
-def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(full_synth: Synth) -> None:
+@pytest.mark.parametrize("function_name", ["weekly-report", "budget-guard"])
+def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(full_synth: Synth, function_name: str) -> None:
     full_synth.template.has_resource_properties(
         "AWS::SQS::Queue",
         {
-            "QueueName": "finops-guard-qa-weekly-report-dlq",
+            "QueueName": f"finops-guard-qa-{function_name}-dlq",
             "SqsManagedSseEnabled": True,
             "MessageRetentionPeriod": 14 * 24 * 3600,
         },
@@ -542,13 +541,18 @@ def test_every_taggable_resource_carries_the_cost_allocation_tags(full_synth: Sy
 
 def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
     function_id, _ = report_function(full_synth)
+    guard_id, _ = function_of(full_synth, "budget-guard")
 
     assert full_synth.template_json["Outputs"] == {
         "TeamsSecretName": {"Value": "finops-guard/qa/teams-webhook-url"},
         "SlackSecretName": {"Value": "finops-guard/qa/slack-webhook-url"},
-        "OutboxTableName": {"Value": ref(table_id(full_synth))},
+        "OutboxTableName": {"Value": ref(outbox_table_id(full_synth))},
         "WeeklyReportFunctionName": {"Value": ref(function_id)},
-        "OpsTopicArn": {"Value": ref(topic_id(full_synth))},
+        "OpsTopicArn": {"Value": ref(ops_topic_id(full_synth))},
+        "BudgetsTableName": {"Value": ref(table_id_of(full_synth, "budgets"))},
+        "BudgetAlertsTableName": {"Value": ref(table_id_of(full_synth, "budget-alerts"))},
+        "BudgetGuardFunctionName": {"Value": ref(guard_id)},
+        "FinanceTopicArn": {"Value": ref(topic_id_of(full_synth, "finance-alerts"))},
     }
 
 
@@ -559,6 +563,10 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "OutboxTableName",
         "WeeklyReportFunctionName",
         "OpsTopicArn",
+        "BudgetsTableName",
+        "BudgetAlertsTableName",
+        "BudgetGuardFunctionName",
+        "FinanceTopicArn",
     }
 
 

@@ -86,3 +86,33 @@ def test_windows_are_consistent_all_year(offset):
     assert w.query_end - w.query_start >= timedelta(days=14)
     assert w.elapsed_days + w.remaining_days == w.days_in_month
     assert w.previous_week.last + timedelta(days=1) == w.this_week.first
+
+
+from finops_guard.periods import budget_period  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("kind", "as_of", "key", "first", "last", "elapsed"),
+    [
+        ("monthly", date(2026, 11, 15), "2026-11", date(2026, 11, 1), date(2026, 11, 30), 15),
+        ("monthly", date(2028, 2, 29), "2028-02", date(2028, 2, 1), date(2028, 2, 29), 29),
+        ("quarterly", date(2026, 11, 15), "2026-Q4", date(2026, 10, 1), date(2026, 12, 31), 46),
+        ("quarterly", date(2026, 3, 31), "2026-Q1", date(2026, 1, 1), date(2026, 3, 31), 90),
+        ("quarterly", date(2028, 3, 31), "2028-Q1", date(2028, 1, 1), date(2028, 3, 31), 91),
+        ("annual", date(2028, 12, 31), "2028", date(2028, 1, 1), date(2028, 12, 31), 366),
+    ],
+)
+def test_budget_periods(kind, as_of, key, first, last, elapsed):
+    period = budget_period(kind, as_of)
+    assert (period.key, period.days.first, period.days.last, period.elapsed_days) == (key, first, last, elapsed)
+    assert period.complete == (as_of == last)
+
+
+def test_next_day_after_quarter_end_starts_a_new_period():
+    assert budget_period("quarterly", date(2026, 4, 1)).key == "2026-Q2"
+    assert budget_period("quarterly", date(2026, 4, 1)).elapsed_days == 1
+
+
+def test_unknown_period_is_refused():
+    with pytest.raises(ValueError, match="weekly"):
+        budget_period("weekly", date(2026, 1, 1))

@@ -4,6 +4,12 @@
   finops-guard report weekly                                      build from Cost Explorer and post
   finops-guard report pending                                     list kept (undelivered) messages
   finops-guard report resend [--message-id ID ...]                re-send kept messages
+  finops-guard budgets add --id prod --amount 20000 --currency USD --scope account=111111111111
+  finops-guard budgets list | show ID | remove ID
+  finops-guard budgets apply budgets.yaml [--prune] [--dry-run]   idempotent: same file, no writes
+
+Tables default to the stack's names for --stage (finops-guard-<stage>-budgets, ...); set
+AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
 
 Settings come from the same FINOPSGUARD_* variables as the function (see README); flags override.
 """
@@ -17,9 +23,14 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
 from finops_guard.delivery import DeliveryFailed, deliver_all
 from finops_guard.settings import ReportSettings, SettingsError
+
+if TYPE_CHECKING:
+    from finops_guard.adapters.budget_store import BudgetTable
 
 
 def _settings(args: argparse.Namespace) -> ReportSettings:
@@ -30,9 +41,18 @@ def _settings(args: argparse.Namespace) -> ReportSettings:
         "teams_secret_name": args.teams_secret,
         "slack_secret_name": args.slack_secret,
     }
-    config = replace(config, **{k: v for k, v in overrides.items() if v})
-    if config.teams_secret_name is None:
-        config = replace(config, teams_secret_name=f"finops-guard/{config.stage}/teams-webhook-url")
+    overrides["budgets_table"] = getattr(args, "budgets_table", None)
+    changes: dict[str, Any] = {name: value for name, value in overrides.items() if value}
+    config = replace(config, **changes)
+    # The stack names these deterministically from the stage.
+    defaults = {
+        "teams_secret_name": f"finops-guard/{config.stage}/teams-webhook-url",
+        "outbox_table": f"finops-guard-{config.stage}-outbox",
+        "budgets_table": f"finops-guard-{config.stage}-budgets",
+        "budget_alerts_table": f"finops-guard-{config.stage}-budget-alerts",
+    }
+    missing: dict[str, Any] = {name: value for name, value in defaults.items() if getattr(config, name) is None}
+    config = replace(config, **missing)
     if getattr(args, "mock", False):
         config = replace(config, use_mock_data=True)
     return config
@@ -108,6 +128,121 @@ def cmd_resend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_table(args: argparse.Namespace) -> BudgetTable:
+    from finops_guard import runtime
+
+    return runtime.budget_table(_settings(args).require("budgets_table"))
+
+
+def _scope_document(items: list[str]) -> dict[str, Any]:
+    """`account=1`, `service=Amazon EC2`, `tag:team=web`, `cost_category:Environment=prod` -> scope."""
+    scope: dict[str, Any] = {}
+    for item in items:
+        kind_key, sep, value = item.partition("=")
+        if not sep:
+            raise BudgetError("scope", f"{item!r} is not KIND=VALUE (e.g. account=111111111111, tag:team=web)")
+        kind, _, key = kind_key.partition(":")
+        if key:
+            scope.setdefault(kind, {}).setdefault(key, []).append(value)
+        else:
+            scope.setdefault(kind, []).append(value)
+    return scope
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def cmd_budgets_add(args: argparse.Namespace) -> int:
+    document = {
+        "id": args.id,
+        "name": args.name or args.id,
+        "scope": _scope_document(args.scope or []),
+        "period": args.period,
+        "amount": args.amount,
+        "currency": args.currency,
+        "thresholds": _csv(args.thresholds) or ["50", "75", "90", "100"],
+        "alert_on": _csv(args.alert_on) or ["actual", "forecasted"],
+        "notify": _csv(args.notify) or ["teams"],
+        "owner": args.owner,
+        "enforce_hard_limit": args.hard_limit,
+    }
+    budget = parse_budget(document)
+    table = _budget_table(args)
+    if table.get(budget.budget_id) is not None:
+        print(f"budget {budget.budget_id!r} exists; change it with `budgets apply` or remove it first", file=sys.stderr)
+        return 2
+    table.put(budget, previous=None, now=datetime.now(UTC))
+    print(f"added {budget.budget_id}: {budget.name} ({budget.describe_scope()})")
+    return 0
+
+
+def cmd_budgets_list(args: argparse.Namespace) -> int:
+    budgets = _budget_table(args).all()
+    for b in budgets:
+        thresholds = "/".join(str(t) for t in b.thresholds)
+        print(f"{b.budget_id}\t{b.period}\t{b.amount} {b.currency}\t{thresholds} %\t{b.describe_scope()}")
+    if not budgets:
+        print("no budgets")
+    return 0
+
+
+def cmd_budgets_show(args: argparse.Namespace) -> int:
+    from finops_guard import runtime
+
+    budget = _budget_table(args).get(args.id)
+    if budget is None:
+        print(f"no budget {args.id!r}", file=sys.stderr)
+        return 1
+    shown: dict[str, object] = {"budget": budget.to_document()}
+    config = _settings(args)
+    status = runtime.budget_alert_table(config.require("budget_alerts_table")).get_statuses([budget.budget_id])
+    shown["status"] = status.get(budget.budget_id)
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_budgets_remove(args: argparse.Namespace) -> int:
+    if not _budget_table(args).delete(args.id):
+        print(f"no budget {args.id!r}", file=sys.stderr)
+        return 1
+    print(f"removed {args.id}")
+    return 0
+
+
+def cmd_budgets_apply(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    wanted = load_budget_file(path.read_text(encoding="utf-8"), path.name)
+    table = _budget_table(args)
+    stored = {b.budget_id: document for b, document in table.all_with_documents()}
+    now = datetime.now(UTC)
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    for budget in wanted:
+        previous = stored.get(budget.budget_id)
+        if previous == budget.canonical_json():
+            unchanged.append(budget.budget_id)
+            continue
+        (created if previous is None else updated).append(budget.budget_id)
+        if not args.dry_run:
+            table.put(budget, previous=previous, now=now)
+    extra = sorted(set(stored) - {b.budget_id for b in wanted})
+    removed = extra if args.prune else []
+    if not args.dry_run:
+        for budget_id in removed:
+            table.delete(budget_id)
+    verb = "would be " if args.dry_run else ""
+    print(f"{len(created)} {verb}created, {len(updated)} {verb}updated, {len(unchanged)} unchanged, "
+          f"{len(removed)} {verb}removed")  # fmt: skip
+    for label, ids in (("created", created), ("updated", updated), ("removed", removed)):
+        for budget_id in ids:
+            print(f"  {label}: {budget_id}")
+    if extra and not args.prune:
+        print(f"  not in the file (kept; --prune removes them): {', '.join(extra)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-guard", description="FinOps Guard operator tool")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +273,52 @@ def build_parser() -> argparse.ArgumentParser:
     common(resend)
     resend.add_argument("--message-id", action="append", help="a message id (repeatable)")
     resend.set_defaults(func=cmd_resend)
+
+    budgets = commands.add_parser("budgets", help="budgets kept in DynamoDB").add_subparsers(
+        dest="action", required=True
+    )
+
+    def table_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--budgets-table", help="budgets table (default finops-guard-<stage>-budgets)")
+
+    add = budgets.add_parser("add", help="add one budget")
+    table_args(add)
+    add.add_argument("--id", required=True)
+    add.add_argument("--name")
+    add.add_argument("--amount", required=True, help="amount per period, e.g. 20000 or 1500.50")
+    add.add_argument("--currency", required=True, help="ISO 4217, e.g. USD")
+    add.add_argument("--period", default="monthly", help="monthly | quarterly | annual")
+    add.add_argument(
+        "--scope", action="append", help="KIND=VALUE, repeatable: account=…, service=…, tag:KEY=…, cost_category:NAME=…"
+    )
+    add.add_argument("--thresholds", help="comma-separated percentages (default 50,75,90,100)")
+    add.add_argument("--alert-on", help="actual,forecasted (default both)")
+    add.add_argument("--notify", help="teams,slack,email (default teams)")
+    add.add_argument("--owner")
+    add.add_argument("--hard-limit", action="store_true", help="publish Budget Exceeded to EventBridge at 100 %%")
+    add.set_defaults(func=cmd_budgets_add)
+
+    listing = budgets.add_parser("list", help="list budgets")
+    table_args(listing)
+    listing.set_defaults(func=cmd_budgets_list)
+
+    show = budgets.add_parser("show", help="one budget and its latest evaluation")
+    table_args(show)
+    show.add_argument("id")
+    show.set_defaults(func=cmd_budgets_show)
+
+    remove = budgets.add_parser("remove", help="remove a budget")
+    table_args(remove)
+    remove.add_argument("id")
+    remove.set_defaults(func=cmd_budgets_remove)
+
+    apply = budgets.add_parser("apply", help="make the table match a YAML/JSON file (idempotent)")
+    table_args(apply)
+    apply.add_argument("file")
+    apply.add_argument("--prune", action="store_true", help="also remove budgets that are not in the file")
+    apply.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    apply.set_defaults(func=cmd_budgets_apply)
     return parser
 
 
@@ -145,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except SettingsError as error:
+    except (SettingsError, BudgetError) as error:
         print(f"finops-guard: {error}", file=sys.stderr)
         return 2
 

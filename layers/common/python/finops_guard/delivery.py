@@ -120,3 +120,16 @@ def deliver_all(messages: Iterable[ChatMessage], outbox: Outbox, poster: Poster,
         outbox.mark_delivered(message.message_id, now, attempts)
         result.delivered.append(message.message_id)
     return result
+
+
+class RoutingPoster:
+    """One poster per channel (webhooks for chat, SNS for e-mail), chosen by the message's channel."""
+
+    def __init__(self, by_channel: dict[str, Poster]) -> None:
+        self._by_channel = by_channel
+
+    def post(self, message: ChatMessage) -> int:
+        poster = self._by_channel.get(message.channel)
+        if poster is None:
+            raise ChatConfigError(f"channel {message.channel!r} is not configured for this deployment")
+        return poster.post(message)

@@ -148,6 +148,79 @@ def synthetic_pages(
     yield flush(last=True)
 
 
+TEAMS = ("platform", "data", "web")
+ENVIRONMENTS = {"111111111111": "prod", "222222222222": "prod", "333333333333": "staging", "444444444444": "dev"}
+
+
+def _attributes(service: str, account: str) -> dict[tuple[str, str], str]:
+    """Grouping values of one (service, account) cost line: dimensions, a `team` tag, a cost category."""
+    team = TEAMS[zlib.crc32(service.encode()) % len(TEAMS)]
+    return {
+        ("DIMENSION", "SERVICE"): service,
+        ("DIMENSION", "LINKED_ACCOUNT"): account,
+        ("TAG", "team"): f"team${team}",
+        ("COST_CATEGORY", "Environment"): f"Environment${ENVIRONMENTS.get(account, 'dev')}",
+    }
+
+
+def _matches(expression: dict[str, Any] | None, attributes: dict[tuple[str, str], str]) -> bool:
+    if not expression:
+        return True
+    if "And" in expression:
+        return all(_matches(e, attributes) for e in expression["And"])
+    for field, type_ in (("Dimensions", "DIMENSION"), ("Tags", "TAG"), ("CostCategories", "COST_CATEGORY")):
+        if field in expression:
+            spec = expression[field]
+            value = attributes.get((type_, spec["Key"]), "")
+            return value.split("$", 1)[-1] in spec["Values"]
+    raise ValueError(f"unsupported filter expression in synthetic data: {expression}")
+
+
+def synthetic_query_pages(
+    request: dict[str, Any],
+    *,
+    accounts: dict[str, str] | None = None,
+    services: list[tuple[str, str]] | None = None,
+    scale: dict[str, Decimal] | None = None,
+) -> list[dict[str, Any]]:
+    """Answer any DAILY UnblendedCost `GetCostAndUsage` request (GroupBy up to two of SERVICE,
+    LINKED_ACCOUNT, TAG team, COST_CATEGORY Environment; simple Filters) from the synthetic org.
+    `scale` multiplies a service's cost (e.g. to push a budget over a threshold in the demo)."""
+    accounts = ACCOUNTS if accounts is None else accounts
+    services = SERVICES if services is None else services
+    start = date.fromisoformat(request["TimePeriod"]["Start"])
+    end = date.fromisoformat(request["TimePeriod"]["End"])
+    as_of = end - timedelta(days=1)
+    group_by = [(g["Type"], g["Key"]) for g in request.get("GroupBy", [])]
+    results = []
+    day = start
+    while day < end:
+        sums: dict[tuple[str, ...], Decimal] = {}
+        for service, base in services:
+            factor = (scale or {}).get(service, Decimal(1))
+            for account in accounts:
+                attributes = _attributes(service, account)
+                if not _matches(request.get("Filter"), attributes):
+                    continue
+                key = tuple(attributes[g] for g in group_by)
+                amount = daily_amount(day, service, Decimal(base), account, as_of) * factor
+                sums[key] = sums.get(key, Decimal(0)) + amount
+        groups = [
+            {"Keys": list(key), "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
+            for key, amount in sorted(sums.items())
+        ]
+        results.append(
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                "Total": {} if group_by else {"UnblendedCost": {"Amount": str(sum(sums.values())), "Unit": "USD"}},
+                "Groups": groups if group_by else [],
+                "Estimated": day == as_of,
+            }
+        )
+        day += timedelta(days=1)
+    return [{"GroupDefinitions": request.get("GroupBy", []), "ResultsByTime": results, "DimensionValueAttributes": []}]
+
+
 class MockCostSource:
     """Stands in for Cost Explorer when FINOPSGUARD_USE_MOCK_DATA=true (the client smoke test)."""
 
@@ -155,5 +228,10 @@ class MockCostSource:
 
     def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
         for page in synthetic_pages(start, end):
+            self.requests += 1
+            yield page
+
+    def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for page in synthetic_query_pages(request):
             self.requests += 1
             yield page

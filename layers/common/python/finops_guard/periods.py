@@ -88,3 +88,48 @@ def report_window(now: datetime) -> ReportWindow:
         query_start=min(month_first, trend.first),
         query_end=as_of + timedelta(days=1),
     )
+
+
+@dataclass(frozen=True)
+class BudgetPeriod:
+    """The budget period containing a cost day. `key` names it in alert ids: 2026-11, 2026-Q4, 2026."""
+
+    kind: str
+    key: str
+    days: DateRange
+    as_of: date
+
+    @property
+    def elapsed(self) -> DateRange:
+        return DateRange(self.days.first, self.as_of)
+
+    @property
+    def elapsed_days(self) -> int:
+        return self.elapsed.days
+
+    @property
+    def remaining_days(self) -> int:
+        return self.days.days - self.elapsed_days
+
+    @property
+    def complete(self) -> bool:
+        return self.as_of == self.days.last
+
+
+PERIOD_KINDS = ("monthly", "quarterly", "annual")
+
+
+def budget_period(kind: str, as_of: date) -> BudgetPeriod:
+    """The monthly, quarterly or annual period that `as_of` (a complete UTC cost day) falls in."""
+    if kind == "monthly":
+        first, months, key = as_of.replace(day=1), 1, f"{as_of:%Y-%m}"
+    elif kind == "quarterly":
+        quarter = (as_of.month - 1) // 3
+        first, months, key = date(as_of.year, 3 * quarter + 1, 1), 3, f"{as_of.year}-Q{quarter + 1}"
+    elif kind == "annual":
+        first, months, key = date(as_of.year, 1, 1), 12, f"{as_of.year}"
+    else:
+        raise ValueError(f"unknown budget period {kind!r}; use one of {', '.join(PERIOD_KINDS)}")
+    last_month = first.month + months - 1
+    last = date(first.year, last_month, calendar.monthrange(first.year, last_month)[1])
+    return BudgetPeriod(kind, key, DateRange(first, last), as_of)

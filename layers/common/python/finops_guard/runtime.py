@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
 from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
+from finops_guard.adapters.notify import EventBridgePublisher, SnsEmailPoster
 from finops_guard.adapters.outbox import DynamoOutbox
 from finops_guard.adapters.secrets import read_webhook_url
+from finops_guard.delivery import Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.settings import ReportSettings
 
@@ -48,6 +51,30 @@ def _ce_client() -> Any:
 @cache
 def outbox(table_name: str) -> DynamoOutbox:
     return DynamoOutbox(table_name)
+
+
+@cache
+def budget_table(table_name: str) -> BudgetTable:
+    return BudgetTable(table_name)
+
+
+@cache
+def budget_alert_table(table_name: str) -> BudgetAlertTable:
+    return BudgetAlertTable(table_name)
+
+
+@cache
+def event_publisher(bus_name: str) -> EventBridgePublisher:
+    return EventBridgePublisher(bus_name)
+
+
+def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Poster:
+    """Teams/Slack webhooks plus e-mail through the alert topic, when one is configured."""
+    webhooks = webhook_poster(config, remaining_ms)
+    channels: dict[str, Poster] = {"teams": webhooks, "slack": webhooks}
+    if config.alert_topic_arn:
+        channels["email"] = SnsEmailPoster(config.alert_topic_arn)
+    return RoutingPoster(channels)
 
 
 def webhook_poster(config: ReportSettings, remaining_ms: int | None = None) -> WebhookPoster:

@@ -34,6 +34,11 @@ class ReportSettings:
     slack_secret_name: str | None
     outbox_table: str | None
     use_mock_data: bool
+    budgets_table: str | None = None
+    budget_alerts_table: str | None = None
+    alert_topic_arn: str | None = None
+    event_bus_name: str = "default"
+    forecast_interval: Decimal = Decimal("0.8")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -61,6 +66,13 @@ class ReportSettings:
                 budget = None
             if budget is None or not budget.is_finite() or budget <= 0:
                 raise SettingsError(f"{PREFIX}MONTHLY_BUDGET={budget_text!r} must be a positive amount")
+        interval_text = get("FORECAST_INTERVAL", "0.8") or "0.8"
+        try:
+            interval = Decimal(interval_text)
+        except InvalidOperation:
+            interval = Decimal(-1)
+        if not Decimal("0.5") <= interval <= Decimal("0.99"):
+            raise SettingsError(f"{PREFIX}FORECAST_INTERVAL={interval_text!r} must be between 0.5 and 0.99")
         return cls(
             stage=get("STAGE", "dev") or "dev",
             timezone=timezone,
@@ -71,6 +83,11 @@ class ReportSettings:
             slack_secret_name=get("SLACK_SECRET_NAME"),
             outbox_table=get("OUTBOX_TABLE"),
             use_mock_data=_flag(env.get(PREFIX + "USE_MOCK_DATA")),
+            budgets_table=get("BUDGETS_TABLE"),
+            budget_alerts_table=get("BUDGET_ALERTS_TABLE"),
+            alert_topic_arn=get("ALERT_TOPIC_ARN"),
+            event_bus_name=get("EVENT_BUS_NAME", "default") or "default",
+            forecast_interval=interval,
         )
 
     def require(self, field_name: str) -> str:

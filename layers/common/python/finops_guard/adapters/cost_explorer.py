@@ -33,12 +33,18 @@ class CostExplorerSource:
 
     def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
         """Daily UnblendedCost by SERVICE and LINKED_ACCOUNT for [start, end) (end exclusive)."""
-        request: dict[str, Any] = {
-            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
-            "Granularity": "DAILY",
-            "Metrics": [METRIC],
-            "GroupBy": list(GROUP_BY),
-        }
+        return self.query(
+            {
+                "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+                "Granularity": "DAILY",
+                "Metrics": [METRIC],
+                "GroupBy": list(GROUP_BY),
+            }
+        )
+
+    def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Any GetCostAndUsage request, every page (one billed request per page)."""
+        request = dict(request)
         while True:
             self.requests += 1
             page = self.client.get_cost_and_usage(**request)

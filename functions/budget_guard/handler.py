@@ -1,0 +1,61 @@
+"""Daily budget guard: EventBridge Scheduler -> Cost Explorer (one request per grouping) -> alerts.
+
+Each crossed threshold alerts once per period (conditional writes); `Budget Exceeded` goes to
+EventBridge for budgets with a hard limit. Undelivered alerts stay in the outbox and make the
+invocation fail, so the Errors alarm pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.budget_guard import run_budget_guard
+from finops_guard.cards.budget_alert import render_alert
+from finops_guard.delivery import DeliveryFailed
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.settings()
+    costs = runtime.cost_source(settings)
+    budgets = runtime.budget_table(settings.require("budgets_table")).all()
+    outcome = run_budget_guard(
+        budgets,
+        now=runtime.scheduled_time(event),
+        costs=costs,
+        store=runtime.budget_alert_table(settings.require("budget_alerts_table")),
+        outbox=runtime.outbox(settings.require("outbox_table")),
+        poster=runtime.alert_poster(settings, context.get_remaining_time_in_millis()),
+        events=runtime.event_publisher(settings.event_bus_name),
+        render=render_alert,
+        timezone=settings.timezone,
+        level=settings.forecast_interval,
+    )
+    metrics.add_metric("BudgetsEvaluated", MetricUnit.Count, len(outcome.statuses))
+    metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
+    metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
+    metrics.add_metric("CostExplorerRequests", MetricUnit.Count, outcome.cost_requests)
+    for status in outcome.errors:
+        logger.error("budget not evaluated", extra={"budget_id": status.budget.budget_id, "reason": status.error})
+    if outcome.delivery.failed:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+        raise DeliveryFailed(outcome.delivery.failed)
+    return {
+        "budgets": len(outcome.statuses),
+        "fired": [f"{f.status.budget.budget_id}:{f.kind}:{f.threshold}" for f in outcome.fired],
+        "rearmed": [f"{r.budget_id}:{r.key}" for r in outcome.rearmed],
+        "events": outcome.events,
+        "errors": {s.budget.budget_id: s.error for s in outcome.errors},
+        "delivered": outcome.delivery.delivered,
+        "cost_explorer_requests": outcome.cost_requests,
+    }

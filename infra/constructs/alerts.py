@@ -1,0 +1,83 @@
+"""Where alerts go: an SNS topic encrypted with its own rotating key, optionally mailed to people."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+
+class AlertTopic(Construct):
+    """Topic ``finops-guard-<stage>-<name>`` and its key ``alias/finops-guard-<stage>-<name>``.
+
+    Exposes ``topic`` and ``key``. Publishers in this account need ``sns:Publish`` on the topic plus
+    ``kms:GenerateDataKey*``/``kms:Decrypt`` on the key in their own policy: the key policy's default
+    account statement delegates key access to IAM. Services are not IAM principals of the account,
+    so ``allow_cloudwatch_alarms`` adds a key policy statement for CloudWatch alarm actions.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        name: str,
+        display_name: str,
+        purpose: str,
+        email: str | None,
+        allow_cloudwatch_alarms: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = self._add_key(f"finops-guard-{stage}-{name}", purpose, allow_cloudwatch_alarms)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            topic_name=f"finops-guard-{stage}-{name}",
+            display_name=display_name,
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        if email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def _add_key(self, name: str, purpose: str, allow_cloudwatch_alarms: bool) -> kms.Key:
+        key = kms.Key(
+            self,
+            "TopicKey",
+            alias=f"alias/{name}",
+            description=f"Encrypts the FinOps Guard {purpose} topic",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+        )
+        if allow_cloudwatch_alarms:
+            # CloudWatch alarms publish to the topic as cloudwatch.amazonaws.com; the AWS managed
+            # alias/aws/sns key cannot grant that service access, hence this customer managed key.
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowCloudWatchAlarmsToPublish",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                )
+            )
+        return key
+
+    def publish_statements(self, sid_prefix: str) -> list[iam.PolicyStatement]:
+        """What a function's role needs to publish here: the topic, and the key that encrypts it."""
+        return [
+            iam.PolicyStatement(
+                sid=f"{sid_prefix}Publish",
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+            ),
+            # SNS encrypts each message with a data key from this CMK on the publisher's behalf.
+            iam.PolicyStatement(
+                sid=f"{sid_prefix}Encrypt",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+            ),
+        ]

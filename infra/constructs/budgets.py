@@ -1,0 +1,199 @@
+"""Budgets: the budget and alert tables, the daily budget guard and the finance alert wiring."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config import FinOpsGuardConfig
+from infra.constructs import REPO_ROOT
+from infra.constructs.alerts import AlertTopic
+from infra.constructs.cost_reports import WebhookSecrets, allow_cost_and_usage_reads
+from infra.constructs.layers import SharedLayers
+from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+
+GUARD_TIMEOUT = Duration.seconds(300)
+GUARD_MEMORY_MB = 512
+EVENT_BUS_NAME = "default"
+
+
+class Budgets(Construct):
+    """Exposes ``budgets_table``, ``budget_alerts_table``, ``budget_guard`` (its ``function``) and ``schedule``.
+
+    The guard reads month-to-date costs, evaluates every budget, records which alerts it sent (so each
+    fires once per period), mails the finance topic, posts to chat through the shared outbox and
+    puts a budget event on the default event bus.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: FinOpsGuardConfig,
+        layers: SharedLayers,
+        alarm_topic: sns.ITopic,
+        finance_alerts: AlertTopic,
+        webhook_secrets: WebhookSecrets,
+        outbox_table: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.finance_alerts = finance_alerts
+        self.webhook_secrets = webhook_secrets
+        self.outbox_table = outbox_table
+        self.budgets_table = self._add_table("BudgetsTable", "budgets", partition_key="pk", sort_key="budget_id")
+        self.budget_alerts_table = self._add_table(
+            "BudgetAlertsTable", "budget-alerts", partition_key="budget_id", sort_key="alert_key", ttl="expires_at"
+        )
+        self.budget_guard = self._add_budget_guard(layers, alarm_topic)
+        self.function = self.budget_guard.function
+        self._grant_budget_guard()
+        self.schedule = self._add_schedule()
+
+    def allow_budget_reads(self, reader: MonitoredFunction) -> None:
+        """Let another function show budgets and their alert state (the weekly report's budget card)."""
+        reader.function.add_environment("FINOPSGUARD_BUDGETS_TABLE", self.budgets_table.table_name)
+        reader.function.add_environment("FINOPSGUARD_BUDGET_ALERTS_TABLE", self.budget_alerts_table.table_name)
+        reader.add_to_role_policy(self._read_budgets_statement())
+        reader.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadBudgetAlerts",
+                actions=["dynamodb:BatchGetItem"],
+                resources=[self.budget_alerts_table.table_arn],
+            )
+        )
+
+    def _add_table(
+        self, construct_id: str, name: str, *, partition_key: str, sort_key: str, ttl: str | None = None
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            table_name=f"finops-guard-{self.config.stage}-{name}",
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=ttl,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _environment(self) -> dict[str, str]:
+        config = self.config
+        return {
+            "FINOPSGUARD_STAGE": config.stage,
+            "FINOPSGUARD_TIMEZONE": config.timezone,
+            "FINOPSGUARD_CURRENCY": config.currency,
+            **self.webhook_secrets.environment(),
+            "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
+            "FINOPSGUARD_BUDGETS_TABLE": self.budgets_table.table_name,
+            "FINOPSGUARD_BUDGET_ALERTS_TABLE": self.budget_alerts_table.table_name,
+            "FINOPSGUARD_ALERT_TOPIC_ARN": self.finance_alerts.topic.topic_arn,
+            "FINOPSGUARD_EVENT_BUS_NAME": EVENT_BUS_NAME,
+            "FINOPSGUARD_FORECAST_INTERVAL": config.forecast_interval,
+            "POWERTOOLS_SERVICE_NAME": "budget-guard",
+            "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _add_budget_guard(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+        return MonitoredFunction(
+            self,
+            "BudgetGuard",
+            props=MonitoredFunctionProps(
+                stage=self.config.stage,
+                name="budget-guard",
+                description="Checks spend and forecast against every budget and sends threshold alerts",
+                code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "budget_guard"), exclude=["**/__pycache__"]),
+                handler="handler.lambda_handler",
+                timeout=GUARD_TIMEOUT,
+                memory_size=GUARD_MEMORY_MB,
+                environment=self._environment(),
+                layers=[layers.common, layers.report_deps],
+                alarm_topic=alarm_topic,
+            ),
+        )
+
+    def _read_budgets_statement(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid="ReadBudgets",
+            actions=["dynamodb:Query"],
+            resources=[self.budgets_table.table_arn],
+        )
+
+    def _grant_budget_guard(self) -> None:
+        guard = self.budget_guard
+        allow_cost_and_usage_reads(
+            guard,
+            scoped_to=(
+                "log group, DLQ, webhook secrets, budget, alert and outbox tables, finance topic and its key, "
+                "and the default event bus"
+            ),
+        )
+        default_bus_arn = Stack.of(self).format_arn(
+            service="events", resource="event-bus", resource_name=EVENT_BUS_NAME
+        )
+        # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        for statement in (
+            self.webhook_secrets.read_statement(),
+            self._read_budgets_statement(),
+            # Each alert is recorded once per budget, threshold and period (conditional put) and
+            # cleared when a budget is deleted; BatchGetItem reads the state of all thresholds at once.
+            iam.PolicyStatement(
+                sid="TrackBudgetAlerts",
+                actions=[
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchWriteItem",
+                ],
+                resources=[self.budget_alerts_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="UseOutbox",
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.outbox_table.table_arn],
+            ),
+            *self.finance_alerts.publish_statements("FinanceAlerts"),
+            iam.PolicyStatement(
+                sid="PutBudgetEvents",
+                actions=["events:PutEvents"],
+                resources=[default_bus_arn],
+            ),
+        ):
+            guard.add_to_role_policy(statement)
+        Validations.of(guard.role.node.find_child("DefaultPolicy")).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                reason=(
+                    "kms:GenerateDataKey* is the action the SNS documentation requires of publishers to an "
+                    "SSE-encrypted topic, and it is limited to the single customer managed key of the finance "
+                    "alert topic, so no other key can be used through it."
+                ),
+            )
+        )
+
+    def _add_schedule(self) -> scheduler.Schedule:
+        return add_function_schedule(
+            self,
+            self.budget_guard,
+            FunctionSchedule(
+                construct_prefix="BudgetGuard",
+                schedule_name=f"finops-guard-{self.config.stage}-budget-guard",
+                purpose="the budget guard",
+                expression=self.config.budget_schedule,
+                timezone=self.config.timezone,
+                payload={"job": "budget-guard"},
+            ),
+        )

@@ -1,0 +1,70 @@
+"""Non-webhook channels: budget alert e-mail through the finance SNS topic, and the EventBridge
+`Budget Exceeded` event customers attach their own automation to."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from finops_guard.delivery import ChatMessage, PostFailed
+
+EVENT_SOURCE = "finops.guard"
+BUDGET_EXCEEDED = "Budget Exceeded"
+
+
+class SnsEmailPoster:
+    """Posts `{"subject", "message"}` payloads to the alert topic (its e-mail subscribers receive them)."""
+
+    def __init__(self, topic_arn: str, client: Any | None = None) -> None:
+        self.topic_arn = topic_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("sns")
+        return self._client
+
+    def post(self, message: ChatMessage) -> int:
+        try:
+            self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=message.payload["subject"][:100],
+                Message=message.payload["message"],
+            )
+        except (ClientError, BotoCoreError) as error:
+            failure = PostFailed(f"email: SNS publish failed ({type(error).__name__})")
+            failure.attempts = 1  # type: ignore[attr-defined]  # botocore already retried
+            raise failure from None
+        return 1
+
+
+class EventBridgePublisher:
+    def __init__(self, bus_name: str = "default", client: Any | None = None) -> None:
+        self.bus_name = bus_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("events")
+        return self._client
+
+    def budget_exceeded(self, detail: dict[str, Any]) -> None:
+        response = self.client.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": BUDGET_EXCEEDED,
+                    "Detail": json.dumps(detail, separators=(",", ":")),
+                    "EventBusName": self.bus_name,
+                    "Resources": [],
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            entry = response["Entries"][0]
+            raise RuntimeError(f"EventBridge refused the Budget Exceeded event: {entry.get('ErrorCode')}")

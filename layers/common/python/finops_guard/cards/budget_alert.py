@@ -1,0 +1,171 @@
+"""Budget alert renderings: Teams Adaptive Card, Slack Block Kit, and a plain e-mail."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from finops_guard.budget_guard import HARD_LIMIT, BudgetStatus, Firing
+from finops_guard.cards import common
+from finops_guard.cards.teams import wrap
+from finops_guard.money import format_money
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.1'))} %"
+
+
+def headline(firing: Firing) -> str:
+    budget = firing.status.budget
+    if firing.kind == HARD_LIMIT:
+        return f"Budget exceeded: {budget.name} is over 100 % of its amount"
+    what = "actual spend" if firing.kind == "actual" else "forecast"
+    return f"Budget alert: {budget.name} — {what} crossed {firing.threshold} %"
+
+
+def runway_text(status: BudgetStatus) -> str:
+    days = status.runway_days
+    if days is None:
+        return "no spend yet"
+    if days == 0:
+        return "exhausted"
+    if days > status.period.remaining_days:
+        return f"{days.quantize(Decimal('1'))} days at the current burn — lasts past the period end"
+    left = status.period.remaining_days
+    return f"{days.quantize(Decimal('1'))} days at the current burn ({left} days left in the period)"
+
+
+def facts(firing: Firing) -> list[tuple[str, str]]:
+    status = firing.status
+    budget, c = status.budget, status.currency
+    band = status.forecast.trend_total
+    level = int(band.level * 100)
+    rows = [
+        ("Scope", budget.describe_scope()),
+        (
+            "Period",
+            f"{budget.period} {status.period.key} (day {status.period.elapsed_days} of {status.period.days.days})",
+        ),
+        ("Budget", format_money(budget.amount, budget.currency)),
+        ("Actual", f"{format_money(status.actual, c)} ({_pct(status.consumption('actual'))})"),
+        (
+            "Forecast period end",
+            f"{format_money(band.likely, c)} ({_pct(status.consumption('forecasted'))}); "
+            f"{level} % band {format_money(band.low, c)} – {format_money(band.high, c)}",
+        ),
+        ("Burn-rate projection", format_money(status.forecast.burn_rate_total, c)),
+        ("Runway", runway_text(status)),
+    ]
+    if len(firing.thresholds) > 1:
+        rows.append(("Also crossed", ", ".join(f"{t} %" for t in firing.thresholds[:-1])))
+    if budget.owner:
+        rows.append(("Owner", budget.owner))
+    return rows
+
+
+def contributor_rows(status: BudgetStatus) -> list[tuple[str, str]]:
+    return [(common.short(name), format_money(amount, status.currency)) for name, amount in status.contributors]
+
+
+def teams_alert(firing: Firing, timezone: str) -> dict[str, Any]:
+    status = firing.status
+    kind = "actual" if firing.kind in ("actual", HARD_LIMIT) else "forecasted"
+    consumption = status.consumption(kind)
+    value = int(consumption.to_integral_value())
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": headline(firing),
+            "size": "Large",
+            "weight": "Bolder",
+            "wrap": True,
+            "color": "Attention" if consumption >= 100 else "Warning",
+        },
+        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts(firing)]},
+        {
+            "type": "Chart.Gauge",
+            "title": f"{'Actual' if kind == 'actual' else 'Forecast'} consumption",
+            "subLabel": f"{_pct(consumption)} of {format_money(status.budget.amount, status.budget.currency)}",
+            # Full gauge = the whole budget; the subLabel carries the exact figure when it is over.
+            "min": 0,
+            "max": 100,
+            "value": max(0, min(value, 100)),
+            "valueFormat": "Percentage",
+            "segments": [
+                {"from": 0, "to": 75, "color": "good", "legend": "under 75 %"},
+                {"from": 75, "to": 90, "color": "warning", "legend": "75–90 %"},
+                {"from": 90, "to": 100, "color": "attention", "legend": "90 % and over"},
+            ],
+            "fallback": {"type": "TextBlock", "text": f"Consumption {_pct(consumption)}.", "wrap": True},
+        },
+    ]
+    contributors = contributor_rows(status)
+    if contributors:
+        body.append(
+            {
+                "type": "TextBlock",
+                "text": f"Top contributors by {status.contributor_label or 'group'} this period",
+                "weight": "Bolder",
+                "separator": True,
+                "wrap": True,
+            }
+        )
+        body.append({"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in contributors]})
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "msteams": {"width": "Full"},
+        "body": body,
+        "actions": [{"type": "Action.OpenUrl", "title": "Open Cost Explorer", "url": common.COST_EXPLORER_URL}],
+    }
+    return wrap(card)
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_alert(firing: Firing, timezone: str) -> dict[str, Any]:
+    status = firing.status
+    fields = [{"type": "mrkdwn", "text": f"*{t}*\n{_slack_escape(v)}"[:2000]} for t, v in facts(firing)]
+    lines = "\n".join(f"• {_slack_escape(n)}: {v}" for n, v in contributor_rows(status)) or "no spend yet"
+    return {
+        "text": headline(firing),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": headline(firing)[:150]}},
+            {"type": "section", "fields": fields[:10]},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*Top contributors by {status.contributor_label or 'group'}*\n{lines}"[:3000],
+                },
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open Cost Explorer"},
+                        "url": common.COST_EXPLORER_URL,
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def email_alert(firing: Firing, timezone: str) -> dict[str, Any]:
+    lines = [headline(firing), ""] + [f"{t}: {v}" for t, v in facts(firing)]
+    contributors = contributor_rows(firing.status)
+    if contributors:
+        lines += ["", f"Top contributors by {firing.status.contributor_label or 'group'}:"]
+        lines += [f"  {n}: {v}" for n, v in contributors]
+    lines += ["", f"Cost Explorer: {common.COST_EXPLORER_URL}"]
+    return {"subject": headline(firing), "message": "\n".join(lines)}
+
+
+def render_alert(firing: Firing, channel: str, timezone: str) -> dict[str, Any]:
+    renderers = {"teams": teams_alert, "slack": slack_alert, "email": email_alert}
+    return renderers[channel](firing, timezone)
