@@ -86,5 +86,71 @@ class EmbeddedAws:
         )
         return name
 
+    def create_budget_tables(self, stage: str = "test") -> tuple[str, str]:
+        """The budgets and budget-alerts tables, with the CDK key schemas."""
+        budgets, alerts = f"finops-guard-{stage}-budgets", f"finops-guard-{stage}-budget-alerts"
+        dynamodb = self.client("dynamodb")
+        for name, (pk, sk) in ((budgets, ("pk", "budget_id")), (alerts, ("budget_id", "alert_key"))):
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": pk, "AttributeType": "S"},
+                    {"AttributeName": sk, "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        return budgets, alerts
+
+    def capture_queue(self, name: str) -> tuple[str, str]:
+        """An SQS queue to observe what is published (SNS subscription or EventBridge target)."""
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def alert_topic_with_capture(self, name: str = "finance-alerts") -> tuple[str, str]:
+        """An SNS topic (for budget e-mails) whose messages land in a queue; returns (topic ARN, queue URL)."""
+        topic = self.client("sns").create_topic(Name=name)["TopicArn"]
+        url, arn = self.capture_queue(f"{name}-capture")
+        self.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        return topic, url
+
+    def budget_exceeded_capture(self) -> str:
+        """An EventBridge rule on the default bus for `Budget Exceeded`, delivering to a queue."""
+        url, arn = self.capture_queue("budget-exceeded-capture")
+        events = self.client("events")
+        events.put_rule(
+            Name="budget-exceeded",
+            EventPattern=json.dumps({"source": ["finops.guard"], "detail-type": ["Budget Exceeded"]}),
+        )
+        events.put_targets(Rule="budget-exceeded", Targets=[{"Id": "capture", "Arn": arn}])
+        return url
+
+    def seed_budget_costs(self, budgets: Any, as_of: Any, *, scale: dict[str, Any] | None = None) -> int:
+        """Queue synthetic answers for exactly the requests the guard will make, in its order."""
+        from finops_guard.budget_costs import plan_queries
+        from finops_guard.forecast import DEFAULT_LOOKBACK
+        from finops_guard.mock_data import synthetic_query_pages
+
+        pages = [
+            page
+            for query in plan_queries(budgets, as_of, DEFAULT_LOOKBACK)
+            for page in synthetic_query_pages(query.request(), scale=scale)
+        ]
+        self.seed_cost_and_usage(pages)
+        return len(pages)
+
     def put_secret(self, name: str, value: str) -> str:
         return self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]

@@ -33,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             costs=costs,
             outbox=runtime.outbox(settings.require("outbox_table")),
             poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+            budgets=runtime.budget_overview(settings),
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))

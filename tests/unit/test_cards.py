@@ -134,3 +134,46 @@ def test_yen_report_shows_no_decimals():
     report = build(currency="JPY", budget=None)
     facts = elements(card_of(teams_payload(report, "Asia/Tokyo")), "FactSet")[0]["facts"]
     assert facts[0]["value"].startswith("¥") and "." not in facts[0]["value"].split(" ")[0]
+
+
+def test_weekly_card_lists_stored_budgets_most_consumed_first():
+    from dataclasses import replace
+
+    from finops_guard.report import BudgetLine
+
+    lines = [
+        BudgetLine("a", "Analytics", "2026-11", D("1000"), "USD", D("400"), D("800")),
+        BudgetLine("b", "Batch", "2026-11", D("1000"), "USD", D("700"), D("1400")),
+        BudgetLine("c", "New one", None, D("50"), "USD", None, None),
+    ] + [BudgetLine(f"x{i}", f"Extra {i}", "2026-11", D("10"), "USD", D("1"), D("2")) for i in range(7)]
+    from finops_guard.report import budget_lines
+
+    report = replace(build(), budgets=tuple(sorted(lines, key=lambda b: -(b.consumption(b.forecast) or -1))))
+    card = card_of(teams_payload(report, "UTC"))
+    titles = [e for e in card["body"] if e["type"] == "TextBlock" and e["text"].startswith("Budgets (10)")]
+    assert titles, "budget section missing"
+    facts = card["body"][card["body"].index(titles[0]) + 1]["facts"]
+    assert facts[0] == {"title": "Batch", "value": "forecast 140 % · actual 70 % of $1,000.00 (2026-11)"}
+    assert facts[1]["title"] == "Analytics"
+    assert facts[-1] == {"title": "…", "value": "2 more: finops-guard budgets list"}
+    assert not any(f["title"] == "New one" for f in facts)  # unevaluated budgets sort last
+
+    alone = replace(build(), budgets=(lines[2],))
+    only = card_of(teams_payload(alone, "UTC"))["body"]
+    assert only[-1]["facts"] == [{"title": "New one", "value": "not evaluated yet (the daily guard has not run)"}]
+    assert budget_lines([], {}) == []
+
+
+def test_budget_lines_join_statuses_and_sort_by_forecast_consumption():
+    from types import SimpleNamespace
+
+    from finops_guard.report import budget_lines
+
+    budgets = [SimpleNamespace(budget_id=i, name=i, amount=D("100"), currency="USD") for i in ("low", "high", "new")]
+    statuses = {
+        "low": {"period": "2026-11", "actual": "10", "forecast": "20"},
+        "high": {"period": "2026-11", "actual": "60", "forecast": "120.5"},
+    }
+    lines = budget_lines(budgets, statuses)
+    assert [line.budget_id for line in lines] == ["high", "low", "new"]
+    assert lines[0].forecast == D("120.5") and lines[2].actual is None

@@ -35,14 +35,15 @@ if TYPE_CHECKING:
 
 def _settings(args: argparse.Namespace) -> ReportSettings:
     config = ReportSettings.from_env(os.environ)
-    overrides = {
-        "stage": args.stage,
-        "outbox_table": args.outbox_table,
-        "teams_secret_name": args.teams_secret,
-        "slack_secret_name": args.slack_secret,
+    flags = {
+        "stage": "stage",
+        "outbox_table": "outbox_table",
+        "teams_secret_name": "teams_secret",
+        "slack_secret_name": "slack_secret",
+        "budgets_table": "budgets_table",
     }
-    overrides["budgets_table"] = getattr(args, "budgets_table", None)
-    changes: dict[str, Any] = {name: value for name, value in overrides.items() if value}
+    changes: dict[str, Any] = {name: getattr(args, flag, None) for name, flag in flags.items()}
+    changes = {name: value for name, value in changes.items() if value}
     config = replace(config, **changes)
     # The stack names these deterministically from the stage.
     defaults = {

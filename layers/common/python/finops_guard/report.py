@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from finops_guard import kpis
 from finops_guard.costs import CostAggregate
@@ -24,6 +26,43 @@ class BudgetConsumption:
     budget: Budget
     actual: Decimal  # MTD / budget
     forecast: Decimal  # burn-rate forecast / budget
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """One stored budget as the daily guard last evaluated it (for the weekly card)."""
+
+    budget_id: str
+    name: str
+    period_key: str | None
+    amount: Decimal
+    currency: str
+    actual: Decimal | None
+    forecast: Decimal | None
+    error: str | None = None
+
+    def consumption(self, value: Decimal | None) -> Decimal | None:
+        return None if value is None else value / self.amount * 100
+
+
+def budget_lines(budgets: Iterable[Any], statuses: Mapping[str, Mapping[str, Any]]) -> list[BudgetLine]:
+    """Budgets joined with their latest stored status, most consumed (by forecast) first."""
+    lines = []
+    for budget in budgets:
+        status = statuses.get(budget.budget_id) or {}
+        lines.append(
+            BudgetLine(
+                budget_id=budget.budget_id,
+                name=budget.name,
+                period_key=status.get("period"),
+                amount=budget.amount,
+                currency=budget.currency,
+                actual=Decimal(status["actual"]) if "actual" in status else None,
+                forecast=Decimal(status["forecast"]) if "forecast" in status else None,
+                error=status.get("error"),
+            )
+        )
+    return sorted(lines, key=lambda b: (-(b.consumption(b.forecast) or Decimal(-1)), b.budget_id))
 
 
 @dataclass(frozen=True)
@@ -53,6 +92,7 @@ class WeeklyReport:
     top_services: tuple[Ranked, ...]
     top_accounts: tuple[Ranked, ...]
     account_names: dict[str, str]
+    budgets: tuple[BudgetLine, ...] = ()
 
     @property
     def estimated_days(self) -> tuple[date, ...]:

@@ -20,6 +20,7 @@ from finops_guard.adapters.outbox import DynamoOutbox
 from finops_guard.adapters.secrets import read_webhook_url
 from finops_guard.delivery import Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
+from finops_guard.report import BudgetLine, budget_lines
 from finops_guard.settings import ReportSettings
 
 SAFETY_MARGIN_S = 10.0
@@ -66,6 +67,15 @@ def budget_alert_table(table_name: str) -> BudgetAlertTable:
 @cache
 def event_publisher(bus_name: str) -> EventBridgePublisher:
     return EventBridgePublisher(bus_name)
+
+
+def budget_overview(config: ReportSettings) -> list[BudgetLine]:
+    """Every stored budget with its latest guard evaluation; empty when budgets are not deployed."""
+    if not config.budgets_table or not config.budget_alerts_table:
+        return []
+    budgets = budget_table(config.budgets_table).all()
+    statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
+    return budget_lines(budgets, statuses)
 
 
 def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Poster:

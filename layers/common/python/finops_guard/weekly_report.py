@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ from finops_guard.cards.teams import teams_payload
 from finops_guard.costs import aggregate_pages
 from finops_guard.delivery import ChatMessage, DeliveryFailed, DeliveryResult, Outbox, Poster, deliver_all
 from finops_guard.periods import report_window
-from finops_guard.report import WeeklyReport, build_weekly_report
+from finops_guard.report import BudgetLine, WeeklyReport, build_weekly_report
 from finops_guard.settings import ReportSettings
 
 KIND = "weekly-report"
@@ -32,8 +32,15 @@ class WeeklyReportOutcome:
     cost_requests: int
 
 
-def compose(settings: ReportSettings, costs: CostSource, *, now: datetime) -> tuple[WeeklyReport, list[ChatMessage]]:
-    """Build the report for the week before `now` and render it for every configured channel."""
+def compose(
+    settings: ReportSettings,
+    costs: CostSource,
+    *,
+    now: datetime,
+    budgets: Sequence[BudgetLine] = (),
+) -> tuple[WeeklyReport, list[ChatMessage]]:
+    """Build the report for the week before `now` and render it for every configured channel.
+    `budgets`: stored budgets with their latest guard evaluation, shown in their own section."""
     window = report_window(now)
     aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
     report = build_weekly_report(
@@ -44,6 +51,7 @@ def compose(settings: ReportSettings, costs: CostSource, *, now: datetime) -> tu
         generated_at=now,
         monthly_budget=settings.monthly_budget,
     )
+    report = replace(report, budgets=tuple(budgets))
     # Synthetic data must never take the real week's message id (the real report would be skipped).
     base_id = f"smoke-test/{now:%Y-%m-%dT%H:%M:%SZ}" if settings.use_mock_data else report.report_id
     messages = [ChatMessage(f"{base_id}/teams", "teams", KIND, teams_payload(report, settings.timezone))]
@@ -53,10 +61,16 @@ def compose(settings: ReportSettings, costs: CostSource, *, now: datetime) -> tu
 
 
 def run_weekly_report(
-    settings: ReportSettings, *, now: datetime, costs: CostSource, outbox: Outbox, poster: Poster
+    settings: ReportSettings,
+    *,
+    now: datetime,
+    costs: CostSource,
+    outbox: Outbox,
+    poster: Poster,
+    budgets: Sequence[BudgetLine] = (),
 ) -> WeeklyReportOutcome:
     """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed."""
-    report, messages = compose(settings, costs, now=now)
+    report, messages = compose(settings, costs, now=now, budgets=budgets)
     result = deliver_all(messages, outbox, poster, now)
     outcome = WeeklyReportOutcome(report, messages, result, costs.requests)
     if result.failed:

@@ -93,3 +93,27 @@ def account_label(report: WeeklyReport, account_id: str) -> str:
 
 def percent_points(ratio: Decimal) -> int:
     return int((ratio * 100).to_integral_value())
+
+
+MAX_BUDGET_ROWS = 8
+
+
+def budget_rows(report: WeeklyReport) -> list[tuple[str, str]]:
+    """(name, state) for the most consumed budgets, then a count of the rest."""
+    rows = []
+    for line in report.budgets[:MAX_BUDGET_ROWS]:
+        if line.error:
+            state = f"not evaluated: {line.error}"
+        elif line.actual is None or line.forecast is None:
+            state = "not evaluated yet (the daily guard has not run)"
+        else:
+            forecast, actual = line.forecast / line.amount, line.actual / line.amount
+            state = (
+                f"forecast {format_percent(forecast, places=0)} · actual {format_percent(actual, places=0)}"
+                f" of {format_money(line.amount, line.currency)} ({line.period_key})"
+            )
+        rows.append((short(line.name, 40), state))
+    hidden = len(report.budgets) - MAX_BUDGET_ROWS
+    if hidden > 0:
+        rows.append(("…", f"{hidden} more: finops-guard budgets list"))
+    return rows

@@ -50,6 +50,9 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
     )
     blocks.append(_section(f"*Top services (MTD · week over week)*\n{services or 'no spend'}"))
     blocks.append(_section(f"*Top linked accounts (MTD · week over week)*\n{accounts or 'no spend'}"))
+    if report.budgets:
+        lines = "\n".join(f"• {_escape(name)}: {_escape(state)}" for name, state in common.budget_rows(report))
+        blocks.append(_section(f"*Budgets ({len(report.budgets)}), most consumed first*\n{lines}"))
     blocks.append(
         {
             "type": "actions",

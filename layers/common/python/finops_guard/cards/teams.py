@@ -120,6 +120,8 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
         "Top linked accounts (MTD · week over week)",
         [(common.account_label(report, a.name), common.ranked_line(a, c)) for a in report.top_accounts],
     )
+    if report.budgets:
+        body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
