@@ -15,11 +15,11 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from devtools.lambda_runner import ROOT
 
-RUNS = 9
+RUNS = 15
 TARGET_IMPORT_RATIO = 1.5
 TARGET_BYTES = 28 * 1024
 FIRED_AT = datetime(2026, 11, 3, 7, tzinfo=UTC)  # early month: the query spans 14 days, the most a report needs
@@ -118,6 +118,70 @@ def bench_payloads() -> list[tuple[str, int, int, float, float]]:
     return results
 
 
+def bench_budget_guard() -> tuple[dict[int, int], float, int]:
+    """CE requests for 1/10/50 budgets over three scope kinds, and the guard's run time for 500,
+    each through functions/budget_guard/handler.py on the embedded AWS."""
+    from finops_guard import runtime
+    from finops_guard.adapters import secrets
+    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.budgets import parse_budget
+    from finops_guard.mock_data import ACCOUNTS, SERVICES
+
+    from devtools.chat_recorder import ChatRecorder
+    from devtools.embedded_aws import EmbeddedAws
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    def budgets(n: int) -> list:
+        kinds = [
+            lambda i: {"account": [list(ACCOUNTS)[i % 4]]},
+            lambda i: {"service": [SERVICES[i % len(SERVICES)][0]]},
+            lambda i: {"tag": {"team": [("platform", "data", "web")[i % 3]]}},
+        ]
+        return [
+            parse_budget({"id": f"b{i}", "amount": str(5000 + 37 * i), "currency": "USD", "scope": kinds[i % 3](i),
+                          "notify": ["teams"]})
+            for i in range(n)
+        ]  # fmt: skip
+
+    as_of = FIRED_AT.date() - timedelta(days=1)
+    aws, chat = EmbeddedAws().start(), ChatRecorder().start()
+    requests: dict[int, int] = {}
+    seconds, fired = 0.0, 0
+    try:
+        with aws.activated():
+            for n in (1, 10, 50, 500):
+                aws.reset()
+                outbox = aws.create_outbox_table()
+                budgets_table, alerts_table = aws.create_budget_tables("bench")
+                aws.put_secret("bench/teams", chat.url("/teams"))
+                BudgetTable(budgets_table, aws.client("dynamodb")).put_many(budgets(n), now=FIRED_AT)
+                aws.seed_budget_costs(budgets(n), as_of)
+                os.environ.update(
+                    FINOPSGUARD_TEAMS_SECRET_NAME="bench/teams",
+                    FINOPSGUARD_OUTBOX_TABLE=outbox,
+                    FINOPSGUARD_BUDGETS_TABLE=budgets_table,
+                    FINOPSGUARD_BUDGET_ALERTS_TABLE=alerts_table,
+                    POWERTOOLS_SERVICE_NAME="budget-guard",
+                    POWERTOOLS_METRICS_DISABLED="true",
+                    POWERTOOLS_LOG_LEVEL="WARNING",
+                )
+                for cached in (runtime.settings, runtime.outbox, runtime._ce_client, runtime.budget_table,
+                               runtime.budget_alert_table):  # fmt: skip
+                    cached.cache_clear()
+                secrets.clear_cache()
+                handler = load_handler("budget_guard")
+                started = time.perf_counter()
+                result = handler.lambda_handler({"scheduled_time": FIRED_AT.isoformat()}, FakeContext("bench-guard"))
+                elapsed = time.perf_counter() - started
+                requests[n] = result["cost_explorer_requests"]
+                if n == 500:
+                    seconds, fired = elapsed, len(result["fired"])
+    finally:
+        chat.stop()
+        aws.stop()
+    return requests, seconds, fired
+
+
 def main() -> int:
     ok = True
     boto3_ms, handler_ms = bench_imports()
@@ -140,6 +204,12 @@ def main() -> int:
             f"  {label:40s} {size:7,d} B  (target <= {TARGET_BYTES:,})  {groups:,} groups generated and summed"
             f" in {seconds:.1f} s, bench process peak RSS {peak_mb:.0f} MiB"
         )
+    requests, seconds, fired = bench_budget_guard()
+    ok &= requests[50] <= 3
+    print("Budget guard (handler on the embedded AWS; budgets over account, service and tag scopes):")
+    for n in (1, 10, 50):
+        print(f"  {n:3d} budgets: {requests[n]} Cost Explorer requests" + ("   (target <= 3)" if n == 50 else ""))
+    print(f"  500 budgets: run time {seconds:.1f} s ({requests[500]} CE requests, {fired} alerts fired and delivered)")
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 

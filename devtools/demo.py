@@ -1,11 +1,14 @@
-"""`make demo`: the weekly report end to end on an embedded AWS, nothing leaves 127.0.0.1.
+"""`make demo`: FinOps Guard end to end on an embedded AWS; nothing leaves 127.0.0.1.
 
 1. starts moto's ThreadedMotoServer and a chat webhook recorder on loopback;
-2. creates what the stack creates (outbox table, Teams and Slack webhook secrets);
-3. seeds Cost Explorer with a synthetic organisation (4 accounts, 34 services, a SageMaker
-   spike in prod-data, the last day marked Estimated);
-4. invokes functions/weekly_report/handler.py exactly as Lambda would (EventBridge Scheduler event);
-5. writes what the chat endpoints received, plus an HTML preview of each card, under out/.
+2. creates what the stack creates (outbox, budget tables, webhook secrets, finance topic, and an
+   EventBridge rule that catches `Budget Exceeded`);
+3. applies a budget file with the CLI: one budget whose forecast crosses 90 %, one whose actual
+   spend crosses 100 % (with a hard limit), and two comfortable ones;
+4. seeds Cost Explorer with a synthetic organisation (4 accounts, 34 services, a SageMaker spike in
+   prod-data, the last day Estimated) and runs the daily budget guard, then the weekly report,
+   exactly as Lambda would (functions/*/handler.py with Scheduler events);
+5. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from devtools.chat_recorder import ChatRecorder
 from devtools.embedded_aws import EmbeddedAws
@@ -27,25 +31,91 @@ def context_defaults() -> dict:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+def scoped_actual(scope: dict, as_of) -> Decimal:
+    """Month-to-date spend of the synthetic organisation inside `scope` (to size the demo budgets)."""
+    from finops_guard.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.budget_guard import evaluate
+    from finops_guard.budgets import parse_budget
+    from finops_guard.mock_data import synthetic_query_pages
+
+    budget = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": scope})
+    query = plan_queries([budget], as_of, 28)[0]
+    costs = collect_budget_costs(query, synthetic_query_pages(query.request()), as_of)
+    return evaluate(costs["probe"], as_of).actual
+
+
+def demo_budgets(as_of) -> list[dict]:
+    from finops_guard.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.budget_guard import evaluate
+    from finops_guard.budgets import parse_budget
+    from finops_guard.mock_data import synthetic_query_pages
+
+    compute = {"service": ["Amazon Elastic Compute Cloud - Compute"]}
+    probe = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": compute})
+    query = plan_queries([probe], as_of, 28)[0]
+    forecast = evaluate(collect_budget_costs(query, synthetic_query_pages(query.request()), as_of)["probe"], as_of)
+    data_actual = scoped_actual({"account": ["222222222222"]}, as_of)
+    web_month = scoped_actual({"tag": {"team": ["web"]}}, as_of)
+    whole = lambda value: str(value.quantize(Decimal("1")))  # noqa: E731
+    return [
+        {
+            "id": "prod-compute",
+            "name": "EC2 compute, all accounts",
+            "scope": compute,
+            "amount": whole(forecast.forecast.likely / Decimal("0.92")),  # forecast ~92 %
+            "currency": "USD",
+            "alert_on": ["forecasted"],
+            "notify": ["teams", "slack"],
+            "owner": "platform-team@example.com",
+        },
+        {
+            "id": "data-platform",
+            "name": "Data platform account",
+            "scope": {"account": ["222222222222"]},
+            "amount": whole(data_actual / Decimal("1.04")),  # actual ~104 %
+            "currency": "USD",
+            "alert_on": ["actual"],
+            "notify": ["teams", "email"],
+            "owner": "data-lead@example.com",
+            "enforce_hard_limit": True,
+        },
+        {
+            "id": "web-team",
+            "name": "Team web (tag)",
+            "scope": {"tag": {"team": ["web"]}},
+            "amount": whole(web_month * 8),  # a quarter is ~3 months: comfortably under
+            "currency": "USD",
+            "period": "quarterly",
+        },
+        {"id": "organisation", "name": "Whole organisation", "amount": "250000", "currency": "USD"},
+    ]
+
+
 def main() -> int:
+    from finops_guard import cli
+    from finops_guard.budgets import parse_budgets
     from finops_guard.mock_data import synthetic_pages
     from finops_guard.periods import report_window
     from finops_guard.preview import render_page, render_slack_html, render_teams_html
 
     OUT.mkdir(exist_ok=True)
+    for old in OUT.glob("*"):
+        if old.is_file():
+            old.unlink()
     context = context_defaults()
     aws, chat = EmbeddedAws().start(), ChatRecorder().start()
+    fired_at = datetime.now(UTC).replace(microsecond=0)
+    window = report_window(fired_at)
+    event = {"scheduled_time": fired_at.isoformat().replace("+00:00", "Z")}
     try:
         with aws.activated():
-            table = aws.create_outbox_table(f"finops-guard-{STAGE}-outbox")
+            outbox = aws.create_outbox_table(f"finops-guard-{STAGE}-outbox")
+            budgets_table, alerts_table = aws.create_budget_tables(STAGE)
+            topic, email_queue = aws.alert_topic_with_capture()
+            events_queue = aws.budget_exceeded_capture()
             teams_secret, slack_secret = (f"finops-guard/{STAGE}/{c}-webhook-url" for c in ("teams", "slack"))
             aws.put_secret(teams_secret, chat.url("/teams"))
             aws.put_secret(slack_secret, chat.url("/slack"))
-
-            fired_at = datetime.now(UTC).replace(microsecond=0)
-            window = report_window(fired_at)
-            aws.seed_cost_and_usage(list(synthetic_pages(window.query_start, window.query_end)))
-
             os.environ.update(
                 {
                     "FINOPSGUARD_STAGE": STAGE,
@@ -55,38 +125,81 @@ def main() -> int:
                     "FINOPSGUARD_MONTHLY_BUDGET": str(context.get("monthlyBudget") or "75000"),
                     "FINOPSGUARD_TEAMS_SECRET_NAME": teams_secret,
                     "FINOPSGUARD_SLACK_SECRET_NAME": slack_secret,
-                    "FINOPSGUARD_OUTBOX_TABLE": table,
-                    "POWERTOOLS_SERVICE_NAME": "weekly-report",
+                    "FINOPSGUARD_OUTBOX_TABLE": outbox,
+                    "FINOPSGUARD_BUDGETS_TABLE": budgets_table,
+                    "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
+                    "FINOPSGUARD_ALERT_TOPIC_ARN": topic,
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
                 }
             )
-            handler = load_handler("weekly_report")
-            event = {"report": "weekly", "scheduled_time": fired_at.isoformat().replace("+00:00", "Z")}
-            result = handler.lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-weekly-report"))
+
+            print("== budgets apply out/budgets.json (the CLI, against the embedded table)")
+            documents = demo_budgets(window.as_of)
+            (OUT / "budgets.json").write_text(json.dumps({"budgets": documents}, indent=2) + "\n")
+            cli.main(["budgets", "apply", str(OUT / "budgets.json")])
+
+            print("== daily budget guard")
+            os.environ["POWERTOOLS_SERVICE_NAME"] = "budget-guard"
+            aws.seed_budget_costs(parse_budgets(documents), window.as_of)
+            guard = load_handler("budget_guard").lambda_handler(
+                event, FakeContext(f"finops-guard-{STAGE}-budget-guard")
+            )
+            print(f"   fired: {', '.join(guard['fired'])}; Cost Explorer requests: {guard['cost_explorer_requests']}")
+            alerts_received = len(chat.received)
+
+            print("== weekly report")
+            os.environ["POWERTOOLS_SERVICE_NAME"] = "weekly-report"
+            aws.seed_cost_and_usage(list(synthetic_pages(window.query_start, window.query_end)))
+            weekly = load_handler("weekly_report").lambda_handler(
+                {"report": "weekly", **event}, FakeContext(f"finops-guard-{STAGE}-weekly-report")
+            )
+            emails = aws.drain(email_queue)
+            exceeded = aws.drain(events_queue)
     finally:
         chat.stop()
         aws.stop()
 
-    received = {r.path.strip("/"): r.json() for r in chat.received}
-    sections = []
-    for channel, payload in sorted(received.items(), reverse=True):  # Teams first
-        (OUT / f"{channel}-payload.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
-        render = render_teams_html if channel == "teams" else render_slack_html
-        sections.append((f"{channel.title()} ({len(json.dumps(payload).encode()):,} bytes)", render(payload)))
-        (OUT / f"{channel}-card.html").write_text(render_page(f"FinOps Guard {channel} card", sections[-1:]))
-    (OUT / "weekly-report.html").write_text(render_page("FinOps Guard weekly report (demo)", sections))
+    def preview(received) -> tuple[str, str]:
+        payload = received.json()
+        render = render_teams_html if received.path == "/teams" else render_slack_html
+        return f"{received.path.strip('/').title()} ({len(received.body):,} bytes)", render(payload)
+
+    weekly_msgs, alert_msgs = chat.received[alerts_received:], chat.received[:alerts_received]
+    for name, messages in (("weekly", weekly_msgs), ("alert", alert_msgs)):
+        for i, received in enumerate(messages, 1):
+            channel = received.path.strip("/")
+            (OUT / f"{name}-{i}-{channel}-payload.json").write_text(
+                json.dumps(received.json(), ensure_ascii=False, indent=2) + "\n"
+            )
+    (OUT / "weekly-report.html").write_text(
+        render_page("FinOps Guard weekly report", [preview(r) for r in weekly_msgs])
+    )
+    email_sections = [(f"E-mail via SNS: {m['Subject']}", f"<pre>{_escape(m['Message'])}</pre>") for m in emails]
+    (OUT / "budget-alerts.html").write_text(
+        render_page("FinOps Guard budget alerts", [preview(r) for r in alert_msgs] + email_sections)
+    )
+    (OUT / "budget-exceeded-events.json").write_text(json.dumps(exceeded, indent=2) + "\n")
 
     print()
-    print(f"Weekly report {result['report_id']} for cost days up to {result['as_of']} (UTC)")
-    print(f"  month-to-date: {result['month_to_date']} {result['currency']}")
-    print(f"  Cost Explorer requests: {result['cost_explorer_requests']}")
-    print(f"  delivered: {', '.join(result['delivered'])}")
+    print(f"Weekly report {weekly['report_id']} for cost days up to {weekly['as_of']} (UTC)")
+    print(f"  month-to-date: {Decimal(weekly['month_to_date']):,.2f} {weekly['currency']}")
+    print(f"  Cost Explorer requests: weekly report {weekly['cost_explorer_requests']}, "
+          f"budget guard {guard['cost_explorer_requests']} for {guard['budgets']} budgets")  # fmt: skip
+    print(f"  budget alerts: {len(alert_msgs)} chat messages, {len(emails)} e-mails, "
+          f"{len(exceeded)} Budget Exceeded events")  # fmt: skip
     print("Written under out/:")
     for path in sorted(OUT.iterdir()):
         print(f"  {path.relative_to(ROOT)}")
-    print(f"Open {OUT / 'weekly-report.html'} in a browser to see both cards.")
-    return 0 if len(received) == 2 else 1
+    print(f"Open {OUT / 'weekly-report.html'} and {OUT / 'budget-alerts.html'} in a browser.")
+    ok = len(weekly_msgs) == 2 and alert_msgs and emails and len(exceeded) == 1
+    return 0 if ok else 1
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
 
 
 if __name__ == "__main__":

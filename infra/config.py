@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
+from finops_guard.money import ISO_4217
 
 # Defaults mirror the "context" block of cdk.json (a test keeps the two in step).
 DEFAULTS: dict[str, Any] = {
@@ -32,18 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "financeAlertEmail": None,
 }
 
-# ISO 4217 active alphabetic codes (fund codes and precious metals excluded).
-ISO_4217_CURRENCIES = frozenset(
-    """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
-    BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
-    GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW
-    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD
-    NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
-    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED
-    VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
-    """.split()
-)
+# One list of currencies for synth-time and run-time validation.
+ISO_4217_CURRENCIES = ISO_4217
 
 # The forecast band's confidence level: below 0.5 it is no band at all, at 1 it is unbounded.
 FORECAST_INTERVAL_MIN = Decimal("0.5")

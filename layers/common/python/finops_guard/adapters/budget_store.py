@@ -93,6 +93,26 @@ class BudgetTable:
                 raise BudgetConflict(f"budget {budget.budget_id!r} changed meanwhile; read it again") from None
             raise
 
+    def put_many(self, budgets: Sequence[Budget], *, now: datetime) -> None:
+        """Bulk load (demo, benchmarks, first import): unconditional, 25 per request."""
+        with_keys = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": _s(PARTITION),
+                        "budget_id": _s(b.budget_id),
+                        "document": _s(b.canonical_json()),
+                        "updated_at": _s(now.isoformat(timespec="seconds")),
+                    }
+                }
+            }
+            for b in budgets
+        ]
+        for start in range(0, len(with_keys), BATCH_WRITE):
+            pending = {self.table_name: with_keys[start : start + BATCH_WRITE]}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
     def delete(self, budget_id: str) -> bool:
         response = self.client.delete_item(
             TableName=self.table_name,
