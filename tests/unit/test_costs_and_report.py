@@ -85,7 +85,9 @@ def test_report_kpis_for_a_steady_month():
     assert report.month_to_date == D("1500.00")
     assert report.daily_burn == D("100")
     assert report.forecast_burn_rate == D("3000")
-    assert report.forecast_trend == D("3000.00")
+    assert report.forecast_trend.likely == D("3000.00")
+    assert report.forecast_trend.low == report.forecast_trend.high == D("3000.00")  # no noise, no band
+    assert report.horizons[30].likely == D("3000.00") and sorted(report.horizons) == [30, 60, 90]
     assert report.budget.forecast == D("0.75") and report.budget.actual == D("0.375")
     assert report.estimated_days == (date(2026, 11, 15),)
     assert [s.name for s in report.top_services] == ["EC2", "S3"]
@@ -108,7 +110,7 @@ def test_report_on_first_of_month_forecasts_exactly_the_month_total():
     aggregate = aggregate_pages([page(every_day(window.query_start, window.as_of, [("EC2", "1", "3.33")]))], window)
     report = build_weekly_report(aggregate, stage="t", currency="USD", top_n=5, generated_at=now)
     assert report.month_to_date == D("99.90")
-    assert report.forecast_burn_rate == report.month_to_date == report.forecast_trend
+    assert report.forecast_burn_rate == report.month_to_date == report.forecast_trend.likely
 
 
 def test_missing_days_count_as_zero_spend():

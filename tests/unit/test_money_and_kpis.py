@@ -52,24 +52,6 @@ def test_burn_rate_forecast_extends_the_average_to_month_end():
     assert kpis.forecast_burn_rate(D("290"), 29, 29) == D("290")  # complete (leap) month
 
 
-def test_trend_of_a_flat_series_matches_the_burn_rate():
-    flat = [D("10")] * 14
-    assert kpis.forecast_linear_trend(D("150"), flat, 15) == D("300")
-
-
-def test_trend_of_a_rising_series_projects_the_line():
-    rising = [D(x) for x in range(1, 15)]  # y = 1 + x
-    intercept, slope = kpis.linear_trend(rising)
-    assert (intercept, slope) == (D("1"), D("1"))
-    # next three days: 15, 16, 17
-    assert kpis.forecast_linear_trend(D("100"), rising, 3) == D("148")
-
-
-def test_trend_projection_never_goes_below_zero():
-    falling = [D(14 - x) for x in range(14)]
-    assert kpis.forecast_linear_trend(D("50"), falling, 20) == D("50")
-
-
 def test_week_over_week_change_from_zero_is_undefined():
     change = kpis.Change(D("70"), D("0"))
     assert change.delta == D("70") and change.relative is None

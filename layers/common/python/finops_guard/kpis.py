@@ -1,13 +1,13 @@
 """The KPI arithmetic of the weekly report. Pure functions over Decimal money.
 
 Glossary (seed): month-to-date spend; daily burn = MTD / elapsed calendar days; forecast month-end
-by burn rate and by a linear trend of the last 14 days; budget consumption = forecast / budget;
-week-over-week = last 7 complete days vs the 7 before.
+by burn rate (here) and by a linear trend of the last 14 days (finops_guard.forecast); budget
+consumption = forecast / budget; week-over-week = last 7 complete days vs the 7 before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,29 +24,6 @@ def daily_burn(month_to_date: Decimal, elapsed_days: int) -> Decimal:
 def forecast_burn_rate(month_to_date: Decimal, elapsed_days: int, days_in_month: int) -> Decimal:
     """Month-end spend if the average burn so far continues for the remaining days."""
     return daily_burn(month_to_date, elapsed_days) * days_in_month
-
-
-def linear_trend(values: Sequence[Decimal]) -> tuple[Decimal, Decimal]:
-    """Least-squares line through `values` at x = 0..n-1; returns (intercept, slope)."""
-    n = len(values)
-    if n == 0:
-        return ZERO, ZERO
-    if n == 1:
-        return values[0], ZERO
-    mean_x = Decimal(n - 1) / 2
-    mean_y = sum(values, ZERO) / n
-    covariance = sum(((Decimal(x) - mean_x) * (y - mean_y) for x, y in enumerate(values)), ZERO)
-    variance = sum(((Decimal(x) - mean_x) ** 2 for x in range(n)), ZERO)
-    slope = covariance / variance
-    return mean_y - slope * mean_x, slope
-
-
-def forecast_linear_trend(month_to_date: Decimal, recent_daily: Sequence[Decimal], remaining_days: int) -> Decimal:
-    """MTD plus the remaining days projected on the trend line of `recent_daily` (never below zero)."""
-    intercept, slope = linear_trend(recent_daily)
-    n = len(recent_daily)
-    projected = sum((max(ZERO, intercept + slope * (n + offset)) for offset in range(remaining_days)), ZERO)
-    return month_to_date + projected
 
 
 def ratio(part: Decimal, whole: Decimal) -> Decimal | None:

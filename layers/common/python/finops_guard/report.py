@@ -10,6 +10,7 @@ from typing import Any
 
 from finops_guard import kpis
 from finops_guard.costs import CostAggregate
+from finops_guard.forecast import DEFAULT_LEVEL, Band, forecast_period, horizon_forecasts
 from finops_guard.kpis import Change, Ranked
 from finops_guard.money import ZERO
 from finops_guard.periods import ReportWindow
@@ -84,7 +85,8 @@ class WeeklyReport:
     month_to_date: Decimal
     daily_burn: Decimal
     forecast_burn_rate: Decimal
-    forecast_trend: Decimal
+    forecast_trend: Band  # month-end on the 14-day trend, with its prediction interval
+    horizons: dict[int, Band]  # spend over the next 30/60/90 days on the same trend
     week_over_week: Change
     budget: BudgetConsumption | None
     budget_note: str | None
@@ -112,6 +114,7 @@ def build_weekly_report(
     top_n: int,
     generated_at: datetime,
     monthly_budget: Decimal | None = None,
+    forecast_level: Decimal = DEFAULT_LEVEL,
 ) -> WeeklyReport:
     """Compute the KPIs of the seed glossary from summed Cost Explorer data.
 
@@ -124,7 +127,9 @@ def build_weekly_report(
     burn = kpis.daily_burn(month_to_date, window.elapsed_days)
     forecast_burn = kpis.forecast_burn_rate(month_to_date, window.elapsed_days, window.days_in_month)
     recent = [aggregate.daily.get(day, ZERO) for day in window.trend.each_day()]
-    forecast_trend = kpis.forecast_linear_trend(month_to_date, recent, window.remaining_days)
+    forecast_trend = forecast_period(
+        month_to_date, window.elapsed_days, window.remaining_days, recent, forecast_level
+    ).trend_total
     week = kpis.Change(aggregate.spend(window.this_week.each_day()), aggregate.spend(window.previous_week.each_day()))
 
     budget, note = None, None
@@ -154,6 +159,7 @@ def build_weekly_report(
         daily_burn=burn,
         forecast_burn_rate=forecast_burn,
         forecast_trend=forecast_trend,
+        horizons=horizon_forecasts(recent, forecast_level),
         week_over_week=week,
         budget=budget,
         budget_note=note,

@@ -50,6 +50,7 @@ def compose(
         top_n=settings.top_n,
         generated_at=now,
         monthly_budget=settings.monthly_budget,
+        forecast_level=settings.forecast_interval,
     )
     report = replace(report, budgets=tuple(budgets))
     # Synthetic data must never take the real week's message id (the real report would be skipped).

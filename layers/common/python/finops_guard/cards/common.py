@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from finops_guard.forecast import Band
 from finops_guard.kpis import Change, Ranked
 from finops_guard.money import format_money, format_percent
 from finops_guard.report import WeeklyReport
@@ -53,13 +54,16 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
         (month_word, f"{format_money(report.month_to_date, c)} ({window.elapsed_days} of {window.days_in_month} days)"),
         ("Daily burn", f"{format_money(report.daily_burn, c)} / day"),
         ("Forecast month-end (burn rate)", format_money(report.forecast_burn_rate, c)),
-        ("Forecast month-end (14-day trend)", format_money(report.forecast_trend, c)),
+        ("Forecast month-end (14-day trend)", band_text(report.forecast_trend, c)),
         (
             "Week over week",
             f"{change_text(report.week_over_week, c)} · last 7 days {format_money(report.week_over_week.current, c)}"
             f" vs {format_money(report.week_over_week.previous, c)}",
         ),
     ]
+    facts.append(("Next 30 / 60 / 90 days (trend)", " · ".join(
+        format_money(report.horizons[days].likely, c) for days in sorted(report.horizons)
+    )))  # fmt: skip
     if report.budget is not None:
         b = report.budget
         facts.append(
@@ -72,6 +76,15 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
     else:
         facts.append(("Budget", report.budget_note or "no monthly budget configured"))
     return facts
+
+
+def band_text(band: Band, currency: str) -> str:
+    """`$71,166.14 (80 % band $69,900.00 – $72,400.00)`; no band for a complete month."""
+    if band.low == band.high:
+        return format_money(band.likely, currency)
+    level = int(band.level * 100)
+    low, high = format_money(band.low, currency), format_money(band.high, currency)
+    return f"{format_money(band.likely, currency)} ({level} % band {low} – {high})"
 
 
 def estimated_note(report: WeeklyReport) -> str | None:
