@@ -32,7 +32,12 @@ class Received:
 
 
 class ChatRecorder:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(self, default: Reply | None = None, *, limit_per_second: int | None = None) -> None:
+        """`limit_per_second`: answer 429 (Retry-After: 1) to requests beyond that rate, as Teams does."""
+        self.limit_per_second = limit_per_second
+        self.throttled = 0
+        self._recent: deque[float] = deque()
+        self._lock = threading.Lock()
         self.received: list[Received] = []
         self.script: deque[Reply] = deque()
         self.default = default or Reply(202)
@@ -42,6 +47,12 @@ class ChatRecorder:
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if recorder.over_limit():
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 recorder.received.append(Received(self.path, dict(self.headers), body))
                 reply = recorder.script.popleft() if recorder.script else recorder.default
                 if reply.delay_s:
@@ -64,6 +75,19 @@ class ChatRecorder:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def over_limit(self) -> bool:
+        if self.limit_per_second is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            while self._recent and now - self._recent[0] >= 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.limit_per_second:
+                self.throttled += 1
+                return True
+            self._recent.append(now)
+            return False
 
     def start(self) -> ChatRecorder:
         self._thread.start()

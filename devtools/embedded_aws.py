@@ -102,6 +102,16 @@ class EmbeddedAws:
             )
         return budgets, alerts
 
+    def create_anomalies_table(self, stage: str = "test") -> str:
+        name = f"finops-guard-{stage}-anomalies"
+        self.client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "anomaly_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "anomaly_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
     def capture_queue(self, name: str) -> tuple[str, str]:
         """An SQS queue to observe what is published (SNS subscription or EventBridge target)."""
         sqs = self.client("sqs")

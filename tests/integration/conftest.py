@@ -36,7 +36,8 @@ class Deployment:
     aws: EmbeddedAws
     chat: ChatRecorder
     table: str
-    sleeps: list[float] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)  # retry back-off
+    paces: list[float] = field(default_factory=list)  # per-channel rate spacing
     ce_requests: list[dict] = field(default_factory=list)
     logs: io.StringIO = field(default_factory=io.StringIO)
 
@@ -104,6 +105,7 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
     for watched_logger in watched:
         watched_logger.addHandler(capture)
     monkeypatch.setattr(chat_adapter, "_sleep", deployment.sleeps.append)
+    monkeypatch.setattr(chat_adapter, "_pace_sleep", deployment.paces.append)
     runtime._ce_client().meta.events.register(
         "before-parameter-build.ce.GetCostAndUsage", lambda params, **_: deployment.ce_requests.append(dict(params))
     )

@@ -109,3 +109,19 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("Mon, 16 Nov 2026 07:00:05 GMT", NOW) == 5.0
     assert parse_retry_after("Mon, 16 Nov 2026 06:00:00 GMT", NOW) == 0.0
     assert parse_retry_after("soon", NOW) is None and parse_retry_after(None, NOW) is None
+
+
+def test_posts_are_paced_per_channel_at_the_documented_rates(monkeypatch):
+    from finops_guard.adapters import chat
+
+    waits, now = [], [100.0]
+    monkeypatch.setattr(chat, "_pace_sleep", waits.append)
+    pacer = chat._Pacer()
+    for _ in range(3):
+        pacer.wait("teams", lambda: now[0])
+    pacer.wait("slack", lambda: now[0])
+    pacer.wait("slack", lambda: now[0])
+    assert waits == [0.25, 0.5, 1.0]  # teams 4/s, slack 1/s, channels independent
+    now[0] = 200.0
+    pacer.wait("teams", lambda: now[0])
+    assert waits == [0.25, 0.5, 1.0]  # idle long enough: no wait

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from finops_guard.adapters.anomaly_store import AnomalyTable
 from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
 from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
@@ -62,6 +63,11 @@ def budget_table(table_name: str) -> BudgetTable:
 @cache
 def budget_alert_table(table_name: str) -> BudgetAlertTable:
     return BudgetAlertTable(table_name)
+
+
+@cache
+def anomaly_table(table_name: str) -> AnomalyTable:
+    return AnomalyTable(table_name)
 
 
 @cache

@@ -23,6 +23,16 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _decimal_in(text: str, name: str, low: Decimal | None, high: Decimal | None) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise SettingsError(f"{PREFIX}{name}={text!r} is not a number") from None
+    if not value.is_finite() or (low is not None and value < low) or (high is not None and value > high):
+        raise SettingsError(f"{PREFIX}{name}={text!r} is out of range")
+    return value
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     stage: str
@@ -39,6 +49,9 @@ class ReportSettings:
     alert_topic_arn: str | None = None
     event_bus_name: str = "default"
     forecast_interval: Decimal = Decimal("0.8")
+    anomalies_table: str | None = None
+    anomaly_min_impact: Decimal = Decimal(0)
+    anomaly_realert_growth: Decimal = Decimal("0.5")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -73,6 +86,10 @@ class ReportSettings:
             interval = Decimal(-1)
         if not Decimal("0.5") <= interval <= Decimal("0.99"):
             raise SettingsError(f"{PREFIX}FORECAST_INTERVAL={interval_text!r} must be between 0.5 and 0.99")
+        min_impact = _decimal_in(get("ANOMALY_MIN_IMPACT", "0") or "0", "ANOMALY_MIN_IMPACT", Decimal(0), None)
+        growth = _decimal_in(get("ANOMALY_REALERT_GROWTH", "0.5") or "0.5", "ANOMALY_REALERT_GROWTH", None, Decimal(10))
+        if growth <= 0:
+            raise SettingsError(f"{PREFIX}ANOMALY_REALERT_GROWTH={str(growth)!r} must be greater than 0")
         return cls(
             stage=get("STAGE", "dev") or "dev",
             timezone=timezone,
@@ -88,6 +105,9 @@ class ReportSettings:
             alert_topic_arn=get("ALERT_TOPIC_ARN"),
             event_bus_name=get("EVENT_BUS_NAME", "default") or "default",
             forecast_interval=interval,
+            anomalies_table=get("ANOMALIES_TABLE"),
+            anomaly_min_impact=min_impact,
+            anomaly_realert_growth=growth,
         )
 
     def require(self, field_name: str) -> str:
@@ -95,6 +115,10 @@ class ReportSettings:
         if not value:
             raise SettingsError(f"{PREFIX}{field_name.upper()} is not set")
         return value
+
+    @property
+    def chat_channels(self) -> list[str]:
+        return ["teams", "slack"] if self.slack_secret_name else ["teams"]
 
     def secret_for(self, channel: str) -> str:
         name = {"teams": self.teams_secret_name, "slack": self.slack_secret_name}.get(channel)

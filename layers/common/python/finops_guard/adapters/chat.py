@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,7 +19,32 @@ from finops_guard.delivery import ChatMessage, PostFailed, PostRejected, RetryPo
 log = logging.getLogger(__name__)
 TIMEOUT = (3.05, 10)  # connect, read (seconds)
 MAX_LOGGED_BODY = 500
-_sleep = time.sleep  # module-level so tests can replace waiting without touching time.sleep
+# Module-level so tests can replace waiting without touching time.sleep: retry back-off and
+# rate pacing separately.
+_sleep = time.sleep
+_pace_sleep = time.sleep
+# Chat services' documented rates: Teams webhooks 4 requests/s, Slack incoming webhooks ~1/s.
+MIN_INTERVAL_S = {"teams": 0.25, "slack": 1.0}
+
+
+class _Pacer:
+    """Process-wide spacing of posts per channel (shared by every poster in a warm container)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next_slot: dict[str, float] = {}
+
+    def wait(self, channel: str, clock: Callable[[], float]) -> None:
+        interval = MIN_INTERVAL_S.get(channel, 0.0)
+        with self._lock:
+            now = clock()
+            slot = max(now, self._next_slot.get(channel, now))
+            self._next_slot[channel] = slot + interval
+        if slot > now:
+            _pace_sleep(slot - now)
+
+
+PACER = _Pacer()
 
 
 def _fail(error_type: type[Exception], text: str, attempts: int) -> Exception:
@@ -52,6 +78,7 @@ class WebhookPoster:
         last = "no attempt"
         for attempt in range(1, self._policy.max_attempts + 1):
             retry_after = None
+            PACER.wait(message.channel, self._clock)
             try:
                 response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT)
             except (requests.Timeout, requests.ConnectionError) as error:

@@ -1,0 +1,58 @@
+"""Cost anomaly alerts: SQS inbox (fed by the anomaly SNS topic and the `Anomaly Detected`
+EventBridge rule) -> dedup per anomaly -> one card or one digest per channel.
+
+Returns SQS partial batch failures: malformed records and records whose alert could not be
+delivered are retried, then land in the dead-letter queue; the function never crash-loops.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.anomalies import AlertPolicy
+from finops_guard.anomaly_alerts import InboxRecord, forward_batch
+from finops_guard.cards.anomaly import render_anomalies
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.settings()
+    records = [InboxRecord(r["messageId"], r.get("body", "")) for r in event.get("Records", [])]
+    outcome = forward_batch(
+        records,
+        store=runtime.anomaly_table(settings.require("anomalies_table")),
+        outbox=runtime.outbox(settings.require("outbox_table")),
+        poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+        policy=AlertPolicy(settings.anomaly_min_impact, settings.anomaly_realert_growth),
+        render=lambda sightings, channel: render_anomalies(sightings, channel, settings.currency),
+        channels=settings.chat_channels,
+        clock=lambda: datetime.now(UTC),
+    )
+    metrics.add_metric("AnomalyMessages", MetricUnit.Count, len(records))
+    metrics.add_metric("AnomaliesAlerted", MetricUnit.Count, len(outcome.alerted))
+    metrics.add_metric("MalformedAnomalyMessages", MetricUnit.Count, len(outcome.malformed))
+    if outcome.delivery.failed:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+    for seconds in outcome.latencies:
+        metrics.add_metric("AnomalyForwardingLatency", MetricUnit.Seconds, float(seconds))
+    logger.info(
+        "anomaly batch forwarded",
+        extra={
+            "records": len(records),
+            "alerted": [f"{s.anomaly.anomaly_id}:{s.outcome}" for s in outcome.alerted],
+            "silent": sum(1 for s in outcome.sightings if not s.alerts),
+            "retry": outcome.retry,
+        },
+    )
+    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in dict.fromkeys(outcome.retry)]}

@@ -1,0 +1,102 @@
+"""Forwarding a batch of anomaly messages: parse, decide per anomaly, send one card (or one digest
+card when several alert together) per channel, and tell SQS which records to retry.
+
+Bursts: the SQS inbox hands the function up to 50 messages gathered over 20 s, so a burst becomes
+one digest per channel instead of 50 posts; the webhook poster also spaces posts per channel
+(Teams 4/s, Slack 1/s) and retries 429s with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from finops_guard.anomalies import AlertPolicy, Anomaly, MalformedAnomaly, Sighting, alert_message_id, parse_message
+from finops_guard.delivery import ChatMessage, DeliveryResult, Outbox, Poster, deliver_all
+
+log = logging.getLogger(__name__)
+
+
+class AnomalyStore(Protocol):
+    def record(self, anomaly: Anomaly, policy: AlertPolicy, now: datetime) -> Sighting: ...
+    def mark_delivered(self, anomaly_id: str, impact: Decimal) -> None: ...
+
+
+Render = Callable[[list[Sighting], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class InboxRecord:
+    record_id: str  # the SQS messageId: what a partial batch failure names
+    body: str
+
+
+@dataclass
+class BatchOutcome:
+    sightings: list[Sighting] = field(default_factory=list)
+    malformed: list[tuple[str, str]] = field(default_factory=list)  # (record id, reason)
+    retry: list[str] = field(default_factory=list)  # record ids SQS must deliver again
+    delivery: DeliveryResult = field(default_factory=DeliveryResult)
+    latencies: list[Decimal] = field(default_factory=list)  # seconds, published -> posted
+
+    @property
+    def alerted(self) -> list[Sighting]:
+        return [s for s in self.sightings if s.alerts]
+
+
+def forward_batch(
+    records: Sequence[InboxRecord],
+    *,
+    store: AnomalyStore,
+    outbox: Outbox,
+    poster: Poster,
+    policy: AlertPolicy,
+    render: Render,
+    channels: Sequence[str],
+    clock: Callable[[], datetime],
+) -> BatchOutcome:
+    outcome = BatchOutcome()
+    parsed: list[tuple[InboxRecord, Anomaly]] = []
+    for record in records:
+        try:
+            parsed.append((record, parse_message(record.body, record.record_id)))
+        except MalformedAnomaly as error:
+            log.error("malformed anomaly message", extra={"record_id": record.record_id, "reason": str(error)})
+            outcome.malformed.append((record.record_id, str(error)))
+            outcome.retry.append(record.record_id)
+
+    now = clock()
+    records_of: dict[str, list[str]] = {}
+    latest: dict[str, Sighting] = {}
+    for record, anomaly in sorted(parsed, key=lambda pair: pair[1].published_at):
+        sighting = store.record(anomaly, policy, now)
+        outcome.sightings.append(sighting)
+        records_of.setdefault(anomaly.anomaly_id, []).append(record.record_id)
+        if sighting.alerts:
+            latest[anomaly.anomaly_id] = sighting
+    alerting = sorted(latest.values(), key=lambda s: -s.anomaly.total_impact)
+    if not alerting:
+        return outcome
+
+    messages = [ChatMessage(alert_message_id(alerting, c), c, "cost-anomaly", render(alerting, c)) for c in channels]
+    outcome.delivery = deliver_all(messages, outbox, poster, now)
+    done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)
+    if all(m.message_id in done for m in messages):
+        posted = clock()
+        first_published: dict[str, datetime] = {}
+        for _, anomaly in parsed:
+            seen = first_published.get(anomaly.anomaly_id, anomaly.published_at)
+            first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
+        for sighting in alerting:
+            store.mark_delivered(sighting.anomaly.anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
+            seconds = (posted - first_published[sighting.anomaly.anomaly_id]).total_seconds()
+            outcome.latencies.append(Decimal(str(round(seconds, 3))))
+    else:
+        # Kept in the outbox; SQS brings these records back and the store answers "undelivered".
+        for sighting in alerting:
+            outcome.retry.extend(records_of[sighting.anomaly.anomaly_id])
+    return outcome
