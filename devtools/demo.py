@@ -113,6 +113,7 @@ def main() -> int:
             budgets_table, alerts_table = aws.create_budget_tables(STAGE)
             topic, email_queue = aws.alert_topic_with_capture()
             events_queue = aws.budget_exceeded_capture()
+            anomalies_table = aws.create_anomalies_table(STAGE)
             teams_secret, slack_secret = (f"finops-guard/{STAGE}/{c}-webhook-url" for c in ("teams", "slack"))
             aws.put_secret(teams_secret, chat.url("/teams"))
             aws.put_secret(slack_secret, chat.url("/slack"))
@@ -129,6 +130,7 @@ def main() -> int:
                     "FINOPSGUARD_BUDGETS_TABLE": budgets_table,
                     "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
                     "FINOPSGUARD_ALERT_TOPIC_ARN": topic,
+                    "FINOPSGUARD_ANOMALIES_TABLE": anomalies_table,
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
                 }
@@ -156,6 +158,11 @@ def main() -> int:
             )
             emails = aws.drain(email_queue)
             exceeded = aws.drain(events_queue)
+            weekly_received = len(chat.received)
+
+            print("== cost anomaly alerts (SQS batches from the SNS topic and the EventBridge rule)")
+            os.environ["POWERTOOLS_SERVICE_NAME"] = "anomaly-alerts"
+            anomaly_steps = run_anomaly_stream(load_handler("anomaly_alerts"))
     finally:
         chat.stop()
         aws.stop()
@@ -165,8 +172,12 @@ def main() -> int:
         render = render_teams_html if received.path == "/teams" else render_slack_html
         return f"{received.path.strip('/').title()} ({len(received.body):,} bytes)", render(payload)
 
-    weekly_msgs, alert_msgs = chat.received[alerts_received:], chat.received[:alerts_received]
-    for name, messages in (("weekly", weekly_msgs), ("alert", alert_msgs)):
+    weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
+    anomaly_msgs = chat.received[weekly_received:]
+    (OUT / "anomalies.html").write_text(
+        render_page("FinOps Guard cost anomaly alerts", [preview(r) for r in anomaly_msgs])
+    )
+    for name, messages in (("weekly", weekly_msgs), ("alert", alert_msgs), ("anomaly", anomaly_msgs)):
         for i, received in enumerate(messages, 1):
             channel = received.path.strip("/")
             (OUT / f"{name}-{i}-{channel}-payload.json").write_text(
@@ -188,12 +199,55 @@ def main() -> int:
           f"budget guard {guard['cost_explorer_requests']} for {guard['budgets']} budgets")  # fmt: skip
     print(f"  budget alerts: {len(alert_msgs)} chat messages, {len(emails)} e-mails, "
           f"{len(exceeded)} Budget Exceeded events")  # fmt: skip
+    for step, outcome in anomaly_steps:
+        print(f"  anomalies — {step}: {outcome}")
     print("Written under out/:")
     for path in sorted(OUT.iterdir()):
         print(f"  {path.relative_to(ROOT)}")
-    print(f"Open {OUT / 'weekly-report.html'} and {OUT / 'budget-alerts.html'} in a browser.")
-    ok = len(weekly_msgs) == 2 and alert_msgs and emails and len(exceeded) == 1
+    print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'budget-alerts.html'} and {OUT / 'anomalies.html'}.")
+    ok = len(weekly_msgs) == 2 and alert_msgs and emails and len(exceeded) == 1 and len(anomaly_msgs) == 8
     return 0 if ok else 1
+
+
+def run_anomaly_stream(handler) -> list[tuple[str, str]]:
+    """Both shapes, a repeat, a grown repeat and a burst, as the SQS inbox would deliver them."""
+    from devtools.sqs_events import sqs_event
+
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    sns = json.loads((ROOT / "events" / "anomaly_sns_notification.json").read_text())
+    sns["Timestamp"] = now
+    event = json.loads((ROOT / "events" / "anomaly_eventbridge.json").read_text())
+    event["time"] = now
+
+    def grown(factor: str, **detail) -> str:
+        copy = json.loads(json.dumps(event))
+        impact = copy["detail"]["impact"]
+        total = (Decimal(str(impact["totalImpact"])) * Decimal(factor)).quantize(Decimal("0.01"))
+        expected = Decimal(str(impact["totalExpectedSpend"]))
+        impact.update(
+            totalImpact=float(total),  # the service sends JSON numbers; the function reads them as Decimal
+            totalActualSpend=float(expected + total),
+            totalImpactPercentage=float((total / expected * 100).quantize(Decimal("0.01"))),
+        )
+        copy["detail"].update(detail)
+        return json.dumps(copy)
+
+    burst = [
+        grown("0.05", anomalyId=f"burst-{i:02d}", dimensionValue=service)
+        for i, service in enumerate(["AWS Lambda", "Amazon DynamoDB", "Amazon CloudFront", "AWS Glue"] * 3)
+    ]
+    steps = [
+        ("SNS notification", [json.dumps(sns)]),
+        ("EventBridge event", [json.dumps(event)]),
+        ("same anomaly again", [json.dumps(event)]),
+        ("same anomaly, impact +60 %", [grown("1.6")]),
+        ("burst of 12 in one batch", burst),
+    ]
+    results = []
+    for label, bodies in steps:
+        outcome = handler.lambda_handler(sqs_event(bodies), FakeContext(f"finops-guard-{STAGE}-anomaly-alerts"))
+        results.append((label, "retry " + str(outcome["batchItemFailures"]) if outcome["batchItemFailures"] else "ok"))
+    return results
 
 
 def _escape(text: str) -> str:

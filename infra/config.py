@@ -6,6 +6,7 @@ string form of numbers, booleans and null as well as the JSON types cdk.json can
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,18 @@ DEFAULTS: dict[str, Any] = {
     "budgetSchedule": "cron(0 9 * * ? *)",
     "forecastInterval": 0.8,
     "financeAlertEmail": None,
+    "anomalyMinImpact": 0,
+    "anomalyRealertGrowth": 0.5,
+    # JSON null in context cannot be told from an absent key (it falls back to 100 here): switch the
+    # absolute threshold off with the string "null", e.g. -c anomalyThresholdAbsolute=null.
+    "anomalyThresholdAbsolute": 100,
+    "anomalyThresholdPercent": None,
+    "anomalyThresholdMatch": "any",
+    "anomalyServiceMonitor": True,
+    "anomalyMonitorArns": [],
+    "anomalyLinkedAccounts": [],
+    "anomalyTag": None,
+    "anomalyCostCategory": None,
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -40,12 +53,22 @@ ISO_4217_CURRENCIES = ISO_4217
 FORECAST_INTERVAL_MIN = Decimal("0.5")
 FORECAST_INTERVAL_MAX = Decimal("0.99")
 
+# A re-alert needs the anomaly's impact to grow by this fraction; above 10 (1000 %) it never would.
+REALERT_GROWTH_MAX = Decimal("10")
+# Cost Anomaly Detection limits: linked accounts per custom monitor, and key/value lengths.
+LINKED_ACCOUNTS_MAX = 10
+TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
+COST_CATEGORY_NAME_MAX, COST_CATEGORY_VALUE_MAX = 50, 50
+THRESHOLD_MATCHES = ("any", "all")
+
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _RATE = re.compile(r"rate\((?P<value>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)")
 _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 # CloudFormation tag values: letters, digits, spaces and _ . : / = + - @, at most 256 characters.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{1,256}")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_MONITOR_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]{1,64}")
 _NULLS = {"", "null", "none"}
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
@@ -58,6 +81,14 @@ class ConfigError(ValueError):
         super().__init__(f"Invalid context '{key}': {value!r} {problem}")
         self.key = key
         self.value = value
+
+
+@dataclass(frozen=True)
+class CostFilter:
+    """One Cost Explorer filter key and the values it matches, e.g. tag ``team`` = ``data, ml``."""
+
+    key: str
+    values: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -75,6 +106,20 @@ class FinOpsGuardConfig:
     budget_schedule: str
     forecast_interval: str
     finance_alert_email: str | None
+    anomaly_min_impact: str
+    anomaly_realert_growth: str
+    anomaly_threshold_absolute: str | None
+    anomaly_threshold_percent: str | None
+    anomaly_threshold_match: str
+    anomaly_service_monitor: bool
+    anomaly_monitor_arns: tuple[str, ...]
+    anomaly_linked_accounts: tuple[str, ...]
+    anomaly_tag: CostFilter | None
+    anomaly_cost_category: CostFilter | None
+
+    @property
+    def creates_custom_anomaly_monitors(self) -> bool:
+        return bool(self.anomaly_linked_accounts or self.anomaly_tag or self.anomaly_cost_category)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> FinOpsGuardConfig:
@@ -99,7 +144,50 @@ class FinOpsGuardConfig:
                 "forecastInterval", value("forecastInterval"), FORECAST_INTERVAL_MIN, FORECAST_INTERVAL_MAX
             ),
             finance_alert_email=_optional_email("financeAlertEmail", value("financeAlertEmail")),
+            **_anomaly_settings(value),
         )
+
+
+def _anomaly_settings(value: Any) -> dict[str, Any]:
+    absolute = _optional_positive_decimal("anomalyThresholdAbsolute", value("anomalyThresholdAbsolute"))
+    percent = _optional_positive_decimal(
+        "anomalyThresholdPercent", value("anomalyThresholdPercent"), "must be a positive percentage such as 20 or 12.5"
+    )
+    if absolute is None and percent is None:
+        raise ConfigError(
+            "anomalyThresholdAbsolute",
+            value("anomalyThresholdAbsolute"),
+            "and anomalyThresholdPercent are both unset; set at least one alert threshold",
+        )
+    settings: dict[str, Any] = {
+        "anomaly_min_impact": _decimal_at_least_zero("anomalyMinImpact", value("anomalyMinImpact")),
+        "anomaly_realert_growth": _realert_growth(value("anomalyRealertGrowth")),
+        "anomaly_threshold_absolute": absolute,
+        "anomaly_threshold_percent": percent,
+        "anomaly_threshold_match": _threshold_match(value("anomalyThresholdMatch")),
+        "anomaly_service_monitor": _bool("anomalyServiceMonitor", value("anomalyServiceMonitor")),
+        "anomaly_monitor_arns": _monitor_arns(value("anomalyMonitorArns")),
+        "anomaly_linked_accounts": _linked_accounts(value("anomalyLinkedAccounts")),
+        "anomaly_tag": _cost_filter("anomalyTag", value("anomalyTag"), TAG_KEY_MAX, TAG_VALUE_MAX),
+        "anomaly_cost_category": _cost_filter(
+            "anomalyCostCategory", value("anomalyCostCategory"), COST_CATEGORY_NAME_MAX, COST_CATEGORY_VALUE_MAX
+        ),
+    }
+    monitored = (
+        settings["anomaly_service_monitor"]
+        or settings["anomaly_monitor_arns"]
+        or settings["anomaly_linked_accounts"]
+        or settings["anomaly_tag"]
+        or settings["anomaly_cost_category"]
+    )
+    if not monitored:
+        raise ConfigError(
+            "anomalyServiceMonitor",
+            value("anomalyServiceMonitor"),
+            "leaves no anomaly monitor to subscribe: set anomalyMonitorArns, anomalyLinkedAccounts, "
+            "anomalyTag or anomalyCostCategory, or keep the service monitor",
+        )
+    return settings
 
 
 def load_config(node: Node) -> FinOpsGuardConfig:
@@ -177,29 +265,21 @@ def _int_in_range(key: str, raw: Any, low: int, high: int) -> int:
     return number
 
 
-def _optional_positive_decimal(key: str, raw: Any) -> str | None:
+def _optional_positive_decimal(
+    key: str, raw: Any, problem: str = "must be a positive amount such as 1500 or 1500.50"
+) -> str | None:
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
         return None
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        raise ConfigError(key, raw, "must be a positive amount such as 1500 or 1500.50")
-    try:
-        amount = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ConfigError(key, raw, "must be a positive amount such as 1500 or 1500.50") from None
-    if not amount.is_finite() or amount <= 0:
-        raise ConfigError(key, raw, "must be a positive amount such as 1500 or 1500.50")
+    amount = _decimal(key, raw, problem)
+    if amount <= 0:
+        raise ConfigError(key, raw, problem)
     return str(amount)
 
 
 def _decimal_in_range(key: str, raw: Any, low: Decimal, high: Decimal) -> str:
     problem = f"must be a decimal from {low} to {high}, e.g. 0.8"
-    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        raise ConfigError(key, raw, problem)
-    try:
-        number = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ConfigError(key, raw, problem) from None
-    if not number.is_finite() or not low <= number <= high:
+    number = _decimal(key, raw, problem)
+    if not low <= number <= high:
         raise ConfigError(key, raw, problem)
     return str(number)
 
@@ -226,3 +306,102 @@ def _tag_value(key: str, raw: Any) -> str:
     if not _TAG_VALUE.fullmatch(value):
         raise ConfigError(key, raw, "must be a non-empty tag value (letters, digits, spaces, _ . : / = + - @; max 256)")
     return value
+
+
+def _decimal_at_least_zero(key: str, raw: Any) -> str:
+    problem = "must be an amount of 0 or more, e.g. 25"
+    number = _decimal(key, raw, problem)
+    if number < 0:
+        raise ConfigError(key, raw, problem)
+    return str(number)
+
+
+def _realert_growth(raw: Any) -> str:
+    key, problem = "anomalyRealertGrowth", f"must be a fraction above 0 and at most {REALERT_GROWTH_MAX}, e.g. 0.5"
+    number = _decimal(key, raw, problem)
+    if not 0 < number <= REALERT_GROWTH_MAX:
+        raise ConfigError(key, raw, problem)
+    return str(number)
+
+
+def _decimal(key: str, raw: Any, problem: str) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise ConfigError(key, raw, problem)
+    try:
+        number = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ConfigError(key, raw, problem) from None
+    if not number.is_finite():
+        raise ConfigError(key, raw, problem)
+    return number
+
+
+def _threshold_match(raw: Any) -> str:
+    match = _string("anomalyThresholdMatch", raw).lower()
+    if match not in THRESHOLD_MATCHES:
+        raise ConfigError(
+            "anomalyThresholdMatch", raw, "must be 'any' (either threshold alerts) or 'all' (both must be met)"
+        )
+    return match
+
+
+def _string_list(key: str, raw: Any) -> list[Any]:
+    """A list from cdk.json, or from -c as a JSON array or comma-separated string; null is empty."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.lower() in _NULLS:
+            return []
+        if text.startswith("["):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError:
+                raise ConfigError(key, raw, "is not a valid JSON array") from None
+        else:
+            return [item.strip() for item in text.split(",")]
+    if not isinstance(raw, list):
+        raise ConfigError(key, raw, "must be a list (JSON array or comma-separated string)")
+    return [item.strip() if isinstance(item, str) else item for item in raw]
+
+
+def _unique(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _monitor_arns(raw: Any) -> tuple[str, ...]:
+    arns = _string_list("anomalyMonitorArns", raw)
+    for arn in arns:
+        if not isinstance(arn, str) or not _MONITOR_ARN.fullmatch(arn):
+            raise ConfigError(
+                "anomalyMonitorArns", raw, f"holds {arn!r}, not an arn:aws:ce::<account>:anomalymonitor/<id> ARN"
+            )
+    return _unique(arns)
+
+
+def _linked_accounts(raw: Any) -> tuple[str, ...]:
+    accounts = _string_list("anomalyLinkedAccounts", raw)
+    for account in accounts:
+        if not isinstance(account, str) or not _ACCOUNT_ID.fullmatch(account):
+            raise ConfigError("anomalyLinkedAccounts", raw, f"holds {account!r}, not a quoted 12-digit AWS account id")
+    unique = _unique(accounts)
+    if len(unique) > LINKED_ACCOUNTS_MAX:
+        raise ConfigError(
+            "anomalyLinkedAccounts",
+            raw,
+            f"lists {len(unique)} accounts; one monitor takes at most {LINKED_ACCOUNTS_MAX}",
+        )
+    return unique
+
+
+def _cost_filter(key: str, raw: Any, key_max: int, value_max: int) -> CostFilter | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    text = _string(key, raw)
+    name, separator, values_text = text.partition("=")
+    name = name.strip()
+    values = [v.strip() for v in values_text.split(",")]
+    problem = f"must be 'name=value1,value2' (name up to {key_max} characters, values up to {value_max})"
+    if not separator or not name or len(name) > key_max or not all(0 < len(v) <= value_max for v in values):
+        raise ConfigError(key, raw, problem)
+    return CostFilter(key=name, values=_unique(values))

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from infra.config import FinOpsGuardConfig, load_config
 from infra.constructs.alerts import AlertTopic
+from infra.constructs.anomalies import Anomalies
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
@@ -18,7 +19,7 @@ class FinOpsGuardStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"FinOps Guard ({config.stage}): weekly AWS cost reports and budget alerts in chat",
+            description=f"FinOps Guard ({config.stage}): weekly AWS cost reports, budget and cost anomaly alerts",
         )
         self.config = config
         self.ops = AlertTopic(
@@ -55,6 +56,15 @@ class FinOpsGuardStack(Stack):
             outbox_table=self.cost_reports.outbox_table,
         )
         self.budgets.allow_budget_reads(self.cost_reports.weekly_report)
+        self.anomalies = Anomalies(
+            self,
+            "Anomalies",
+            config=config,
+            layers=self.layers,
+            alarm_topic=self.ops.topic,
+            webhook_secrets=self.cost_reports.webhook_secrets,
+            outbox_table=self.cost_reports.outbox_table,
+        )
         self._add_outputs()
         self._add_tags()
 
@@ -70,6 +80,11 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "BudgetAlertsTableName", value=budgets.budget_alerts_table.table_name)
         CfnOutput(self, "BudgetGuardFunctionName", value=budgets.function.function_name)
         CfnOutput(self, "FinanceTopicArn", value=self.finance_alerts.topic.topic_arn)
+        anomalies = self.anomalies
+        CfnOutput(self, "AnomalyTopicArn", value=anomalies.topic.topic_arn)
+        CfnOutput(self, "AnomaliesTableName", value=anomalies.anomalies_table.table_name)
+        CfnOutput(self, "AnomalyInboxQueueUrl", value=anomalies.inbox.queue_url)
+        CfnOutput(self, "AnomalyFunctionName", value=anomalies.function.function_name)
 
     def _add_tags(self) -> None:
         tags = Tags.of(self)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -16,7 +16,8 @@ class AlertTopic(Construct):
     Exposes ``topic`` and ``key``. Publishers in this account need ``sns:Publish`` on the topic plus
     ``kms:GenerateDataKey*``/``kms:Decrypt`` on the key in their own policy: the key policy's default
     account statement delegates key access to IAM. Services are not IAM principals of the account,
-    so ``allow_cloudwatch_alarms`` adds a key policy statement for CloudWatch alarm actions.
+    so ``allow_cloudwatch_alarms`` adds a key policy statement for CloudWatch alarm actions, and
+    ``allow_service_to_publish`` topic and key policy statements for another AWS service.
     """
 
     def __init__(
@@ -65,6 +66,38 @@ class AlertTopic(Construct):
                 )
             )
         return key
+
+    def allow_service_to_publish(self, service: str, sid: str) -> None:
+        """Let an AWS service publish on behalf of this account only: ``sns:Publish`` in the topic
+        policy and the data key actions SNS needs from a publisher in the key policy, both limited
+        by ``aws:SourceAccount`` (the confused-deputy guard the services document)."""
+        principal = iam.ServicePrincipal(service)
+        this_account = {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[principal],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=this_account,
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[principal],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions=this_account,
+            )
+        )
+
+    @property
+    def topic_policy(self) -> sns.TopicPolicy:
+        """The topic's access policy resource (created by ``enforce_ssl``), for DependsOn."""
+        policy = self.topic.node.find_child("Policy")
+        assert isinstance(policy, sns.TopicPolicy)
+        return policy
 
     def publish_statements(self, sid_prefix: str) -> list[iam.PolicyStatement]:
         """What a function's role needs to publish here: the topic, and the key that encrypts it."""

@@ -34,6 +34,10 @@ class MonitoredFunctionProps:
     environment: Mapping[str, str] = field(default_factory=dict)
     layers: Sequence[lambda_.ILayerVersion] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # What happens to a failed event, and how on-call gets a parked one processed again. The defaults
+    # describe async invocations (schedules); a queue-triggered function says so instead.
+    retry_hint: str | None = None  # None: "Failed async events are retried twice, then parked in <dlq>."
+    redrive_hint: str = "redrive (invoke the function with the message body) and delete the message"
 
 
 class MonitoredFunction(Construct):
@@ -41,12 +45,14 @@ class MonitoredFunction(Construct):
 
     The role starts with log writing only; add permissions with ``add_to_role_policy`` (or a
     resource's ``grant_*``), which land in the role's DefaultPolicy that the function waits for.
+    Errors, Throttles, Duration and DeadLetters alarms come built in; ``add_alarm`` adds more.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, props: MonitoredFunctionProps) -> None:
         super().__init__(scope, construct_id)
         self.function_name = f"finops-guard-{props.stage}-{props.name}"
         self.alarm_prefix = f"FinOpsGuard-{props.stage}-{props.name}"
+        self._alarm_action = cloudwatch_actions.SnsAction(props.alarm_topic)
         self.log_group = self._add_log_group(props)
         self.role = self._add_role()
         self.dead_letter_queue = self._add_dead_letter_queue()
@@ -55,6 +61,23 @@ class MonitoredFunction(Construct):
 
     def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
         self.role.add_to_principal_policy(statement)
+
+    def add_alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        description: str,
+    ) -> cloudwatch.Alarm:
+        """One more alarm ``FinOpsGuard-<stage>-<function>-<name>`` paging the same topic as the standard four.
+
+        Missing data is not breaching: no invocations, no events, nothing to page about.
+        """
+        alarm = self._alarm(name, metric, threshold=threshold, comparison=comparison, description=description)
+        self.alarms.append(alarm)
+        return alarm
 
     def _add_log_group(self, props: MonitoredFunctionProps) -> logs.LogGroup:
         return logs.LogGroup(
@@ -133,8 +156,8 @@ class MonitoredFunction(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 description=(
                     f"{name} raised an error in the last 5 minutes; its run did not finish. "
-                    f"First: {logs_hint} and read the ERROR lines. Failed async events are retried "
-                    f"twice, then parked in {name}-dlq."
+                    f"First: {logs_hint} and read the ERROR lines. "
+                    + (props.retry_hint or f"Failed async events are retried twice, then parked in {name}-dlq.")
                 ),
             ),
             self._alarm(
@@ -167,27 +190,22 @@ class MonitoredFunction(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 description=(
                     f"Events for {name} failed every retry and wait in the SQS queue {name}-dlq. "
-                    "First: read a message to see the event and error, fix the cause, then redrive "
-                    "(invoke the function with the message body) and delete the message."
+                    f"First: read a message to see the event and error, fix the cause, then {props.redrive_hint}."
                 ),
             ),
         ]
-        action = cloudwatch_actions.SnsAction(props.alarm_topic)
-        for alarm in alarms:
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
         return alarms
 
     def _alarm(
         self,
         metric_name: str,
-        metric: cloudwatch.Metric,
+        metric: cloudwatch.IMetric,
         *,
         threshold: float,
         comparison: cloudwatch.ComparisonOperator,
         description: str,
     ) -> cloudwatch.Alarm:
-        return cloudwatch.Alarm(
+        alarm = cloudwatch.Alarm(
             self,
             f"{metric_name}Alarm",
             alarm_name=f"{self.alarm_prefix}-{metric_name}",
@@ -198,3 +216,6 @@ class MonitoredFunction(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        alarm.add_alarm_action(self._alarm_action)
+        alarm.add_ok_action(self._alarm_action)
+        return alarm

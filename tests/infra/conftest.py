@@ -36,6 +36,16 @@ FULL_CONTEXT = {
     "budgetSchedule": "cron(30 7 ? * MON-FRI *)",
     "forecastInterval": "0.9",
     "financeAlertEmail": "finance@example.com",
+    "anomalyMinImpact": "25",
+    "anomalyRealertGrowth": "1.5",
+    "anomalyThresholdAbsolute": "250",
+    "anomalyThresholdPercent": "40",
+    "anomalyThresholdMatch": "all",
+    "anomalyServiceMonitor": "true",
+    "anomalyMonitorArns": '["arn:aws:ce::123456789012:anomalymonitor/abcdef12-1234-4ea0-84cc-918a97d736ef"]',
+    "anomalyLinkedAccounts": "111111111111, 222222222222",
+    "anomalyTag": "team=data,ml",
+    "anomalyCostCategory": "Product=search, analytics",
 }
 
 
@@ -128,8 +138,12 @@ def log_group_id_of(synth: Synth, short_name: str) -> str:
     return function_of(synth, short_name)[1]["LoggingConfig"]["LogGroup"]["Ref"]
 
 
+def queue_id_of(synth: Synth, short_name: str) -> str:
+    return logical_id(synth, "AWS::SQS::Queue", "QueueName", stage_name(synth, short_name))
+
+
 def dlq_id_of(synth: Synth, short_name: str) -> str:
-    return logical_id(synth, "AWS::SQS::Queue", "QueueName", f"{stage_name(synth, short_name)}-dlq")
+    return queue_id_of(synth, f"{short_name}-dlq")
 
 
 def table_id_of(synth: Synth, short_name: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import App
 from conftest import REPO_ROOT, cdk_json_context
 
-from infra.config import DEFAULTS, ConfigError, FinOpsGuardConfig, load_config
+from infra.config import DEFAULTS, ConfigError, CostFilter, FinOpsGuardConfig, load_config
 from infra.stack import create_stack
 
 pytestmark = pytest.mark.infra
@@ -59,6 +59,37 @@ pytestmark = pytest.mark.infra
         ("forecastInterval", ""),
         ("financeAlertEmail", "finance"),
         ("financeAlertEmail", "finance@localhost"),
+        ("anomalyMinImpact", "-1"),
+        ("anomalyMinImpact", "lots"),
+        ("anomalyMinImpact", True),
+        ("anomalyMinImpact", "Infinity"),
+        ("anomalyRealertGrowth", "0"),
+        ("anomalyRealertGrowth", "-0.5"),
+        ("anomalyRealertGrowth", "10.01"),
+        ("anomalyRealertGrowth", "50%"),
+        ("anomalyThresholdAbsolute", "0"),
+        ("anomalyThresholdAbsolute", "-100"),
+        ("anomalyThresholdAbsolute", "a hundred"),
+        ("anomalyThresholdPercent", "0"),
+        ("anomalyThresholdPercent", "20%"),
+        ("anomalyThresholdMatch", "either"),
+        ("anomalyThresholdMatch", ""),
+        ("anomalyServiceMonitor", "sometimes"),
+        ("anomalyMonitorArns", "arn:aws:ce::123456789012:monitor/abc"),
+        ("anomalyMonitorArns", "arn:aws:ce::12345:anomalymonitor/abc"),
+        ("anomalyMonitorArns", '["arn:aws:ce::123456789012:anomalymonitor/abc"'),
+        ("anomalyMonitorArns", {"arn": "x"}),
+        ("anomalyLinkedAccounts", "12345678901"),
+        ("anomalyLinkedAccounts", "111111111111,"),
+        ("anomalyLinkedAccounts", [111111111111]),
+        ("anomalyLinkedAccounts", ",".join(str(100000000000 + n) for n in range(11))),
+        ("anomalyTag", "team"),
+        ("anomalyTag", "=data"),
+        ("anomalyTag", "team="),
+        ("anomalyTag", "team=data,,ml"),
+        ("anomalyTag", ["team=data"]),
+        ("anomalyCostCategory", "Product"),
+        ("anomalyCostCategory", "Product=" + "x" * 51),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -154,7 +185,110 @@ def test_default_config_from_cdk_json() -> None:
         budget_schedule="cron(0 9 * * ? *)",
         forecast_interval="0.8",
         finance_alert_email=None,
+        anomaly_min_impact="0",
+        anomaly_realert_growth="0.5",
+        anomaly_threshold_absolute="100",
+        anomaly_threshold_percent=None,
+        anomaly_threshold_match="any",
+        anomaly_service_monitor=True,
+        anomaly_monitor_arns=(),
+        anomaly_linked_accounts=(),
+        anomaly_tag=None,
+        anomaly_cost_category=None,
     )
+
+
+def test_anomaly_settings_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {
+            "anomalyMinImpact": "25.5",
+            "anomalyRealertGrowth": "10",
+            "anomalyThresholdAbsolute": "null",
+            "anomalyThresholdPercent": "12.5",
+            "anomalyThresholdMatch": " ALL ",
+            "anomalyServiceMonitor": "false",
+            "anomalyMonitorArns": (
+                '["arn:aws:ce::123456789012:anomalymonitor/abc-1", "arn:aws:ce::123456789012:anomalymonitor/abc-1"]'
+            ),
+            "anomalyLinkedAccounts": " 111111111111 , 022222222222",
+            "anomalyTag": " team = data, ml ",
+            "anomalyCostCategory": "Product=search",
+        }
+    )
+
+    assert config.anomaly_min_impact == "25.5"
+    assert config.anomaly_realert_growth == "10"
+    assert config.anomaly_threshold_absolute is None
+    assert config.anomaly_threshold_percent == "12.5"
+    assert config.anomaly_threshold_match == "all"
+    assert config.anomaly_service_monitor is False
+    assert config.anomaly_monitor_arns == ("arn:aws:ce::123456789012:anomalymonitor/abc-1",)
+    assert config.anomaly_linked_accounts == ("111111111111", "022222222222")
+    assert config.anomaly_tag == CostFilter(key="team", values=("data", "ml"))
+    assert config.anomaly_cost_category == CostFilter(key="Product", values=("search",))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["111111111111", "222222222222"],
+        '["111111111111", "222222222222"]',
+        "111111111111,222222222222",
+    ],
+)
+def test_lists_are_accepted_as_json_arrays_json_strings_or_comma_separated(raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({"anomalyLinkedAccounts": raw})
+
+    assert config.anomaly_linked_accounts == ("111111111111", "222222222222")
+
+
+@pytest.mark.parametrize("raw", [[], "", "null", "[]"])
+def test_empty_lists_in_any_form_mean_none(raw: object) -> None:
+    assert FinOpsGuardConfig.from_context({"anomalyMonitorArns": raw}).anomaly_monitor_arns == ()
+
+
+def test_numeric_anomaly_thresholds_from_cdk_json_are_kept_as_decimal_strings() -> None:
+    config = FinOpsGuardConfig.from_context({"anomalyThresholdAbsolute": 250, "anomalyThresholdPercent": 12.5})
+
+    assert (config.anomaly_threshold_absolute, config.anomaly_threshold_percent) == ("250", "12.5")
+
+
+def test_anomaly_subscription_without_any_threshold_is_rejected() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=(
+            r"^Invalid context 'anomalyThresholdAbsolute': 'null' and anomalyThresholdPercent are both unset; "
+            r"set at least one alert threshold$"
+        ),
+    ):
+        FinOpsGuardConfig.from_context({"anomalyThresholdAbsolute": "null"})
+
+
+def test_no_anomaly_monitor_at_all_is_rejected_naming_the_service_monitor_key() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^Invalid context 'anomalyServiceMonitor': 'false' leaves no anomaly monitor"
+    ):
+        FinOpsGuardConfig.from_context({"anomalyServiceMonitor": "false"})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"anomalyMonitorArns": "arn:aws:ce::123456789012:anomalymonitor/abc"},
+        {"anomalyLinkedAccounts": "111111111111"},
+        {"anomalyTag": "team=data"},
+        {"anomalyCostCategory": "Product=search"},
+    ],
+)
+def test_any_other_monitor_lets_the_service_monitor_be_switched_off(other: dict[str, str]) -> None:
+    config = FinOpsGuardConfig.from_context({"anomalyServiceMonitor": False, **other})
+
+    assert config.anomaly_service_monitor is False
+
+
+def test_linked_account_list_message_names_the_offending_item() -> None:
+    with pytest.raises(ConfigError, match=r"holds '12345', not a quoted 12-digit AWS account id$"):
+        FinOpsGuardConfig.from_context({"anomalyLinkedAccounts": "111111111111,12345"})
 
 
 def test_invalid_context_fails_before_any_construct_is_created() -> None:

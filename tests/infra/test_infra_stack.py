@@ -16,6 +16,7 @@ from conftest import (
     layer_id,
     log_group_id_of,
     policy_statements_of_role,
+    queue_id_of,
     ref,
     role_id_of,
     schedule_of,
@@ -314,7 +315,7 @@ def test_billing_deps_and_stripe_are_not_referenced_anywhere(full_synth: Synth) 
     assert "stripe" not in assembly_text.lower()
 
 
-def test_assets_are_the_two_handlers_and_the_two_layers(full_synth: Synth) -> None:
+def test_assets_are_the_three_handlers_and_the_two_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -323,6 +324,7 @@ def test_assets_are_the_two_handlers_and_the_two_layers(full_synth: Synth) -> No
     )
 
     assert [s for s in sources if "Code" in s] == [
+        "Anomalies/AnomalyAlerts/Function/Code",
         "Budgets/BudgetGuard/Function/Code",
         "CostReports/WeeklyReport/Function/Code",
         "Layers/Common/Code",
@@ -434,7 +436,8 @@ def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
     resource_ids = full_synth.resources(resource_type)
-    assert len(resource_ids) == 2
+    # Topics: ops, finance, cost anomalies. Queues: three function DLQs and the anomaly inbox.
+    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 4)
 
     for resource_id in resource_ids:
         full_synth.template.has_resource_properties(
@@ -455,8 +458,13 @@ def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_
         "AWS::SNS::Subscription",
         {"Protocol": "email", "Endpoint": "oncall@example.com", "TopicArn": ref(ops_topic_id(full_synth))},
     )
-    assert len(full_synth.resources("AWS::SNS::Subscription")) == 2  # the other is financeAlertEmail
-    default_synth.template.resource_count_is("AWS::SNS::Subscription", 0)
+
+    def email_subscriptions(synth: Synth) -> list[dict[str, Any]]:
+        subscriptions = synth.resources("AWS::SNS::Subscription").values()
+        return [s for s in subscriptions if s["Properties"]["Protocol"] == "email"]
+
+    assert len(email_subscriptions(full_synth)) == 2  # the other is financeAlertEmail
+    assert email_subscriptions(default_synth) == []
 
 
 @pytest.mark.parametrize("function_name", ["weekly-report", "budget-guard"])
@@ -553,6 +561,10 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
         "BudgetAlertsTableName": {"Value": ref(table_id_of(full_synth, "budget-alerts"))},
         "BudgetGuardFunctionName": {"Value": ref(guard_id)},
         "FinanceTopicArn": {"Value": ref(topic_id_of(full_synth, "finance-alerts"))},
+        "AnomalyTopicArn": {"Value": ref(topic_id_of(full_synth, "cost-anomalies"))},
+        "AnomaliesTableName": {"Value": ref(table_id_of(full_synth, "anomalies"))},
+        "AnomalyInboxQueueUrl": {"Value": ref(queue_id_of(full_synth, "anomaly-inbox"))},
+        "AnomalyFunctionName": {"Value": ref(function_of(full_synth, "anomaly-alerts")[0])},
     }
 
 
@@ -567,6 +579,10 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "BudgetAlertsTableName",
         "BudgetGuardFunctionName",
         "FinanceTopicArn",
+        "AnomalyTopicArn",
+        "AnomaliesTableName",
+        "AnomalyInboxQueueUrl",
+        "AnomalyFunctionName",
     }
 
 

@@ -2,6 +2,7 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from finops_guard.adapters import chat  # imported before sockets are disabled: urllib3 probes IPv6 on import
 from finops_guard.delivery import (
     ChatConfigError,
     ChatMessage,
@@ -112,8 +113,6 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 
 def test_posts_are_paced_per_channel_at_the_documented_rates(monkeypatch):
-    from finops_guard.adapters import chat
-
     waits, now = [], [100.0]
     monkeypatch.setattr(chat, "_pace_sleep", waits.append)
     pacer = chat._Pacer()
@@ -125,3 +124,19 @@ def test_posts_are_paced_per_channel_at_the_documented_rates(monkeypatch):
     now[0] = 200.0
     pacer.wait("teams", lambda: now[0])
     assert waits == [0.25, 0.5, 1.0]  # idle long enough: no wait
+
+
+def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypatch):
+    class NoNetwork:
+        posts = 0
+
+        def post(self, *args, **kwargs):  # pragma: no cover - must not be reached
+            NoNetwork.posts += 1
+
+    monkeypatch.setattr(chat, "PACER", chat._Pacer())
+    chat.PACER.reserve("slack", lambda: 10.0)  # someone just posted to Slack: next slot at 11.0
+    poster = chat.WebhookPoster(lambda _: "https://hooks.example/x", session=NoNetwork(), clock=lambda: 10.0,
+                                deadline=10.5)  # fmt: skip
+    with pytest.raises(PostFailed, match="no time left"):
+        poster.post(SLACK)
+    assert NoNetwork.posts == 0

@@ -34,14 +34,19 @@ class _Pacer:
         self._lock = threading.Lock()
         self._next_slot: dict[str, float] = {}
 
-    def wait(self, channel: str, clock: Callable[[], float]) -> None:
+    def reserve(self, channel: str, clock: Callable[[], float]) -> float:
+        """Take the channel's next free slot; returns how long to wait for it."""
         interval = MIN_INTERVAL_S.get(channel, 0.0)
         with self._lock:
             now = clock()
             slot = max(now, self._next_slot.get(channel, now))
             self._next_slot[channel] = slot + interval
-        if slot > now:
-            _pace_sleep(slot - now)
+        return slot - now
+
+    def wait(self, channel: str, clock: Callable[[], float]) -> None:
+        delay = self.reserve(channel, clock)
+        if delay > 0:
+            _pace_sleep(delay)
 
 
 PACER = _Pacer()
@@ -78,7 +83,11 @@ class WebhookPoster:
         last = "no attempt"
         for attempt in range(1, self._policy.max_attempts + 1):
             retry_after = None
-            PACER.wait(message.channel, self._clock)
+            pace = PACER.reserve(message.channel, self._clock)
+            if self._deadline is not None and self._clock() + pace > self._deadline:
+                raise _fail(PostFailed, f"{message.channel}: no time left in this run; kept for the next", attempt - 1)
+            if pace > 0:
+                _pace_sleep(pace)
             try:
                 response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT)
             except (requests.Timeout, requests.ConnectionError) as error:

@@ -1,0 +1,354 @@
+"""Cost anomaly forwarding: Cost Anomaly Detection -> SNS or EventBridge -> one SQS inbox -> chat.
+
+Both delivery paths land in the same inbox, so a burst of anomalies reaches the function as one
+batch and goes out as one digest card. The function records each anomaly in its own table to alert
+once per anomaly (and again only when its impact has grown), and posts through the shared outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ce as ce
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import CostFilter, FinOpsGuardConfig
+from infra.constructs import REPO_ROOT
+from infra.constructs.alerts import AlertTopic
+from infra.constructs.cost_reports import WebhookSecrets
+from infra.constructs.layers import SharedLayers
+from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps
+
+FUNCTION_NAME = "anomaly-alerts"
+ALERTS_TIMEOUT = Duration.seconds(60)
+ALERTS_MEMORY_MB = 256
+# AWS recommends a queue visibility timeout of six times the function timeout for SQS event sources.
+INBOX_VISIBILITY_TIMEOUT = Duration.seconds(6 * ALERTS_TIMEOUT.to_seconds())
+INBOX_RETENTION = Duration.days(4)
+INBOX_MAX_RECEIVES = 5
+# One digest per burst: wait up to 20 s for up to 50 alerts; two batches at a time at most.
+BATCH_SIZE = 50
+BATCH_WINDOW = Duration.seconds(20)
+MAX_CONCURRENCY = 2
+# The seed SLO: an anomaly alert reaches chat within 5 minutes of Cost Anomaly Detection publishing it.
+FORWARDING_SLO_SECONDS = 300
+METRICS_NAMESPACE = "FinOpsGuard"
+# Powertools Metrics adds the service name as the "service" dimension to every metric.
+METRICS_DIMENSIONS = {"service": FUNCTION_NAME}
+ANOMALY_EVENT_PATTERN = events.EventPattern(source=["aws.ce"], detail_type=["Anomaly Detected"])
+
+
+def threshold_expression(absolute: str | None, percent: str | None, match: str) -> dict[str, Any]:
+    """The subscription's ThresholdExpression: total impact >= ``absolute`` (currency) and/or >= ``percent`` %.
+
+    Both set: ``match`` "any" alerts when either is met, "all" only when both are.
+    """
+    dimensions = [
+        {"Dimensions": {"Key": key, "MatchOptions": ["GREATER_THAN_OR_EQUAL"], "Values": [value]}}
+        for key, value in (
+            ("ANOMALY_TOTAL_IMPACT_ABSOLUTE", absolute),
+            ("ANOMALY_TOTAL_IMPACT_PERCENTAGE", percent),
+        )
+        if value is not None
+    ]
+    if not dimensions:
+        raise ValueError("an anomaly subscription needs an absolute or a percentage threshold")
+    if len(dimensions) == 1:
+        return dimensions[0]
+    return {"Or" if match == "any" else "And": dimensions}
+
+
+class Anomalies(Construct):
+    """Exposes ``anomalies_table``, ``alerts`` (topic and key), ``inbox``, ``anomaly_alerts`` (its ``function``),
+    ``rule``, ``monitors``, ``monitor_arns`` and ``subscription``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: FinOpsGuardConfig,
+        layers: SharedLayers,
+        alarm_topic: sns.ITopic,
+        webhook_secrets: WebhookSecrets,
+        outbox_table: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.webhook_secrets = webhook_secrets
+        self.outbox_table = outbox_table
+        self.anomalies_table = self._add_table()
+        self.alerts = self._add_topic()
+        self.topic = self.alerts.topic
+        self.anomaly_alerts = self._add_function(layers, alarm_topic)
+        self.function = self.anomaly_alerts.function
+        self.inbox = self._add_inbox()
+        self.topic.add_subscription(subscriptions.SqsSubscription(self.inbox, raw_message_delivery=False))
+        self.rule = self._add_rule()
+        self._add_event_source()
+        self._grant_function()
+        self._add_alarms()
+        self.monitors = self._add_monitors()
+        self.monitor_arns = [m.attr_monitor_arn for m in self.monitors] + list(config.anomaly_monitor_arns)
+        self.subscription = self._add_subscription()
+
+    @property
+    def _inbox_name(self) -> str:
+        # Known before the queue exists: the function's alarms name it, and the queue redrives to its DLQ.
+        return f"finops-guard-{self.config.stage}-anomaly-inbox"
+
+    def _add_table(self) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            "AnomaliesTable",
+            table_name=f"finops-guard-{self.config.stage}-anomalies",
+            partition_key=dynamodb.Attribute(name="anomaly_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="expires_at",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _add_topic(self) -> AlertTopic:
+        alerts = AlertTopic(
+            self,
+            "CostAnomalies",
+            stage=self.config.stage,
+            name="cost-anomalies",
+            display_name=f"FinOps Guard {self.config.stage} cost anomalies",
+            purpose="cost anomaly",
+            email=None,
+        )
+        # Nothing for sns.amazonaws.com here: for encrypted topic -> SQS delivery the SNS docs require a key
+        # policy on the *queue's* CMK only, and the inbox is SQS-managed SSE, which has no key policy.
+        alerts.allow_service_to_publish("costalerts.amazonaws.com", sid="AllowCostAnomalyDetectionToPublish")
+        return alerts
+
+    def _environment(self) -> dict[str, str]:
+        config = self.config
+        return {
+            "FINOPSGUARD_STAGE": config.stage,
+            "FINOPSGUARD_TIMEZONE": config.timezone,
+            "FINOPSGUARD_CURRENCY": config.currency,
+            **self.webhook_secrets.environment(),
+            "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
+            "FINOPSGUARD_ANOMALIES_TABLE": self.anomalies_table.table_name,
+            "FINOPSGUARD_ANOMALY_MIN_IMPACT": config.anomaly_min_impact,
+            "FINOPSGUARD_ANOMALY_REALERT_GROWTH": config.anomaly_realert_growth,
+            "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _add_function(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+        inbox_name = self._inbox_name
+        return MonitoredFunction(
+            self,
+            "AnomalyAlerts",
+            props=MonitoredFunctionProps(
+                stage=self.config.stage,
+                name=FUNCTION_NAME,
+                description="Forwards AWS Cost Anomaly Detection alerts to the team chat as one digest per burst",
+                code=lambda_.Code.from_asset(
+                    str(REPO_ROOT / "functions" / "anomaly_alerts"), exclude=["**/__pycache__"]
+                ),
+                handler="handler.lambda_handler",
+                timeout=ALERTS_TIMEOUT,
+                memory_size=ALERTS_MEMORY_MB,
+                environment=self._environment(),
+                layers=[layers.common, layers.report_deps],
+                alarm_topic=alarm_topic,
+                # Only the SQS trigger invokes this function, so its DLQ holds inbox messages only.
+                retry_hint=(
+                    f"Alerts of a failed batch return to {inbox_name} and are retried; after "
+                    f"{INBOX_MAX_RECEIVES} receives they are parked in finops-guard-{self.config.stage}-"
+                    f"{FUNCTION_NAME}-dlq."
+                ),
+                redrive_hint=(f"move the messages back to {inbox_name} (SQS console > this DLQ > Start DLQ redrive)"),
+            ),
+        )
+
+    def _add_inbox(self) -> sqs.Queue:
+        # Alerts that fail five deliveries join the function's own DLQ (14 days, longer than the
+        # inbox keeps them), where the standard DeadLetters alarm already watches.
+        return sqs.Queue(
+            self,
+            "Inbox",
+            queue_name=self._inbox_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=INBOX_VISIBILITY_TIMEOUT,
+            retention_period=INBOX_RETENTION,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=INBOX_MAX_RECEIVES, queue=self.anomaly_alerts.dead_letter_queue
+            ),
+        )
+
+    def _add_rule(self) -> events.Rule:
+        # Cost Anomaly Detection puts these events on the default bus of its home region (us-east-1 in
+        # the aws partition); in other regions this rule stays idle and SNS carries every alert.
+        return events.Rule(
+            self,
+            "AnomalyDetectedRule",
+            rule_name=f"finops-guard-{self.config.stage}-anomaly-detected",
+            description="Sends AWS Cost Anomaly Detection 'Anomaly Detected' events to the anomaly inbox",
+            event_pattern=ANOMALY_EVENT_PATTERN,
+            targets=[events_targets.SqsQueue(self.inbox)],
+        )
+
+    def _add_event_source(self) -> None:
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.inbox,
+                batch_size=BATCH_SIZE,
+                max_batching_window=BATCH_WINDOW,
+                report_batch_item_failures=True,
+                max_concurrency=MAX_CONCURRENCY,
+            )
+        )
+
+    def _grant_function(self) -> None:
+        # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        for statement in (
+            self.webhook_secrets.read_statement(),
+            # Recording a sighting is one conditional UpdateItem (first alert, growth, or silent update).
+            iam.PolicyStatement(
+                sid="TrackAnomalies",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.anomalies_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="UseOutbox",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.outbox_table.table_arn],
+            ),
+        ):
+            self.anomaly_alerts.add_to_role_policy(statement)
+
+    def _custom_metric(
+        self, metric_name: str, statistic: str, unit: cloudwatch.Unit | None = None
+    ) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map=METRICS_DIMENSIONS,
+            statistic=statistic,
+            period=ALARM_PERIOD,
+            unit=unit,
+        )
+
+    def _add_alarms(self) -> None:
+        alerts, name = self.anomaly_alerts, self.anomaly_alerts.function_name
+        logs_hint = f"open the log group {alerts.log_group.log_group_name} in CloudWatch Logs Insights"
+        alerts.add_alarm(
+            "ForwardingLatency",
+            self._custom_metric("AnomalyForwardingLatency", "Maximum", cloudwatch.Unit.SECONDS),
+            threshold=FORWARDING_SLO_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"A cost anomaly alert took more than {FORWARDING_SLO_SECONDS // 60} minutes from Cost Anomaly "
+                f"Detection to chat (SLO). First: check the InboxAge alarm and {name}'s Throttles and Errors, "
+                f"then {logs_hint} and find the slow webhook post or outbox retry."
+            ),
+        )
+        alerts.add_alarm(
+            "MalformedMessages",
+            self._custom_metric("MalformedAnomalyMessages", "Sum"),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description=(
+                f"{name} received messages that are not readable anomaly alerts and skipped them. First: "
+                f"{logs_hint}, find the skipped message ids and compare those bodies with the "
+                "samples in events/: Cost Anomaly Detection may have changed its format."
+            ),
+        )
+        alerts.add_alarm(
+            "InboxAge",
+            self.inbox.metric_approximate_age_of_oldest_message(period=ALARM_PERIOD, statistic="Maximum"),
+            threshold=FORWARDING_SLO_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=(
+                f"Anomaly alerts have waited more than {FORWARDING_SLO_SECONDS // 60} minutes in the SQS queue "
+                f"{self._inbox_name}. First: check that {name}'s SQS trigger is enabled (Lambda console "
+                "> Configuration > Triggers), then its Errors and Throttles alarms and its log group."
+            ),
+        )
+
+    def _add_monitors(self) -> list[ce.CfnAnomalyMonitor]:
+        config, prefix = self.config, f"finops-guard-{self.config.stage}"
+        monitors = []
+        if config.anomaly_service_monitor:
+            # AWS allows one DIMENSIONAL SERVICE monitor per account: where one exists already, set
+            # anomalyServiceMonitor false and list it in anomalyMonitorArns.
+            monitors.append(
+                ce.CfnAnomalyMonitor(
+                    self,
+                    "ServiceMonitor",
+                    monitor_name=f"{prefix}-services",
+                    monitor_type="DIMENSIONAL",
+                    monitor_dimension="SERVICE",
+                )
+            )
+        custom: list[tuple[str, str, dict[str, Any]]] = []
+        if config.anomaly_linked_accounts:
+            linked = CostFilter(key="LINKED_ACCOUNT", values=config.anomaly_linked_accounts)
+            custom.append(("LinkedAccountsMonitor", "linked-accounts", _specification("Dimensions", linked)))
+        if config.anomaly_tag is not None:
+            custom.append(("TagMonitor", "tag", _specification("Tags", config.anomaly_tag)))
+        if config.anomaly_cost_category is not None:
+            custom.append(
+                ("CostCategoryMonitor", "cost-category", _specification("CostCategories", config.anomaly_cost_category))
+            )
+        for construct_id, name, specification in custom:
+            monitors.append(
+                ce.CfnAnomalyMonitor(
+                    self,
+                    construct_id,
+                    monitor_name=f"{prefix}-{name}",
+                    monitor_type="CUSTOM",
+                    monitor_specification=json.dumps(specification),
+                )
+            )
+        return monitors
+
+    def _add_subscription(self) -> ce.CfnAnomalySubscription:
+        config = self.config
+        subscription = ce.CfnAnomalySubscription(
+            self,
+            "ImmediateSubscription",
+            subscription_name=f"finops-guard-{config.stage}-immediate",
+            frequency="IMMEDIATE",
+            monitor_arn_list=self.monitor_arns,
+            subscribers=[ce.CfnAnomalySubscription.SubscriberProperty(type="SNS", address=self.topic.topic_arn)],
+            threshold_expression=json.dumps(
+                threshold_expression(
+                    config.anomaly_threshold_absolute,
+                    config.anomaly_threshold_percent,
+                    config.anomaly_threshold_match,
+                )
+            ),
+        )
+        # Cost Anomaly Detection must be allowed to publish from its first alert. The key policy is
+        # part of the key, which the topic (referenced above) already waits for.
+        subscription.node.add_dependency(self.alerts.topic_policy)
+        return subscription
+
+
+def _specification(kind: str, cost_filter: CostFilter) -> dict[str, Any]:
+    """A CUSTOM monitor's MonitorSpecification: one Cost Explorer expression over one key."""
+    return {kind: {"Key": cost_filter.key, "Values": list(cost_filter.values)}}

@@ -1,0 +1,659 @@
+"""Exact properties of cost anomaly forwarding: monitors, subscription, topic, inbox, function, alarms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from conftest import (
+    Synth,
+    arn_of,
+    dlq_id_of,
+    function_of,
+    layer_id,
+    log_group_id_of,
+    logical_id,
+    policy_statements_of_role,
+    queue_id_of,
+    ref,
+    role_id_of,
+    secret_id,
+    synthesize,
+    table_id_of,
+    topic_id_of,
+)
+
+from infra.constructs.anomalies import threshold_expression
+
+pytestmark = pytest.mark.infra
+
+ALERTS = "anomaly-alerts"
+EXISTING_MONITOR = "arn:aws:ce::123456789012:anomalymonitor/abcdef12-1234-4ea0-84cc-918a97d736ef"
+OTHER_MONITOR = "arn:aws:ce::123456789012:anomalymonitor/0f0e0d0c-aaaa-4bbb-8ccc-123456789abc"
+THIS_ACCOUNT = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+EXPECTED_TAGS = {"Project": "FinOpsGuard", "Environment": "qa", "Owner": "cloud-platform", "CostCenter": "cc-4711"}
+
+
+@pytest.fixture(scope="module")
+def existing_monitors_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The account already has a services monitor: subscribe existing ones, alert on percentage only."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk-existing-monitors"),
+        {
+            "anomalyServiceMonitor": "false",
+            "anomalyMonitorArns": f"{EXISTING_MONITOR},{OTHER_MONITOR}",
+            "anomalyThresholdAbsolute": "null",
+            "anomalyThresholdPercent": "15",
+        },
+    )
+
+
+def resource(synth: Synth, lid: str) -> dict[str, Any]:
+    return synth.template_json["Resources"][lid]
+
+
+def anomaly_topic_id(synth: Synth) -> str:
+    return topic_id_of(synth, "cost-anomalies")
+
+
+def anomaly_key_id(synth: Synth) -> str:
+    return resource(synth, anomaly_topic_id(synth))["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+
+
+def inbox_id(synth: Synth) -> str:
+    return queue_id_of(synth, "anomaly-inbox")
+
+
+def rule_id(synth: Synth) -> str:
+    return logical_id(synth, "AWS::Events::Rule", "Name", f"finops-guard-{synth.stack.config.stage}-anomaly-detected")
+
+
+def subscription(synth: Synth) -> dict[str, Any]:
+    _, found = synth.only("AWS::CE::AnomalySubscription")
+    return found
+
+
+def monitors_by_name(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        found["Properties"]["MonitorName"]: (lid, found["Properties"])
+        for lid, found in synth.resources("AWS::CE::AnomalyMonitor").items()
+    }
+
+
+def absolute_at_least(value: str) -> dict[str, Any]:
+    return {
+        "Dimensions": {
+            "Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+            "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+            "Values": [value],
+        }
+    }
+
+
+def percent_at_least(value: str) -> dict[str, Any]:
+    return {
+        "Dimensions": {
+            "Key": "ANOMALY_TOTAL_IMPACT_PERCENTAGE",
+            "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+            "Values": [value],
+        }
+    }
+
+
+def tags_of(synth: Synth, lid: str, property_name: str = "Tags") -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource(synth, lid)["Properties"][property_name]}
+
+
+# --- anomalies table --------------------------------------------------------------------------
+
+
+def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_and_retained(full_synth: Synth) -> None:
+    full_synth.template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": Match.object_equals(
+                {
+                    "TableName": "finops-guard-qa-anomalies",
+                    "KeySchema": [{"AttributeName": "anomaly_id", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "anomaly_id", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {"SSEEnabled": True},
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "Tags": Match.any_value(),
+                }
+            ),
+        },
+    )
+
+
+# --- topic and key ----------------------------------------------------------------------------
+
+
+def test_anomaly_topic_is_encrypted_with_its_own_rotating_key(full_synth: Synth) -> None:
+    topic = resource(full_synth, anomaly_topic_id(full_synth))["Properties"]
+    key = resource(full_synth, anomaly_key_id(full_synth))
+
+    assert topic["TopicName"] == "finops-guard-qa-cost-anomalies"
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert anomaly_key_id(full_synth) not in {
+        resource(full_synth, topic_id_of(full_synth, name))["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+        for name in ("ops-alarms", "finance-alerts")
+    }
+    full_synth.template.has_resource_properties(
+        "AWS::KMS::Alias",
+        {"AliasName": "alias/finops-guard-qa-cost-anomalies", "TargetKeyId": arn_of(anomaly_key_id(full_synth))},
+    )
+
+
+def test_topic_policy_lets_only_cost_anomaly_detection_of_this_account_publish_over_tls(full_synth: Synth) -> None:
+    topic = ref(anomaly_topic_id(full_synth))
+
+    full_synth.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [topic],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AllowPublishThroughSSLOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sns:Publish",
+                        "Resource": topic,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                    {
+                        "Sid": "AllowCostAnomalyDetectionToPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "costalerts.amazonaws.com"},
+                        "Action": "sns:Publish",
+                        "Resource": topic,
+                        "Condition": THIS_ACCOUNT,
+                    },
+                ],
+            },
+        },
+    )
+
+
+def test_key_policy_lets_cost_anomaly_detection_encrypt_for_this_account_only(full_synth: Synth) -> None:
+    # No statement for sns.amazonaws.com: the SSE-SQS inbox needs no key policy for SNS delivery.
+    statements = resource(full_synth, anomaly_key_id(full_synth))["Properties"]["KeyPolicy"]["Statement"]
+
+    assert statements == [
+        {
+            "Action": "kms:*",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": {
+                    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
+                }
+            },
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowCostAnomalyDetectionToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "costalerts.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": THIS_ACCOUNT,
+        },
+    ]
+
+
+# --- Cost Anomaly Detection -------------------------------------------------------------------
+
+
+def test_default_context_creates_one_dimensional_service_monitor(default_synth: Synth) -> None:
+    [(_, monitor)] = monitors_by_name(default_synth).values()
+
+    assert {k: v for k, v in monitor.items() if k != "ResourceTags"} == {
+        "MonitorName": "finops-guard-dev-services",
+        "MonitorType": "DIMENSIONAL",
+        "MonitorDimension": "SERVICE",
+    }
+
+
+def test_default_subscription_sends_immediate_alerts_of_100_or_more_to_the_topic(default_synth: Synth) -> None:
+    [(service_monitor_id, _)] = monitors_by_name(default_synth).values()
+    found = subscription(default_synth)
+    properties = found["Properties"]
+
+    assert properties["SubscriptionName"] == "finops-guard-dev-immediate"
+    assert properties["Frequency"] == "IMMEDIATE"
+    assert properties["Subscribers"] == [{"Type": "SNS", "Address": ref(anomaly_topic_id(default_synth))}]
+    assert properties["MonitorArnList"] == [{"Fn::GetAtt": [service_monitor_id, "MonitorArn"]}]
+    assert json.loads(properties["ThresholdExpression"]) == absolute_at_least("100")
+    assert "Threshold" not in properties  # the deprecated numeric threshold
+
+
+def test_subscription_waits_for_the_topic_policy(default_synth: Synth) -> None:
+    [policy_id] = [
+        lid
+        for lid, policy in default_synth.resources("AWS::SNS::TopicPolicy").items()
+        if policy["Properties"]["Topics"] == [ref(anomaly_topic_id(default_synth))]
+    ]
+
+    assert subscription(default_synth)["DependsOn"] == [policy_id]
+
+
+def test_full_options_create_custom_monitors_with_exact_specifications(full_synth: Synth) -> None:
+    monitors = {name: properties for name, (_, properties) in monitors_by_name(full_synth).items()}
+
+    assert sorted(monitors) == [
+        "finops-guard-qa-cost-category",
+        "finops-guard-qa-linked-accounts",
+        "finops-guard-qa-services",
+        "finops-guard-qa-tag",
+    ]
+    specifications = {
+        name: json.loads(properties["MonitorSpecification"])
+        for name, properties in monitors.items()
+        if properties["MonitorType"] == "CUSTOM"
+    }
+    assert specifications == {
+        "finops-guard-qa-linked-accounts": {
+            "Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["111111111111", "222222222222"]}
+        },
+        "finops-guard-qa-tag": {"Tags": {"Key": "team", "Values": ["data", "ml"]}},
+        "finops-guard-qa-cost-category": {"CostCategories": {"Key": "Product", "Values": ["search", "analytics"]}},
+    }
+    for name in specifications:
+        assert "MonitorDimension" not in monitors[name]
+    assert monitors["finops-guard-qa-services"]["MonitorType"] == "DIMENSIONAL"
+    assert monitors["finops-guard-qa-services"]["MonitorDimension"] == "SERVICE"
+
+
+def test_full_options_subscription_covers_created_and_existing_monitors(full_synth: Synth) -> None:
+    monitor_ids = {name: lid for name, (lid, _) in monitors_by_name(full_synth).items()}
+
+    assert subscription(full_synth)["Properties"]["MonitorArnList"] == [
+        {"Fn::GetAtt": [monitor_ids[f"finops-guard-qa-{name}"], "MonitorArn"]}
+        for name in ("services", "linked-accounts", "tag", "cost-category")
+    ] + [EXISTING_MONITOR]
+
+
+def test_full_options_threshold_requires_both_absolute_and_percentage(full_synth: Synth) -> None:
+    expression = json.loads(subscription(full_synth)["Properties"]["ThresholdExpression"])
+
+    assert expression == {"And": [absolute_at_least("250"), percent_at_least("40")]}
+
+
+def test_existing_monitors_replace_the_service_monitor(existing_monitors_synth: Synth) -> None:
+    properties = subscription(existing_monitors_synth)["Properties"]
+
+    assert existing_monitors_synth.resources("AWS::CE::AnomalyMonitor") == {}
+    assert properties["MonitorArnList"] == [EXISTING_MONITOR, OTHER_MONITOR]
+    assert json.loads(properties["ThresholdExpression"]) == percent_at_least("15")
+
+
+@pytest.mark.parametrize(
+    ("absolute", "percent", "match", "expected"),
+    [
+        ("100", None, "any", absolute_at_least("100")),
+        (None, "12.5", "all", percent_at_least("12.5")),
+        ("100", "20", "any", {"Or": [absolute_at_least("100"), percent_at_least("20")]}),
+        ("100", "20", "all", {"And": [absolute_at_least("100"), percent_at_least("20")]}),
+    ],
+)
+def test_threshold_expression_combines_thresholds_as_configured(
+    absolute: str | None, percent: str | None, match: str, expected: dict[str, Any]
+) -> None:
+    assert threshold_expression(absolute, percent, match) == expected
+
+
+def test_threshold_expression_without_any_threshold_is_refused() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        threshold_expression(None, None, "any")
+
+
+# --- delivery into the inbox ------------------------------------------------------------------
+
+
+def test_anomaly_detected_events_on_the_default_bus_go_to_the_inbox(full_synth: Synth) -> None:
+    rule = resource(full_synth, rule_id(full_synth))["Properties"]
+
+    assert "EventBusName" not in rule  # the default bus
+    assert rule["EventPattern"] == {"source": ["aws.ce"], "detail-type": ["Anomaly Detected"]}
+    assert rule["State"] == "ENABLED"
+    assert rule["Targets"] == [{"Arn": arn_of(inbox_id(full_synth)), "Id": "Target0"}]
+
+
+def test_topic_delivers_sns_envelopes_to_the_inbox(full_synth: Synth) -> None:
+    subscriptions = [
+        found
+        for found in full_synth.resources("AWS::SNS::Subscription").values()
+        if found["Properties"]["TopicArn"] == ref(anomaly_topic_id(full_synth))
+    ]
+
+    assert [found["Properties"] for found in subscriptions] == [
+        {
+            "Protocol": "sqs",
+            "TopicArn": ref(anomaly_topic_id(full_synth)),
+            "Endpoint": arn_of(inbox_id(full_synth)),
+            "RawMessageDelivery": False,
+        }
+    ]
+
+
+def test_inbox_policy_admits_only_the_topic_and_the_rule_over_tls(full_synth: Synth) -> None:
+    inbox = arn_of(inbox_id(full_synth))
+
+    full_synth.template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [ref(inbox_id(full_synth))],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": "sqs:*",
+                        "Resource": inbox,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": inbox,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": ref(anomaly_topic_id(full_synth))}},
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+                        "Resource": inbox,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": arn_of(rule_id(full_synth))}},
+                    },
+                ],
+            },
+        },
+    )
+
+
+def test_inbox_is_encrypted_and_redrives_to_the_function_dlq_after_five_receives(full_synth: Synth) -> None:
+    inbox = resource(full_synth, inbox_id(full_synth))["Properties"]
+    dlq = resource(full_synth, dlq_id_of(full_synth, ALERTS))["Properties"]
+
+    assert {k: v for k, v in inbox.items() if k != "Tags"} == {
+        "QueueName": "finops-guard-qa-anomaly-inbox",
+        "SqsManagedSseEnabled": True,
+        "VisibilityTimeout": 360,  # 6 x the 60 s function timeout
+        "MessageRetentionPeriod": 4 * 24 * 3600,
+        "RedrivePolicy": {"deadLetterTargetArn": arn_of(dlq_id_of(full_synth, ALERTS)), "maxReceiveCount": 5},
+    }
+    assert dlq["MessageRetentionPeriod"] >= inbox["MessageRetentionPeriod"]
+
+
+def test_inbox_triggers_the_function_in_batches_of_up_to_50(full_synth: Synth) -> None:
+    function_id, _ = function_of(full_synth, ALERTS)
+    _, mapping = full_synth.only("AWS::Lambda::EventSourceMapping")
+
+    assert {k: v for k, v in mapping["Properties"].items() if k != "Tags"} == {
+        "EventSourceArn": arn_of(inbox_id(full_synth)),
+        "FunctionName": ref(function_id),
+        "BatchSize": 50,
+        "MaximumBatchingWindowInSeconds": 20,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": 2},
+    }
+
+
+# --- anomaly alerts function ------------------------------------------------------------------
+
+
+def test_anomaly_function_runs_arm64_python_3_14_for_up_to_a_minute(full_synth: Synth) -> None:
+    function_id, function = function_of(full_synth, ALERTS)
+
+    full_synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "finops-guard-qa-anomaly-alerts",
+            "Architectures": ["arm64"],
+            "Runtime": "python3.14",
+            "Handler": "handler.lambda_handler",
+            "Timeout": 60,
+            "MemorySize": 256,
+            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, ALERTS))},
+            "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, ALERTS))},
+        },
+    )
+    assert function["Layers"] == [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))]
+    assert resource(full_synth, log_group_id_of(full_synth, ALERTS))["Properties"]["RetentionInDays"] == 30
+    role_policy_id = [
+        lid
+        for lid, policy in full_synth.resources("AWS::IAM::Policy").items()
+        if ref(role_id_of(full_synth, ALERTS)) in policy["Properties"]["Roles"]
+    ]
+    assert resource(full_synth, function_id)["DependsOn"] == role_policy_id
+
+
+def test_anomaly_function_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
+    _, function = function_of(full_synth, ALERTS)
+
+    assert function["Environment"]["Variables"] == {
+        "FINOPSGUARD_STAGE": "qa",
+        "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
+        "FINOPSGUARD_CURRENCY": "EUR",
+        "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
+        "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
+        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "FINOPSGUARD_ANOMALIES_TABLE": ref(table_id_of(full_synth, "anomalies")),
+        "FINOPSGUARD_ANOMALY_MIN_IMPACT": "25",
+        "FINOPSGUARD_ANOMALY_REALERT_GROWTH": "1.5",
+        "POWERTOOLS_SERVICE_NAME": "anomaly-alerts",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_anomaly_function_defaults_and_has_no_slack_secret(default_synth: Synth) -> None:
+    _, function = function_of(default_synth, ALERTS)
+    variables = function["Environment"]["Variables"]
+
+    assert variables["FINOPSGUARD_ANOMALY_MIN_IMPACT"] == "0"
+    assert variables["FINOPSGUARD_ANOMALY_REALERT_GROWTH"] == "0.5"
+    assert "FINOPSGUARD_SLACK_SECRET_NAME" not in variables
+
+
+def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
+    assert policy_statements_of_role(full_synth, role_id_of(full_synth, ALERTS)) == [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": arn_of(log_group_id_of(full_synth, ALERTS)),
+        },
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, ALERTS))},
+        {
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+            ],
+            "Resource": arn_of(inbox_id(full_synth)),
+        },
+        {
+            "Sid": "ReadWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": [ref(secret_id(full_synth, "slack")), ref(secret_id(full_synth, "teams"))],
+        },
+        {
+            "Sid": "TrackAnomalies",
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": arn_of(table_id_of(full_synth, "anomalies")),
+        },
+        {
+            "Sid": "UseOutbox",
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+        },
+    ]
+
+
+def test_anomaly_function_role_is_assumed_by_lambda_and_has_no_managed_policies(full_synth: Synth) -> None:
+    role = resource(full_synth, role_id_of(full_synth, ALERTS))["Properties"]
+
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+    assert "ManagedPolicyArns" not in role
+    assert "Policies" not in role
+
+
+# --- alarms -----------------------------------------------------------------------------------
+
+
+def alarms_of_anomaly_function(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        alarm["Properties"]["AlarmName"]: alarm["Properties"]
+        for alarm in synth.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["AlarmName"].startswith("FinOpsGuard-qa-anomaly-alerts-")
+    }
+
+
+def test_anomaly_function_has_seven_alarms_each_paging_ops_with_a_first_step(full_synth: Synth) -> None:
+    ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    alarms = alarms_of_anomaly_function(full_synth)
+
+    assert sorted(alarms) == [
+        f"FinOpsGuard-qa-anomaly-alerts-{name}"
+        for name in (
+            "DeadLetters",
+            "Duration",
+            "Errors",
+            "ForwardingLatency",
+            "InboxAge",
+            "MalformedMessages",
+            "Throttles",
+        )
+    ]
+    assert alarms["FinOpsGuard-qa-anomaly-alerts-Duration"]["Threshold"] == 48000  # 80 % of 60 s
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [ops_topic]
+        assert alarm["OKActions"] == [ops_topic]
+        assert alarm["EvaluationPeriods"] == 1
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert "First:" in json.dumps(alarm["AlarmDescription"])
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [
+        (
+            "ForwardingLatency",
+            {
+                "Namespace": "FinOpsGuard",
+                "MetricName": "AnomalyForwardingLatency",
+                "Dimensions": [{"Name": "service", "Value": "anomaly-alerts"}],
+                "Statistic": "Maximum",
+                "Unit": "Seconds",
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 300,
+            },
+        ),
+        (
+            "MalformedMessages",
+            {
+                "Namespace": "FinOpsGuard",
+                "MetricName": "MalformedAnomalyMessages",
+                "Dimensions": [{"Name": "service", "Value": "anomaly-alerts"}],
+                "Statistic": "Sum",
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "Threshold": 1,
+            },
+        ),
+        (
+            "InboxAge",
+            {
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": "inbox",
+                "Statistic": "Maximum",
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 300,
+            },
+        ),
+    ],
+)
+def test_forwarding_alarm_watches_the_exact_metric(full_synth: Synth, name: str, metric: dict[str, Any]) -> None:
+    alarm = alarms_of_anomaly_function(full_synth)[f"FinOpsGuard-qa-anomaly-alerts-{name}"]
+    if metric["Dimensions"] == "inbox":
+        metric = {
+            **metric,
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [inbox_id(full_synth), "QueueName"]}}],
+        }
+
+    assert {key: alarm.get(key) for key in metric} == metric
+    assert alarm["Period"] == 300
+    if "Unit" not in metric:
+        assert "Unit" not in alarm
+
+
+def test_failure_alarms_describe_the_inbox_retries_and_redrive(full_synth: Synth) -> None:
+    alarms = alarms_of_anomaly_function(full_synth)
+    errors = json.dumps(alarms["FinOpsGuard-qa-anomaly-alerts-Errors"]["AlarmDescription"])
+    dead_letters = alarms["FinOpsGuard-qa-anomaly-alerts-DeadLetters"]["AlarmDescription"]
+
+    assert "return to finops-guard-qa-anomaly-inbox and are retried; after 5 receives" in errors
+    assert "async" not in errors
+    assert dead_letters.endswith(
+        "then move the messages back to finops-guard-qa-anomaly-inbox (SQS console > this DLQ > Start DLQ redrive)."
+    )
+
+
+# --- tags and outputs -------------------------------------------------------------------------
+
+
+def test_anomaly_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> None:
+    tagged = [
+        table_id_of(full_synth, "anomalies"),
+        anomaly_topic_id(full_synth),
+        anomaly_key_id(full_synth),
+        inbox_id(full_synth),
+        rule_id(full_synth),
+        function_of(full_synth, ALERTS)[0],
+        role_id_of(full_synth, ALERTS),
+        log_group_id_of(full_synth, ALERTS),
+        dlq_id_of(full_synth, ALERTS),
+        *full_synth.resources("AWS::Lambda::EventSourceMapping"),
+    ]
+    resource_tagged = [
+        *full_synth.resources("AWS::CE::AnomalyMonitor"),
+        *full_synth.resources("AWS::CE::AnomalySubscription"),
+    ]
+
+    for lid in tagged:
+        assert tags_of(full_synth, lid) == EXPECTED_TAGS, lid
+    assert len(resource_tagged) == 5
+    for lid in resource_tagged:
+        assert tags_of(full_synth, lid, "ResourceTags") == EXPECTED_TAGS, lid
+
+
+def test_anomaly_function_code_is_the_anomaly_alerts_folder(full_synth: Synth) -> None:
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    [source] = [
+        asset["source"]["path"]
+        for asset in json.loads(assets_file.read_text())["files"].values()
+        if asset.get("displayName") == "Anomalies/AnomalyAlerts/Function/Code"
+    ]
+    staged = full_synth.outdir / source
+
+    assert (staged / "handler.py").is_file()
+    assert list(staged.rglob("__pycache__")) == []
