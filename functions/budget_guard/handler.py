@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.budget_guard import run_budget_guard
-from finops_guard.cards.budget_alert import render_alert
+from finops_guard.cards.budget_alert import render_alert, render_digest
 from finops_guard.delivery import DeliveryFailed
 
 logger = Logger()
@@ -38,6 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         poster=runtime.alert_poster(settings, context.get_remaining_time_in_millis()),
         events=runtime.event_publisher(settings.event_bus_name),
         render=render_alert,
+        render_digest=render_digest,
         timezone=settings.timezone,
         level=settings.forecast_interval,
     )

@@ -365,3 +365,28 @@ def test_alert_cards_carry_band_gauge_contributors_and_runway():
 
 def test_delivery_result_default_is_empty():
     assert DeliveryResult().delivered == []
+
+
+def test_many_alerts_in_one_run_become_one_digest_per_channel(world):
+    from finops_guard.cards.budget_alert import render_digest
+
+    store, outbox, poster, events = world
+    budgets = [budget(f"b{i}", alert_on=["actual"], notify=["teams", "email"]) for i in range(8)]
+
+    def guard():
+        return run_budget_guard(
+            budgets, now=NOW, costs=FlatCosts("62"), store=store, outbox=outbox, poster=poster, events=events,
+            render=render_alert, render_digest=render_digest, timezone="UTC",
+        )  # fmt: skip
+
+    first = guard()
+    assert len(first.fired) == 8
+    assert sorted(p.split("/")[0] + "/" + p.split("/")[-1] for p in poster.posted) == [
+        "budget-digest/email",
+        "budget-digest/teams",
+    ]
+    assert all(r.delivered for r in store.records.values())
+    assert guard().fired == [] and len(poster.posted) == 2
+    digest = render_digest(first.fired, "teams", "UTC")["attachments"][0]["content"]
+    assert digest["body"][0]["text"] == "8 budget alerts, most consumed first"
+    assert len(digest["body"][1]["facts"]) == 8

@@ -11,6 +11,7 @@ Exactly-once rules (see adapters/budget_store.py for the conditional writes):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,43 @@ class AlertStore(Protocol):
     def put_statuses(self, statuses: Sequence[BudgetStatus], now: datetime) -> None: ...
 
 
+class DigestRenderer(Protocol):
+    def __call__(self, firings: list[Firing], channel: str, timezone: str) -> dict[str, Any]: ...
+
+
+DIGEST_AFTER = 5  # more alerts than this for one channel in one run become one digest message
+
+
+def _combine_into_digests(
+    messages: dict[str, ChatMessage],
+    waiting: dict[tuple[str, str], set[str]],
+    firings_of: Mapping[str, Firing],
+    render_digest: DigestRenderer,
+    timezone: str,
+) -> None:
+    """A first run over many budgets must not flood a channel: per channel, more than DIGEST_AFTER
+    alerts go out as one digest, and the alert records wait for the digest instead."""
+    by_channel: dict[str, list[str]] = {}
+    for message_id, message in messages.items():
+        by_channel.setdefault(message.channel, []).append(message_id)
+    for channel, ids in by_channel.items():
+        if len(ids) <= DIGEST_AFTER:
+            continue
+        digest_id = f"budget-digest/{hashlib.sha256('|'.join(sorted(ids)).encode()).hexdigest()[:20]}/{channel}"
+        firings = sorted((firings_of[i] for i in ids), key=lambda f: -f.status.consumption(_consumption_kind(f)))
+        messages[digest_id] = ChatMessage(digest_id, channel, "budget-alert", render_digest(firings, channel, timezone))
+        for message_id in ids:
+            del messages[message_id]
+        for pending in waiting.values():
+            if pending & set(ids):
+                pending.difference_update(ids)
+                pending.add(digest_id)
+
+
+def _consumption_kind(firing: Firing) -> str:
+    return "forecasted" if firing.kind == "forecasted" else "actual"
+
+
 class EventPublisher(Protocol):
     def budget_exceeded(self, detail: dict[str, Any]) -> None: ...
 
@@ -252,6 +290,7 @@ def run_budget_guard(
     events: EventPublisher,
     render: Renderer,
     timezone: str,
+    render_digest: DigestRenderer | None = None,
     level: Decimal = DEFAULT_LEVEL,
     lookback_days: int = DEFAULT_LOOKBACK,
     keep_days: int = 400,
@@ -266,11 +305,14 @@ def run_budget_guard(
     waiting: dict[tuple[str, str], set[str]] = {}  # alert record -> message ids it waits for
     hard_limits: list[tuple[BudgetStatus, str]] = []
 
+    firings_of: dict[str, Firing] = {}
+
     def send(status: BudgetStatus, record_keys: Sequence[str], ids: Sequence[str]) -> None:
         for message_id in ids:
             if message_id not in messages:
                 channel = message_id.rsplit("/", 1)[1]
-                payload = render(_firing_of(status, message_id), channel, timezone)
+                firings_of[message_id] = _firing_of(status, message_id)
+                payload = render(firings_of[message_id], channel, timezone)
                 messages[message_id] = ChatMessage(message_id, channel, "budget-alert", payload)
         for key in record_keys:
             waiting.setdefault((status.budget.budget_id, key), set()).update(ids)
@@ -302,6 +344,8 @@ def run_budget_guard(
         events.budget_exceeded(budget_exceeded_detail(status))
         store.mark_delivered(status.budget.budget_id, key)
         outcome.events += 1
+    if render_digest is not None:
+        _combine_into_digests(messages, waiting, firings_of, render_digest, timezone)
     outcome.delivery = deliver_all(messages.values(), outbox, poster, now)
     # Skipped = delivered earlier or being delivered by a concurrent run; failures stay in the outbox.
     done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)

@@ -169,3 +169,54 @@ def email_alert(firing: Firing, timezone: str) -> dict[str, Any]:
 def render_alert(firing: Firing, channel: str, timezone: str) -> dict[str, Any]:
     renderers = {"teams": teams_alert, "slack": slack_alert, "email": email_alert}
     return renderers[channel](firing, timezone)
+
+
+DIGEST_ROWS = 15
+
+
+def _digest_rows(firings: list[Firing]) -> list[tuple[str, str]]:
+    rows = []
+    for firing in firings[:DIGEST_ROWS]:
+        status = firing.status
+        kind = "forecast" if firing.kind == "forecasted" else "actual"
+        consumption = status.consumption("forecasted" if firing.kind == "forecasted" else "actual")
+        rows.append(
+            (
+                common.short(status.budget.name, 40),
+                f"{kind} {_pct(consumption)} of {format_money(status.budget.amount, status.budget.currency)}"
+                f" (crossed {firing.threshold} %) · {status.budget.describe_scope()}",
+            )
+        )
+    if len(firings) > DIGEST_ROWS:
+        rows.append(("…", f"{len(firings) - DIGEST_ROWS} more: finops-guard budgets list"))
+    return rows
+
+
+def render_digest(firings: list[Firing], channel: str, timezone: str) -> dict[str, Any]:
+    """Many budget alerts in one run (typically the first run after adding budgets): one message."""
+    head = f"{len(firings)} budget alerts, most consumed first"
+    rows = _digest_rows(firings)
+    if channel == "email":
+        lines = [head, ""] + [f"{t}: {v}" for t, v in rows] + ["", f"Cost Explorer: {common.COST_EXPLORER_URL}"]
+        return {"subject": head, "message": "\n".join(lines)}
+    if channel == "slack":
+        text = "\n".join(f"• *{_slack_escape(t)}*: {_slack_escape(v)}" for t, v in rows)
+        return {
+            "text": head,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": head[:150]}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            ],
+        }
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "msteams": {"width": "Full"},
+        "body": [
+            {"type": "TextBlock", "text": head, "size": "Large", "weight": "Bolder", "wrap": True, "color": "Warning"},
+            {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in rows]},
+        ],
+        "actions": [{"type": "Action.OpenUrl", "title": "Open Cost Explorer", "url": common.COST_EXPLORER_URL}],
+    }
+    return wrap(card)
