@@ -1,6 +1,7 @@
 """The cost-reporting code must neither ship nor import stripe (billing has its own layer)."""
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -41,3 +42,22 @@ def test_importing_the_report_handler_loads_no_stripe_module():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_report_handler_does_not_load_other_functions_code_at_import():
+    """Cold start: adapters only other functions use are imported lazily (see finops_guard.runtime)."""
+    code = (
+        "import sys; sys.path[:0] = ['functions/weekly_report', 'layers/common/python'];"
+        "import handler; print(sorted(m for m in sys.modules if m.startswith('finops_guard')))"
+    )
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "weekly-report"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    loaded = set(eval(out.stdout))  # noqa: S307 - our own subprocess printing a list literal
+    assert not loaded & {
+        "finops_guard.adapters.anomaly_store",
+        "finops_guard.adapters.notify",
+        "finops_guard.budget_guard",
+        "finops_guard.anomaly_alerts",
+        "finops_guard.cli",
+        "finops_guard.preview",
+    }

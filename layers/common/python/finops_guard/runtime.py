@@ -1,6 +1,8 @@
 """Composition root: builds the real (or mock) adapters from settings, once per warm container.
 
-Handlers and the CLI get their collaborators here, so tests can swap any of them.
+Handlers and the CLI get their collaborators here, so tests can swap any of them. Adapters only
+some functions use are imported inside their factory, so no function pays their import at cold
+start (the weekly report never loads the anomaly store).
 """
 
 from __future__ import annotations
@@ -10,19 +12,21 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finops_guard.adapters.anomaly_store import AnomalyTable
-from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
 from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
-from finops_guard.adapters.notify import EventBridgePublisher, SnsEmailPoster
 from finops_guard.adapters.outbox import DynamoOutbox
 from finops_guard.adapters.secrets import read_webhook_url
 from finops_guard.delivery import Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
 from finops_guard.settings import ReportSettings
+
+if TYPE_CHECKING:
+    from finops_guard.adapters.anomaly_store import AnomalyTable
+    from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
+    from finops_guard.adapters.notify import EventBridgePublisher
 
 SAFETY_MARGIN_S = 10.0
 
@@ -57,21 +61,29 @@ def outbox(table_name: str) -> DynamoOutbox:
 
 @cache
 def budget_table(table_name: str) -> BudgetTable:
+    from finops_guard.adapters.budget_store import BudgetTable
+
     return BudgetTable(table_name)
 
 
 @cache
 def budget_alert_table(table_name: str) -> BudgetAlertTable:
+    from finops_guard.adapters.budget_store import BudgetAlertTable
+
     return BudgetAlertTable(table_name)
 
 
 @cache
 def anomaly_table(table_name: str) -> AnomalyTable:
+    from finops_guard.adapters.anomaly_store import AnomalyTable
+
     return AnomalyTable(table_name)
 
 
 @cache
 def event_publisher(bus_name: str) -> EventBridgePublisher:
+    from finops_guard.adapters.notify import EventBridgePublisher
+
     return EventBridgePublisher(bus_name)
 
 
@@ -89,6 +101,8 @@ def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Pos
     webhooks = webhook_poster(config, remaining_ms)
     channels: dict[str, Poster] = {"teams": webhooks, "slack": webhooks}
     if config.alert_topic_arn:
+        from finops_guard.adapters.notify import SnsEmailPoster
+
         channels["email"] = SnsEmailPoster(config.alert_topic_arn)
     return RoutingPoster(channels)
 

@@ -12,13 +12,15 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from finops_guard.budget_guard import AlertRecord, BudgetStatus
 from finops_guard.budgets import Budget, parse_budget
+
+if TYPE_CHECKING:  # the guard's types; the weekly report reads statuses without loading the guard
+    from finops_guard.budget_guard import AlertRecord, BudgetStatus
 
 PARTITION = "BUDGET"
 STATUS_KEY = "STATUS"
@@ -150,6 +152,8 @@ class BudgetAlertTable:
         return items
 
     def get_alerts(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], AlertRecord]:
+        from finops_guard.budget_guard import AlertRecord
+
         records = {}
         for item in self._batch_get(keys):
             record = AlertRecord(
