@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ce as ce
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -30,6 +30,7 @@ from infra.constructs.alerts import AlertTopic
 from infra.constructs.cost_reports import WebhookSecrets
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.storage import state_table
 
 FUNCTION_NAME = "anomaly-alerts"
 ALERTS_TIMEOUT = Duration.seconds(60)
@@ -110,18 +111,12 @@ class Anomalies(Construct):
         return f"finops-guard-{self.config.stage}-anomaly-inbox"
 
     def _add_table(self) -> dynamodb.Table:
-        return dynamodb.Table(
+        return state_table(
             self,
             "AnomaliesTable",
             table_name=f"finops-guard-{self.config.stage}-anomalies",
-            partition_key=dynamodb.Attribute(name="anomaly_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute="expires_at",
-            removal_policy=RemovalPolicy.RETAIN,
+            partition_key="anomaly_id",
+            ttl_attribute="expires_at",
         )
 
     def _add_topic(self) -> AlertTopic:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -17,6 +17,7 @@ from infra.constructs.cost_reports import WebhookSecrets, allow_cost_and_usage_r
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+from infra.constructs.storage import state_table
 
 GUARD_TIMEOUT = Duration.seconds(300)
 GUARD_MEMORY_MB = 512
@@ -73,19 +74,13 @@ class Budgets(Construct):
     def _add_table(
         self, construct_id: str, name: str, *, partition_key: str, sort_key: str, ttl: str | None = None
     ) -> dynamodb.Table:
-        return dynamodb.Table(
+        return state_table(
             self,
             construct_id,
             table_name=f"finops-guard-{self.config.stage}-{name}",
-            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute=ttl,
-            removal_policy=RemovalPolicy.RETAIN,
+            partition_key=partition_key,
+            sort_key=sort_key,
+            ttl_attribute=ttl,
         )
 
     def _environment(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ from infra.constructs import REPO_ROOT
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+from infra.constructs.storage import state_table
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -131,18 +132,12 @@ class CostReports(Construct):
         return secret
 
     def _add_outbox_table(self) -> dynamodb.Table:
-        return dynamodb.Table(
+        return state_table(
             self,
             "OutboxTable",
             table_name=f"finops-guard-{self.config.stage}-outbox",
-            partition_key=dynamodb.Attribute(name="message_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute="expires_at",
-            removal_policy=RemovalPolicy.RETAIN,
+            partition_key="message_id",
+            ttl_attribute="expires_at",
         )
 
     def _environment(self) -> dict[str, str]:

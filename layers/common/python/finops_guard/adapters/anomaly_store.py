@@ -7,25 +7,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from finops_guard.adapters.aws import AwsAdapter
 from finops_guard.anomalies import AlertPolicy, Anomaly, Sighting
 
 KEEP = timedelta(days=400)
 RESEND_AFTER = timedelta(minutes=5)  # an undelivered alert younger than this may still be in flight
 
 
-class AnomalyTable:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class AnomalyTable(AwsAdapter):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
 
     def record(self, anomaly: Anomaly, policy: AlertPolicy, now: datetime) -> Sighting:
         sighting_set = (

@@ -14,9 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from finops_guard.adapters.aws import AwsAdapter
 from finops_guard.budgets import Budget, parse_budget
 
 if TYPE_CHECKING:  # the guard's types; the weekly report reads statuses without loading the guard
@@ -40,16 +40,12 @@ def _n(value: Decimal | int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-class BudgetTable:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class BudgetTable(AwsAdapter):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
 
     def all(self) -> list[Budget]:
         return [budget for budget, _ in self.all_with_documents()]
@@ -124,16 +120,12 @@ class BudgetTable:
         return "Attributes" in response
 
 
-class BudgetAlertTable:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class BudgetAlertTable(AwsAdapter):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
 
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -6,27 +6,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from finops_guard.adapters.aws import AwsAdapter
 from finops_guard.delivery import ChatMessage, PostFailed
 
 EVENT_SOURCE = "finops.guard"
 BUDGET_EXCEEDED = "Budget Exceeded"
 
 
-class SnsEmailPoster:
+class SnsEmailPoster(AwsAdapter):
+    service = "sns"
+
     """Posts `{"subject", "message"}` payloads to the alert topic (its e-mail subscribers receive them)."""
 
     def __init__(self, topic_arn: str, client: Any | None = None) -> None:
+        super().__init__(client)
         self.topic_arn = topic_arn
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("sns")
-        return self._client
 
     def post(self, message: ChatMessage) -> int:
         try:
@@ -42,16 +38,12 @@ class SnsEmailPoster:
         return 1
 
 
-class EventBridgePublisher:
-    def __init__(self, bus_name: str = "default", client: Any | None = None) -> None:
-        self.bus_name = bus_name
-        self._client = client
+class EventBridgePublisher(AwsAdapter):
+    service = "events"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("events")
-        return self._client
+    def __init__(self, bus_name: str = "default", client: Any | None = None) -> None:
+        super().__init__(client)
+        self.bus_name = bus_name
 
     def budget_exceeded(self, detail: dict[str, Any]) -> None:
         response = self.client.put_events(

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from finops_guard.adapters.aws import AwsAdapter
 from finops_guard.delivery import ChatMessage
 
 LEASE = timedelta(minutes=5)
@@ -35,16 +35,12 @@ def _iso(now: datetime) -> str:
     return now.isoformat(timespec="seconds")
 
 
-class DynamoOutbox:
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class DynamoOutbox(AwsAdapter):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("dynamodb")
-        return self._client
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
 
     def claim(self, message: ChatMessage, now: datetime) -> bool:
         """Write the message as `sending`, unless it was delivered or another sender holds its lease."""

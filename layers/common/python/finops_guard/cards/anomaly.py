@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from finops_guard.anomalies import Anomaly, Sighting
 from finops_guard.cards import common
-from finops_guard.cards.teams import wrap
+from finops_guard.cards.teams import adaptive_card, open_url, wrap
 from finops_guard.money import format_money
 
 DIGEST_ROWS = 10
@@ -76,16 +76,7 @@ def _factset(rows: list[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return wrap(
-        {
-            "type": "AdaptiveCard",
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "version": "1.5",
-            "msteams": {"width": "Full"},
-            "body": body,
-            "actions": actions,
-        }
-    )
+    return wrap(adaptive_card(body, actions))
 
 
 def teams_single(sighting: Sighting, currency: str) -> dict[str, Any]:
@@ -105,7 +96,7 @@ def teams_single(sighting: Sighting, currency: str) -> dict[str, Any]:
     if causes:
         body.append({"type": "TextBlock", "text": "Root causes, by impact", "weight": "Bolder", "separator": True})
         body.append(_factset(causes))
-    return _card(body, [{"type": "Action.OpenUrl", "title": "Open in Cost Anomaly Detection", "url": _link(a)}])
+    return _card(body, [open_url("Open in Cost Anomaly Detection", _link(a))])
 
 
 def teams_digest(sightings: list[Sighting], currency: str) -> dict[str, Any]:
@@ -134,7 +125,7 @@ def teams_digest(sightings: list[Sighting], currency: str) -> dict[str, Any]:
         {"type": "TextBlock", "text": "Largest first; ↻ = grown since its last alert.", "isSubtle": True, "wrap": True},
         _factset(rows),
     ]
-    return _card(body, [{"type": "Action.OpenUrl", "title": "Open Cost Anomaly Detection", "url": CONSOLE_URL}])
+    return _card(body, [open_url("Open Cost Anomaly Detection", CONSOLE_URL)])
 
 
 def _slack_escape(text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from finops_guard.budget_guard import HARD_LIMIT, BudgetStatus, Firing
 from finops_guard.cards import common
-from finops_guard.cards.teams import wrap
+from finops_guard.cards.teams import adaptive_card, open_url, wrap
 from finops_guard.money import format_money
 
 
@@ -111,15 +111,7 @@ def teams_alert(firing: Firing, timezone: str) -> dict[str, Any]:
             }
         )
         body.append({"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in contributors]})
-    card = {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "msteams": {"width": "Full"},
-        "body": body,
-        "actions": [{"type": "Action.OpenUrl", "title": "Open Cost Explorer", "url": common.COST_EXPLORER_URL}],
-    }
-    return wrap(card)
+    return wrap(adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)]))
 
 
 def _slack_escape(text: str) -> str:
@@ -208,15 +200,8 @@ def render_digest(firings: list[Firing], channel: str, timezone: str) -> dict[st
                 {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
             ],
         }
-    card = {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "msteams": {"width": "Full"},
-        "body": [
-            {"type": "TextBlock", "text": head, "size": "Large", "weight": "Bolder", "wrap": True, "color": "Warning"},
-            {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in rows]},
-        ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Open Cost Explorer", "url": common.COST_EXPLORER_URL}],
-    }
-    return wrap(card)
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": head, "size": "Large", "weight": "Bolder", "wrap": True, "color": "Warning"},
+        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in rows]},
+    ]
+    return wrap(adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)]))

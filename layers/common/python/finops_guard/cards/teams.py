@@ -122,14 +122,23 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
     )
     if report.budgets:
         body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
+    return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
+
+
+def adaptive_card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Adaptive Card 1.5 at full width in Teams."""
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
         "msteams": {"width": "Full"},
         "body": body,
-        "actions": [{"type": "Action.OpenUrl", "title": "Open Cost Explorer", "url": common.COST_EXPLORER_URL}],
+        "actions": actions,
     }
+
+
+def open_url(title: str, url: str) -> dict[str, Any]:
+    return {"type": "Action.OpenUrl", "title": title, "url": url}
 
 
 def wrap(card: dict[str, Any]) -> dict[str, Any]:
