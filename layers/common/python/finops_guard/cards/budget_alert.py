@@ -50,8 +50,8 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
         ("Actual", f"{format_money(status.actual, c)} ({_pct(status.consumption('actual'))})"),
         (
             "Forecast period end",
-            f"{format_money(band.likely, c)} ({_pct(status.consumption('forecasted'))}); "
-            f"{level} % band {format_money(band.low, c)} – {format_money(band.high, c)}",
+            f"{format_money(band.likely, c)} likely ({_pct(status.consumption('forecasted'))}); "
+            f"{level} % band: best {format_money(band.best, c)}, worst {format_money(band.worst, c)}",
         ),
         ("Burn-rate projection", format_money(status.forecast.burn_rate_total, c)),
         ("Runway", runway_text(status)),

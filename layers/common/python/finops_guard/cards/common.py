@@ -79,12 +79,12 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
 
 
 def band_text(band: Band, currency: str) -> str:
-    """`$71,166.14 (80 % band $69,900.00 – $72,400.00)`; no band for a complete month."""
+    """`$71,166.14 likely (80 % band: best $69,900.00, worst $72,400.00)`; a complete month has no band."""
     if band.low == band.high:
         return format_money(band.likely, currency)
     level = int(band.level * 100)
-    low, high = format_money(band.low, currency), format_money(band.high, currency)
-    return f"{format_money(band.likely, currency)} ({level} % band {low} – {high})"
+    best, worst = format_money(band.best, currency), format_money(band.worst, currency)
+    return f"{format_money(band.likely, currency)} likely ({level} % band: best {best}, worst {worst})"
 
 
 def estimated_note(report: WeeklyReport) -> str | None:
