@@ -118,7 +118,9 @@ def cmd_resend(args: argparse.Namespace) -> int:
     if not kept:
         print("nothing to resend")
         return 0
-    result = deliver_all([k.message for k in kept], box, runtime.webhook_poster(config), datetime.now(UTC))
+    # Any kept message: weekly reports, budget alerts (e-mail too when FINOPSGUARD_ALERT_TOPIC_ARN is set),
+    # anomaly cards.
+    result = deliver_all([k.message for k in kept], box, runtime.alert_poster(config), datetime.now(UTC))
     for message_id in result.delivered:
         print(f"delivered {message_id}")
     for message_id in result.skipped:
@@ -270,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(pending)
     pending.set_defaults(func=cmd_pending)
 
-    resend = report.add_parser("resend", help="re-send kept messages (all undelivered, or --message-id)")
+    resend = report.add_parser(
+        "resend", help="re-send kept messages: weekly reports, budget alerts, anomaly cards (or --message-id)"
+    )
     common(resend)
     resend.add_argument("--message-id", action="append", help="a message id (repeatable)")
     resend.set_defaults(func=cmd_resend)
