@@ -17,7 +17,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -25,11 +24,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import CostFilter, FinOpsGuardConfig
-from infra.constructs import REPO_ROOT
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.cost_reports import WebhookSecrets
 from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.storage import state_table
 
 FUNCTION_NAME = "anomaly-alerts"
@@ -159,10 +157,7 @@ class Anomalies(Construct):
                 stage=self.config.stage,
                 name=FUNCTION_NAME,
                 description="Forwards AWS Cost Anomaly Detection alerts to the team chat as one digest per burst",
-                code=lambda_.Code.from_asset(
-                    str(REPO_ROOT / "functions" / "anomaly_alerts"), exclude=["**/__pycache__"]
-                ),
-                handler="handler.lambda_handler",
+                code=function_code("anomaly_alerts"),
                 timeout=ALERTS_TIMEOUT,
                 memory_size=ALERTS_MEMORY_MB,
                 environment=self._environment(),

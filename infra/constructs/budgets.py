@@ -5,17 +5,15 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs import REPO_ROOT
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.cost_reports import WebhookSecrets, allow_cost_and_usage_reads
 from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.storage import state_table
 
@@ -109,8 +107,7 @@ class Budgets(Construct):
                 stage=self.config.stage,
                 name="budget-guard",
                 description="Checks spend and forecast against every budget and sends threshold alerts",
-                code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "budget_guard"), exclude=["**/__pycache__"]),
-                handler="handler.lambda_handler",
+                code=function_code("budget_guard"),
                 timeout=GUARD_TIMEOUT,
                 memory_size=GUARD_MEMORY_MB,
                 environment=self._environment(),

@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs import REPO_ROOT
 from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps
+from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.storage import state_table
 
@@ -165,10 +163,7 @@ class CostReports(Construct):
                 stage=self.config.stage,
                 name="weekly-report",
                 description="Posts the weekly AWS cost report to the team chat",
-                code=lambda_.Code.from_asset(
-                    str(REPO_ROOT / "functions" / "weekly_report"), exclude=["**/__pycache__"]
-                ),
-                handler="handler.lambda_handler",
+                code=function_code("weekly_report"),
                 timeout=REPORT_TIMEOUT,
                 memory_size=REPORT_MEMORY_MB,
                 environment=self._environment(),

@@ -15,10 +15,16 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs import REPO_ROOT
 from infra.constructs.layers import ARCHITECTURE, RUNTIME
 
 ALARM_PERIOD = Duration.minutes(5)
 DURATION_ALARM_RATIO = 0.8  # alarm when the slowest run used 80 % of the timeout
+
+
+def function_code(folder: str) -> lambda_.Code:
+    """The code of functions/<folder>/ (its handler.py), without caches."""
+    return lambda_.Code.from_asset(str(REPO_ROOT / "functions" / folder), exclude=["**/__pycache__"])
 
 
 @dataclass(frozen=True)
@@ -27,13 +33,13 @@ class MonitoredFunctionProps:
     name: str  # short name, e.g. "weekly-report"
     description: str
     code: lambda_.Code
-    handler: str
     timeout: Duration
     memory_size: int
     alarm_topic: sns.ITopic
     environment: Mapping[str, str] = field(default_factory=dict)
     layers: Sequence[lambda_.ILayerVersion] = ()
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    handler: str = "handler.lambda_handler"
     # What happens to a failed event, and how on-call gets a parked one processed again. The defaults
     # describe async invocations (schedules); a queue-triggered function says so instead.
     retry_hint: str | None = None  # None: "Failed async events are retried twice, then parked in <dlq>."
