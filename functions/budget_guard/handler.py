@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.budget_guard import run_budget_guard
+from finops_guard.budgets import InvalidStoredBudgets
 from finops_guard.cards.budget_alert import render_alert, render_digest
 from finops_guard.delivery import DeliveryFailed
 
@@ -28,7 +29,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"}
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = runtime.settings()
     costs = runtime.cost_source(settings)
-    budgets = runtime.budget_table(settings.require("budgets_table")).all()
+    budgets, invalid = runtime.budget_table(settings.require("budgets_table")).load()
     outcome = run_budget_guard(
         budgets,
         now=runtime.scheduled_time(event),
@@ -51,6 +52,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
         raise DeliveryFailed(outcome.delivery.failed)
+    if invalid:
+        # Every valid budget was guarded; fail so the Errors alarm names the broken ones.
+        metrics.add_metric("InvalidStoredBudgets", MetricUnit.Count, len(invalid))
+        raise InvalidStoredBudgets(invalid)
     return {
         "budgets": len(outcome.statuses),
         "fired": [f"{f.status.budget.budget_id}:{f.kind}:{f.threshold}" for f in outcome.fired],

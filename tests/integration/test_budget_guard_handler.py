@@ -248,3 +248,30 @@ def test_weekly_card_shows_every_budget_the_guard_evaluated(guard, tmp_path):
     facts = card["body"][section + 1]["facts"]
     assert [f["title"] for f in facts] == ["Data platform", "Whole organisation"]
     assert "actual 50 %" in facts[0]["value"] and "(2026-11)" in facts[0]["value"]
+
+
+def test_a_corrupted_stored_budget_is_skipped_named_and_the_others_still_guarded(guard, tmp_path):
+    from finops_guard.budgets import InvalidStoredBudgets
+
+    spent = actual_spend({"id": "x", "scope": {"account": [DATA_ACCOUNT]}})
+    documents = [data_budget((spent / Decimal("0.93")).quantize(Decimal("1")), notify=["teams"])]
+    apply(tmp_path, documents)
+    guard.aws.client("dynamodb").put_item(  # a hand edit gone wrong
+        TableName="finops-guard-test-budgets",
+        Item={
+            "pk": {"S": "BUDGET"},
+            "budget_id": {"S": "broken"},
+            "document": {"S": '{"id": "broken", "amount": "-1"}'},
+        },
+    )
+    with pytest.raises(InvalidStoredBudgets, match="stored budget broken.amount"):
+        invoke_guard(guard, documents)
+    assert len(guard.chat.received) == 1  # the valid budget still alerted
+
+
+def test_weekly_card_still_posts_when_budgets_cannot_be_read(guard):
+    guard.aws.client("dynamodb").delete_table(TableName="finops-guard-test-budgets")
+    guard.seed_costs()
+    result = guard.invoke()
+    assert result["delivered"] == ["weekly-report/2026-11-15/teams"]
+    assert "budgets could not be read" in guard.logs.getvalue()

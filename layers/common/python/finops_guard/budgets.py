@@ -54,6 +54,18 @@ class BudgetError(ValueError):
         self.field = field
 
 
+class InvalidStoredBudgets(RuntimeError):
+    """Stored budget documents that no longer validate; the others were still evaluated."""
+
+    def __init__(self, errors: list[BudgetError]) -> None:
+        self.errors = errors
+        super().__init__(
+            f"{len(errors)} stored budget(s) are invalid and were skipped: "
+            + "; ".join(str(e) for e in errors)
+            + " — fix them with `finops-guard budgets apply`"
+        )
+
+
 @dataclass(frozen=True, order=True)
 class Dimension:
     """A Cost Explorer grouping: DIMENSION LINKED_ACCOUNT / SERVICE, TAG <key>, COST_CATEGORY <name>."""

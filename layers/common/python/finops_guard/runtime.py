@@ -7,12 +7,15 @@ start (the weekly report never loads the anomaly store).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from finops_guard.adapters.notify import EventBridgePublisher
 
 SAFETY_MARGIN_S = 10.0
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -88,11 +92,16 @@ def event_publisher(bus_name: str) -> EventBridgePublisher:
 
 
 def budget_overview(config: ReportSettings) -> list[BudgetLine]:
-    """Every stored budget with its latest guard evaluation; empty when budgets are not deployed."""
+    """Every stored budget with its latest guard evaluation; empty when budgets are not deployed.
+    The weekly card is the product's main job: a failure to read budgets is logged, not fatal."""
     if not config.budgets_table or not config.budget_alerts_table:
         return []
-    budgets = budget_table(config.budgets_table).all()
-    statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
+    try:
+        budgets = budget_table(config.budgets_table).all()
+        statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
+    except (BotoCoreError, ClientError) as error:
+        log.error("budgets could not be read; weekly card sent without them", extra={"error": type(error).__name__})
+        return []
     return budget_lines(budgets, statuses)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from finops_guard.adapters.aws import AwsAdapter
-from finops_guard.budgets import Budget, parse_budget
+from finops_guard.budgets import Budget, BudgetError, parse_budget
 
 if TYPE_CHECKING:  # the guard's types; the weekly report reads statuses without loading the guard
     from finops_guard.budget_guard import AlertRecord, BudgetStatus
@@ -48,9 +48,28 @@ class BudgetTable(AwsAdapter):
         self.table_name = table_name
 
     def all(self) -> list[Budget]:
-        return [budget for budget, _ in self.all_with_documents()]
+        """Every valid stored budget. Use `load` to also learn which stored documents are invalid."""
+        return self.load()[0]
+
+    def load(self) -> tuple[list[Budget], list[BudgetError]]:
+        """(valid budgets, one error per stored document that no longer validates, e.g. hand-edited):
+        one bad item must not stop the others from being guarded."""
+        budgets, errors = [], []
+        for budget_id, document in self._documents():
+            try:
+                budgets.append(parse_budget(json.loads(document), f"stored budget {budget_id}"))
+            except (BudgetError, ValueError) as error:
+                errors.append(error if isinstance(error, BudgetError) else BudgetError(budget_id, str(error)))
+        return budgets, errors
 
     def all_with_documents(self) -> list[tuple[Budget, str]]:
+        """Stored budgets with their exact stored text (for `apply`, which compares documents)."""
+        return [
+            (parse_budget(json.loads(document), f"stored budget {budget_id}"), document)
+            for budget_id, document in self._documents()
+        ]
+
+    def _documents(self) -> list[tuple[str, str]]:
         found = []
         paginator = self.client.get_paginator("query")
         for page in paginator.paginate(
@@ -60,8 +79,7 @@ class BudgetTable(AwsAdapter):
             ConsistentRead=True,
         ):
             for item in page.get("Items", []):
-                document = item["document"]["S"]
-                found.append((parse_budget(json.loads(document), f"stored budget {item['budget_id']['S']}"), document))
+                found.append((item["budget_id"]["S"], item["document"]["S"]))
         return found
 
     def get(self, budget_id: str) -> Budget | None:
