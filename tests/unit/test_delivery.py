@@ -140,3 +140,14 @@ def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypa
     with pytest.raises(PostFailed, match="no time left"):
         poster.post(SLACK)
     assert NoNetwork.posts == 0
+
+
+def test_sns_subjects_are_folded_to_one_line_of_ascii_under_100_characters():
+    from finops_guard.adapters.notify import sns_subject
+
+    assert sns_subject("Budget alert: Équipe données — forecast crossed 90 %") == (
+        "Budget alert: Equipe donnees - forecast crossed 90 %"
+    )
+    assert sns_subject("x" * 300) == "x" * 99
+    assert sns_subject("line\none") == "lineone" and sns_subject("——") == "--"
+    assert sns_subject("✓✓") == "FinOps Guard alert"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,6 +14,14 @@ from finops_guard.delivery import ChatMessage, PostFailed
 
 EVENT_SOURCE = "finops.guard"
 BUDGET_EXCEEDED = "Budget Exceeded"
+
+
+def sns_subject(text: str) -> str:
+    """SNS subjects must be ASCII, one line, under 100 characters, starting with a letter, digit or
+    punctuation: budget names and dashes are folded to fit (the message body keeps them intact)."""
+    folded = unicodedata.normalize("NFKD", text.replace("—", "-").replace("–", "-"))
+    ascii_text = "".join(ch for ch in folded.encode("ascii", "ignore").decode() if ch.isprintable())
+    return (ascii_text.strip() or "FinOps Guard alert")[:99]
 
 
 class SnsEmailPoster(AwsAdapter):
@@ -28,7 +37,7 @@ class SnsEmailPoster(AwsAdapter):
         try:
             self.client.publish(
                 TopicArn=self.topic_arn,
-                Subject=message.payload["subject"][:100],
+                Subject=sns_subject(message.payload["subject"]),
                 Message=message.payload["message"],
             )
         except (ClientError, BotoCoreError) as error:
