@@ -133,6 +133,7 @@ def main() -> int:
                     "FINOPSGUARD_ANOMALIES_TABLE": anomalies_table,
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
+                    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 }
             )
 
@@ -162,7 +163,7 @@ def main() -> int:
 
             print("== cost anomaly alerts (SQS batches from the SNS topic and the EventBridge rule)")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "anomaly-alerts"
-            anomaly_steps = run_anomaly_stream(load_handler("anomaly_alerts"))
+            anomaly_steps = run_anomaly_stream(load_handler("anomaly_alerts"), chat)
     finally:
         chat.stop()
         aws.stop()
@@ -209,7 +210,7 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def run_anomaly_stream(handler) -> list[tuple[str, str]]:
+def run_anomaly_stream(handler, chat: ChatRecorder) -> list[tuple[str, str]]:
     """Both shapes, a repeat, a grown repeat and a burst, as the SQS inbox would deliver them."""
     from devtools.sqs_events import sqs_event
 
@@ -245,8 +246,14 @@ def run_anomaly_stream(handler) -> list[tuple[str, str]]:
     ]
     results = []
     for label, bodies in steps:
+        before = len(chat.received)
         outcome = handler.lambda_handler(sqs_event(bodies), FakeContext(f"finops-guard-{STAGE}-anomaly-alerts"))
-        results.append((label, "retry " + str(outcome["batchItemFailures"]) if outcome["batchItemFailures"] else "ok"))
+        posted = chat.received[before:]
+        titles = [p.json().get("text") or p.json()["attachments"][0]["content"]["body"][0]["text"] for p in posted]
+        summary = f"posted to {len(posted)} channel(s): {titles[0]}" if posted else "recorded silently, nothing posted"
+        if outcome["batchItemFailures"]:
+            summary += f"; {len(outcome['batchItemFailures'])} record(s) back to SQS"
+        results.append((label, summary))
     return results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ class EmbeddedAws:
         self.endpoint = ""
 
     def start(self) -> EmbeddedAws:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
