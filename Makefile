@@ -8,7 +8,7 @@ export AWS_CDK_DISABLE_VERSION_CHECK := 1
 
 .PHONY: venv node test test-unit test-integration test-infra demo lint synth bench deploy clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt layers/report_deps/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/report_deps/requirements.txt layers/billing_deps/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

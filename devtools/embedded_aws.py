@@ -114,6 +114,47 @@ class EmbeddedAws:
         )
         return name
 
+    def create_billing_tables(self, stage: str = "test") -> dict[str, str]:
+        """The five billing tables with the CDK key schemas, indexes and the alerts stream."""
+        specs = {
+            "events": ("stripe-events", "event_id", None, []),
+            "ledger": ("billing-ledger", "customer_id", "entry_key", [("by-month", "month", "entry_key")]),
+            "objects": ("billing-objects", "object_id", None, []),
+            "alerts": ("billing-alerts", "alert_id", None, [("by-status", "status", "opened_at")]),
+            "dunning": ("dunning", "invoice_id", "step", [("by-due", "status", "due_at")]),
+        }
+        dynamodb = self.client("dynamodb")
+        names = {}
+        for role, (suffix, pk, sk, indexes) in specs.items():
+            name = f"finops-guard-{stage}-{suffix}"
+            keys = [{"AttributeName": pk, "KeyType": "HASH"}] + (
+                [{"AttributeName": sk, "KeyType": "RANGE"}] if sk else []
+            )
+            attributes = {pk, *([sk] if sk else []), *(a for _, *pair in indexes for a in pair)}
+            request: dict[str, Any] = {
+                "TableName": name,
+                "KeySchema": keys,
+                "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if indexes:
+                request["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": index,
+                        "KeySchema": [
+                            {"AttributeName": h, "KeyType": "HASH"},
+                            {"AttributeName": r, "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for index, h, r in indexes
+                ]
+            if role == "alerts":
+                request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+            dynamodb.create_table(**request)
+            names[role] = name
+        return names
+
     def capture_queue(self, name: str) -> tuple[str, str]:
         """An SQS queue to observe what is published (SNS subscription or EventBridge target)."""
         sqs = self.client("sqs")

@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "anomalyLinkedAccounts": [],
     "anomalyTag": None,
     "anomalyCostCategory": None,
+    "billingMonthlyThresholds": {},
+    "dunningSteps": "0:email,1:sms,3:email",
+    "webhookMaxBodyBytes": 262144,
+    "billingApiRateLimit": 50,
+    "billingApiBurstLimit": 100,
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -60,6 +65,13 @@ LINKED_ACCOUNTS_MAX = 10
 TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
 COST_CATEGORY_NAME_MAX, COST_CATEGORY_VALUE_MAX = 50, 50
 THRESHOLD_MATCHES = ("any", "all")
+# Dunning: one step per day after the invoice failed, the last one at most two months later.
+DUNNING_DAY_MAX = 60
+DUNNING_CHANNELS = ("email", "sms")
+# Stripe events are at most a few tens of KiB; the API Gateway payload limit is 10 MB.
+WEBHOOK_BODY_MIN, WEBHOOK_BODY_MAX = 1024, 1048576
+# API Gateway's default account-level throttle quota (requests per second); a stage cannot exceed it.
+API_LIMIT_MAX = 10000
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -92,6 +104,14 @@ class CostFilter:
 
 
 @dataclass(frozen=True)
+class DunningStep:
+    """Remind the customer on ``day`` days after the invoice payment failed, through ``channel``."""
+
+    day: int
+    channel: str
+
+
+@dataclass(frozen=True)
 class FinOpsGuardConfig:
     stage: str
     report_schedule: str
@@ -116,10 +136,25 @@ class FinOpsGuardConfig:
     anomaly_linked_accounts: tuple[str, ...]
     anomaly_tag: CostFilter | None
     anomaly_cost_category: CostFilter | None
+    billing_monthly_thresholds: tuple[tuple[str, str], ...]  # (currency, amount), sorted by currency
+    dunning_steps: tuple[DunningStep, ...]
+    webhook_max_body_bytes: int
+    billing_api_rate_limit: int
+    billing_api_burst_limit: int
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
         return bool(self.anomaly_linked_accounts or self.anomaly_tag or self.anomaly_cost_category)
+
+    @property
+    def billing_thresholds_json(self) -> str:
+        """The monthly billing thresholds as compact JSON text, e.g. ``{"EUR":"4000","USD":"5000"}``."""
+        return json.dumps(dict(self.billing_monthly_thresholds), separators=(",", ":"))
+
+    @property
+    def dunning_steps_text(self) -> str:
+        """The dunning steps in their context form, e.g. ``0:email,1:sms,3:email``."""
+        return ",".join(f"{step.day}:{step.channel}" for step in self.dunning_steps)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> FinOpsGuardConfig:
@@ -145,6 +180,15 @@ class FinOpsGuardConfig:
             ),
             finance_alert_email=_optional_email("financeAlertEmail", value("financeAlertEmail")),
             **_anomaly_settings(value),
+            billing_monthly_thresholds=_billing_thresholds(value("billingMonthlyThresholds")),
+            dunning_steps=_dunning_steps(value("dunningSteps")),
+            webhook_max_body_bytes=_int_in_range(
+                "webhookMaxBodyBytes", value("webhookMaxBodyBytes"), WEBHOOK_BODY_MIN, WEBHOOK_BODY_MAX
+            ),
+            billing_api_rate_limit=_int_in_range("billingApiRateLimit", value("billingApiRateLimit"), 1, API_LIMIT_MAX),
+            billing_api_burst_limit=_int_in_range(
+                "billingApiBurstLimit", value("billingApiBurstLimit"), 1, API_LIMIT_MAX
+            ),
         )
 
 
@@ -405,3 +449,49 @@ def _cost_filter(key: str, raw: Any, key_max: int, value_max: int) -> CostFilter
     if not separator or not name or len(name) > key_max or not all(0 < len(v) <= value_max for v in values):
         raise ConfigError(key, raw, problem)
     return CostFilter(key=name, values=_unique(values))
+
+
+def _billing_thresholds(raw: Any) -> tuple[tuple[str, str], ...]:
+    """A mapping currency -> positive amount, from cdk.json or from -c as a JSON object; null is none."""
+    key, problem = "billingMonthlyThresholds", 'must map ISO 4217 currencies to positive amounts, e.g. {"USD": "5000"}'
+    thresholds = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.lower() in _NULLS:
+            return ()
+        try:
+            thresholds = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigError(key, raw, problem) from None
+    if not isinstance(thresholds, dict):
+        raise ConfigError(key, raw, problem)
+    amounts = []
+    for currency, amount in thresholds.items():
+        if currency not in ISO_4217_CURRENCIES:
+            raise ConfigError(key, raw, f"holds {currency!r}, not an ISO 4217 currency code (three capitals, e.g. EUR)")
+        positive = _optional_positive_decimal(key, amount, problem) if amount is not None else None
+        if positive is None:
+            raise ConfigError(key, raw, problem)
+        amounts.append((currency, positive))
+    return tuple(sorted(amounts))
+
+
+def _dunning_steps(raw: Any) -> tuple[DunningStep, ...]:
+    key = "dunningSteps"
+    problem = (
+        f"must be comma-separated DAY:CHANNEL steps with days 0-{DUNNING_DAY_MAX} in ascending order "
+        f"and channels {' or '.join(DUNNING_CHANNELS)}, e.g. 0:email,1:sms,3:email"
+    )
+    if not isinstance(raw, str):
+        raise ConfigError(key, raw, problem)
+    steps: list[DunningStep] = []
+    for item in raw.split(","):
+        day_text, separator, channel = (part.strip() for part in item.partition(":"))
+        channel = channel.lower()
+        if not separator or not re.fullmatch(r"\d{1,2}", day_text) or channel not in DUNNING_CHANNELS:
+            raise ConfigError(key, raw, problem)
+        day = int(day_text)
+        if day > DUNNING_DAY_MAX or (steps and day <= steps[-1].day):
+            raise ConfigError(key, raw, problem)
+        steps.append(DunningStep(day=day, channel=channel))
+    return tuple(steps)

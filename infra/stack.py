@@ -9,6 +9,7 @@ from constructs import Construct
 from infra.config import FinOpsGuardConfig, load_config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.anomalies import Anomalies
+from infra.constructs.billing_api import BillingApi
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
@@ -19,7 +20,10 @@ class FinOpsGuardStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"FinOps Guard ({config.stage}): weekly AWS cost reports, budget and cost anomaly alerts",
+            description=(
+                f"FinOps Guard ({config.stage}): weekly AWS cost reports, budget and cost anomaly alerts, "
+                "Stripe billing ledger"
+            ),
         )
         self.config = config
         self.ops = AlertTopic(
@@ -65,6 +69,14 @@ class FinOpsGuardStack(Stack):
             webhook_secrets=self.cost_reports.webhook_secrets,
             outbox_table=self.cost_reports.outbox_table,
         )
+        self.billing = BillingApi(
+            self,
+            "BillingApi",
+            config=config,
+            layers=self.layers,
+            alarm_topic=self.ops.topic,
+            outbox_table=self.cost_reports.outbox_table,
+        )
         self._add_outputs()
         self._add_tags()
 
@@ -85,6 +97,13 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "AnomaliesTableName", value=anomalies.anomalies_table.table_name)
         CfnOutput(self, "AnomalyInboxQueueUrl", value=anomalies.inbox.queue_url)
         CfnOutput(self, "AnomalyFunctionName", value=anomalies.function.function_name)
+        billing = self.billing
+        CfnOutput(self, "StripeWebhookUrl", value=billing.webhook_url)
+        CfnOutput(self, "StripeSecretName", value=billing.stripe_secret_name)
+        CfnOutput(self, "FinanceTeamsSecretName", value=billing.finance_secrets.teams_name)
+        CfnOutput(self, "LedgerTableName", value=billing.ledger_table.table_name)
+        CfnOutput(self, "BillingAlertsTableName", value=billing.billing_alerts_table.table_name)
+        CfnOutput(self, "DunningTableName", value=billing.dunning_table.table_name)
 
     def _add_tags(self) -> None:
         tags = Tags.of(self)

@@ -25,9 +25,9 @@ from constructs import Construct
 
 from infra.config import CostFilter, FinOpsGuardConfig
 from infra.constructs.alerts import AlertTopic
-from infra.constructs.cost_reports import WebhookSecrets
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.constructs.secrets import WebhookSecrets
 from infra.constructs.storage import state_table
 
 FUNCTION_NAME = "anomaly-alerts"

@@ -11,10 +11,11 @@ from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
 from infra.constructs.alerts import AlertTopic
-from infra.constructs.cost_reports import WebhookSecrets, allow_cost_and_usage_reads
+from infra.constructs.cost_reports import allow_cost_and_usage_reads
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+from infra.constructs.secrets import WebhookSecrets
 from infra.constructs.storage import state_table
 
 GUARD_TIMEOUT = Duration.seconds(300)

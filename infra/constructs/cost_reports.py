@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -16,38 +13,11 @@ from infra.config import FinOpsGuardConfig
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets
 from infra.constructs.storage import state_table
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
-
-
-@dataclass(frozen=True)
-class WebhookSecrets:
-    """The chat webhook secrets every chat-posting function reads (Slack only when slackEnabled)."""
-
-    teams: secretsmanager.ISecret
-    teams_name: str
-    slack: secretsmanager.ISecret | None = None
-    slack_name: str | None = None
-
-    @property
-    def all(self) -> list[secretsmanager.ISecret]:
-        return [s for s in (self.teams, self.slack) if s is not None]
-
-    def environment(self) -> dict[str, str]:
-        """Secret names (never values) in the variables finops_guard.settings reads."""
-        environment = {"FINOPSGUARD_TEAMS_SECRET_NAME": self.teams_name}
-        if self.slack_name is not None:
-            environment["FINOPSGUARD_SLACK_SECRET_NAME"] = self.slack_name
-        return environment
-
-    def read_statement(self) -> iam.PolicyStatement:
-        return iam.PolicyStatement(
-            sid="ReadWebhookSecrets",
-            actions=["secretsmanager:GetSecretValue"],
-            resources=[secret.secret_arn for secret in self.all],
-        )
 
 
 def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str) -> None:
@@ -96,38 +66,9 @@ class CostReports(Construct):
         self.schedule = self._add_schedule()
 
     def _add_webhook_secrets(self) -> WebhookSecrets:
-        stage = self.config.stage
-        teams_name = f"finops-guard/{stage}/teams-webhook-url"
-        teams = self._add_webhook_secret("TeamsWebhookSecret", teams_name, "Microsoft Teams")
-        if not self.config.slack_enabled:
-            return WebhookSecrets(teams=teams, teams_name=teams_name)
-        slack_name = f"finops-guard/{stage}/slack-webhook-url"
-        slack = self._add_webhook_secret("SlackWebhookSecret", slack_name, "Slack")
-        return WebhookSecrets(teams=teams, teams_name=teams_name, slack=slack, slack_name=slack_name)
-
-    def _add_webhook_secret(self, construct_id: str, name: str, product: str) -> secretsmanager.Secret:
-        # The generated random string is only a placeholder: the webhook URL never enters the template.
-        secret = secretsmanager.Secret(
-            self,
-            construct_id,
-            secret_name=name,
-            description=(
-                f"{product} incoming webhook URL for FinOps Guard reports. After the first deploy run: "
-                f"aws secretsmanager put-secret-value --secret-id {name} --secret-string '<webhook url>'"
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
+        return add_webhook_secrets(
+            self, stage=self.config.stage, slack_enabled=self.config.slack_enabled, purpose="FinOps Guard reports"
         )
-        Validations.of(secret).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SMG4",
-                reason=(
-                    f"The secret holds a {product} incoming webhook URL issued by {product}; there is no API "
-                    "to mint a new one, so a rotation Lambda cannot exist. Operators rotate it by hand "
-                    "(new webhook in the channel, then put-secret-value) when it leaks or is revoked."
-                ),
-            )
-        )
-        return secret
 
     def _add_outbox_table(self) -> dynamodb.Table:
         return state_table(

@@ -1,4 +1,4 @@
-"""Lambda layers: the shared finops_guard library and the cost-reporting third-party packages."""
+"""Lambda layers: the shared finops_guard library and the third-party packages, kept apart by who needs them."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ _PYTHON_VERSION = "3.14"
 
 
 class SharedLayers(Construct):
-    """``common`` (domain + adapters) and ``report_deps`` (Powertools, requests).
+    """``common`` (domain + adapters), ``report_deps`` (Powertools, requests) and ``billing_deps`` (stripe).
 
-    ``layers/billing_deps`` (stripe) is deliberately not built here: cost reporting never ships it.
+    Only the Stripe webhook function takes ``billing_deps``: no other function ships or imports stripe.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
@@ -35,6 +35,12 @@ class SharedLayers(Construct):
             name=f"finops-guard-{stage}-report-deps",
             code=pip_layer_code(REPO_ROOT / "layers" / "report_deps", _PYTHON_VERSION),
             description="Third-party packages of the cost-reporting functions (layers/report_deps)",
+        )
+        self.billing_deps = self._add_layer(
+            "BillingDeps",
+            name=f"finops-guard-{stage}-billing-deps",
+            code=pip_layer_code(REPO_ROOT / "layers" / "billing_deps", _PYTHON_VERSION),
+            description="Third-party packages of the Stripe webhook function only (layers/billing_deps)",
         )
 
     def _add_layer(self, construct_id: str, *, name: str, code: lambda_.Code, description: str):

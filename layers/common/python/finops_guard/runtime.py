@@ -24,10 +24,11 @@ from finops_guard.adapters.secrets import read_webhook_url
 from finops_guard.delivery import Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
-from finops_guard.settings import ReportSettings
+from finops_guard.settings import BillingSettings, ReportSettings
 
 if TYPE_CHECKING:
     from finops_guard.adapters.anomaly_store import AnomalyTable
+    from finops_guard.adapters.billing_store import BillingStore
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
     from finops_guard.adapters.notify import EventBridgePublisher
 
@@ -103,6 +104,22 @@ def budget_overview(config: ReportSettings) -> list[BudgetLine]:
         log.error("budgets could not be read; weekly card sent without them", extra={"error": type(error).__name__})
         return []
     return budget_lines(budgets, statuses)
+
+
+@cache
+def billing_settings() -> BillingSettings:
+    return BillingSettings.from_env(os.environ)
+
+
+@cache
+def billing_store() -> BillingStore:
+    from finops_guard.adapters.billing_store import BillingStore, BillingTables
+
+    config = billing_settings()
+    tables = BillingTables(
+        config.events_table, config.ledger_table, config.objects_table, config.alerts_table, config.dunning_table
+    )
+    return BillingStore(tables)
 
 
 def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Poster:

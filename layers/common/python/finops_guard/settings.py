@@ -125,3 +125,59 @@ class ReportSettings:
         if not name:
             raise SettingsError(f"no webhook secret is configured for channel {channel!r}")
         return name
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    """The Stripe webhook function's settings (names and knobs; the signing secret is in Secrets Manager)."""
+
+    stripe_secret_name: str
+    stripe_previous_secret_name: str | None
+    events_table: str
+    ledger_table: str
+    objects_table: str
+    alerts_table: str
+    dunning_table: str
+    thresholds: dict[str, Decimal]
+    dunning_steps: list[tuple[int, str]]
+    max_body_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BillingSettings:
+        import json
+
+        from finops_guard.billing import parse_dunning_steps
+
+        def need(name: str) -> str:
+            value = (env.get(PREFIX + name) or "").strip()
+            if not value:
+                raise SettingsError(f"{PREFIX}{name} is not set")
+            return value
+
+        raw_thresholds = env.get(PREFIX + "BILLING_THRESHOLDS") or "{}"
+        try:
+            parsed = json.loads(raw_thresholds)
+            thresholds = {str(k).upper(): Decimal(str(v)) for k, v in parsed.items()}
+        except (ValueError, AttributeError, InvalidOperation):
+            raise SettingsError(
+                f"{PREFIX}BILLING_THRESHOLDS={raw_thresholds!r} is not a JSON object of amounts"
+            ) from None
+        try:
+            steps = parse_dunning_steps(env.get(PREFIX + "DUNNING_STEPS") or "0:email,1:sms,3:email")
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}DUNNING_STEPS: {error}") from None
+        max_body = env.get(PREFIX + "MAX_BODY_BYTES") or "262144"
+        if not max_body.isdigit():
+            raise SettingsError(f"{PREFIX}MAX_BODY_BYTES={max_body!r} is not a number of bytes")
+        return cls(
+            stripe_secret_name=need("STRIPE_SECRET_NAME"),
+            stripe_previous_secret_name=(env.get(PREFIX + "STRIPE_PREVIOUS_SECRET_NAME") or "").strip() or None,
+            events_table=need("STRIPE_EVENTS_TABLE"),
+            ledger_table=need("LEDGER_TABLE"),
+            objects_table=need("BILLING_OBJECTS_TABLE"),
+            alerts_table=need("BILLING_ALERTS_TABLE"),
+            dunning_table=need("DUNNING_TABLE"),
+            thresholds=thresholds,
+            dunning_steps=steps,
+            max_body_bytes=int(max_body),
+        )

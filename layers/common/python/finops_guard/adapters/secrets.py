@@ -58,3 +58,33 @@ def clear_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
+
+
+class SigningSecretMissing(RuntimeError):
+    """The Stripe signing secret is not configured yet: a 5xx, so Stripe keeps retrying until it is."""
+
+
+def read_signing_secrets(current: str, previous: str | None) -> list[str]:
+    """The `whsec_...` signing secret, then the previous one while a rotation keeps it around."""
+    from aws_lambda_powertools.utilities import parameters
+
+    secrets = []
+    for name, required in ((current, True), (previous, False)):
+        if not name:
+            continue
+        try:
+            value = parameters.get_secret(name, max_age=CACHE_SECONDS)
+        except parameters.exceptions.GetParameterError as error:
+            if required:
+                raise SigningSecretMissing(
+                    f"Stripe signing secret '{name}' could not be read ({_error_code(error)})"
+                ) from None
+            continue  # no previous secret: not rotating
+        text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+        if text.startswith("whsec_"):
+            secrets.append(text)
+        elif required:
+            raise SigningSecretMissing(
+                f"Stripe signing secret '{name}' does not hold a whsec_ value yet: put-secret-value it"
+            )
+    return secrets

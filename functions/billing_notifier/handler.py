@@ -1,0 +1,40 @@
+"""Billing alerts table stream -> finance channel (Teams, Slack optional), through the outbox.
+
+Partial batch failures: a record whose card could not be delivered is retried by the stream, then
+sent to the dead-letter queue; the card itself stays in the outbox for `finops-guard report resend`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.billing_notifier import notify
+from finops_guard.cards.billing import render_billing_alert
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.settings()
+    outcome = notify(
+        event.get("Records", []),
+        outbox=runtime.outbox(settings.require("outbox_table")),
+        poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+        channels=settings.chat_channels,
+        render=render_billing_alert,
+        now=datetime.now(UTC),
+    )
+    metrics.add_metric("BillingAlertsPosted", MetricUnit.Count, len(outcome.posted))
+    if outcome.delivery.failed:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+    return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in outcome.retry]}

@@ -1,0 +1,45 @@
+"""Stripe webhook: API Gateway POST /stripe/webhook -> verified event -> ledger, exactly once.
+
+Answers fast: the ledger commit happens in the request; chat messages about new billing alerts go
+out asynchronously (the alerts table's stream feeds functions/billing_notifier), so a chat outage
+never makes Stripe retry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.adapters.secrets import read_signing_secrets
+from finops_guard.stripe_ledger import handle_webhook
+from finops_guard.stripe_webhook import response
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.billing_settings()
+    outcome = handle_webhook(
+        event,
+        settings=settings,
+        secrets=lambda: read_signing_secrets(settings.stripe_secret_name, settings.stripe_previous_secret_name),
+        ledger=runtime.billing_store(),
+        now=lambda: datetime.now(UTC),
+    )
+    if outcome.status >= 400:
+        metrics.add_metric("StripeWebhookRejected", MetricUnit.Count, 1)
+        if outcome.body.get("error") in ("invalid signature", "timestamp outside the tolerance"):
+            metrics.add_metric("StripeSignatureFailures", MetricUnit.Count, 1)
+    else:
+        result = outcome.body.get("outcome", "unknown")
+        metrics.add_metric(f"StripeEvents{str(result).title()}", MetricUnit.Count, 1)
+    return response(outcome.status, outcome.body)

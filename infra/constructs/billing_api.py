@@ -1,0 +1,504 @@
+"""Stripe webhooks into a billing ledger: the signing secret, five billing tables, the REST endpoint
+Stripe posts to, the webhook function behind it, and the notifier that tells finance about billing alerts.
+
+Stripe -> API Gateway POST /stripe/webhook -> stripe-webhook (verifies Stripe-Signature, records the
+event once, updates ledger, objects, alerts and dunning) -> billing-alerts stream -> billing-notifier
+-> finance chat through the shared outbox.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config import FinOpsGuardConfig
+from infra.constructs.layers import SharedLayers
+from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets, placeholder_secret
+from infra.constructs.storage import GlobalIndex, state_table
+
+WEBHOOK_TIMEOUT = Duration.seconds(15)
+WEBHOOK_MEMORY_MB = 512
+NOTIFIER_TIMEOUT = Duration.seconds(60)
+NOTIFIER_MEMORY_MB = 256
+METRICS_NAMESPACE = "FinOpsGuard"
+API_STAGE = "v1"
+WEBHOOK_PATH = "/stripe/webhook"
+SIGNATURE_HEADER = "method.request.header.Stripe-Signature"
+# The notifier's stream trigger: small batches, a bad record is isolated by bisection and retried.
+STREAM_BATCH_SIZE = 10
+STREAM_RETRY_ATTEMPTS = 3
+# 4xx above this in 5 minutes is more than a mis-rolled secret: someone is probing the endpoint.
+CLIENT_ERROR_SPIKE = 20
+# Every access log line is one JSON object; all values quoted, so "-" (no value) stays valid JSON.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "requestTime": "$context.requestTime",
+    "integrationLatency": "$context.integrationLatency",
+}
+
+
+class BillingApi(Construct):
+    """Exposes ``stripe_secret`` (and its ``stripe_secret_name``, ``stripe_previous_secret_name``),
+    ``finance_secrets``, the tables (``stripe_events_table``, ``ledger_table``, ``billing_objects_table``,
+    ``billing_alerts_table``, ``dunning_table``), ``stripe_webhook`` and ``billing_notifier`` (monitored
+    functions), ``api``, ``access_logs``, ``webhook_url`` and ``api_alarms``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: FinOpsGuardConfig,
+        layers: SharedLayers,
+        alarm_topic: sns.ITopic,
+        outbox_table: dynamodb.ITable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.outbox_table = outbox_table
+        self._alarm_action = cloudwatch_actions.SnsAction(alarm_topic)
+        self.stripe_secret_name = f"finops-guard/{config.stage}/stripe-webhook-secret"
+        # Created by operators while rolling the signing secret, never by the stack: see _add_stripe_secret.
+        self.stripe_previous_secret_name = f"{self.stripe_secret_name}-previous"
+        self.stripe_secret = self._add_stripe_secret()
+        self.finance_secrets = self._add_finance_secrets()
+        self._add_tables()
+        self.stripe_webhook = self._add_stripe_webhook(layers, alarm_topic)
+        self._grant_stripe_webhook()
+        self.access_logs = self._add_access_logs()
+        self.api = self._add_api()
+        self.webhook_url = self.api.url_for_path(WEBHOOK_PATH)
+        self.api_alarms = self._add_api_alarms()
+        self.billing_notifier = self._add_billing_notifier(layers, alarm_topic)
+        self._add_alert_stream_trigger()
+        self._grant_billing_notifier()
+
+    # --- secrets and tables ---------------------------------------------------------------------
+
+    def _add_stripe_secret(self) -> secretsmanager.Secret:
+        name, previous = self.stripe_secret_name, self.stripe_previous_secret_name
+        return placeholder_secret(
+            self,
+            "StripeWebhookSecret",
+            name=name,
+            description=(
+                "Stripe webhook signing secret (whsec_...) of the FinOps Guard billing endpoint. After the first "
+                f"deploy run: aws secretsmanager put-secret-value --secret-id {name} --secret-string 'whsec_...'. "
+                f"While rolling it in Stripe, keep the old value in {previous} until Stripe stops using it."
+            ),
+            no_rotation_reason=(
+                "Stripe issues webhook signing secrets (whsec_) itself: the Dashboard rolls an endpoint's "
+                "secret, and through the API a new one only comes with a recreated endpoint, which needs the "
+                "account's secret API key that FinOps Guard deliberately never holds. Operators rotate by "
+                f"rolling the secret in Stripe, copying the old value to {previous} and putting the new "
+                "value here with put-secret-value."
+            ),
+        )
+
+    def _add_finance_secrets(self) -> WebhookSecrets:
+        return add_webhook_secrets(
+            self,
+            stage=self.config.stage,
+            slack_enabled=self.config.slack_enabled,
+            purpose="FinOps Guard billing alerts to finance",
+            name_prefix="finance-",
+            id_prefix="Finance",
+        )
+
+    def _table_name(self, name: str) -> str:
+        return f"finops-guard-{self.config.stage}-{name}"
+
+    def _add_tables(self) -> None:
+        # No TTL: the processed-event record is what makes a redelivered Stripe event a no-op, forever.
+        self.stripe_events_table = state_table(
+            self, "StripeEventsTable", table_name=self._table_name("stripe-events"), partition_key="event_id"
+        )
+        self.ledger_table = state_table(
+            self,
+            "LedgerTable",
+            table_name=self._table_name("billing-ledger"),
+            partition_key="customer_id",
+            sort_key="entry_key",
+            global_indexes=[GlobalIndex("by-month", partition_key="month", sort_key="entry_key")],
+        )
+        self.billing_objects_table = state_table(
+            self, "BillingObjectsTable", table_name=self._table_name("billing-objects"), partition_key="object_id"
+        )
+        self.billing_alerts_table = state_table(
+            self,
+            "BillingAlertsTable",
+            table_name=self._table_name("billing-alerts"),
+            partition_key="alert_id",
+            global_indexes=[GlobalIndex("by-status", partition_key="status", sort_key="opened_at")],
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+        )
+        self.dunning_table = state_table(
+            self,
+            "DunningTable",
+            table_name=self._table_name("dunning"),
+            partition_key="invoice_id",
+            sort_key="step",
+            global_indexes=[GlobalIndex("by-due", partition_key="status", sort_key="due_at")],
+        )
+
+    # --- Stripe webhook function ----------------------------------------------------------------
+
+    def _webhook_environment(self) -> dict[str, str]:
+        config = self.config
+        return {
+            "FINOPSGUARD_STAGE": config.stage,
+            "FINOPSGUARD_STRIPE_SECRET_NAME": self.stripe_secret_name,
+            "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": self.stripe_previous_secret_name,
+            "FINOPSGUARD_STRIPE_EVENTS_TABLE": self.stripe_events_table.table_name,
+            "FINOPSGUARD_LEDGER_TABLE": self.ledger_table.table_name,
+            "FINOPSGUARD_BILLING_OBJECTS_TABLE": self.billing_objects_table.table_name,
+            "FINOPSGUARD_BILLING_ALERTS_TABLE": self.billing_alerts_table.table_name,
+            "FINOPSGUARD_DUNNING_TABLE": self.dunning_table.table_name,
+            "FINOPSGUARD_BILLING_THRESHOLDS": config.billing_thresholds_json,
+            "FINOPSGUARD_DUNNING_STEPS": config.dunning_steps_text,
+            "FINOPSGUARD_MAX_BODY_BYTES": str(config.webhook_max_body_bytes),
+            "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _add_stripe_webhook(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+        stage = self.config.stage
+        # API Gateway invokes it synchronously: Lambda never retries, and its DLQ only receives events of
+        # a manual asynchronous invoke. Stripe itself redelivers an event until it gets a 2xx.
+        return MonitoredFunction(
+            self,
+            "StripeWebhook",
+            props=MonitoredFunctionProps(
+                stage=stage,
+                name="stripe-webhook",
+                description="Verifies Stripe webhook events and records them in the billing ledger",
+                code=function_code("stripe_webhook"),
+                timeout=WEBHOOK_TIMEOUT,
+                memory_size=WEBHOOK_MEMORY_MB,
+                environment=self._webhook_environment(),
+                layers=[layers.common, layers.report_deps, layers.billing_deps],
+                alarm_topic=alarm_topic,
+                retry_hint=(
+                    "Stripe got a 5xx for that delivery and retries it with exponential backoff for up to three "
+                    "days; once fixed, resend failed events from the Stripe Dashboard (Developers > Webhooks)."
+                ),
+                redrive_hint=(
+                    "invoke the function again with the message body and delete the message (only manual "
+                    "asynchronous invokes land here: API Gateway calls this function synchronously)"
+                ),
+            ),
+        )
+
+    def _previous_secret_arn(self) -> str:
+        # Secrets Manager appends "-" and six random characters to every secret's ARN.
+        return Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{self.stripe_previous_secret_name}-??????",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _grant_stripe_webhook(self) -> None:
+        # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        # A TransactWriteItems call is authorised by the Put/Update action of each item in it.
+        for statement in (
+            iam.PolicyStatement(
+                sid="ReadStripeSigningSecrets",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.stripe_secret.secret_arn, self._previous_secret_arn()],
+            ),
+            # A conditional put records each Stripe event id exactly once.
+            iam.PolicyStatement(
+                sid="RecordStripeEvents",
+                actions=["dynamodb:PutItem"],
+                resources=[self.stripe_events_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="WriteLedger",
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"],
+                resources=[self.ledger_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="TrackBillingObjects",
+                actions=["dynamodb:UpdateItem", "dynamodb:GetItem"],
+                resources=[self.billing_objects_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="RaiseBillingAlerts",
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.billing_alerts_table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ScheduleDunning",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.dunning_table.table_arn],
+            ),
+        ):
+            self.stripe_webhook.add_to_role_policy(statement)
+
+    # --- REST API -------------------------------------------------------------------------------
+
+    def _add_access_logs(self) -> logs.LogGroup:
+        return logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.RETAIN
+        )
+
+    def _add_api(self) -> apigateway.RestApi:
+        config = self.config
+        api = apigateway.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"finops-guard-{config.stage}-billing",
+            description="Receives Stripe webhook events for the FinOps Guard billing ledger",
+            endpoint_configuration=apigateway.EndpointConfiguration(types=[apigateway.EndpointType.REGIONAL]),
+            # Execution logging needs the account's API Gateway CloudWatch role (kept on stack deletion).
+            cloud_watch_role=True,
+            deploy_options=apigateway.StageOptions(
+                stage_name=API_STAGE,
+                throttling_rate_limit=config.billing_api_rate_limit,
+                throttling_burst_limit=config.billing_api_burst_limit,
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                access_log_destination=apigateway.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigateway.AccessLogFormat.custom(
+                    json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))
+                ),
+            ),
+        )
+        # StripeWebhookUrl (the full URL) replaces the base-URL output RestApi adds by itself.
+        api.node.try_remove_child("Endpoint")
+        webhook = api.root.add_resource("stripe").add_resource("webhook")
+        self._add_webhook_post(api, webhook)
+        self._add_method_not_allowed(webhook)
+        self._acknowledge_api_findings(api)
+        return api
+
+    def _add_webhook_post(self, api: apigateway.RestApi, webhook: apigateway.Resource) -> None:
+        # A delivery without the signature header gets 400 from API Gateway and never reaches Lambda.
+        validator = api.add_request_validator(
+            "SignatureHeaderValidator",
+            request_validator_name="stripe-signature-header",
+            validate_request_parameters=True,
+            validate_request_body=False,
+        )
+        webhook.add_method(
+            "POST",
+            apigateway.LambdaIntegration(self.stripe_webhook.function, proxy=True, allow_test_invoke=False),
+            request_parameters={SIGNATURE_HEADER: True},
+            request_validator=validator,
+        )
+
+    def _add_method_not_allowed(self, webhook: apigateway.Resource) -> None:
+        # ANY matches every method POST (the more specific method) does not: answer 405 without Lambda.
+        webhook.add_method(
+            "ANY",
+            apigateway.MockIntegration(
+                request_templates={"application/json": '{"statusCode": 405}'},
+                integration_responses=[
+                    apigateway.IntegrationResponse(
+                        status_code="405",
+                        response_parameters={"method.response.header.Allow": "'POST'"},
+                        response_templates={"application/json": '{"message": "method not allowed"}'},
+                    )
+                ],
+            ),
+            method_responses=[
+                apigateway.MethodResponse(status_code="405", response_parameters={"method.response.header.Allow": True})
+            ],
+        )
+
+    def _acknowledge_api_findings(self, api: apigateway.RestApi) -> None:
+        unauthenticated = (
+            "Stripe cannot sign its webhook deliveries with SigV4 or present Cognito tokens or API keys. "
+            "The webhook function authenticates every POST by verifying the Stripe-Signature HMAC over the "
+            "raw body with the signing secret and rejects unsigned, stale or forged events; ANY only "
+            "answers 405 from a mock integration."
+        )
+        for method in (api.root.resource_for_path(WEBHOOK_PATH).node.find_child(m) for m in ("POST", "ANY")):
+            Validations.of(method).acknowledge(
+                Acknowledgment(id="AwsSolutions-APIG4", reason=unauthenticated),
+                Acknowledgment(id="AwsSolutions-COG4", reason=unauthenticated),
+            )
+        Validations.of(api).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG2",
+                reason=(
+                    "The request validator checks parameters only (the Stripe-Signature header is required). "
+                    "The body is not validated by API Gateway: the function verifies the signature over the "
+                    "exact raw bytes and parses the event itself, and a gateway model of Stripe's evolving "
+                    "event shapes would reject deliveries Stripe then retries for days."
+                ),
+            )
+        )
+        Validations.of(api.deployment_stage).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG3",
+                reason=(
+                    "No WAF web ACL on this single webhook endpoint: a web ACL costs a fixed monthly fee per "
+                    "stage, the stage throttles requests, and every request is authenticated by its Stripe "
+                    "signature. Customers who run WAF attach their own edge policy to the stage."
+                ),
+            )
+        )
+        role = api.node.find_child("CloudWatchRole")
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                reason=(
+                    "AmazonAPIGatewayPushToCloudWatchLogs is the managed policy AWS documents for the "
+                    "account-level API Gateway CloudWatch role. API Gateway uses that one role for the "
+                    "execution logs of every REST API in the account and region, in log groups it names "
+                    "itself, so it cannot be scoped to this stack."
+                ),
+            )
+        )
+
+    def _add_api_alarms(self) -> list[cloudwatch.Alarm]:
+        stage = self.config.stage
+        api_name = f"finops-guard-{stage}-billing"
+        function_name = self.stripe_webhook.function_name
+        access_logs_hint = f"open the access log group {self.access_logs.log_group_name} in CloudWatch Logs Insights"
+        stage_metrics = self.api.deployment_stage
+        return [
+            self._api_alarm(
+                "5xx",
+                stage_metrics.metric_server_error(period=ALARM_PERIOD, statistic="Sum"),
+                threshold=1,
+                description=(
+                    f"The Stripe webhook API {api_name} answered 5xx in the last 5 minutes, so Stripe did not get "
+                    f"its events acknowledged (it retries them for up to three days). First: check the "
+                    f"FinOpsGuard-{stage}-stripe-webhook-Errors, -Duration and -Throttles alarms and the log group "
+                    f"of {function_name}; after the fix, resend failed events from the Stripe Dashboard."
+                ),
+            ),
+            self._api_alarm(
+                "4xx-spike",
+                stage_metrics.metric_client_error(period=ALARM_PERIOD, statistic="Sum"),
+                threshold=CLIENT_ERROR_SPIKE,
+                description=(
+                    f"{CLIENT_ERROR_SPIKE} or more requests to the Stripe webhook API {api_name} were refused with "
+                    f"4xx in 5 minutes: someone may be probing the endpoint, or the signing secret in Stripe and "
+                    f"in {self.stripe_secret_name} differ. First: {access_logs_hint} and count requests by ip and "
+                    "status; if they come from Stripe's webhook IPs, compare the two signing secrets."
+                ),
+            ),
+        ]
+
+    def _api_alarm(
+        self, name: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
+    ) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            f"Api{name.replace('-', ' ').title().replace(' ', '')}Alarm",
+            alarm_name=f"FinOpsGuard-{self.config.stage}-billing-api-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._alarm_action)
+        alarm.add_ok_action(self._alarm_action)
+        return alarm
+
+    # --- billing notifier -----------------------------------------------------------------------
+
+    def _notifier_environment(self) -> dict[str, str]:
+        config = self.config
+        return {
+            "FINOPSGUARD_STAGE": config.stage,
+            "FINOPSGUARD_TIMEZONE": config.timezone,
+            "FINOPSGUARD_CURRENCY": config.currency,
+            **self.finance_secrets.environment(),
+            "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
+            "POWERTOOLS_SERVICE_NAME": "billing-notifier",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _add_billing_notifier(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+        alerts_table = self._table_name("billing-alerts")
+        return MonitoredFunction(
+            self,
+            "BillingNotifier",
+            props=MonitoredFunctionProps(
+                stage=self.config.stage,
+                name="billing-notifier",
+                description="Posts new and changed billing alerts to the finance chat",
+                code=function_code("billing_notifier"),
+                timeout=NOTIFIER_TIMEOUT,
+                memory_size=NOTIFIER_MEMORY_MB,
+                environment=self._notifier_environment(),
+                layers=[layers.common, layers.report_deps],
+                alarm_topic=alarm_topic,
+                # Only the billing-alerts stream invokes this function; its DLQ gets the stream's failures.
+                retry_hint=(
+                    f"Failed {alerts_table} stream records are retried {STREAM_RETRY_ATTEMPTS} times (the batch "
+                    f"is split to isolate the bad record), then described in finops-guard-{self.config.stage}-"
+                    "billing-notifier-dlq."
+                ),
+                redrive_hint=(
+                    f"re-save the alert named by the message's shard and sequence numbers in {alerts_table} "
+                    "(any update makes a new stream record) and delete the message"
+                ),
+            ),
+        )
+
+    def _add_alert_stream_trigger(self) -> None:
+        notifier = self.billing_notifier
+        notifier.function.add_event_source(
+            event_sources.DynamoEventSource(
+                self.billing_alerts_table,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=STREAM_BATCH_SIZE,
+                retry_attempts=STREAM_RETRY_ATTEMPTS,
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                on_failure=event_sources.SqsDlq(notifier.dead_letter_queue),
+            )
+        )
+        # The event source grants stream reads on this table's stream only, plus dynamodb:ListStreams.
+        Validations.of(notifier.role.node.find_child("DefaultPolicy")).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason=(
+                    "Only dynamodb:ListStreams uses Resource '*': it has no resource-level permissions, and Lambda "
+                    "documents it among the permissions a DynamoDB stream trigger needs. It lists stream ARNs and "
+                    "reads no data; DescribeStream, GetShardIterator and GetRecords are scoped to the "
+                    "billing-alerts table's stream."
+                ),
+            )
+        )
+
+    def _grant_billing_notifier(self) -> None:
+        for statement in (
+            self.finance_secrets.read_statement("ReadFinanceWebhookSecrets"),
+            iam.PolicyStatement(
+                sid="UseOutbox",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.outbox_table.table_arn],
+            ),
+        ):
+            self.billing_notifier.add_to_role_policy(statement)
