@@ -152,23 +152,27 @@ def effects_of(event: Mapping[str, Any], *, dunning_steps: list[tuple[int, str]]
     if not event_id.startswith("evt_"):
         raise EventShapeError("event id missing")
     created = event.get("created")
-    if not isinstance(created, int):
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 < created < 2**32:
         raise EventShapeError(f"{event_type}: created missing")
     data = event.get("data")
     obj = data.get("object") if isinstance(data, Mapping) else None
     if not isinstance(obj, Mapping):
         raise EventShapeError(f"{event_type}: data.object missing")
     effects = Effects(event_id, event_type)
-    if event_type.startswith("invoice."):
-        _invoice(effects, obj, created, dunning_steps)
-    elif event_type == "charge.refunded":
-        _refund(effects, obj, created)
-    elif event_type == "credit_note.created":
-        _credit_note(effects, obj, created)
-    elif event_type.startswith("customer.subscription."):
-        _subscription(effects, obj, created)
-    elif event_type == "billing.alert.triggered":
-        _billing_alert(effects, event, obj, created)
+    try:
+        if event_type.startswith("invoice."):
+            _invoice(effects, obj, created, dunning_steps)
+        elif event_type == "charge.refunded":
+            _refund(effects, obj, created)
+        elif event_type == "credit_note.created":
+            _credit_note(effects, obj, created)
+        elif event_type.startswith("customer.subscription."):
+            _subscription(effects, obj, created)
+        elif event_type == "billing.alert.triggered":
+            _billing_alert(effects, event, obj, created)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as error:
+        # Authentic (signed) but not shaped as its type promises: Stripe retrying will not fix it.
+        raise EventShapeError(f"{event_type}: unexpected object shape ({type(error).__name__})") from None
     if event_type not in HANDLED:
         effects.ignored = True
     return effects
