@@ -19,14 +19,32 @@ def imported_modules(path):
             yield node.module
 
 
-def test_report_code_never_imports_stripe():
+# The one module allowed to import stripe, used only by the billing functions.
+STRIPE_MODULE = ROOT / "layers" / "common" / "python" / "finops_guard" / "stripe_webhook.py"
+
+
+def test_only_the_billing_adapter_imports_stripe():
     offenders = [
         str(path.relative_to(ROOT))
         for folder in REPORT_CODE
         for path in folder.rglob("*.py")
-        if any(name.split(".")[0] == "stripe" for name in imported_modules(path))
+        if path != STRIPE_MODULE and any(name.split(".")[0] == "stripe" for name in imported_modules(path))
     ]
     assert offenders == []
+
+
+def test_no_cost_reporting_function_loads_the_billing_modules():
+    for function in ("weekly_report", "budget_guard", "anomaly_alerts"):
+        code = (
+            f"import sys; sys.path[:0] = ['functions/{function}', 'layers/common/python'];"
+            "import handler; print([m for m in sys.modules if m.split('.')[0] == 'stripe'"
+            " or m in ('finops_guard.stripe_webhook', 'finops_guard.stripe_ledger')])"
+        )
+        env = {**os.environ, "POWERTOOLS_SERVICE_NAME": function}
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+        )
+        assert out.stdout.strip() == "[]", function
 
 
 def test_report_layer_does_not_ship_stripe():
