@@ -155,6 +155,21 @@ class EmbeddedAws:
             names[role] = name
         return names
 
+    def stream_records(self, table: str) -> list[dict[str, Any]]:
+        """Every record of a table's DynamoDB stream so far, as Lambda's event source would pass them."""
+        streams = self.client("dynamodbstreams")
+        arn = self.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        records: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator)
+                records.extend(page["Records"])
+                iterator = page.get("NextShardIterator") if page["Records"] else None
+        return [{**r, "eventSourceARN": arn} for r in records]
+
     def capture_queue(self, name: str) -> tuple[str, str]:
         """An SQS queue to observe what is published (SNS subscription or EventBridge target)."""
         sqs = self.client("sqs")

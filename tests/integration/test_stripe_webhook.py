@@ -249,3 +249,32 @@ def test_every_sample_event_in_events_is_handled(billing):
         outcomes[event_type] = json.loads(deliver(stripe_event)["body"])["outcome"]
     assert set(outcomes.values()) <= {"applied", "stale"}
     assert outcomes["invoice.paid"] == "applied" and outcomes["billing.alert.triggered"] == "applied"
+
+
+def test_new_billing_alerts_reach_the_finance_channel_once_from_the_stream(billing, monkeypatch):
+    deliver(fresh("invoice.payment_failed"))
+    deliver(fresh("invoice.paid"))  # resolves it: a MODIFY that must not post again
+    records = billing.aws.stream_records(billing.tables["alerts"])
+    assert records[-1]["eventName"] == "MODIFY"  # (moto also streams an empty INSERT before the real one)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "billing-notifier")
+    notifier = load_handler("billing_notifier")
+    result = notifier.lambda_handler({"Records": records}, FakeContext("finops-guard-test-billing-notifier"))
+    assert result == {"batchItemFailures": []}
+    assert len(billing.chat.received) == 1
+    card = billing.chat.received[0].json()["attachments"][0]["content"]
+    assert card["body"][0]["text"] == f"Payment failed: {CUSTOMER} ($61.50)"
+    assert card["actions"][0]["url"] == f"https://dashboard.stripe.com/invoices/{INVOICE}"
+    notifier.lambda_handler({"Records": records}, FakeContext("finops-guard-test-billing-notifier"))
+    assert len(billing.chat.received) == 1  # a redelivered stream batch posts nothing twice
+
+
+def test_a_chat_outage_returns_the_stream_records_for_retry(billing):
+    from devtools.chat_recorder import Reply
+
+    deliver(fresh("invoice.payment_failed"))
+    records = billing.aws.stream_records(billing.tables["alerts"])
+    billing.chat.then(*[Reply(503)] * 4)
+    notifier = load_handler("billing_notifier")
+    result = notifier.lambda_handler({"Records": records}, FakeContext("notifier"))
+    opened = [r["eventID"] for r in records if r["dynamodb"].get("NewImage", {}).get("status", {}).get("S") == "open"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in opened]}
