@@ -246,6 +246,25 @@ def cmd_budgets_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_serve(args: argparse.Namespace) -> int:
+    """Development only: needs a FinOps Guard checkout (devtools/) and moto installed."""
+    repo = Path(__file__).resolve().parents[4]
+    sys.path.insert(0, str(repo))
+    try:
+        from devtools.local_serve import serve
+    except ImportError as error:
+        print(f"finops-guard local serve runs from a FinOps Guard checkout with `make venv`: {error}", file=sys.stderr)
+        return 2
+    secret = args.secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or ""
+    if secret and not secret.startswith("whsec_"):
+        print("--secret must be the whsec_... signing secret (stripe listen prints it)", file=sys.stderr)
+        return 2
+    from devtools.stripe_events import TEST_SECRET
+
+    serve(args.port, secret or TEST_SECRET)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-guard", description="FinOps Guard operator tool")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -324,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--prune", action="store_true", help="also remove budgets that are not in the file")
     apply.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     apply.set_defaults(func=cmd_budgets_apply)
+
+    local = commands.add_parser("local", help="development tools").add_subparsers(dest="action", required=True)
+    serve = local.add_parser("serve", help="run the Stripe webhook endpoint on 127.0.0.1 over an embedded AWS")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--secret", help="the whsec_ signing secret (default STRIPE_WEBHOOK_SECRET or a test secret)")
+    serve.set_defaults(func=cmd_local_serve)
     return parser
 
 
