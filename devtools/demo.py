@@ -164,6 +164,10 @@ def main() -> int:
             print("== cost anomaly alerts (SQS batches from the SNS topic and the EventBridge rule)")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "anomaly-alerts"
             anomaly_steps = run_anomaly_stream(load_handler("anomaly_alerts"), chat)
+            anomaly_received = len(chat.received)
+
+            print("== Stripe: a month of signed webhook events over HTTP to the local endpoint")
+            billing_summary = replay_billing_month(aws, chat)
     finally:
         chat.stop()
         aws.stop()
@@ -174,7 +178,11 @@ def main() -> int:
         return f"{received.path.strip('/').title()} ({len(received.body):,} bytes)", render(payload)
 
     weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
-    anomaly_msgs = chat.received[weekly_received:]
+    anomaly_msgs = chat.received[weekly_received:anomaly_received]
+    billing_msgs = chat.received[anomaly_received:]
+    (OUT / "billing-alerts.html").write_text(
+        render_page("FinOps Guard finance channel: billing alerts", [preview(r) for r in billing_msgs])
+    )
     (OUT / "anomalies.html").write_text(
         render_page("FinOps Guard cost anomaly alerts", [preview(r) for r in anomaly_msgs])
     )
@@ -202,11 +210,20 @@ def main() -> int:
           f"{len(exceeded)} Budget Exceeded events")  # fmt: skip
     for step, outcome in anomaly_steps:
         print(f"  anomalies — {step}: {outcome}")
+    print(billing_summary)
     print("Written under out/:")
     for path in sorted(OUT.iterdir()):
         print(f"  {path.relative_to(ROOT)}")
-    print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'budget-alerts.html'} and {OUT / 'anomalies.html'}.")
-    ok = len(weekly_msgs) == 2 and alert_msgs and emails and len(exceeded) == 1 and len(anomaly_msgs) == 8
+    print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'budget-alerts.html'}, {OUT / 'anomalies.html'}")
+    print(f"and {OUT / 'billing-alerts.html'} in a browser.")
+    ok = (
+        len(weekly_msgs) == 2
+        and alert_msgs
+        and emails
+        and len(exceeded) == 1
+        and len(anomaly_msgs) == 8
+        and billing_msgs
+    )
     return 0 if ok else 1
 
 
@@ -255,6 +272,65 @@ def run_anomaly_stream(handler, chat: ChatRecorder) -> list[tuple[str, str]]:
             summary += f"; {len(outcome['batchItemFailures'])} record(s) back to SQS"
         results.append((label, summary))
     return results
+
+
+def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> str:
+    """Sign each event as Stripe does, POST it to the local endpoint, then run the notifier on the
+    alerts stream (finance cards to the chat recorder). Returns a printable summary."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from collections import Counter, defaultdict
+
+    from finops_guard.money import format_money, minor_units
+
+    from devtools.billing_month import month_of_events
+    from devtools.local_serve import LocalBilling, make_server
+    from devtools.stripe_events import sign
+
+    billing = LocalBilling(aws)
+    server = make_server(billing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/stripe/webhook"
+    outcomes: Counter[str] = Counter()
+    try:
+        for event in month_of_events():
+            body = json.dumps(event, separators=(",", ":"))
+            request = urllib.request.Request(  # noqa: S310 - loopback
+                url, data=body.encode(), method="POST",
+                headers={"Content-Type": "application/json", "Stripe-Signature": sign(body)},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                outcomes[json.loads(response.read())["outcome"]] += 1
+        tampered = urllib.request.Request(url, data=b'{"id":"evt_forged"}', method="POST",  # noqa: S310
+                                          headers={"Stripe-Signature": "t=1,v1=00"})  # fmt: skip
+        try:
+            urllib.request.urlopen(tampered, timeout=10)  # noqa: S310
+        except urllib.error.HTTPError as error:
+            outcomes[f"rejected {error.code}"] += 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    os.environ["POWERTOOLS_SERVICE_NAME"] = "billing-notifier"
+    records = aws.stream_records(billing.tables["alerts"])
+    load_handler("billing_notifier").lambda_handler({"Records": records}, FakeContext("finops-guard-demo-notifier"))
+
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    kinds: Counter[str] = Counter()
+    for entry in billing.ledger("2026-11"):
+        totals[(entry["customer_id"]["S"], entry["currency"]["S"])] += int(entry["amount_minor"]["N"])
+        kinds[entry["kind"]["S"]] += 1
+    lines = ["Stripe billing, November 2026 (replayed through the webhook):"]
+    lines.append("  deliveries: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())))
+    lines.append("  ledger entries: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+    for (customer, currency), minor in sorted(totals.items()):
+        amount = Decimal(minor).scaleb(-minor_units(currency))
+        lines.append(f"    {customer:20s} {format_money(amount, currency):>14s}  ({minor} minor units)")
+    lines.append("  open billing alerts:")
+    for alert in sorted(billing.open_alerts(), key=lambda a: a["alert_id"]["S"]):
+        lines.append(f"    {alert['alert_id']['S']}")
+    return "\n".join(lines)
 
 
 def _escape(text: str) -> str:

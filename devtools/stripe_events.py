@@ -92,9 +92,12 @@ def charge(charge_id: str, customer: str, *, amount: int, refunded: int, currenc
     return ch
 
 
-def credit_note(note_id: str, customer: str, invoice_id: str, *, total: int, currency: str = "usd") -> dict[str, Any]:
+def credit_note(
+    note_id: str, customer: str, invoice_id: str, *, total: int, created: int, currency: str = "usd"
+) -> dict[str, Any]:
     cn = fixture("credit_note")
-    cn.update(id=note_id, customer=customer, invoice=invoice_id, total=total, amount=total, currency=currency)
+    cn.update(id=note_id, customer=customer, invoice=invoice_id, total=total, amount=total, currency=currency,
+              created=created)  # fmt: skip
     return cn
 
 
@@ -176,7 +179,8 @@ def sample_events() -> dict[str, dict[str, Any]]:
                               event_id="evt_1SampleInvoicePaid000000", created=CREATED + 90000),
         "charge.refunded": event("charge.refunded", charge(ch, cus, amount=6150, refunded=1250),
                                  event_id="evt_1SampleChargeRefunded00", created=CREATED + 100000),
-        "credit_note.created": event("credit_note.created", credit_note(cn, cus, inv, total=500),
+        "credit_note.created": event("credit_note.created",
+                                     credit_note(cn, cus, inv, total=500, created=CREATED + 110000),
                                      event_id="evt_1SampleCreditNote000000", created=CREATED + 110000),
         "customer.subscription.created": event("customer.subscription.created", subscription(sub, cus),
                                                event_id="evt_1SampleSubCreated000000", created=CREATED - 86400),

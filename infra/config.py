@@ -469,9 +469,12 @@ def _billing_thresholds(raw: Any) -> tuple[tuple[str, str], ...]:
     for currency, amount in thresholds.items():
         if currency not in ISO_4217_CURRENCIES:
             raise ConfigError(key, raw, f"holds {currency!r}, not an ISO 4217 currency code (three capitals, e.g. EUR)")
-        positive = _optional_positive_decimal(key, amount, problem) if amount is not None else None
+        try:
+            positive = _optional_positive_decimal(key, amount)
+        except ConfigError:
+            positive = None
         if positive is None:
-            raise ConfigError(key, raw, problem)
+            raise ConfigError(key, raw, f"holds {currency} {amount!r}, not a positive amount such as 5000 or 5000.50")
         amounts.append((currency, positive))
     return tuple(sorted(amounts))
 

@@ -106,9 +106,9 @@ class BillingApi(Construct):
             ),
             no_rotation_reason=(
                 "Stripe issues webhook signing secrets (whsec_) itself: the Dashboard rolls an endpoint's "
-                "secret, and through the API a new one only comes with a recreated endpoint, which needs the "
-                "account's secret API key that FinOps Guard deliberately never holds. Operators rotate by "
-                f"rolling the secret in Stripe, copying the old value to {previous} and putting the new "
+                "secret, and through the API a new one only comes with a recreated endpoint, which needs a "
+                "Stripe API key with webhook write access that FinOps Guard deliberately never holds. Operators "
+                f"rotate by rolling the secret in Stripe, copying the old value to {previous} and putting the new "
                 "value here with put-secret-value."
             ),
         )
@@ -198,8 +198,9 @@ class BillingApi(Construct):
                 layers=[layers.common, layers.report_deps, layers.billing_deps],
                 alarm_topic=alarm_topic,
                 retry_hint=(
-                    "Stripe got a 5xx for that delivery and retries it with exponential backoff for up to three "
-                    "days; once fixed, resend failed events from the Stripe Dashboard (Developers > Webhooks)."
+                    "Stripe got a 5xx for that delivery and, in live mode, retries it with exponential backoff "
+                    "for up to three days; once fixed, resend failed events from the Stripe Dashboard "
+                    "(Developers > Webhooks)."
                 ),
                 redrive_hint=(
                     "invoke the function again with the message body and delete the message (only manual "
@@ -354,9 +355,9 @@ class BillingApi(Construct):
             Acknowledgment(
                 id="AwsSolutions-APIG3",
                 reason=(
-                    "No WAF web ACL on this single webhook endpoint: a web ACL costs a fixed monthly fee per "
-                    "stage, the stage throttles requests, and every request is authenticated by its Stripe "
-                    "signature. Customers who run WAF attach their own edge policy to the stage."
+                    "No WAF web ACL on this single webhook endpoint: a web ACL adds a monthly fee per ACL and "
+                    "rule plus a per-request charge, the stage already throttles requests, and every request is "
+                    "authenticated by its Stripe signature. Customers who run WAF attach their own policy to the stage."
                 ),
             )
         )

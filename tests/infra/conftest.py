@@ -46,6 +46,11 @@ FULL_CONTEXT = {
     "anomalyLinkedAccounts": "111111111111, 222222222222",
     "anomalyTag": "team=data,ml",
     "anomalyCostCategory": "Product=search, analytics",
+    "billingMonthlyThresholds": '{"USD": "5000.50", "EUR": 4000}',
+    "dunningSteps": "0:email,2:sms,7:email,14:sms",
+    "webhookMaxBodyBytes": "65536",
+    "billingApiRateLimit": "20",
+    "billingApiBurstLimit": "40",
 }
 
 

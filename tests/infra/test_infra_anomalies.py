@@ -397,7 +397,11 @@ def test_inbox_is_encrypted_and_redrives_to_the_function_dlq_after_five_receives
 
 def test_inbox_triggers_the_function_in_batches_of_up_to_50(full_synth: Synth) -> None:
     function_id, _ = function_of(full_synth, ALERTS)
-    _, mapping = full_synth.only("AWS::Lambda::EventSourceMapping")
+    [mapping] = [
+        m
+        for m in full_synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == ref(function_id)
+    ]
 
     assert {k: v for k, v in mapping["Properties"].items() if k != "Tags"} == {
         "EventSourceArn": arn_of(inbox_id(full_synth)),

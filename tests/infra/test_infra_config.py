@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import App
 from conftest import REPO_ROOT, cdk_json_context
 
-from infra.config import DEFAULTS, ConfigError, CostFilter, FinOpsGuardConfig, load_config
+from infra.config import DEFAULTS, ConfigError, CostFilter, DunningStep, FinOpsGuardConfig, load_config
 from infra.stack import create_stack
 
 pytestmark = pytest.mark.infra
@@ -90,6 +90,37 @@ pytestmark = pytest.mark.infra
         ("anomalyTag", ["team=data"]),
         ("anomalyCostCategory", "Product"),
         ("anomalyCostCategory", "Product=" + "x" * 51),
+        ("billingMonthlyThresholds", '{"USD": "5000"'),
+        ("billingMonthlyThresholds", '["USD", "5000"]'),
+        ("billingMonthlyThresholds", {"usd": "5000"}),
+        ("billingMonthlyThresholds", {"XXQ": "5000"}),
+        ("billingMonthlyThresholds", {"USD": "0"}),
+        ("billingMonthlyThresholds", {"USD": "-5"}),
+        ("billingMonthlyThresholds", {"USD": "lots"}),
+        ("billingMonthlyThresholds", {"USD": None}),
+        ("billingMonthlyThresholds", {"USD": True}),
+        ("billingMonthlyThresholds", "USD=5000"),
+        ("dunningSteps", ""),
+        ("dunningSteps", "0:email,"),
+        ("dunningSteps", "0-email"),
+        ("dunningSteps", "0:fax"),
+        ("dunningSteps", "-1:email"),
+        ("dunningSteps", "61:email"),
+        ("dunningSteps", "3:email,1:sms"),
+        ("dunningSteps", "1:email,1:sms"),
+        ("dunningSteps", "one:email"),
+        ("dunningSteps", ["0:email"]),
+        ("webhookMaxBodyBytes", "1023"),
+        ("webhookMaxBodyBytes", 1048577),
+        ("webhookMaxBodyBytes", "256k"),
+        ("webhookMaxBodyBytes", True),
+        ("billingApiRateLimit", "0"),
+        ("billingApiRateLimit", -50),
+        ("billingApiRateLimit", "10001"),
+        ("billingApiRateLimit", "fifty"),
+        ("billingApiBurstLimit", "0"),
+        ("billingApiBurstLimit", 2.5),
+        ("billingApiBurstLimit", "10001"),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -195,7 +226,64 @@ def test_default_config_from_cdk_json() -> None:
         anomaly_linked_accounts=(),
         anomaly_tag=None,
         anomaly_cost_category=None,
+        billing_monthly_thresholds=(),
+        dunning_steps=(DunningStep(0, "email"), DunningStep(1, "sms"), DunningStep(3, "email")),
+        webhook_max_body_bytes=262144,
+        billing_api_rate_limit=50,
+        billing_api_burst_limit=100,
     )
+
+
+def test_billing_settings_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {
+            "billingMonthlyThresholds": '{"USD": "5000", "EUR": 4000.5}',
+            "dunningSteps": " 0:email , 2:SMS,60:email ",
+            "webhookMaxBodyBytes": "1024",
+            "billingApiRateLimit": "10",
+            "billingApiBurstLimit": "10000",
+        }
+    )
+
+    assert config.billing_monthly_thresholds == (("EUR", "4000.5"), ("USD", "5000"))
+    assert config.billing_thresholds_json == '{"EUR":"4000.5","USD":"5000"}'
+    assert config.dunning_steps == (DunningStep(0, "email"), DunningStep(2, "sms"), DunningStep(60, "email"))
+    assert config.dunning_steps_text == "0:email,2:sms,60:email"
+    assert (config.webhook_max_body_bytes, config.billing_api_rate_limit, config.billing_api_burst_limit) == (
+        1024,
+        10,
+        10000,
+    )
+
+
+@pytest.mark.parametrize("raw", [{}, "{}", "", "null"])
+def test_no_billing_thresholds_in_any_form_is_an_empty_json_object(raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({"billingMonthlyThresholds": raw})
+
+    assert config.billing_monthly_thresholds == ()
+    assert config.billing_thresholds_json == "{}"
+
+
+def test_billing_thresholds_from_cdk_json_mapping_with_numbers() -> None:
+    config = FinOpsGuardConfig.from_context({"billingMonthlyThresholds": {"USD": 5000, "EUR": "1500.50"}})
+
+    assert config.billing_thresholds_json == '{"EUR":"1500.50","USD":"5000"}'
+
+
+def test_dunning_steps_message_states_the_accepted_form() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=(
+            r"^Invalid context 'dunningSteps': '3:email,1:sms' must be comma-separated DAY:CHANNEL steps with days "
+            r"0-60 in ascending order and channels email or sms, e\.g\. 0:email,1:sms,3:email$"
+        ),
+    ):
+        FinOpsGuardConfig.from_context({"dunningSteps": "3:email,1:sms"})
+
+
+def test_billing_threshold_message_names_the_unknown_currency() -> None:
+    with pytest.raises(ConfigError, match=r"holds 'XXQ', not an ISO 4217 currency code"):
+        FinOpsGuardConfig.from_context({"billingMonthlyThresholds": '{"XXQ": "1"}'})
 
 
 def test_anomaly_settings_from_cli_strings() -> None:

@@ -297,7 +297,7 @@ def test_report_function_uses_exactly_the_common_and_report_deps_layers(full_syn
         ref(layer_id(full_synth, "common")),
         ref(layer_id(full_synth, "report-deps")),
     ]
-    assert len(full_synth.resources("AWS::Lambda::LayerVersion")) == 2
+    assert len(full_synth.resources("AWS::Lambda::LayerVersion")) == 3  # common, report-deps, billing-deps
 
 
 def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
@@ -306,16 +306,7 @@ def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_billing_deps_and_stripe_are_not_referenced_anywhere(full_synth: Synth) -> None:
-    assembly_text = "\n".join(path.read_text() for path in full_synth.outdir.glob("*.json")) + json.dumps(
-        full_synth.template_json
-    )
-
-    assert "billing_deps" not in assembly_text
-    assert "stripe" not in assembly_text.lower()
-
-
-def test_assets_are_the_three_handlers_and_the_two_layers(full_synth: Synth) -> None:
+def test_assets_are_the_five_handlers_and_the_three_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -325,8 +316,11 @@ def test_assets_are_the_three_handlers_and_the_two_layers(full_synth: Synth) -> 
 
     assert [s for s in sources if "Code" in s] == [
         "Anomalies/AnomalyAlerts/Function/Code",
+        "BillingApi/BillingNotifier/Function/Code",
+        "BillingApi/StripeWebhook/Function/Code",
         "Budgets/BudgetGuard/Function/Code",
         "CostReports/WeeklyReport/Function/Code",
+        "Layers/BillingDeps/Code",
         "Layers/Common/Code",
         "Layers/ReportDeps/Code",
     ]
@@ -436,8 +430,8 @@ def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
     resource_ids = full_synth.resources(resource_type)
-    # Topics: ops, finance, cost anomalies. Queues: three function DLQs and the anomaly inbox.
-    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 4)
+    # Topics: ops, finance, cost anomalies. Queues: five function DLQs and the anomaly inbox.
+    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 6)
 
     for resource_id in resource_ids:
         full_synth.template.has_resource_properties(
@@ -467,7 +461,9 @@ def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_
     assert email_subscriptions(default_synth) == []
 
 
-@pytest.mark.parametrize("function_name", ["weekly-report", "budget-guard"])
+@pytest.mark.parametrize(
+    "function_name", ["weekly-report", "budget-guard", "anomaly-alerts", "stripe-webhook", "billing-notifier"]
+)
 def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(full_synth: Synth, function_name: str) -> None:
     full_synth.template.has_resource_properties(
         "AWS::SQS::Queue",
@@ -496,8 +492,18 @@ def test_slack_secret_exists_only_when_slack_is_enabled(full_synth: Synth, defau
     def names(synth: Synth) -> list[str]:
         return sorted(s["Properties"]["Name"] for s in synth.resources("AWS::SecretsManager::Secret").values())
 
-    assert names(full_synth) == ["finops-guard/qa/slack-webhook-url", "finops-guard/qa/teams-webhook-url"]
-    assert names(default_synth) == ["finops-guard/dev/teams-webhook-url"]
+    assert names(full_synth) == [
+        "finops-guard/qa/finance-slack-webhook-url",
+        "finops-guard/qa/finance-teams-webhook-url",
+        "finops-guard/qa/slack-webhook-url",
+        "finops-guard/qa/stripe-webhook-secret",
+        "finops-guard/qa/teams-webhook-url",
+    ]
+    assert names(default_synth) == [
+        "finops-guard/dev/finance-teams-webhook-url",
+        "finops-guard/dev/stripe-webhook-secret",
+        "finops-guard/dev/teams-webhook-url",
+    ]
 
 
 def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> None:
@@ -551,7 +557,9 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
     function_id, _ = report_function(full_synth)
     guard_id, _ = function_of(full_synth, "budget-guard")
 
-    assert full_synth.template_json["Outputs"] == {
+    outputs = dict(full_synth.template_json["Outputs"])
+    assert "Fn::Join" in outputs.pop("StripeWebhookUrl")["Value"]  # exact value: test_infra_billing.py
+    assert outputs == {
         "TeamsSecretName": {"Value": "finops-guard/qa/teams-webhook-url"},
         "SlackSecretName": {"Value": "finops-guard/qa/slack-webhook-url"},
         "OutboxTableName": {"Value": ref(outbox_table_id(full_synth))},
@@ -565,6 +573,11 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
         "AnomaliesTableName": {"Value": ref(table_id_of(full_synth, "anomalies"))},
         "AnomalyInboxQueueUrl": {"Value": ref(queue_id_of(full_synth, "anomaly-inbox"))},
         "AnomalyFunctionName": {"Value": ref(function_of(full_synth, "anomaly-alerts")[0])},
+        "StripeSecretName": {"Value": "finops-guard/qa/stripe-webhook-secret"},
+        "FinanceTeamsSecretName": {"Value": "finops-guard/qa/finance-teams-webhook-url"},
+        "LedgerTableName": {"Value": ref(table_id_of(full_synth, "billing-ledger"))},
+        "BillingAlertsTableName": {"Value": ref(table_id_of(full_synth, "billing-alerts"))},
+        "DunningTableName": {"Value": ref(table_id_of(full_synth, "dunning"))},
     }
 
 
@@ -583,6 +596,12 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "AnomaliesTableName",
         "AnomalyInboxQueueUrl",
         "AnomalyFunctionName",
+        "StripeWebhookUrl",
+        "StripeSecretName",
+        "FinanceTeamsSecretName",
+        "LedgerTableName",
+        "BillingAlertsTableName",
+        "DunningTableName",
     }
 
 

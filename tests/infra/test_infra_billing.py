@@ -1,0 +1,686 @@
+"""Exact properties of the billing part of the stack: Stripe secret, billing tables, the webhook API and
+function, and the billing notifier on the billing-alerts stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from conftest import (
+    Synth,
+    arn_of,
+    dlq_id_of,
+    function_of,
+    layer_id,
+    log_group_id_of,
+    logical_id,
+    policy_statements_of_role,
+    ref,
+    role_id_of,
+    table_id_of,
+    topic_id_of,
+)
+
+pytestmark = pytest.mark.infra
+
+WEBHOOK = "stripe-webhook"
+NOTIFIER = "billing-notifier"
+EXPECTED_TAGS = {"Project": "FinOpsGuard", "Environment": "qa", "Owner": "cloud-platform", "CostCenter": "cc-4711"}
+
+
+def resource(synth: Synth, lid: str) -> dict[str, Any]:
+    return synth.template_json["Resources"][lid]
+
+
+def secret_id_named(synth: Synth, name: str) -> str:
+    return logical_id(synth, "AWS::SecretsManager::Secret", "Name", f"finops-guard/{synth.stack.config.stage}/{name}")
+
+
+def api_id(synth: Synth) -> str:
+    return logical_id(synth, "AWS::ApiGateway::RestApi", "Name", f"finops-guard-{synth.stack.config.stage}-billing")
+
+
+def stage_of(synth: Synth) -> tuple[str, dict[str, Any]]:
+    lid, stage = synth.only("AWS::ApiGateway::Stage")
+    return lid, stage["Properties"]
+
+
+def method_of(synth: Synth, http_method: str) -> dict[str, Any]:
+    [method] = [
+        m["Properties"]
+        for m in synth.resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == http_method
+    ]
+    return method
+
+
+def webhook_resource_id(synth: Synth) -> str:
+    return logical_id(synth, "AWS::ApiGateway::Resource", "PathPart", "webhook")
+
+
+def tags_of(synth: Synth, lid: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource(synth, lid)["Properties"]["Tags"]}
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _keys(partition_key: str, sort_key: str | None = None) -> list[dict[str, str]]:
+    keys = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return keys
+
+
+def _index(name: str, partition_key: str, sort_key: str) -> dict[str, Any]:
+    return {"IndexName": name, "KeySchema": _keys(partition_key, sort_key), "Projection": {"ProjectionType": "ALL"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "key_schema", "attributes", "extra"),
+    [
+        ("stripe-events", _keys("event_id"), ["event_id"], {}),
+        (
+            "billing-ledger",
+            _keys("customer_id", "entry_key"),
+            ["customer_id", "entry_key", "month"],
+            {"GlobalSecondaryIndexes": [_index("by-month", "month", "entry_key")]},
+        ),
+        ("billing-objects", _keys("object_id"), ["object_id"], {}),
+        (
+            "billing-alerts",
+            _keys("alert_id"),
+            ["alert_id", "status", "opened_at"],
+            {
+                "GlobalSecondaryIndexes": [_index("by-status", "status", "opened_at")],
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+            },
+        ),
+        (
+            "dunning",
+            _keys("invoice_id", "step"),
+            ["invoice_id", "step", "status", "due_at"],
+            {"GlobalSecondaryIndexes": [_index("by-due", "status", "due_at")]},
+        ),
+    ],
+)
+def test_billing_tables_are_on_demand_recoverable_encrypted_retained_and_never_expire(
+    full_synth: Synth, name: str, key_schema: list[dict[str, str]], attributes: list[str], extra: dict[str, Any]
+) -> None:
+    full_synth.template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": Match.object_equals(
+                {
+                    "TableName": f"finops-guard-qa-{name}",
+                    "KeySchema": key_schema,
+                    "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {"SSEEnabled": True},
+                    "Tags": Match.any_value(),
+                    **extra,
+                }
+            ),
+        },
+    )
+
+
+def test_stripe_events_are_kept_forever(full_synth: Synth) -> None:
+    table = resource(full_synth, table_id_of(full_synth, "stripe-events"))["Properties"]
+
+    assert "TimeToLiveSpecification" not in table
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])
+def test_stripe_signing_secret_is_a_retained_placeholder_with_rotation_steps(
+    synth_name: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    stage = synth.stack.config.stage
+    secret = resource(synth, secret_id_named(synth, "stripe-webhook-secret"))
+
+    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["Properties"]["GenerateSecretString"] == {}
+    assert "SecretString" not in secret["Properties"]
+    description = secret["Properties"]["Description"]
+    assert f"put-secret-value --secret-id finops-guard/{stage}/stripe-webhook-secret " in description
+    assert f"finops-guard/{stage}/stripe-webhook-secret-previous" in description
+
+
+def test_previous_stripe_secret_is_left_to_operators(full_synth: Synth) -> None:
+    names = [s["Properties"]["Name"] for s in full_synth.resources("AWS::SecretsManager::Secret").values()]
+
+    assert "finops-guard/qa/stripe-webhook-secret-previous" not in names
+
+
+def test_finance_chat_secrets_follow_slack_enabled(full_synth: Synth, default_synth: Synth) -> None:
+    for channel, product in (("teams", "Microsoft Teams"), ("slack", "Slack")):
+        secret = resource(full_synth, secret_id_named(full_synth, f"finance-{channel}-webhook-url"))
+        assert secret["Properties"]["Description"].startswith(
+            f"{product} incoming webhook URL for FinOps Guard billing alerts to finance. "
+        )
+    secret_id_named(default_synth, "finance-teams-webhook-url")
+    with pytest.raises(AssertionError):
+        secret_id_named(default_synth, "finance-slack-webhook-url")
+
+
+# --- Stripe webhook function ------------------------------------------------------------------
+
+
+def test_webhook_function_runs_arm64_python_3_14_for_up_to_15_seconds(full_synth: Synth) -> None:
+    full_synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "finops-guard-qa-stripe-webhook",
+            "Architectures": ["arm64"],
+            "Runtime": "python3.14",
+            "Handler": "handler.lambda_handler",
+            "Timeout": 15,
+            "MemorySize": 512,
+            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, WEBHOOK))},
+            "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, WEBHOOK))},
+        },
+    )
+    assert resource(full_synth, log_group_id_of(full_synth, WEBHOOK))["Properties"]["RetentionInDays"] == 30
+
+
+def test_webhook_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
+    _, function = function_of(full_synth, WEBHOOK)
+
+    assert function["Environment"]["Variables"] == {
+        "FINOPSGUARD_STAGE": "qa",
+        "FINOPSGUARD_STRIPE_SECRET_NAME": "finops-guard/qa/stripe-webhook-secret",
+        "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": "finops-guard/qa/stripe-webhook-secret-previous",
+        "FINOPSGUARD_STRIPE_EVENTS_TABLE": ref(table_id_of(full_synth, "stripe-events")),
+        "FINOPSGUARD_LEDGER_TABLE": ref(table_id_of(full_synth, "billing-ledger")),
+        "FINOPSGUARD_BILLING_OBJECTS_TABLE": ref(table_id_of(full_synth, "billing-objects")),
+        "FINOPSGUARD_BILLING_ALERTS_TABLE": ref(table_id_of(full_synth, "billing-alerts")),
+        "FINOPSGUARD_DUNNING_TABLE": ref(table_id_of(full_synth, "dunning")),
+        "FINOPSGUARD_BILLING_THRESHOLDS": '{"EUR":"4000","USD":"5000.50"}',
+        "FINOPSGUARD_DUNNING_STEPS": "0:email,2:sms,7:email,14:sms",
+        "FINOPSGUARD_MAX_BODY_BYTES": "65536",
+        "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_webhook_environment_defaults(default_synth: Synth) -> None:
+    variables = function_of(default_synth, WEBHOOK)[1]["Environment"]["Variables"]
+
+    assert variables["FINOPSGUARD_BILLING_THRESHOLDS"] == "{}"
+    assert variables["FINOPSGUARD_DUNNING_STEPS"] == "0:email,1:sms,3:email"
+    assert variables["FINOPSGUARD_MAX_BODY_BYTES"] == "262144"
+
+
+def test_webhook_function_uses_exactly_the_common_report_and_billing_layers(full_synth: Synth) -> None:
+    _, function = function_of(full_synth, WEBHOOK)
+
+    # With @aws-cdk/aws-lambda:recognizeLayerVersion, CDK renders layers sorted, not in the given order.
+    assert sorted(layer["Ref"] for layer in function["Layers"]) == sorted(
+        layer_id(full_synth, name) for name in ("common", "report-deps", "billing-deps")
+    )
+    assert len(function["Layers"]) == 3
+
+
+def test_only_the_webhook_function_ships_the_billing_layer(full_synth: Synth) -> None:
+    billing_layer = ref(layer_id(full_synth, "billing-deps"))
+
+    with_billing_layer = [
+        f["Properties"]["FunctionName"]
+        for f in full_synth.resources("AWS::Lambda::Function").values()
+        if billing_layer in f["Properties"].get("Layers", [])
+    ]
+
+    assert with_billing_layer == ["finops-guard-qa-stripe-webhook"]
+
+
+def test_billing_layer_is_built_from_layers_billing_deps(full_synth: Synth) -> None:
+    layer = resource(full_synth, layer_id(full_synth, "billing-deps"))["Properties"]
+
+    assert layer["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert "layers/billing_deps" in layer["Description"]
+
+
+def test_webhook_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
+    statements = policy_statements_of_role(full_synth, role_id_of(full_synth, WEBHOOK))
+
+    assert statements == [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": arn_of(log_group_id_of(full_synth, WEBHOOK)),
+        },
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, WEBHOOK))},
+        {
+            "Sid": "ReadStripeSigningSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": [
+                {
+                    "Fn::Join": [
+                        "",
+                        [
+                            "arn:",
+                            ref("AWS::Partition"),
+                            ":secretsmanager:",
+                            ref("AWS::Region"),
+                            ":",
+                            ref("AWS::AccountId"),
+                            ":secret:finops-guard/qa/stripe-webhook-secret-previous-??????",
+                        ],
+                    ]
+                },
+                ref(secret_id_named(full_synth, "stripe-webhook-secret")),
+            ],
+        },
+        {
+            "Sid": "RecordStripeEvents",
+            "Effect": "Allow",
+            "Action": "dynamodb:PutItem",
+            "Resource": arn_of(table_id_of(full_synth, "stripe-events")),
+        },
+        {
+            "Sid": "WriteLedger",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": arn_of(table_id_of(full_synth, "billing-ledger")),
+        },
+        {
+            "Sid": "TrackBillingObjects",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Resource": arn_of(table_id_of(full_synth, "billing-objects")),
+        },
+        {
+            "Sid": "RaiseBillingAlerts",
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": arn_of(table_id_of(full_synth, "billing-alerts")),
+        },
+        {
+            "Sid": "ScheduleDunning",
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": arn_of(table_id_of(full_synth, "dunning")),
+        },
+    ]
+
+
+@pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
+def test_billing_roles_are_assumed_by_lambda_and_have_no_managed_policies(full_synth: Synth, short_name: str) -> None:
+    role = resource(full_synth, role_id_of(full_synth, short_name))["Properties"]
+
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+# --- REST API ---------------------------------------------------------------------------------
+
+
+def test_api_is_a_regional_rest_api_named_after_the_stage(full_synth: Synth) -> None:
+    api = resource(full_synth, api_id(full_synth))["Properties"]
+
+    assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    assert resource(full_synth, webhook_resource_id(full_synth))["Properties"]["ParentId"] == ref(
+        logical_id(full_synth, "AWS::ApiGateway::Resource", "PathPart", "stripe")
+    )
+
+
+def test_post_webhook_is_a_lambda_proxy_that_requires_the_stripe_signature_header(full_synth: Synth) -> None:
+    function_id, _ = function_of(full_synth, WEBHOOK)
+    validator_id, validator = full_synth.only("AWS::ApiGateway::RequestValidator")
+
+    assert method_of(full_synth, "POST") == {
+        "HttpMethod": "POST",
+        "AuthorizationType": "NONE",
+        "RestApiId": ref(api_id(full_synth)),
+        "ResourceId": ref(webhook_resource_id(full_synth)),
+        "RequestParameters": {"method.request.header.Stripe-Signature": True},
+        "RequestValidatorId": ref(validator_id),
+        "Integration": {
+            "Type": "AWS_PROXY",
+            "IntegrationHttpMethod": "POST",
+            "Uri": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        ref("AWS::Partition"),
+                        ":apigateway:",
+                        ref("AWS::Region"),
+                        ":lambda:path/2015-03-31/functions/",
+                        arn_of(function_id),
+                        "/invocations",
+                    ],
+                ]
+            },
+        },
+    }
+    assert validator["Properties"] == {
+        "Name": "stripe-signature-header",
+        "RestApiId": ref(api_id(full_synth)),
+        "ValidateRequestParameters": True,
+        "ValidateRequestBody": False,
+    }
+
+
+def test_api_gateway_may_invoke_the_webhook_only_for_post_on_the_stage(full_synth: Synth) -> None:
+    function_id, _ = function_of(full_synth, WEBHOOK)
+    stage_id, _ = stage_of(full_synth)
+
+    [permission] = [
+        p["Properties"]
+        for p in full_synth.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == arn_of(function_id)
+    ]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["SourceArn"]["Fn::Join"][1][-4:] == [
+        ref(api_id(full_synth)),
+        "/",
+        ref(stage_id),
+        "/POST/stripe/webhook",
+    ]
+
+
+def test_any_other_method_gets_405_from_a_mock_integration(full_synth: Synth) -> None:
+    assert method_of(full_synth, "ANY") == {
+        "HttpMethod": "ANY",
+        "AuthorizationType": "NONE",
+        "RestApiId": ref(api_id(full_synth)),
+        "ResourceId": ref(webhook_resource_id(full_synth)),
+        "Integration": {
+            "Type": "MOCK",
+            "RequestTemplates": {"application/json": '{"statusCode": 405}'},
+            "IntegrationResponses": [
+                {
+                    "StatusCode": "405",
+                    "ResponseParameters": {"method.response.header.Allow": "'POST'"},
+                    "ResponseTemplates": {"application/json": '{"message": "method not allowed"}'},
+                }
+            ],
+        },
+        "MethodResponses": [{"StatusCode": "405", "ResponseParameters": {"method.response.header.Allow": True}}],
+    }
+    assert len(full_synth.resources("AWS::ApiGateway::Method")) == 2
+
+
+@pytest.mark.parametrize(("synth_name", "rate", "burst"), [("default_synth", 50, 100), ("full_synth", 20, 40)])
+def test_stage_v1_throttles_logs_errors_and_collects_metrics(
+    synth_name: str, rate: int, burst: int, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    _, stage = stage_of(synth)
+
+    assert stage["StageName"] == "v1"
+    assert stage["MethodSettings"] == [
+        {
+            "HttpMethod": "*",
+            "ResourcePath": "/*",
+            "DataTraceEnabled": False,
+            "LoggingLevel": "ERROR",
+            "MetricsEnabled": True,
+            "ThrottlingRateLimit": rate,
+            "ThrottlingBurstLimit": burst,
+        }
+    ]
+
+
+def test_access_log_is_one_json_object_per_request_in_its_own_log_group(full_synth: Synth) -> None:
+    _, stage = stage_of(full_synth)
+    log_group_id = stage["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+
+    assert stage["AccessLogSetting"]["DestinationArn"] == arn_of(log_group_id)
+    assert json.loads(stage["AccessLogSetting"]["Format"]) == {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "requestTime": "$context.requestTime",
+        "integrationLatency": "$context.integrationLatency",
+    }
+    log_group = resource(full_synth, log_group_id)
+    assert log_group["Properties"]["RetentionInDays"] == 30
+    assert log_group["DeletionPolicy"] == "Retain"
+    assert log_group_id not in {log_group_id_of(full_synth, name) for name in (WEBHOOK, NOTIFIER)}
+
+
+def test_execution_logging_uses_the_account_cloudwatch_role_kept_on_deletion(full_synth: Synth) -> None:
+    account_id, account = full_synth.only("AWS::ApiGateway::Account")
+    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+    role = resource(full_synth, role_id)
+    stage_id, _ = stage_of(full_synth)
+
+    assert account["DeletionPolicy"] == "Retain"
+    assert role["DeletionPolicy"] == "Retain"
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {
+            "Fn::Join": [
+                "",
+                ["arn:", ref("AWS::Partition"), ":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
+            ]
+        }
+    ]
+    assert resource(full_synth, stage_id)["DependsOn"] == [account_id]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "metric", "threshold"),
+    [("5xx", "5XXError", 1), ("4xx-spike", "4XXError", 20)],
+)
+def test_api_alarm_pages_ops_with_a_first_step(full_synth: Synth, suffix: str, metric: str, threshold: int) -> None:
+    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    stage_id, _ = stage_of(full_synth)
+
+    full_synth.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"FinOpsGuard-qa-billing-api-{suffix}",
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": metric,
+            "Dimensions": [
+                {"Name": "ApiName", "Value": "finops-guard-qa-billing"},
+                {"Name": "Stage", "Value": ref(stage_id)},
+            ],
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": threshold,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [topic],
+            "OKActions": [topic],
+            "AlarmDescription": Match.any_value(),
+        },
+    )
+    [alarm] = [
+        a
+        for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == f"FinOpsGuard-qa-billing-api-{suffix}"
+    ]
+    assert "First:" in json.dumps(alarm["Properties"]["AlarmDescription"])
+
+
+@pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
+def test_billing_functions_have_the_four_standard_alarms(full_synth: Synth, short_name: str) -> None:
+    prefix = f"FinOpsGuard-qa-{short_name}-"
+    names = sorted(
+        a["Properties"]["AlarmName"]
+        for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].startswith(prefix)
+    )
+
+    assert names == [f"{prefix}{suffix}" for suffix in ("DeadLetters", "Duration", "Errors", "Throttles")]
+
+
+# --- billing notifier -------------------------------------------------------------------------
+
+
+def test_notifier_runs_arm64_python_3_14_for_up_to_a_minute_with_report_layers(full_synth: Synth) -> None:
+    full_synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "finops-guard-qa-billing-notifier",
+            "Architectures": ["arm64"],
+            "Runtime": "python3.14",
+            "Handler": "handler.lambda_handler",
+            "Timeout": 60,
+            "MemorySize": 256,
+            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, NOTIFIER))},
+            "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, NOTIFIER))},
+            "Layers": [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))],
+        },
+    )
+
+
+def test_notifier_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
+    _, function = function_of(full_synth, NOTIFIER)
+
+    assert function["Environment"]["Variables"] == {
+        "FINOPSGUARD_STAGE": "qa",
+        "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
+        "FINOPSGUARD_CURRENCY": "EUR",
+        "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/finance-teams-webhook-url",
+        "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/finance-slack-webhook-url",
+        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "POWERTOOLS_SERVICE_NAME": "billing-notifier",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_notifier_has_no_slack_secret_by_default(default_synth: Synth) -> None:
+    variables = function_of(default_synth, NOTIFIER)[1]["Environment"]["Variables"]
+
+    assert variables["FINOPSGUARD_TEAMS_SECRET_NAME"] == "finops-guard/dev/finance-teams-webhook-url"
+    assert "FINOPSGUARD_SLACK_SECRET_NAME" not in variables
+
+
+def test_notifier_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
+    statements = policy_statements_of_role(full_synth, role_id_of(full_synth, NOTIFIER))
+    alerts_table_id = table_id_of(full_synth, "billing-alerts")
+
+    assert statements == [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": arn_of(log_group_id_of(full_synth, NOTIFIER)),
+        },
+        # The DLQ of async invokes doubles as the stream trigger's on-failure destination.
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+            "Resource": arn_of(dlq_id_of(full_synth, NOTIFIER)),
+        },
+        {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            "Resource": {"Fn::GetAtt": [alerts_table_id, "StreamArn"]},
+        },
+        {
+            "Sid": "ReadFinanceWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": [
+                ref(secret_id_named(full_synth, "finance-slack-webhook-url")),
+                ref(secret_id_named(full_synth, "finance-teams-webhook-url")),
+            ],
+        },
+        {
+            "Sid": "UseOutbox",
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+        },
+    ]
+
+
+def test_billing_alerts_stream_triggers_the_notifier_in_small_bisected_batches(full_synth: Synth) -> None:
+    function_id, _ = function_of(full_synth, NOTIFIER)
+    [mapping] = [
+        m
+        for m in full_synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == ref(function_id)
+    ]
+
+    assert {k: v for k, v in mapping["Properties"].items() if k != "Tags"} == {
+        "EventSourceArn": {"Fn::GetAtt": [table_id_of(full_synth, "billing-alerts"), "StreamArn"]},
+        "FunctionName": ref(function_id),
+        "StartingPosition": "LATEST",
+        "BatchSize": 10,
+        "MaximumRetryAttempts": 3,
+        "BisectBatchOnFunctionError": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": arn_of(dlq_id_of(full_synth, NOTIFIER))}},
+    }
+
+
+# --- outputs and tags -------------------------------------------------------------------------
+
+
+def test_stripe_webhook_url_output_is_the_full_post_url(full_synth: Synth) -> None:
+    stage_id, _ = stage_of(full_synth)
+
+    assert full_synth.template_json["Outputs"]["StripeWebhookUrl"] == {
+        "Value": {
+            "Fn::Join": [
+                "",
+                [
+                    "https://",
+                    ref(api_id(full_synth)),
+                    ".execute-api.",
+                    ref("AWS::Region"),
+                    ".",
+                    ref("AWS::URLSuffix"),
+                    "/",
+                    ref(stage_id),
+                    "/stripe/webhook",
+                ],
+            ]
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Stage",
+        "AWS::Lambda::EventSourceMapping",
+    ],
+)
+def test_billing_api_resources_carry_the_cost_allocation_tags(full_synth: Synth, resource_type: str) -> None:
+    for lid in full_synth.resources(resource_type):
+        assert tags_of(full_synth, lid) == EXPECTED_TAGS
+
+
+def test_billing_tables_functions_and_secrets_carry_the_cost_allocation_tags(full_synth: Synth) -> None:
+    lids = [
+        *(table_id_of(full_synth, t) for t in ("stripe-events", "billing-ledger", "billing-objects", "dunning")),
+        table_id_of(full_synth, "billing-alerts"),
+        function_of(full_synth, WEBHOOK)[0],
+        function_of(full_synth, NOTIFIER)[0],
+        secret_id_named(full_synth, "stripe-webhook-secret"),
+    ]
+
+    for lid in lids:
+        assert tags_of(full_synth, lid) == EXPECTED_TAGS
