@@ -16,7 +16,11 @@ from typing import Any
 
 from devtools.lambda_runner import ROOT
 
-FIXTURES = ROOT.parent / "shared" / "data" / "stripe" / "fixtures3.json"
+# The objects we build events from, extracted from ../shared/data/stripe/fixtures3.json so that a
+# clone on its own can run the tests and the demo.
+FIXTURES = Path(__file__).with_name("stripe_fixtures.json")
+SHARED_FIXTURES = ROOT.parent / "shared" / "data" / "stripe" / "fixtures3.json"
+FIXTURE_NAMES = ("event", "invoice", "charge", "credit_note", "subscription", "billing.alert")
 SAMPLES = ROOT / "events" / "stripe"
 TEST_SECRET = "whsec_finopsguard_test_0123456789abcdef"  # noqa: S105 - a test-only signing secret
 API_VERSION = "2025-09-30.clover"
@@ -195,6 +199,15 @@ def sample_events() -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
+def refresh_fixtures() -> None:
+    """Re-extract our objects from Stripe's full fixture file in ../shared."""
+    resources = json.loads(SHARED_FIXTURES.read_text())["resources"]
+    current = json.loads(FIXTURES.read_text())
+    current["resources"] = {name: resources[name] for name in FIXTURE_NAMES}
+    FIXTURES.write_text(json.dumps(current, indent=1, sort_keys=True))
+    fixtures.cache_clear()
+
+
 def write_samples() -> list[Path]:
     SAMPLES.mkdir(parents=True, exist_ok=True)
     written = []
@@ -206,5 +219,9 @@ def write_samples() -> list[Path]:
 
 
 if __name__ == "__main__":
+    import sys
+
+    if "--refresh-fixtures" in sys.argv:
+        refresh_fixtures()
     for written_path in write_samples():
         print(written_path.relative_to(ROOT))
