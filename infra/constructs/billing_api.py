@@ -248,9 +248,10 @@ class BillingApi(Construct):
                 actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[self.billing_alerts_table.table_arn],
             ),
+            # Query: settling a paid invoice finds its pending steps to cancel them.
             iam.PolicyStatement(
                 sid="ScheduleDunning",
-                actions=["dynamodb:UpdateItem"],
+                actions=["dynamodb:Query", "dynamodb:UpdateItem"],
                 resources=[self.dunning_table.table_arn],
             ),
         ):

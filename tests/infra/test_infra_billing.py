@@ -311,7 +311,7 @@ def test_webhook_role_has_exactly_the_least_privilege_statements(full_synth: Syn
         {
             "Sid": "ScheduleDunning",
             "Effect": "Allow",
-            "Action": "dynamodb:UpdateItem",
+            "Action": ["dynamodb:Query", "dynamodb:UpdateItem"],
             "Resource": arn_of(table_id_of(full_synth, "dunning")),
         },
     ]
