@@ -1,8 +1,9 @@
-"""The role CDK grants the Stripe webhook covers every DynamoDB call its code makes.
+"""The role CDK grants each function covers every AWS call its code makes.
 
-Runs every sample event in events/stripe/ (and a payment failure followed by payment, the path that
-settles an invoice) through the real handler on in-process moto, records each (action, table) the
-code issues, including the items inside TransactWriteItems, and checks the synthesized policy.
+Each scenario runs a real handler on in-process moto (and a loopback chat sink), records every
+(action, table) the code issues, including the items inside TransactWriteItems, plus the other
+services' actions, and checks them against the synthesized policy of that function's role.
+Moto does not enforce IAM, so without this a missing grant only shows after a deploy.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from conftest import Synth, arn_of, policy_statements_of_role, role_id_of, table_id_of
 from moto import mock_aws
 
+from devtools.lambda_runner import ROOT
+
 pytestmark = pytest.mark.infra
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -26,7 +29,11 @@ TRANSACT_ACTIONS = {
 }
 
 
-def dynamodb_calls(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, DynamoDB table name or "") for one API call."""
+    if service != "dynamodb":
+        prefix = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce"}.get(service)
+        return [(f"{prefix}:{operation}", "")] if prefix else []
     if operation == "TransactWriteItems":
         return [
             (f"dynamodb:{TRANSACT_ACTIONS[kind]}", body["TableName"])
@@ -38,28 +45,11 @@ def dynamodb_calls(operation: str, params: dict[str, Any]) -> list[tuple[str, st
     return []
 
 
-@pytest.fixture
-def recorded_calls(monkeypatch) -> tuple[set[tuple[str, str]], dict[str, str]]:
-    from finops_guard import runtime
-    from finops_guard.adapters import secrets
+class InProcessAws:
+    """moto in-process (mock_aws), with the embedded AWS's table builders."""
 
-    from devtools import stripe_events as se
-    from devtools.embedded_aws import EmbeddedAws
-    from devtools.lambda_runner import FakeContext, load_handler
-
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    calls: set[tuple[str, str]] = set()
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            calls.update(dynamodb_calls(operation, params))
-        return original(self, operation, params)
-
-    with mock_aws():
+    def __init__(self) -> None:
+        from devtools.embedded_aws import EmbeddedAws
 
         class InProcess(EmbeddedAws):
             def __init__(self) -> None:
@@ -68,54 +58,171 @@ def recorded_calls(monkeypatch) -> tuple[set[tuple[str, str]], dict[str, str]]:
             def client(self, service: str, region: str = "eu-west-1") -> Any:
                 return boto3.client(service, region_name=region)
 
-        aws = InProcess()
-        tables = aws.create_billing_tables("iam")
-        aws.client("secretsmanager").create_secret(Name="iam/stripe", SecretString=se.TEST_SECRET)
-        env = {
-            "FINOPSGUARD_STRIPE_SECRET_NAME": "iam/stripe",
-            "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
-            "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
-            "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
-            "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
-            "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
-            "FINOPSGUARD_BILLING_THRESHOLDS": json.dumps({"USD": "1"}),  # exercise the threshold path too
-            "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
-            "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        runtime.billing_settings.cache_clear()
-        runtime.billing_store.cache_clear()
+        self.aws = InProcess()
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    """Yields (calls, aws, setenv): every AWS call made inside the `with mock_aws()` is recorded."""
+    from finops_guard import runtime
+    from finops_guard.adapters import secrets
+
+    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+    for key, value in {**fake, "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    calls: set[tuple[str, str]] = set()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.update(api_calls(self.meta.service_model.service_name, operation, params))
+        return original(self, operation, params)
+
+    def clear_caches() -> None:
+        for cached in (runtime.settings, runtime.outbox, runtime.budget_table, runtime.budget_alert_table,
+                       runtime.anomaly_table, runtime.event_publisher, runtime.billing_settings, runtime.billing_store,
+                       runtime._ce_client):  # fmt: skip
+            cached.cache_clear()
         secrets.clear_cache()
+
+    with mock_aws():
+        aws = InProcessAws().aws
+        clear_caches()
         monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
-        handler = load_handler("stripe_webhook")
-        samples = se.sample_events()
-        order = ["invoice.payment_failed", *[t for t in samples if t != "invoice.payment_failed"]]
-        for event_type in order:
-            reply = handler.lambda_handler(se.signed_request(copy.deepcopy(samples[event_type])), FakeContext("iam"))
-            assert reply["statusCode"] == 200, (event_type, reply)
-        runtime.billing_settings.cache_clear()
-        runtime.billing_store.cache_clear()
-    prefix = "finops-guard-iam-"
-    return calls, {name: name.removeprefix(prefix) for name in tables.values()}
+        yield calls, aws, monkeypatch.setenv
+        monkeypatch.undo()
+        clear_caches()
 
 
-def test_webhook_role_allows_every_dynamodb_call_its_code_makes(full_synth: Synth, recorded_calls) -> None:
-    calls, short_names = recorded_calls
-    statements = policy_statements_of_role(full_synth, role_id_of(full_synth, "stripe-webhook"))
+def short(name: str) -> str:
+    return name.removeprefix("finops-guard-iam-")
+
+
+def missing_grants(synth: Synth, function: str, calls: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    statements = policy_statements_of_role(synth, role_id_of(synth, function))
 
     def allowed(action: str, table: str) -> bool:
-        resource = arn_of(table_id_of(full_synth, short_names[table]))
+        resource = arn_of(table_id_of(synth, short(table))) if table else None
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            if statement["Effect"] == "Allow" and action in actions and resource in resources:
+            if statement["Effect"] == "Allow" and action in actions and (resource is None or resource in resources):
                 return True
         return False
 
+    return sorted((action, short(table)) for action, table in calls if not allowed(action, table))
+
+
+def chat_secret(aws: Any, setenv: Any, chat: Any) -> None:
+    aws.client("secretsmanager").create_secret(Name="iam/teams", SecretString=chat.url("/teams"))
+    setenv("FINOPSGUARD_TEAMS_SECRET_NAME", "iam/teams")
+    setenv("FINOPSGUARD_OUTBOX_TABLE", aws.create_outbox_table("finops-guard-iam-outbox"))
+
+
+@pytest.fixture
+def chat():
+    from devtools.chat_recorder import ChatRecorder
+
+    recorder = ChatRecorder().start()
+    yield recorder
+    recorder.stop()
+
+
+def test_stripe_webhook_role_allows_every_call_its_code_makes(full_synth: Synth, recorder) -> None:
+    from devtools import stripe_events as se
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    tables = aws.create_billing_tables("iam")
+    aws.client("secretsmanager").create_secret(Name="iam/stripe", SecretString=se.TEST_SECRET)
+    for key, value in {
+        "FINOPSGUARD_STRIPE_SECRET_NAME": "iam/stripe",
+        "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": "iam/stripe-previous",
+        "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
+        "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
+        "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
+        "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
+        "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
+        "FINOPSGUARD_BILLING_THRESHOLDS": json.dumps({"USD": "1"}),  # exercise the threshold path too
+        "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
+    }.items():
+        setenv(key, value)
+    handler = load_handler("stripe_webhook")
+    samples = se.sample_events()
+    calls.clear()  # only what the function does from here on
+    for event_type in ["invoice.payment_failed", *[t for t in samples if t != "invoice.payment_failed"]]:
+        reply = handler.lambda_handler(se.signed_request(copy.deepcopy(samples[event_type])), FakeContext("iam"))
+        assert reply["statusCode"] == 200, (event_type, reply)
     assert {
         ("dynamodb:Query", "finops-guard-iam-dunning"),
         ("dynamodb:GetItem", "finops-guard-iam-billing-ledger"),
     } <= calls
-    missing = sorted((action, short_names[table]) for action, table in calls if not allowed(action, table))
-    assert missing == []
+    assert missing_grants(full_synth, "stripe-webhook", calls) == []
+
+
+def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
+    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.budgets import parse_budget
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    budgets_table, alerts_table = aws.create_budget_tables("iam")
+    topic = aws.client("sns").create_topic(Name="finance")["TopicArn"]
+    for key, value in {
+        "FINOPSGUARD_BUDGETS_TABLE": budgets_table,
+        "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
+        "FINOPSGUARD_ALERT_TOPIC_ARN": topic,
+        "FINOPSGUARD_USE_MOCK_DATA": "true",
+        "POWERTOOLS_SERVICE_NAME": "budget-guard",
+    }.items():
+        setenv(key, value)
+    budgets = [
+        parse_budget({"id": "tiny", "amount": "1", "currency": "USD", "notify": ["teams", "email"],
+                      "enforce_hard_limit": True}),
+        parse_budget({"id": "roomy", "amount": "1000000000", "currency": "USD", "scope": {"tag": {"team": ["web"]}}}),
+    ]  # fmt: skip
+    from datetime import UTC, datetime
+
+    BudgetTable(budgets_table, aws.client("dynamodb")).put_many(budgets, now=datetime.now(UTC))
+    event = {"scheduled_time": "2026-11-16T09:00:00Z"}
+    calls.clear()  # only what the functions do from here on
+    load_handler("budget_guard").lambda_handler(event, FakeContext("iam-guard"))
+    # the second run re-arms nothing but reads every alert key again
+    load_handler("budget_guard").lambda_handler(event, FakeContext("iam-guard"))
+    guard_calls = set(calls)
+    assert ("dynamodb:TransactWriteItems", "") not in guard_calls and ("events:PutEvents", "") in guard_calls
+    assert missing_grants(full_synth, "budget-guard", guard_calls) == []
+
+    calls.clear()
+    setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
+    load_handler("weekly_report").lambda_handler({"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam-weekly"))
+    assert ("dynamodb:Query", budgets_table) in calls
+    assert missing_grants(full_synth, "weekly-report", calls) == []
+
+
+def test_anomaly_and_notifier_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
+    from devtools.lambda_runner import FakeContext, load_handler
+    from devtools.sqs_events import sqs_event
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_ANOMALIES_TABLE", aws.create_anomalies_table("iam"))
+    setenv("POWERTOOLS_SERVICE_NAME", "anomaly-alerts")
+    sample = (ROOT / "events" / "anomaly_eventbridge.json").read_text()
+    calls.clear()  # only what the functions do from here on
+    result = load_handler("anomaly_alerts").lambda_handler(sqs_event([sample, sample]), FakeContext("iam-anomaly"))
+    assert result == {"batchItemFailures": []}
+    assert missing_grants(full_synth, "anomaly-alerts", calls) == []
+
+    calls.clear()
+    setenv("POWERTOOLS_SERVICE_NAME", "billing-notifier")
+    record = {"eventID": "1", "eventName": "INSERT", "dynamodb": {"NewImage": {
+        "alert_id": {"S": "invoice_failed#in_1"}, "kind": {"S": "invoice_failed"}, "status": {"S": "open"},
+        "customer_id": {"S": "cus_1"}, "amount_minor": {"N": "1234"}, "currency": {"S": "USD"},
+        "opened_at": {"S": "2026-11-17T00:00:00+00:00"}}}}  # fmt: skip
+    assert load_handler("billing_notifier").lambda_handler({"Records": [record]}, FakeContext("iam-notifier")) == {
+        "batchItemFailures": []
+    }
+    assert missing_grants(full_synth, "billing-notifier", calls) == []
