@@ -156,6 +156,14 @@ class FinOpsGuardConfig:
         """The dunning steps in their context form, e.g. ``0:email,1:sms,3:email``."""
         return ",".join(f"{step.day}:{step.channel}" for step in self.dunning_steps)
 
+    def report_environment(self) -> dict[str, str]:
+        """Stage, schedule time zone and currency: what every chat-posting function renders with."""
+        return {
+            "FINOPSGUARD_STAGE": self.stage,
+            "FINOPSGUARD_TIMEZONE": self.timezone,
+            "FINOPSGUARD_CURRENCY": self.currency,
+        }
+
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> FinOpsGuardConfig:
         """Build from a mapping of context keys; missing keys take the cdk.json defaults."""

@@ -26,7 +26,13 @@ from constructs import Construct
 from infra.config import CostFilter, FinOpsGuardConfig
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.constructs.monitored_function import (
+    ALARM_PERIOD,
+    METRICS_NAMESPACE,
+    MonitoredFunction,
+    MonitoredFunctionProps,
+    function_code,
+)
 from infra.constructs.secrets import WebhookSecrets
 from infra.constructs.storage import state_table
 
@@ -43,7 +49,6 @@ BATCH_WINDOW = Duration.seconds(20)
 MAX_CONCURRENCY = 2
 # The seed SLO: an anomaly alert reaches chat within 5 minutes of Cost Anomaly Detection publishing it.
 FORWARDING_SLO_SECONDS = 300
-METRICS_NAMESPACE = "FinOpsGuard"
 # Powertools Metrics adds the service name as the "service" dimension to every metric.
 METRICS_DIMENSIONS = {"service": FUNCTION_NAME}
 ANOMALY_EVENT_PATTERN = events.EventPattern(source=["aws.ce"], detail_type=["Anomaly Detected"])
@@ -135,17 +140,12 @@ class Anomalies(Construct):
     def _environment(self) -> dict[str, str]:
         config = self.config
         return {
-            "FINOPSGUARD_STAGE": config.stage,
-            "FINOPSGUARD_TIMEZONE": config.timezone,
-            "FINOPSGUARD_CURRENCY": config.currency,
+            **config.report_environment(),
             **self.webhook_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
             "FINOPSGUARD_ANOMALIES_TABLE": self.anomalies_table.table_name,
             "FINOPSGUARD_ANOMALY_MIN_IMPACT": config.anomaly_min_impact,
             "FINOPSGUARD_ANOMALY_REALERT_GROWTH": config.anomaly_realert_growth,
-            "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
     def _add_function(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:

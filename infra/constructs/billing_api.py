@@ -33,7 +33,6 @@ WEBHOOK_TIMEOUT = Duration.seconds(15)
 WEBHOOK_MEMORY_MB = 512
 NOTIFIER_TIMEOUT = Duration.seconds(60)
 NOTIFIER_MEMORY_MB = 256
-METRICS_NAMESPACE = "FinOpsGuard"
 API_STAGE = "v1"
 WEBHOOK_PATH = "/stripe/webhook"
 SIGNATURE_HEADER = "method.request.header.Stripe-Signature"
@@ -175,9 +174,6 @@ class BillingApi(Construct):
             "FINOPSGUARD_BILLING_THRESHOLDS": config.billing_thresholds_json,
             "FINOPSGUARD_DUNNING_STEPS": config.dunning_steps_text,
             "FINOPSGUARD_MAX_BODY_BYTES": str(config.webhook_max_body_bytes),
-            "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
     def _add_stripe_webhook(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
@@ -430,14 +426,9 @@ class BillingApi(Construct):
     def _notifier_environment(self) -> dict[str, str]:
         config = self.config
         return {
-            "FINOPSGUARD_STAGE": config.stage,
-            "FINOPSGUARD_TIMEZONE": config.timezone,
-            "FINOPSGUARD_CURRENCY": config.currency,
+            **config.report_environment(),
             **self.finance_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
-            "POWERTOOLS_SERVICE_NAME": "billing-notifier",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
     def _add_billing_notifier(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:

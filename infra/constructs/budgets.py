@@ -85,9 +85,7 @@ class Budgets(Construct):
     def _environment(self) -> dict[str, str]:
         config = self.config
         return {
-            "FINOPSGUARD_STAGE": config.stage,
-            "FINOPSGUARD_TIMEZONE": config.timezone,
-            "FINOPSGUARD_CURRENCY": config.currency,
+            **config.report_environment(),
             **self.webhook_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
             "FINOPSGUARD_BUDGETS_TABLE": self.budgets_table.table_name,
@@ -95,9 +93,6 @@ class Budgets(Construct):
             "FINOPSGUARD_ALERT_TOPIC_ARN": self.finance_alerts.topic.topic_arn,
             "FINOPSGUARD_EVENT_BUS_NAME": EVENT_BUS_NAME,
             "FINOPSGUARD_FORECAST_INTERVAL": config.forecast_interval,
-            "POWERTOOLS_SERVICE_NAME": "budget-guard",
-            "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
     def _add_budget_guard(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:

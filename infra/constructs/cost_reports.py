@@ -82,15 +82,10 @@ class CostReports(Construct):
     def _environment(self) -> dict[str, str]:
         config = self.config
         environment = {
-            "FINOPSGUARD_STAGE": config.stage,
-            "FINOPSGUARD_TIMEZONE": config.timezone,
-            "FINOPSGUARD_CURRENCY": config.currency,
+            **config.report_environment(),
             "FINOPSGUARD_TOP_N": str(config.top_n),
             **self.webhook_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
-            "POWERTOOLS_SERVICE_NAME": "weekly-report",
-            "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
         if config.monthly_budget is not None:
             environment["FINOPSGUARD_MONTHLY_BUDGET"] = config.monthly_budget

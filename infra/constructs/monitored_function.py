@@ -22,6 +22,18 @@ ALARM_PERIOD = Duration.minutes(5)
 DURATION_ALARM_RATIO = 0.8  # alarm when the slowest run used 80 % of the timeout
 
 
+METRICS_NAMESPACE = "FinOpsGuard"
+
+
+def powertools_environment(service: str) -> dict[str, str]:
+    """Every function logs and emits metrics the same way; the service name is its short name."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
 def function_code(folder: str) -> lambda_.Code:
     """The code of functions/<folder>/ (its handler.py), without caches."""
     return lambda_.Code.from_asset(str(REPO_ROOT / "functions" / folder), exclude=["**/__pycache__"])
@@ -132,7 +144,7 @@ class MonitoredFunction(Construct):
             handler=props.handler,
             timeout=props.timeout,
             memory_size=props.memory_size,
-            environment=dict(props.environment),
+            environment={**powertools_environment(props.name), **props.environment},
             layers=list(props.layers),
             role=self.role,
             log_group=self.log_group,
