@@ -142,6 +142,40 @@ def test_payment_failure_opens_an_alert_and_schedules_dunning_then_paid_settles_
     assert {s["status"]["S"] for s in scan(billing, "dunning")} == {"cancelled"}
 
 
+def test_settling_is_flagged_in_the_failure_transaction_and_cleared_last(billing, monkeypatch):
+    from finops_guard.adapters.billing_store import BillingStore
+
+    deliver(fresh("invoice.payment_failed"))
+    invoice = next(i for i in scan(billing, "objects") if i["object_id"]["S"] == INVOICE)
+    assert invoice["needs_settlement"] == {"BOOL": True}
+    original = BillingStore._conditional_update
+    calls = []
+
+    def crash_on_dunning(self, table, *args, **kwargs):
+        calls.append(table)
+        if table == billing.tables["dunning"]:
+            raise RuntimeError("Lambda timed out")
+        return original(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(BillingStore, "_conditional_update", crash_on_dunning)
+    paid = fresh("invoice.paid")
+    with pytest.raises(RuntimeError):
+        deliver(paid)  # committed, then died before cancelling the dunning steps: Stripe redelivers
+    monkeypatch.setattr(BillingStore, "_conditional_update", original)
+    assert json.loads(deliver(paid)["body"])["outcome"] == "duplicate"
+    assert {s["status"]["S"] for s in scan(billing, "dunning")} == {"cancelled"}
+    invoice = next(i for i in scan(billing, "objects") if i["object_id"]["S"] == INVOICE)
+    assert "needs_settlement" not in invoice and invoice["status"]["S"] == "paid"
+
+
+def test_paying_an_invoice_that_never_failed_touches_no_alerts_or_dunning(billing, monkeypatch):
+    from finops_guard.adapters.billing_store import BillingStore
+
+    monkeypatch.setattr(BillingStore, "_conditional_update", lambda *a, **k: pytest.fail("nothing to settle"))
+    assert json.loads(deliver(fresh("invoice.paid"))["body"])["outcome"] == "applied"
+    assert scan(billing, "alerts") == [] and scan(billing, "dunning") == []
+
+
 def test_third_failed_attempt_escalates(billing):
     for attempt in (1, 2, 3):
         event = fresh("invoice.payment_failed", id=f"evt_1Attempt{attempt}xxxxxxxxxxxxxx", created=se.CREATED + attempt)
@@ -278,3 +312,21 @@ def test_a_chat_outage_returns_the_stream_records_for_retry(billing):
     result = notifier.lambda_handler({"Records": records}, FakeContext("notifier"))
     opened = [r["eventID"] for r in records if r["dynamodb"].get("NewImage", {}).get("status", {}).get("S") == "open"]
     assert result == {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in opened]}
+
+
+def test_warm_deliveries_make_no_secrets_manager_call_even_without_a_previous_secret(billing, monkeypatch):
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    original = SecretsProvider._get
+    asked = []
+
+    def counting(self, name, **kwargs):
+        asked.append(name)
+        return original(self, name, **kwargs)
+
+    monkeypatch.setattr(SecretsProvider, "_get", counting)
+    deliver(fresh("invoice.paid"))
+    assert asked == [SECRET_NAME, PREVIOUS_NAME]  # cold: the secret, and the rotation check
+    deliver(fresh("invoice.sent", id="evt_1WarmSecondDelivery00000"))
+    deliver(fresh("invoice.sent", id="evt_1WarmThirdDelivery000000"))
+    assert len(asked) == 2

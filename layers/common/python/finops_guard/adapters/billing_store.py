@@ -5,7 +5,9 @@ the ledger entries, the object state, the alerts and the dunning steps: a duplic
 concurrent, fails the event's condition and writes nothing; a failure part-way writes nothing.
 An event older than the stored object state is recorded as `stale` and changes nothing else.
 Settling a paid invoice (resolving its alerts, cancelling pending dunning) and the monthly
-threshold check are idempotent and run after the commit, again on every redelivery.
+threshold check are idempotent and run after the commit, again on every redelivery. An invoice
+that opened alerts or dunning carries `needs_settlement` on its object record (set in the same
+transaction), so paying an invoice that never failed costs one read, not a round of updates.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class BillingStore(AwsAdapter):
             }
         ]
         if effects.state is not None:
-            items.append(self._state_update(effects, stamp))
+            follow_ups = bool(effects.dunning) or any(alert.invoice_id for alert in effects.open_alerts)
+            items.append(self._state_update(effects, stamp, follow_ups))
         if effects.refund_level is not None:
             items.append(self._refund_update(effects, stamp))
         totals: dict[tuple[str, str, str], int] = {}
@@ -156,12 +159,13 @@ class BillingStore(AwsAdapter):
             "received_at": _s(now.isoformat(timespec="seconds")),
         }
 
-    def _state_update(self, effects: Effects, stamp: str) -> dict[str, Any]:
+    def _state_update(self, effects: Effects, stamp: str, follow_ups: bool = False) -> dict[str, Any]:
         state = effects.state
         assert state is not None
-        names = {f"#a{i}": key for i, key in enumerate(state.attributes)}
-        values = {f":a{i}": _attr(value) for i, value in enumerate(state.attributes.values())}
-        sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(state.attributes)))
+        attributes = {**state.attributes, "needs_settlement": True} if follow_ups else state.attributes
+        names = {f"#a{i}": key for i, key in enumerate(attributes)}
+        values = {f":a{i}": _attr(value) for i, value in enumerate(attributes.values())}
+        sets = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
         return {
             "Update": {
                 "TableName": self.tables.objects,
@@ -281,7 +285,14 @@ class BillingStore(AwsAdapter):
     # --- after the commit: idempotent, re-run on every delivery ------------------------------------
 
     def settle_invoice(self, invoice_id: str, now: datetime) -> tuple[int, int]:
-        """A paid invoice: resolve its open alerts and cancel its pending dunning steps."""
+        """A paid invoice: resolve its open alerts and cancel its pending dunning steps. The flag is
+        cleared last, so a crash part-way is finished by Stripe's redelivery."""
+        key = {"object_id": _s(invoice_id)}
+        flagged = self.client.get_item(
+            TableName=self.tables.objects, Key=key, ProjectionExpression="needs_settlement", ConsistentRead=True
+        ).get("Item", {})
+        if not flagged.get("needs_settlement", {}).get("BOOL"):
+            return 0, 0
         stamp = _s(now.isoformat(timespec="seconds"))
         resolved = 0
         for kind in INVOICE_ALERT_KINDS:
@@ -309,6 +320,7 @@ class BillingStore(AwsAdapter):
                 {":cancelled": _s("cancelled"), ":pending": _s("pending"), ":now": stamp},
             ):
                 cancelled += 1
+        self.client.update_item(TableName=self.tables.objects, Key=key, UpdateExpression="REMOVE needs_settlement")
         return resolved, cancelled
 
     def raise_threshold_alerts(self, effects: Effects, thresholds: Mapping[str, Decimal], now: datetime) -> list[str]:

@@ -7,6 +7,7 @@ never stored anywhere but the secret.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 from finops_guard.delivery import ChatConfigError
 
 CACHE_SECONDS = 300
+_absent_until: dict[str, float] = {}  # optional secrets found missing: not asked again while warm
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -58,6 +60,7 @@ def clear_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
+    _absent_until.clear()
 
 
 class SigningSecretMissing(RuntimeError):
@@ -70,7 +73,7 @@ def read_signing_secrets(current: str, previous: str | None) -> list[str]:
 
     secrets = []
     for name, required in ((current, True), (previous, False)):
-        if not name:
+        if not name or _absent_until.get(name, 0.0) > time.monotonic():
             continue
         try:
             value = parameters.get_secret(name, max_age=CACHE_SECONDS)
@@ -79,7 +82,9 @@ def read_signing_secrets(current: str, previous: str | None) -> list[str]:
                 raise SigningSecretMissing(
                     f"Stripe signing secret '{name}' could not be read ({_error_code(error)})"
                 ) from None
-            continue  # no previous secret: not rotating
+            # No previous secret: not rotating. Remember that as long as a value would be cached.
+            _absent_until[name] = time.monotonic() + CACHE_SECONDS
+            continue
         text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
         if text.startswith("whsec_"):
             secrets.append(text)
