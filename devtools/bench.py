@@ -344,6 +344,22 @@ def main() -> int:
     print(
         f"  handler code alone, in-memory ledger (verify, effects, transaction items): {measure_logic_only():.0f} ev/s"
     )
+    import json
+
+    from devtools.bench_reconciliation import report as reconciliation_report
+
+    # A fresh interpreter, so the peak RSS is the reconciliation's, not that of the sections above.
+    recon = subprocess.run(
+        [sys.executable, "-m", "devtools.bench_reconciliation", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if recon.returncode in (0, 1) and recon.stdout.strip():
+        figures = json.loads(recon.stdout.strip().splitlines()[-1])
+        print("\n".join(reconciliation_report(figures)))
+        ok &= bool(figures["met"])
+    else:
+        ok = False
+        print(f"Daily reconciliation bench failed (exit {recon.returncode}): {recon.stderr.strip()[-2000:]}")
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 

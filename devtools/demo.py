@@ -19,9 +19,11 @@ import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from devtools.billing_ops_demo import run_billing_operations
 from devtools.chat_recorder import ChatRecorder
 from devtools.embedded_aws import EmbeddedAws
 from devtools.lambda_runner import ROOT, FakeContext, load_handler
+from devtools.local_serve import LocalBilling
 
 OUT = ROOT / "out"
 STAGE = "demo"
@@ -167,7 +169,12 @@ def main() -> int:
             anomaly_received = len(chat.received)
 
             print("== Stripe: a month of signed webhook events over HTTP to the local endpoint")
-            billing_summary = replay_billing_month(aws, chat)
+            billing_summary, billing = replay_billing_month(aws, chat)
+            billing_received = len(chat.received)
+
+            print("== billing operations: dunning, reconciliation, invoice bot (loopback Stripe)")
+            operations = run_billing_operations(aws, billing)
+            notify_new_billing_alerts(aws, billing)
     finally:
         chat.stop()
         aws.stop()
@@ -179,7 +186,11 @@ def main() -> int:
 
     weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
     anomaly_msgs = chat.received[weekly_received:anomaly_received]
-    billing_msgs = chat.received[anomaly_received:]
+    billing_msgs = chat.received[anomaly_received:billing_received]
+    operations_msgs = chat.received[billing_received:]
+    (OUT / "billing-operations.html").write_text(
+        render_page("FinOps Guard finance channel: billing operations", [preview(r) for r in operations_msgs])
+    )
     (OUT / "billing-alerts.html").write_text(
         render_page("FinOps Guard finance channel: billing alerts", [preview(r) for r in billing_msgs])
     )
@@ -211,11 +222,12 @@ def main() -> int:
     for step, outcome in anomaly_steps:
         print(f"  anomalies — {step}: {outcome}")
     print(billing_summary)
+    print("\n".join(operations))
     print("Written under out/:")
     for path in sorted(OUT.iterdir()):
         print(f"  {path.relative_to(ROOT)}")
     print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'budget-alerts.html'}, {OUT / 'anomalies.html'}")
-    print(f"and {OUT / 'billing-alerts.html'} in a browser.")
+    print(f"{OUT / 'billing-alerts.html'} and {OUT / 'billing-operations.html'} in a browser.")
     ok = (
         len(weekly_msgs) == 2
         and alert_msgs
@@ -223,6 +235,7 @@ def main() -> int:
         and len(exceeded) == 1
         and len(anomaly_msgs) == 8
         and billing_msgs
+        and len(operations_msgs) >= 2
     )
     return 0 if ok else 1
 
@@ -274,7 +287,7 @@ def run_anomaly_stream(handler, chat: ChatRecorder) -> list[tuple[str, str]]:
     return results
 
 
-def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> str:
+def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> tuple[str, LocalBilling]:
     """Sign each event as Stripe does, POST it to the local endpoint, then run the notifier on the
     alerts stream (finance cards to the chat recorder). Returns a printable summary."""
     import threading
@@ -285,7 +298,7 @@ def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> str:
     from finops_guard.money import format_money, minor_units
 
     from devtools.billing_month import month_of_events
-    from devtools.local_serve import LocalBilling, make_server
+    from devtools.local_serve import make_server
     from devtools.stripe_events import sign
 
     billing = LocalBilling(aws)
@@ -330,7 +343,15 @@ def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> str:
     lines.append("  open billing alerts:")
     for alert in sorted(billing.open_alerts(), key=lambda a: a["alert_id"]["S"]):
         lines.append(f"    {alert['alert_id']['S']}")
-    return "\n".join(lines)
+    return "\n".join(lines), billing
+
+
+def notify_new_billing_alerts(aws: EmbeddedAws, billing: LocalBilling) -> None:
+    """The billing notifier on the alerts stream again: the reconciliation's ledger_mismatch card.
+    Alerts carded before are skipped by the outbox (same message ids)."""
+    os.environ["POWERTOOLS_SERVICE_NAME"] = "billing-notifier"
+    records = aws.stream_records(billing.tables["alerts"])
+    load_handler("billing_notifier").lambda_handler({"Records": records}, FakeContext("finops-guard-demo-notifier"))
 
 
 def _escape(text: str) -> str:

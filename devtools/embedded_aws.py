@@ -115,13 +115,14 @@ class EmbeddedAws:
         return name
 
     def create_billing_tables(self, stage: str = "test") -> dict[str, str]:
-        """The five billing tables with the CDK key schemas, indexes and the alerts stream."""
+        """The billing tables with the CDK key schemas, indexes and the alerts stream."""
         specs = {
             "events": ("stripe-events", "event_id", None, []),
             "ledger": ("billing-ledger", "customer_id", "entry_key", [("by-month", "month", "entry_key")]),
-            "objects": ("billing-objects", "object_id", None, []),
+            "objects": ("billing-objects", "object_id", None, [("by-type", "object_type", "object_id")]),
             "alerts": ("billing-alerts", "alert_id", None, [("by-status", "status", "opened_at")]),
             "dunning": ("dunning", "invoice_id", "step", [("by-due", "status", "due_at")]),
+            "invoice_requests": ("invoice-requests", "request_id", None, []),
         }
         dynamodb = self.client("dynamodb")
         names = {}

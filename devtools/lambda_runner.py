@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -11,17 +12,25 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_LOADING = threading.RLock()
+
+
 def load_handler(function: str) -> ModuleType:
     """Import functions/<function>/handler.py under a unique name (every function has a handler.py)."""
     name = f"handler_{function}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _LOADING:  # threads (concurrency tests) must never see a half-executed module
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "handler.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
 
 
 class FakeContext:

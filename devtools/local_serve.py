@@ -39,6 +39,7 @@ class LocalBilling:
                 "FINOPSGUARD_BILLING_OBJECTS_TABLE": self.tables["objects"],
                 "FINOPSGUARD_BILLING_ALERTS_TABLE": self.tables["alerts"],
                 "FINOPSGUARD_DUNNING_TABLE": self.tables["dunning"],
+                "FINOPSGUARD_INVOICE_REQUESTS_TABLE": self.tables["invoice_requests"],
                 "FINOPSGUARD_BILLING_THRESHOLDS": json.dumps(
                     thresholds or {"USD": "1000", "EUR": "1000", "JPY": "150000"}
                 ),

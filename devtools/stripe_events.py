@@ -20,7 +20,17 @@ from devtools.lambda_runner import ROOT
 # clone on its own can run the tests and the demo.
 FIXTURES = Path(__file__).with_name("stripe_fixtures.json")
 SHARED_FIXTURES = ROOT.parent / "shared" / "data" / "stripe" / "fixtures3.json"
-FIXTURE_NAMES = ("event", "invoice", "charge", "credit_note", "subscription", "billing.alert")
+FIXTURE_NAMES = (
+    "event",
+    "invoice",
+    "charge",
+    "credit_note",
+    "subscription",
+    "billing.alert",
+    "customer",
+    "invoiceitem",
+    "billing_portal.session",
+)
 SAMPLES = ROOT / "events" / "stripe"
 TEST_SECRET = "whsec_finopsguard_test_0123456789abcdef"  # noqa: S105 - a test-only signing secret
 API_VERSION = "2025-09-30.clover"

@@ -49,6 +49,16 @@ DEFAULTS: dict[str, Any] = {
     "webhookMaxBodyBytes": 262144,
     "billingApiRateLimit": 50,
     "billingApiBurstLimit": 100,
+    "dunningSenderEmail": None,
+    "dunningTemplates": None,
+    "dunningSchedule": "rate(1 hour)",
+    "reconciliationSchedule": "cron(30 6 * * ? *)",
+    "billingExportSchedule": "cron(0 6 ? * MON *)",
+    "reconciliationVariancePercent": 1,
+    "billingPortalReturnUrl": None,
+    "invoiceDaysUntilDue": 30,
+    # Only for test and local deployments: a Stripe-compatible server (stripe-mock, a loopback fake).
+    "stripeApiBase": None,
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -72,6 +82,14 @@ DUNNING_CHANNELS = ("email", "sms")
 WEBHOOK_BODY_MIN, WEBHOOK_BODY_MAX = 1024, 1048576
 # API Gateway's default account-level throttle quota (requests per second); a stage cannot exceed it.
 API_LIMIT_MAX = 10000
+# Dunning message templates: what each channel needs, the placeholders the sender fills in, and
+# two SMS segments at most (longer texts are split and billed per segment).
+DUNNING_TEMPLATE_FIELDS = {"email": ("subject", "body"), "sms": ("body",)}
+DUNNING_PLACEHOLDERS = ("customer_name", "amount", "invoice_number", "pay_link", "due_date", "day")
+SMS_BODY_MAX = 320
+VARIANCE_PERCENT_MAX = Decimal(100)
+# Payment terms of bot invoices: 0 is due on receipt, at most a year.
+INVOICE_DAYS_UNTIL_DUE_MAX = 365
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -81,6 +99,9 @@ _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{1,256}")
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _MONITOR_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]{1,64}")
+_HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NULLS = {"", "null", "none"}
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
@@ -109,6 +130,19 @@ class DunningStep:
 
     day: int
     channel: str
+
+
+@dataclass(frozen=True)
+class DunningTemplate:
+    """The text of one dunning message. ``key`` is a channel (``email``, ``sms``: every step of that
+    channel) or ``<day>:<channel>`` (one step); ``subject`` is None for SMS."""
+
+    key: str
+    body: str
+    subject: str | None = None
+
+    def as_json(self) -> dict[str, str]:
+        return {"body": self.body} if self.subject is None else {"subject": self.subject, "body": self.body}
 
 
 @dataclass(frozen=True)
@@ -141,6 +175,15 @@ class FinOpsGuardConfig:
     webhook_max_body_bytes: int
     billing_api_rate_limit: int
     billing_api_burst_limit: int
+    dunning_sender_email: str | None
+    dunning_templates: tuple[DunningTemplate, ...]  # sorted by key; empty: the sender's built-in texts
+    dunning_schedule: str
+    reconciliation_schedule: str
+    billing_export_schedule: str
+    reconciliation_variance_percent: str
+    billing_portal_return_url: str | None
+    invoice_days_until_due: int
+    stripe_api_base: str | None
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -155,6 +198,14 @@ class FinOpsGuardConfig:
     def dunning_steps_text(self) -> str:
         """The dunning steps in their context form, e.g. ``0:email,1:sms,3:email``."""
         return ",".join(f"{step.day}:{step.channel}" for step in self.dunning_steps)
+
+    @property
+    def dunning_templates_json(self) -> str | None:
+        """The dunning templates as compact JSON text keyed like the context, or None when unset."""
+        if not self.dunning_templates:
+            return None
+        templates = {template.key: template.as_json() for template in self.dunning_templates}
+        return json.dumps(templates, separators=(",", ":"), ensure_ascii=False)
 
     def report_environment(self) -> dict[str, str]:
         """Stage, schedule time zone and currency: what every chat-posting function renders with."""
@@ -171,6 +222,7 @@ class FinOpsGuardConfig:
         def value(key: str) -> Any:
             return context.get(key, DEFAULTS[key])
 
+        dunning_steps = _dunning_steps(value("dunningSteps"))
         return cls(
             stage=_stage(value("stage")),
             report_schedule=_schedule_expression("reportSchedule", value("reportSchedule")),
@@ -189,7 +241,7 @@ class FinOpsGuardConfig:
             finance_alert_email=_optional_email("financeAlertEmail", value("financeAlertEmail")),
             **_anomaly_settings(value),
             billing_monthly_thresholds=_billing_thresholds(value("billingMonthlyThresholds")),
-            dunning_steps=_dunning_steps(value("dunningSteps")),
+            dunning_steps=dunning_steps,
             webhook_max_body_bytes=_int_in_range(
                 "webhookMaxBodyBytes", value("webhookMaxBodyBytes"), WEBHOOK_BODY_MIN, WEBHOOK_BODY_MAX
             ),
@@ -197,7 +249,26 @@ class FinOpsGuardConfig:
             billing_api_burst_limit=_int_in_range(
                 "billingApiBurstLimit", value("billingApiBurstLimit"), 1, API_LIMIT_MAX
             ),
+            **_billing_ops_settings(value, dunning_steps),
         )
+
+
+def _billing_ops_settings(value: Any, steps: tuple[DunningStep, ...]) -> dict[str, Any]:
+    return {
+        "dunning_sender_email": _optional_email("dunningSenderEmail", value("dunningSenderEmail")),
+        "dunning_templates": _dunning_templates(value("dunningTemplates"), steps),
+        "dunning_schedule": _schedule_expression("dunningSchedule", value("dunningSchedule")),
+        "reconciliation_schedule": _schedule_expression("reconciliationSchedule", value("reconciliationSchedule")),
+        "billing_export_schedule": _schedule_expression("billingExportSchedule", value("billingExportSchedule")),
+        "reconciliation_variance_percent": _variance_percent(value("reconciliationVariancePercent")),
+        "billing_portal_return_url": _optional_url(
+            "billingPortalReturnUrl", value("billingPortalReturnUrl"), _HTTPS_URL, "https://"
+        ),
+        "invoice_days_until_due": _int_in_range(
+            "invoiceDaysUntilDue", value("invoiceDaysUntilDue"), 0, INVOICE_DAYS_UNTIL_DUE_MAX
+        ),
+        "stripe_api_base": _optional_url("stripeApiBase", value("stripeApiBase"), _HTTP_URL, "http:// or https://"),
+    }
 
 
 def _anomaly_settings(value: Any) -> dict[str, Any]:
@@ -506,3 +577,94 @@ def _dunning_steps(raw: Any) -> tuple[DunningStep, ...]:
             raise ConfigError(key, raw, problem)
         steps.append(DunningStep(day=day, channel=channel))
     return tuple(steps)
+
+
+def _variance_percent(raw: Any) -> str:
+    key = "reconciliationVariancePercent"
+    problem = f"must be a percentage above 0 and at most {VARIANCE_PERCENT_MAX}, e.g. 1 or 0.5"
+    number = _decimal(key, raw, problem)
+    if not 0 < number <= VARIANCE_PERCENT_MAX:
+        raise ConfigError(key, raw, problem)
+    return str(number)
+
+
+def _optional_url(key: str, raw: Any, pattern: re.Pattern[str], schemes: str) -> str | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    url = _string(key, raw)
+    if not pattern.fullmatch(url):
+        raise ConfigError(key, raw, f"is not an absolute {schemes} URL")
+    return url
+
+
+def _dunning_templates(raw: Any, steps: tuple[DunningStep, ...]) -> tuple[DunningTemplate, ...]:
+    """Templates keyed ``email``/``sms`` or ``<day>:<channel>``, from cdk.json or -c as a JSON object."""
+    key = "dunningTemplates"
+    problem = (
+        'must map "email", "sms" or "<day>:<channel>" (e.g. "3:email") to {"subject": ..., "body": ...} for '
+        'e-mail or {"body": ...} for SMS'
+    )
+    templates = raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.lower() in _NULLS:
+            return ()
+        try:
+            templates = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigError(key, raw, problem) from None
+    if templates is None:
+        return ()
+    if not isinstance(templates, dict):
+        raise ConfigError(key, raw, problem)
+    step_keys = {f"{step.day}:{step.channel}" for step in steps}
+    parsed = []
+    for template_key, fields in templates.items():
+        channel = _template_channel(raw, template_key, step_keys, problem)
+        expected = DUNNING_TEMPLATE_FIELDS[channel]
+        if not isinstance(fields, dict) or set(fields) != set(expected):
+            found = sorted(fields) if isinstance(fields, dict) else fields
+            raise ConfigError(
+                key, raw, f"holds {template_key!r} with {found!r}; an {channel} template has exactly {expected!r}"
+            )
+        for field_name in expected:
+            _check_template_text(raw, template_key, field_name, fields[field_name])
+        if channel == "sms" and len(fields["body"]) > SMS_BODY_MAX:
+            raise ConfigError(
+                key,
+                raw,
+                f"holds an SMS body for {template_key!r} of {len(fields['body'])} characters; "
+                f"the limit is {SMS_BODY_MAX}",
+            )
+        parsed.append(DunningTemplate(key=template_key, body=fields["body"], subject=fields.get("subject")))
+    return tuple(sorted(parsed, key=lambda template: template.key))
+
+
+def _template_channel(raw: Any, template_key: Any, step_keys: set[str], problem: str) -> str:
+    key = "dunningTemplates"
+    if template_key in DUNNING_TEMPLATE_FIELDS:
+        return str(template_key)
+    match = re.fullmatch(r"(\d{1,2}):(email|sms)", template_key) if isinstance(template_key, str) else None
+    if match is None:
+        raise ConfigError(key, raw, f"holds the key {template_key!r}: {problem}")
+    normalized = f"{int(match[1])}:{match[2]}"
+    if normalized != template_key or template_key not in step_keys:
+        raise ConfigError(
+            key, raw, f"holds {template_key!r}, which is no step of dunningSteps ({', '.join(sorted(step_keys))})"
+        )
+    return match[2]
+
+
+def _check_template_text(raw: Any, template_key: str, field_name: str, text: Any) -> None:
+    key = "dunningTemplates"
+    where = f"the {field_name} of {template_key!r}"
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(key, raw, f"holds {where}, which must be non-empty text")
+    allowed = ", ".join(f"{{{name}}}" for name in DUNNING_PLACEHOLDERS)
+    for name in _PLACEHOLDER.findall(text):
+        if name not in DUNNING_PLACEHOLDERS:
+            raise ConfigError(key, raw, f"holds the unknown placeholder {{{name}}} in {where}; allowed: {allowed}")
+    # Whatever is left must be plain text: a stray brace would break the sender's formatting at run time.
+    plain = _PLACEHOLDER.sub("", text)
+    if "{" in plain or "}" in plain:
+        raise ConfigError(key, raw, f"holds an unpaired {{ or }} in {where}; allowed placeholders: {allowed}")

@@ -10,6 +10,7 @@ from infra.config import FinOpsGuardConfig, load_config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.anomalies import Anomalies
 from infra.constructs.billing_api import BillingApi
+from infra.constructs.billing_jobs import BillingJobs
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
@@ -22,7 +23,7 @@ class FinOpsGuardStack(Stack):
             construct_id,
             description=(
                 f"FinOps Guard ({config.stage}): weekly AWS cost reports, budget and cost anomaly alerts, "
-                "Stripe billing ledger"
+                "Stripe billing ledger and billing operations"
             ),
         )
         self.config = config
@@ -77,6 +78,14 @@ class FinOpsGuardStack(Stack):
             alarm_topic=self.ops.topic,
             outbox_table=self.cost_reports.outbox_table,
         )
+        self.billing_jobs = BillingJobs(
+            self,
+            "BillingJobs",
+            config=config,
+            layers=self.layers,
+            alarm_topic=self.ops.topic,
+            billing=self.billing,
+        )
         self._add_outputs()
         self._add_tags()
 
@@ -104,6 +113,10 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "LedgerTableName", value=billing.ledger_table.table_name)
         CfnOutput(self, "BillingAlertsTableName", value=billing.billing_alerts_table.table_name)
         CfnOutput(self, "DunningTableName", value=billing.dunning_table.table_name)
+        jobs = self.billing_jobs
+        CfnOutput(self, "StripeApiKeySecretName", value=jobs.stripe_api_key_secret_name)
+        CfnOutput(self, "BillingExportBucketName", value=jobs.export_bucket.bucket_name)
+        CfnOutput(self, "BillingAdminApiUrl", value=jobs.admin_api_url)
 
     def _add_tags(self) -> None:
         tags = Tags.of(self)

@@ -42,4 +42,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         result = outcome.body.get("outcome", "unknown")
         metrics.add_metric(f"StripeEvents{str(result).title()}", MetricUnit.Count, 1)
+    if outcome.invoice_latency_s is not None:
+        # The invoice SLO: 99 % of bot invoices confirmed delivered within 5 minutes of the request.
+        metrics.add_metric("InvoiceDeliveryLatency", MetricUnit.Seconds, outcome.invoice_latency_s)
+        metrics.add_metric("InvoicesConfirmed", MetricUnit.Count, 1)
+        metrics.add_metric("InvoicesConfirmedWithin5Min", MetricUnit.Count, int(outcome.invoice_latency_s <= 300))
     return response(outcome.status, outcome.body)

@@ -1,9 +1,12 @@
-"""Stripe webhooks into a billing ledger: the signing secret, five billing tables, the REST endpoint
-Stripe posts to, the webhook function behind it, and the notifier that tells finance about billing alerts.
+"""Stripe webhooks into a billing ledger: the signing secret, six billing tables, the REST API Stripe
+posts to, the webhook function behind it, and the notifier that tells finance about billing alerts.
 
 Stripe -> API Gateway POST /stripe/webhook -> stripe-webhook (verifies Stripe-Signature, records the
-event once, updates ledger, objects, alerts and dunning) -> billing-alerts stream -> billing-notifier
--> finance chat through the shared outbox.
+event once, updates ledger, objects, alerts and dunning, confirms bot invoices) -> billing-alerts stream
+-> billing-notifier -> finance chat through the shared outbox.
+
+The same REST API also carries the IAM-authorised finance admin routes; infra/constructs/billing_jobs.py
+adds them with the function behind them.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ ACCESS_LOG_FIELDS = {
 
 class BillingApi(Construct):
     """Exposes ``stripe_secret`` (and its ``stripe_secret_name``, ``stripe_previous_secret_name``),
-    ``finance_secrets``, the tables (``stripe_events_table``, ``ledger_table``, ``billing_objects_table``,
-    ``billing_alerts_table``, ``dunning_table``), ``stripe_webhook`` and ``billing_notifier`` (monitored
-    functions), ``api``, ``access_logs``, ``webhook_url`` and ``api_alarms``."""
+    ``finance_secrets``, ``outbox_table``, the tables (``stripe_events_table``, ``ledger_table``,
+    ``billing_objects_table``, ``billing_alerts_table``, ``dunning_table``, ``invoice_requests_table``),
+    ``stripe_webhook`` and ``billing_notifier`` (monitored functions), ``api``, ``access_logs``,
+    ``webhook_url`` and ``api_alarms``."""
 
     def __init__(
         self,
@@ -138,8 +142,13 @@ class BillingApi(Construct):
             sort_key="entry_key",
             global_indexes=[GlobalIndex("by-month", partition_key="month", sort_key="entry_key")],
         )
+        # by-type: reconciliation and the finance summary list invoices and subscriptions without a scan.
         self.billing_objects_table = state_table(
-            self, "BillingObjectsTable", table_name=self._table_name("billing-objects"), partition_key="object_id"
+            self,
+            "BillingObjectsTable",
+            table_name=self._table_name("billing-objects"),
+            partition_key="object_id",
+            global_indexes=[GlobalIndex("by-type", partition_key="object_type", sort_key="object_id")],
         )
         self.billing_alerts_table = state_table(
             self,
@@ -157,6 +166,14 @@ class BillingApi(Construct):
             sort_key="step",
             global_indexes=[GlobalIndex("by-due", partition_key="status", sort_key="due_at")],
         )
+        # The invoice bot's records: billing-admin writes them, the webhook confirms them when Stripe
+        # reports the invoice sent or finalized.
+        self.invoice_requests_table = state_table(
+            self,
+            "InvoiceRequestsTable",
+            table_name=self._table_name("invoice-requests"),
+            partition_key="request_id",
+        )
 
     # --- Stripe webhook function ----------------------------------------------------------------
 
@@ -171,6 +188,7 @@ class BillingApi(Construct):
             "FINOPSGUARD_BILLING_OBJECTS_TABLE": self.billing_objects_table.table_name,
             "FINOPSGUARD_BILLING_ALERTS_TABLE": self.billing_alerts_table.table_name,
             "FINOPSGUARD_DUNNING_TABLE": self.dunning_table.table_name,
+            "FINOPSGUARD_INVOICE_REQUESTS_TABLE": self.invoice_requests_table.table_name,
             "FINOPSGUARD_BILLING_THRESHOLDS": config.billing_thresholds_json,
             "FINOPSGUARD_DUNNING_STEPS": config.dunning_steps_text,
             "FINOPSGUARD_MAX_BODY_BYTES": str(config.webhook_max_body_bytes),
@@ -250,6 +268,12 @@ class BillingApi(Construct):
                 actions=["dynamodb:Query", "dynamodb:UpdateItem"],
                 resources=[self.dunning_table.table_arn],
             ),
+            # invoice.sent / invoice.finalized of a bot invoice marks its request confirmed (conditional update).
+            iam.PolicyStatement(
+                sid="ConfirmBotInvoices",
+                actions=["dynamodb:UpdateItem"],
+                resources=[self.invoice_requests_table.table_arn],
+            ),
         ):
             self.stripe_webhook.add_to_role_policy(statement)
 
@@ -266,7 +290,10 @@ class BillingApi(Construct):
             self,
             "Api",
             rest_api_name=f"finops-guard-{config.stage}-billing",
-            description="Receives Stripe webhook events for the FinOps Guard billing ledger",
+            description=(
+                "FinOps Guard billing: receives Stripe webhook events for the billing ledger and serves the "
+                "IAM-authorised finance admin API (invoices, summary, alerts, portal sessions, ledger export)"
+            ),
             endpoint_configuration=apigateway.EndpointConfiguration(types=[apigateway.EndpointType.REGIONAL]),
             # Execution logging needs the account's API Gateway CloudWatch role (kept on stack deletion).
             cloud_watch_role=True,
@@ -342,9 +369,11 @@ class BillingApi(Construct):
                 id="AwsSolutions-APIG2",
                 reason=(
                     "The request validator checks parameters only (the Stripe-Signature header is required). "
-                    "The body is not validated by API Gateway: the function verifies the signature over the "
-                    "exact raw bytes and parses the event itself, and a gateway model of Stripe's evolving "
-                    "event shapes would reject deliveries Stripe then retries for days."
+                    "The webhook body is not validated by API Gateway: the function verifies the signature over "
+                    "the exact raw bytes and parses the event itself, and a gateway model of Stripe's evolving "
+                    "event shapes would reject deliveries Stripe then retries for days. The finance admin routes "
+                    "are SigV4-signed by IAM principals and billing-admin validates each JSON body in one place "
+                    "(400 naming the field), so a duplicate gateway model could only drift from it."
                 ),
             )
         )
@@ -352,9 +381,10 @@ class BillingApi(Construct):
             Acknowledgment(
                 id="AwsSolutions-APIG3",
                 reason=(
-                    "No WAF web ACL on this single webhook endpoint: a web ACL adds a monthly fee per ACL and "
-                    "rule plus a per-request charge, the stage already throttles requests, and every request is "
-                    "authenticated by its Stripe signature. Customers who run WAF attach their own policy to the stage."
+                    "No WAF web ACL on this small billing API: a web ACL adds a monthly fee per ACL and rule plus "
+                    "a per-request charge, the stage already throttles requests, and every request is "
+                    "authenticated, by its Stripe signature (webhook) or by IAM SigV4 (finance admin routes). "
+                    "Customers who run WAF attach their own policy to the stage."
                 ),
             )
         )
@@ -384,10 +414,12 @@ class BillingApi(Construct):
                 stage_metrics.metric_server_error(period=ALARM_PERIOD, statistic="Sum"),
                 threshold=1,
                 description=(
-                    f"The Stripe webhook API {api_name} answered 5xx in the last 5 minutes, so Stripe did not get "
-                    f"its events acknowledged (it retries them for up to three days). First: check the "
-                    f"FinOpsGuard-{stage}-stripe-webhook-Errors, -Duration and -Throttles alarms and the log group "
-                    f"of {function_name}; after the fix, resend failed events from the Stripe Dashboard."
+                    f"The billing API {api_name} answered 5xx in the last 5 minutes. First: {access_logs_hint} and "
+                    "look at resourcePath. /stripe/webhook: Stripe did not get its events acknowledged (it retries "
+                    f"them for up to three days); check the FinOpsGuard-{stage}-stripe-webhook-Errors, -Duration "
+                    f"and -Throttles alarms and the log group of {function_name}, and after the fix resend failed "
+                    f"events from the Stripe Dashboard. /invoices or /billing/...: check the FinOpsGuard-{stage}-"
+                    "billing-admin alarms and its log group; the finance caller got the error and may retry."
                 ),
             ),
             self._api_alarm(
@@ -395,10 +427,11 @@ class BillingApi(Construct):
                 stage_metrics.metric_client_error(period=ALARM_PERIOD, statistic="Sum"),
                 threshold=CLIENT_ERROR_SPIKE,
                 description=(
-                    f"{CLIENT_ERROR_SPIKE} or more requests to the Stripe webhook API {api_name} were refused with "
-                    f"4xx in 5 minutes: someone may be probing the endpoint, or the signing secret in Stripe and "
-                    f"in {self.stripe_secret_name} differ. First: {access_logs_hint} and count requests by ip and "
-                    "status; if they come from Stripe's webhook IPs, compare the two signing secrets."
+                    f"{CLIENT_ERROR_SPIKE} or more requests to the billing API {api_name} were refused with 4xx in "
+                    f"5 minutes: someone may be probing it, the signing secret in Stripe and in "
+                    f"{self.stripe_secret_name} differ, or a finance tool signs its admin calls with the wrong "
+                    f"credentials (403). First: {access_logs_hint} and count requests by resourcePath, ip and "
+                    "status; if webhook requests come from Stripe's webhook IPs, compare the two signing secrets."
                 ),
             ),
         ]

@@ -17,7 +17,8 @@ _PYTHON_VERSION = "3.14"
 class SharedLayers(Construct):
     """``common`` (domain + adapters), ``report_deps`` (Powertools, requests) and ``billing_deps`` (stripe).
 
-    Only the Stripe webhook function takes ``billing_deps``: no other function ships or imports stripe.
+    Only the functions that talk to Stripe take ``billing_deps`` (stripe-webhook, dunning-sender,
+    reconciliation, billing-admin): the cost-reporting functions never ship or import stripe.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
@@ -40,7 +41,7 @@ class SharedLayers(Construct):
             "BillingDeps",
             name=f"finops-guard-{stage}-billing-deps",
             code=pip_layer_code(REPO_ROOT / "layers" / "billing_deps", _PYTHON_VERSION),
-            description="Third-party packages of the Stripe webhook function only (layers/billing_deps)",
+            description="Third-party packages of the Stripe-facing billing functions only (layers/billing_deps)",
         )
 
     def _add_layer(self, construct_id: str, *, name: str, code: lambda_.Code, description: str):

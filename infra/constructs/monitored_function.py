@@ -23,6 +23,7 @@ DURATION_ALARM_RATIO = 0.8  # alarm when the slowest run used 80 % of the timeou
 
 
 METRICS_NAMESPACE = "FinOpsGuard"
+DEFAULT_REDRIVE_HINT = "redrive (invoke the function with the message body) and delete the message"
 
 
 def powertools_environment(service: str) -> dict[str, str]:
@@ -55,7 +56,9 @@ class MonitoredFunctionProps:
     # What happens to a failed event, and how on-call gets a parked one processed again. The defaults
     # describe async invocations (schedules); a queue-triggered function says so instead.
     retry_hint: str | None = None  # None: "Failed async events are retried twice, then parked in <dlq>."
-    redrive_hint: str = "redrive (invoke the function with the message body) and delete the message"
+    redrive_hint: str = DEFAULT_REDRIVE_HINT
+    # The calls the Duration alarm tells on-call to look for first.
+    slow_calls: str = "Cost Explorer, Secrets Manager, webhook"
 
 
 class MonitoredFunction(Construct):
@@ -196,7 +199,7 @@ class MonitoredFunction(Construct):
                 description=(
                     f"{name} ran longer than {DURATION_ALARM_RATIO:.0%} of its "
                     f"{props.timeout.to_seconds()} s timeout and may soon time out. First: "
-                    f"{logs_hint} and find the slow call (Cost Explorer, Secrets Manager, webhook)."
+                    f"{logs_hint} and find the slow call ({props.slow_calls})."
                 ),
             ),
             self._alarm(

@@ -51,6 +51,21 @@ FULL_CONTEXT = {
     "webhookMaxBodyBytes": "65536",
     "billingApiRateLimit": "20",
     "billingApiBurstLimit": "40",
+    "dunningSenderEmail": "billing@example.com",
+    "dunningTemplates": json.dumps(
+        {
+            "email": {"subject": "Invoice {invoice_number} is unpaid", "body": "Hi {customer_name}, pay {amount}."},
+            "2:sms": {"body": "{amount} due {due_date}: {pay_link}"},
+            "7:email": {"subject": "Day {day}: invoice {invoice_number}", "body": "Please pay at {pay_link}"},
+        }
+    ),
+    "dunningSchedule": "rate(30 minutes)",
+    "reconciliationSchedule": "cron(0 5 * * ? *)",
+    "billingExportSchedule": "cron(0 7 ? * FRI *)",
+    "reconciliationVariancePercent": "2.5",
+    "billingPortalReturnUrl": "https://billing.example.com/account",
+    "invoiceDaysUntilDue": "14",
+    "stripeApiBase": "http://127.0.0.1:12111",
 }
 
 
@@ -177,6 +192,16 @@ def layer_id(synth: Synth, name: str) -> str:
     return logical_id(
         synth, "AWS::Lambda::LayerVersion", "LayerName", f"finops-guard-{synth.stack.config.stage}-{name}"
     )
+
+
+def export_bucket_id(synth: Synth) -> str:
+    """The ledger export bucket: the only bucket that writes server access logs (to the other one)."""
+    [lid] = [
+        lid
+        for lid, bucket in synth.resources("AWS::S3::Bucket").items()
+        if "LoggingConfiguration" in bucket["Properties"]
+    ]
+    return lid
 
 
 def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:

@@ -47,11 +47,13 @@ def stage_of(synth: Synth) -> tuple[str, dict[str, Any]]:
     return lid, stage["Properties"]
 
 
-def method_of(synth: Synth, http_method: str) -> dict[str, Any]:
+def method_of(synth: Synth, http_method: str, resource_id: str | None = None) -> dict[str, Any]:
+    """The ``http_method`` method of the webhook resource (or of ``resource_id``)."""
+    on = ref(resource_id or webhook_resource_id(synth))
     [method] = [
         m["Properties"]
         for m in synth.resources("AWS::ApiGateway::Method").values()
-        if m["Properties"]["HttpMethod"] == http_method
+        if m["Properties"]["HttpMethod"] == http_method and m["Properties"]["ResourceId"] == on
     ]
     return method
 
@@ -88,7 +90,12 @@ def _index(name: str, partition_key: str, sort_key: str) -> dict[str, Any]:
             ["customer_id", "entry_key", "month"],
             {"GlobalSecondaryIndexes": [_index("by-month", "month", "entry_key")]},
         ),
-        ("billing-objects", _keys("object_id"), ["object_id"], {}),
+        (
+            "billing-objects",
+            _keys("object_id"),
+            ["object_id", "object_type"],
+            {"GlobalSecondaryIndexes": [_index("by-type", "object_type", "object_id")]},
+        ),
         (
             "billing-alerts",
             _keys("alert_id"),
@@ -104,6 +111,7 @@ def _index(name: str, partition_key: str, sort_key: str) -> dict[str, Any]:
             ["invoice_id", "step", "status", "due_at"],
             {"GlobalSecondaryIndexes": [_index("by-due", "status", "due_at")]},
         ),
+        ("invoice-requests", _keys("request_id"), ["request_id"], {}),
     ],
 )
 def test_billing_tables_are_on_demand_recoverable_encrypted_retained_and_never_expire(
@@ -204,6 +212,7 @@ def test_webhook_environment_is_exactly_the_documented_settings(full_synth: Synt
         "FINOPSGUARD_BILLING_OBJECTS_TABLE": ref(table_id_of(full_synth, "billing-objects")),
         "FINOPSGUARD_BILLING_ALERTS_TABLE": ref(table_id_of(full_synth, "billing-alerts")),
         "FINOPSGUARD_DUNNING_TABLE": ref(table_id_of(full_synth, "dunning")),
+        "FINOPSGUARD_INVOICE_REQUESTS_TABLE": ref(table_id_of(full_synth, "invoice-requests")),
         "FINOPSGUARD_BILLING_THRESHOLDS": '{"EUR":"4000","USD":"5000.50"}',
         "FINOPSGUARD_DUNNING_STEPS": "0:email,2:sms,7:email,14:sms",
         "FINOPSGUARD_MAX_BODY_BYTES": "65536",
@@ -231,7 +240,7 @@ def test_webhook_function_uses_exactly_the_common_report_and_billing_layers(full
     assert len(function["Layers"]) == 3
 
 
-def test_only_the_webhook_function_ships_the_billing_layer(full_synth: Synth) -> None:
+def test_only_the_stripe_facing_functions_ship_the_billing_layer(full_synth: Synth) -> None:
     billing_layer = ref(layer_id(full_synth, "billing-deps"))
 
     with_billing_layer = [
@@ -240,7 +249,12 @@ def test_only_the_webhook_function_ships_the_billing_layer(full_synth: Synth) ->
         if billing_layer in f["Properties"].get("Layers", [])
     ]
 
-    assert with_billing_layer == ["finops-guard-qa-stripe-webhook"]
+    assert sorted(with_billing_layer) == [
+        "finops-guard-qa-billing-admin",
+        "finops-guard-qa-dunning-sender",
+        "finops-guard-qa-reconciliation",
+        "finops-guard-qa-stripe-webhook",
+    ]
 
 
 def test_billing_layer_is_built_from_layers_billing_deps(full_synth: Synth) -> None:
@@ -313,6 +327,12 @@ def test_webhook_role_has_exactly_the_least_privilege_statements(full_synth: Syn
             "Effect": "Allow",
             "Action": ["dynamodb:Query", "dynamodb:UpdateItem"],
             "Resource": arn_of(table_id_of(full_synth, "dunning")),
+        },
+        {
+            "Sid": "ConfirmBotInvoices",
+            "Effect": "Allow",
+            "Action": "dynamodb:UpdateItem",
+            "Resource": arn_of(table_id_of(full_synth, "invoice-requests")),
         },
     ]
 
@@ -414,7 +434,8 @@ def test_any_other_method_gets_405_from_a_mock_integration(full_synth: Synth) ->
         },
         "MethodResponses": [{"StatusCode": "405", "ResponseParameters": {"method.response.header.Allow": True}}],
     }
-    assert len(full_synth.resources("AWS::ApiGateway::Method")) == 2
+    # POST and ANY on the webhook, plus the six finance admin routes (test_infra_billing_jobs.py).
+    assert len(full_synth.resources("AWS::ApiGateway::Method")) == 8
 
 
 @pytest.mark.parametrize(("synth_name", "rate", "burst"), [("default_synth", 50, 100), ("full_synth", 20, 40)])
@@ -676,6 +697,7 @@ def test_billing_api_resources_carry_the_cost_allocation_tags(full_synth: Synth,
 def test_billing_tables_functions_and_secrets_carry_the_cost_allocation_tags(full_synth: Synth) -> None:
     lids = [
         *(table_id_of(full_synth, t) for t in ("stripe-events", "billing-ledger", "billing-objects", "dunning")),
+        table_id_of(full_synth, "invoice-requests"),
         table_id_of(full_synth, "billing-alerts"),
         function_of(full_synth, WEBHOOK)[0],
         function_of(full_synth, NOTIFIER)[0],

@@ -31,6 +31,23 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("BillingApi/Api/Default/stripe/webhook/POST", "AwsSolutions-COG4"),
     ("BillingApi/Api/Default/stripe/webhook/ANY", "AwsSolutions-APIG4"),
     ("BillingApi/Api/Default/stripe/webhook/ANY", "AwsSolutions-COG4"),
+    *(
+        (f"BillingApi/Api/Default/{path}/{method}", "AwsSolutions-COG4")
+        for path, method in (
+            ("invoices", "POST"),
+            ("billing/summary", "GET"),
+            ("billing/alerts/{id}/retry", "POST"),
+            ("billing/alerts/{id}/resend", "POST"),
+            ("billing/portal-session", "POST"),
+            ("billing/export.csv", "GET"),
+        )
+    ),
+    ("BillingJobs/StripeApiKeySecret", "AwsSolutions-SMG4"),
+    ("BillingJobs/DunningSender/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+    (
+        "BillingJobs/BillingAdmin/Role/DefaultPolicy",
+        "AwsSolutions-IAM5[Resource::<BillingJobsExportBucket410ADD4A.Arn>/ledger/*]",
+    ),
     (
         "BillingApi/Api/CloudWatchRole",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -89,7 +106,7 @@ def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
         assert not {"todo", "tbd", "n/a", "ignore"} & {w.lower().strip(".,") for w in words}
 
 
-def test_wildcards_are_only_cost_explorer_list_streams_and_the_finance_topic_key(full_synth: Synth) -> None:
+def test_wildcards_are_only_cost_explorer_list_streams_sms_and_the_finance_topic_key(full_synth: Synth) -> None:
     wildcard_statements = [
         statement
         for policy in full_synth.resources("AWS::IAM::Policy").values()
@@ -110,6 +127,7 @@ def test_wildcards_are_only_cost_explorer_list_streams_and_the_finance_topic_key
             "Resource": finance_key_arn,
         },
         {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},  # billing notifier stream trigger
+        {"Sid": "SendDunningSms", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},  # SMS to phones
     ]
     assert full_synth.template_json["Resources"][finance_key_arn["Fn::GetAtt"][0]]["Type"] == "AWS::KMS::Key"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +11,16 @@ import pytest
 from aws_cdk import App
 from conftest import REPO_ROOT, cdk_json_context
 
-from infra.config import DEFAULTS, ConfigError, CostFilter, DunningStep, FinOpsGuardConfig, load_config
+from infra.config import (
+    DEFAULTS,
+    DUNNING_PLACEHOLDERS,
+    ConfigError,
+    CostFilter,
+    DunningStep,
+    DunningTemplate,
+    FinOpsGuardConfig,
+    load_config,
+)
 from infra.stack import create_stack
 
 pytestmark = pytest.mark.infra
@@ -121,6 +131,52 @@ pytestmark = pytest.mark.infra
         ("billingApiBurstLimit", "0"),
         ("billingApiBurstLimit", 2.5),
         ("billingApiBurstLimit", "10001"),
+        ("dunningSenderEmail", "billing"),
+        ("dunningSenderEmail", "billing@localhost"),
+        ("dunningSenderEmail", 42),
+        ("dunningTemplates", '{"email": {"subject": "s", "body": "b"}'),
+        ("dunningTemplates", '["email"]'),
+        ("dunningTemplates", {"fax": {"body": "b"}}),
+        ("dunningTemplates", {"3:fax": {"body": "b"}}),
+        ("dunningTemplates", {"2:email": {"subject": "s", "body": "b"}}),
+        ("dunningTemplates", {"03:email": {"subject": "s", "body": "b"}}),
+        ("dunningTemplates", {"email": {"body": "b"}}),
+        ("dunningTemplates", {"email": {"subject": "s", "body": "b", "html": "<p>"}}),
+        ("dunningTemplates", {"sms": {"subject": "s", "body": "b"}}),
+        ("dunningTemplates", {"sms": "pay now"}),
+        ("dunningTemplates", {"sms": {"body": ""}}),
+        ("dunningTemplates", {"sms": {"body": 5}}),
+        ("dunningTemplates", {"sms": {"body": "pay {total}"}}),
+        ("dunningTemplates", {"email": {"subject": "{Amount}", "body": "b"}}),
+        ("dunningTemplates", {"email": {"subject": "s", "body": "pay {amount:>10}"}}),
+        ("dunningTemplates", {"email": {"subject": "s", "body": "pay {}"}}),
+        ("dunningTemplates", {"email": {"subject": "s", "body": "pay {amount"}}),
+        ("dunningTemplates", {"email": {"subject": "s", "body": "{{amount}}"}}),
+        ("dunningTemplates", {"sms": {"body": "x" * 321}}),
+        ("dunningSchedule", "hourly"),
+        ("dunningSchedule", "rate(1 hours)"),
+        ("dunningSchedule", "cron(0 * * * *)"),
+        ("reconciliationSchedule", "cron(30 6 * * * *)"),
+        ("reconciliationSchedule", "daily"),
+        ("billingExportSchedule", "cron(0 6 * * MON *)"),
+        ("billingExportSchedule", "rate(7 day)"),
+        ("reconciliationVariancePercent", "0"),
+        ("reconciliationVariancePercent", -1),
+        ("reconciliationVariancePercent", "100.01"),
+        ("reconciliationVariancePercent", "1%"),
+        ("reconciliationVariancePercent", True),
+        ("billingPortalReturnUrl", "http://billing.example.com"),
+        ("billingPortalReturnUrl", "billing.example.com/account"),
+        ("billingPortalReturnUrl", "https://"),
+        ("billingPortalReturnUrl", "https://billing.example.com/a b"),
+        ("invoiceDaysUntilDue", "-1"),
+        ("invoiceDaysUntilDue", 366),
+        ("invoiceDaysUntilDue", "thirty"),
+        ("invoiceDaysUntilDue", 14.5),
+        ("stripeApiBase", "127.0.0.1:12111"),
+        ("stripeApiBase", "ftp://127.0.0.1"),
+        ("stripeApiBase", "http://"),
+        ("stripeApiBase", ["http://127.0.0.1:12111"]),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -231,6 +287,15 @@ def test_default_config_from_cdk_json() -> None:
         webhook_max_body_bytes=262144,
         billing_api_rate_limit=50,
         billing_api_burst_limit=100,
+        dunning_sender_email=None,
+        dunning_templates=(),
+        dunning_schedule="rate(1 hour)",
+        reconciliation_schedule="cron(30 6 * * ? *)",
+        billing_export_schedule="cron(0 6 ? * MON *)",
+        reconciliation_variance_percent="1",
+        billing_portal_return_url=None,
+        invoice_days_until_due=30,
+        stripe_api_base=None,
     )
 
 
@@ -414,3 +479,129 @@ def test_cdk_cli_synth_with_unknown_time_zone_fails_naming_the_key(tmp_path) -> 
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Invalid context 'timezone': 'Mars/Olympus' is not an IANA time zone" in output
+
+
+# --- billing operations -----------------------------------------------------------------------
+
+
+def test_billing_ops_settings_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {
+            "dunningSenderEmail": "billing@example.com",
+            "dunningSchedule": " rate(15  minutes) ",
+            "reconciliationSchedule": "cron(0 5 * * ? *)",
+            "billingExportSchedule": "cron(0 7 ? * FRI *)",
+            "reconciliationVariancePercent": "0.25",
+            "billingPortalReturnUrl": "https://billing.example.com/account?from=portal",
+            "invoiceDaysUntilDue": "0",
+            "stripeApiBase": "http://127.0.0.1:12111",
+        }
+    )
+
+    assert config.dunning_sender_email == "billing@example.com"
+    assert config.dunning_schedule == "rate(15 minutes)"
+    assert config.reconciliation_schedule == "cron(0 5 * * ? *)"
+    assert config.billing_export_schedule == "cron(0 7 ? * FRI *)"
+    assert config.reconciliation_variance_percent == "0.25"
+    assert config.billing_portal_return_url == "https://billing.example.com/account?from=portal"
+    assert config.invoice_days_until_due == 0
+    assert config.stripe_api_base == "http://127.0.0.1:12111"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(100, "100"), ("100", "100"), (0.5, "0.5"), ("1", "1")])
+def test_variance_percent_is_kept_as_a_decimal_string_up_to_100(raw: object, expected: str) -> None:
+    assert FinOpsGuardConfig.from_context({"reconciliationVariancePercent": raw}).reconciliation_variance_percent == (
+        expected
+    )
+
+
+@pytest.mark.parametrize("key", ["dunningSenderEmail", "dunningTemplates", "billingPortalReturnUrl", "stripeApiBase"])
+@pytest.mark.parametrize("raw", [None, "null", ""])
+def test_optional_billing_ops_settings_accept_null(key: str, raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({key: raw})
+
+    assert (
+        config.dunning_sender_email,
+        config.dunning_templates,
+        config.billing_portal_return_url,
+        config.stripe_api_base,
+    ) == (None, (), None, None)
+    assert config.dunning_templates_json is None
+
+
+@pytest.mark.parametrize("stripe_api_base", ["https://stripe-mock.internal:12112", "http://localhost:12111/v1"])
+def test_stripe_api_base_takes_http_and_https(stripe_api_base: str) -> None:
+    assert FinOpsGuardConfig.from_context({"stripeApiBase": stripe_api_base}).stripe_api_base == stripe_api_base
+
+
+TEMPLATES = {
+    "email": {
+        "subject": "Invoice {invoice_number} is unpaid",
+        "body": "Hi {customer_name}, {amount} was due {due_date}.",
+    },
+    "sms": {"body": "Day {day}: pay {amount} at {pay_link}"},
+    "3:email": {"subject": "Reminder", "body": "Pay at {pay_link}"},
+}
+
+
+@pytest.mark.parametrize("raw", [TEMPLATES, json.dumps(TEMPLATES)])
+def test_dunning_templates_from_cdk_json_or_cli_become_typed_templates(raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({"dunningTemplates": raw})
+
+    assert config.dunning_templates == (
+        DunningTemplate(key="3:email", subject="Reminder", body="Pay at {pay_link}"),
+        DunningTemplate(
+            key="email",
+            subject="Invoice {invoice_number} is unpaid",
+            body="Hi {customer_name}, {amount} was due {due_date}.",
+        ),
+        DunningTemplate(key="sms", body="Day {day}: pay {amount} at {pay_link}"),
+    )
+    assert json.loads(config.dunning_templates_json or "") == TEMPLATES
+
+
+def test_dunning_template_with_an_unknown_placeholder_names_the_key_and_the_placeholder() -> None:
+    raw = {"email": {"subject": "Invoice {invoice_no}", "body": "b"}}
+
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({"dunningTemplates": raw})
+
+    assert raised.value.key == "dunningTemplates"
+    assert str(raised.value) == (
+        f"Invalid context 'dunningTemplates': {raw!r} holds the unknown placeholder {{invoice_no}} in the subject "
+        "of 'email'; allowed: {customer_name}, {amount}, {invoice_number}, {pay_link}, {due_date}, {day}"
+    )
+
+
+def test_dunning_template_for_a_step_that_does_not_exist_names_the_steps() -> None:
+    with pytest.raises(
+        ConfigError, match=r"holds '5:sms', which is no step of dunningSteps \(0:email, 1:sms, 3:email\)$"
+    ):
+        FinOpsGuardConfig.from_context({"dunningTemplates": {"5:sms": {"body": "pay"}}})
+
+
+def test_dunning_template_steps_follow_the_configured_dunning_steps() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {"dunningSteps": "0:email,5:sms", "dunningTemplates": {"5:sms": {"body": "pay {amount}"}}}
+    )
+
+    assert config.dunning_templates == (DunningTemplate(key="5:sms", body="pay {amount}"),)
+
+
+def test_sms_template_of_exactly_320_characters_is_accepted_and_one_more_is_not() -> None:
+    body = "{amount}" + "x" * 312
+
+    assert (
+        FinOpsGuardConfig.from_context({"dunningTemplates": {"sms": {"body": body}}}).dunning_templates[0].body == body
+    )
+    with pytest.raises(ConfigError, match=r"holds an SMS body for 'sms' of 321 characters; the limit is 320$"):
+        FinOpsGuardConfig.from_context({"dunningTemplates": {"sms": {"body": body + "x"}}})
+
+
+def test_every_allowed_placeholder_is_accepted() -> None:
+    body = " ".join(f"{{{name}}}" for name in DUNNING_PLACEHOLDERS)
+
+    config = FinOpsGuardConfig.from_context({"dunningTemplates": {"email": {"subject": body, "body": body}}})
+
+    assert config.dunning_templates == (DunningTemplate(key="email", subject=body, body=body),)
+    assert DUNNING_PLACEHOLDERS == ("customer_name", "amount", "invoice_number", "pay_link", "due_date", "day")

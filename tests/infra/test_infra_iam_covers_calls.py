@@ -30,9 +30,11 @@ TRANSACT_ACTIONS = {
 
 
 def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(IAM action, DynamoDB table name or "") for one API call."""
+    """(IAM action, DynamoDB table name, "<table>/index/<index>" for index reads, or "") for one API call."""
     if service != "dynamodb":
-        prefix = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce"}.get(service)
+        prefixes = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce", "s3": "s3",
+                    "sesv2": "ses"}  # fmt: skip
+        prefix = prefixes.get(service)
         return [(f"{prefix}:{operation}", "")] if prefix else []
     if operation == "TransactWriteItems":
         return [
@@ -40,6 +42,8 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
             for item in params["TransactItems"]
             for kind, body in item.items()
         ]
+    if "TableName" in params and params.get("IndexName"):
+        return [(f"dynamodb:{operation}", f"{params['TableName']}/index/{params['IndexName']}")]
     if "TableName" in params:
         return [(f"dynamodb:{operation}", params["TableName"])]
     return []
@@ -81,7 +85,7 @@ def recorder(monkeypatch):
     def clear_caches() -> None:
         for cached in (runtime.settings, runtime.outbox, runtime.budget_table, runtime.budget_alert_table,
                        runtime.anomaly_table, runtime.event_publisher, runtime.billing_settings, runtime.billing_store,
-                       runtime._ce_client):  # fmt: skip
+                       runtime._ce_client, runtime.billing_ops_settings, runtime.stripe_api):  # fmt: skip
             cached.cache_clear()
         secrets.clear_cache()
 
@@ -101,8 +105,13 @@ def short(name: str) -> str:
 def missing_grants(synth: Synth, function: str, calls: set[tuple[str, str]]) -> list[tuple[str, str]]:
     statements = policy_statements_of_role(synth, role_id_of(synth, function))
 
+    def resource_of(table: str) -> Any:
+        name, _, index = table.partition("/index/")
+        arn = arn_of(table_id_of(synth, short(name)))
+        return {"Fn::Join": ["", [arn, f"/index/{index}"]]} if index else arn
+
     def allowed(action: str, table: str) -> bool:
-        resource = arn_of(table_id_of(synth, short(table))) if table else None
+        resource = resource_of(table) if table else None
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -226,3 +235,159 @@ def test_anomaly_and_notifier_roles_allow_every_call_their_code_makes(full_synth
         "batchItemFailures": []
     }
     assert missing_grants(full_synth, "billing-notifier", calls) == []
+
+
+@pytest.fixture
+def stripe_fake():
+    from devtools.stripe_fake import StripeFake
+
+    with StripeFake() as fake:
+        yield fake
+
+
+def billing_ops_env(aws: Any, setenv: Any, fake: Any) -> dict[str, str]:
+    from devtools import stripe_events as se
+
+    tables = aws.create_billing_tables("iam")
+    aws.client("secretsmanager").create_secret(Name="iam/stripe", SecretString=se.TEST_SECRET)
+    aws.client("secretsmanager").create_secret(Name="iam/stripe-api-key", SecretString=fake.api_key)
+    for key, value in {
+        "FINOPSGUARD_STRIPE_SECRET_NAME": "iam/stripe",
+        "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
+        "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
+        "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
+        "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
+        "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
+        "FINOPSGUARD_INVOICE_REQUESTS_TABLE": tables["invoice_requests"],
+        "FINOPSGUARD_STRIPE_API_KEY_SECRET_NAME": "iam/stripe-api-key",
+        "FINOPSGUARD_STRIPE_API_BASE": fake.base_url,
+        "FINOPSGUARD_DUNNING_SENDER_EMAIL": "billing@finops.example.com",
+        "FINOPSGUARD_PORTAL_RETURN_URL": "https://finops.example.com/billing",
+    }.items():
+        setenv(key, value)
+    aws.client("ses").verify_email_identity(EmailAddress="billing@finops.example.com")
+    return tables
+
+
+def webhook_all(fake: Any, calls: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The loopback Stripe posts its events to the webhook handler in this process: the calls the
+    webhook makes meanwhile are moved out of `calls` into the returned set (its own role's)."""
+    from devtools import stripe_events as se
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    webhook: set[tuple[str, str]] = set()
+
+    def post(event: dict[str, Any]) -> None:
+        # The caller waits for Stripe's reply meanwhile, so everything recorded here is the webhook's.
+        saved = set(calls)
+        calls.clear()
+        reply = load_handler("stripe_webhook").lambda_handler(se.signed_request(event), FakeContext("iam-webhook"))
+        assert reply["statusCode"] == 200, reply
+        webhook.update(calls)
+        calls.clear()
+        calls.update(saved)
+
+    fake.on_event(post)
+    return webhook
+
+
+def admin_event(method: str, resource: str, body: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"httpMethod": method, "resource": resource, "headers": {}, "body": json.dumps(body) if body else None,
+            "requestContext": {"identity": {"userArn": "arn:aws:iam::1:user/iam"}}, **extra}  # fmt: skip
+
+
+def test_billing_operations_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat, stripe_fake):
+    """Dunning sender, reconciliation, finance admin API (every route and the weekly export), and the
+    webhook confirming a bot invoice, each on its own role."""
+    from datetime import UTC, datetime
+
+    from finops_guard.adapters.stripe_api import StripeApi
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    tables = billing_ops_env(aws, setenv, stripe_fake)
+    bucket = "finops-guard-iam-exports"
+    aws.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    setenv("FINOPSGUARD_EXPORT_BUCKET", bucket)
+    webhook = webhook_all(stripe_fake, calls)
+    stripe_fake.add_customer("cus_IamCustomer0001", email="ap@iam.example", name="Iam", phone="+15555550123")
+    api = StripeApi(lambda: stripe_fake.api_key, api_base=stripe_fake.base_url)
+    invoice = api.create_invoice(customer="cus_IamCustomer0001", currency="usd", description="x", days_until_due=1,
+                                 metadata={}, idempotency_key="iam-1")  # fmt: skip
+    api.add_invoice_item(invoice=invoice["id"], customer="cus_IamCustomer0001", amount_minor=1000, currency="usd",
+                         description="x", idempotency_key="iam-2")  # fmt: skip
+    api.finalize_invoice(invoice["id"], idempotency_key="iam-3")
+    stripe_fake.decline_next_payment(invoice["id"])
+    try:
+        api.pay_invoice(invoice["id"], idempotency_key="iam-4")
+    except Exception:  # noqa: S110 - the decline opens the alert and schedules dunning
+        pass
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    calls.clear()
+    setenv("POWERTOOLS_SERVICE_NAME", "dunning-sender")
+    assert load_handler("dunning_sender").lambda_handler({"time": now}, FakeContext("iam-dunning"))["sent"] == 1
+    assert ("ses:SendEmail", "") in calls
+    assert missing_grants(full_synth, "dunning-sender", calls) == []
+
+    calls.clear()
+    setenv("POWERTOOLS_SERVICE_NAME", "reconciliation")
+    stripe_fake.add_invoice(customer="cus_IamCustomer0001", currency="usd", amount_minor=500, status="paid")
+    assert load_handler("reconciliation").lambda_handler({}, FakeContext("iam-reconciliation"))["mismatches"] == 1
+    assert missing_grants(full_synth, "reconciliation", calls) == []
+
+    calls.clear()
+    setenv("POWERTOOLS_SERVICE_NAME", "billing-admin")
+    admin = load_handler("billing_admin")
+    alert_id = f"invoice_failed#{invoice['id']}"
+    replies = [
+        admin.lambda_handler(
+            admin_event(
+                "POST",
+                "/invoices",
+                {
+                    "request_id": "iam-request-0001",
+                    "customer": "cus_IamCustomer0001",
+                    "currency": "USD",
+                    "amount": "10.00",
+                    "description": "x",
+                },
+            ),
+            FakeContext("iam-admin"),
+        ),  # fmt: skip
+        admin.lambda_handler(
+            admin_event(
+                "POST",
+                "/invoices",
+                {
+                    "request_id": "iam-request-0002",
+                    "customer": "cus_NotInStripe0001",
+                    "currency": "USD",
+                    "amount": "10.00",
+                    "description": "x",
+                },
+            ),
+            FakeContext("iam-admin"),
+        ),  # fmt: skip
+        admin.lambda_handler(admin_event("GET", "/billing/summary"), FakeContext("iam-admin")),
+        admin.lambda_handler(
+            admin_event("POST", "/billing/alerts/{id}/resend", pathParameters={"id": alert_id}),
+            FakeContext("iam-admin"),
+        ),  # fmt: skip
+        admin.lambda_handler(
+            admin_event("POST", "/billing/alerts/{id}/retry", pathParameters={"id": alert_id}), FakeContext("iam-admin")
+        ),  # fmt: skip
+        admin.lambda_handler(
+            admin_event("POST", "/billing/portal-session", {"customer": "cus_IamCustomer0001"}),
+            FakeContext("iam-admin"),
+        ),  # fmt: skip
+        admin.lambda_handler(admin_event("GET", "/billing/export.csv"), FakeContext("iam-admin")),
+        admin.lambda_handler({"action": "weekly_export"}, FakeContext("iam-admin")),
+    ]
+    assert [r.get("statusCode", 200) for r in replies] == [201, 404, 200, 200, 200, 200, 200, 200], replies
+    assert ("dynamodb:DeleteItem", tables["invoice_requests"]) in calls and ("s3:PutObject", "") in calls
+    assert missing_grants(full_synth, "billing-admin", calls) == []
+    assert ("dynamodb:UpdateItem", tables["invoice_requests"]) in webhook  # invoice.sent confirmed the bot invoice
+    assert missing_grants(full_synth, "stripe-webhook", webhook) == []

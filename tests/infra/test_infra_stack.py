@@ -12,6 +12,7 @@ from conftest import (
     Synth,
     arn_of,
     dlq_id_of,
+    export_bucket_id,
     function_of,
     layer_id,
     log_group_id_of,
@@ -205,11 +206,16 @@ def test_optional_settings_are_absent_from_the_environment_by_default(default_sy
 @pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])
 def test_no_environment_value_looks_like_a_url_or_secret(synth_name: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(synth_name)
-    secret_like = re.compile(r"://|hooks\.|webhook\.office|xox[abp]-|sk_(live|test)_|resolve:secretsmanager", re.I)
+    secret_like = re.compile(
+        r"://|hooks\.|webhook\.office|xox[abp]-|[sr]k_(live|test)_|whsec_|resolve:secretsmanager", re.I
+    )
+    # Public URLs from the context, not secrets: the Stripe test server and the portal's return page.
+    public_urls = {"FINOPSGUARD_STRIPE_API_BASE", "FINOPSGUARD_PORTAL_RETURN_URL"}
 
     for function in synth.resources("AWS::Lambda::Function").values():
         for name, value in function["Properties"]["Environment"]["Variables"].items():
-            assert not secret_like.search(json.dumps(value)), f"{name} looks like a secret: {value}"
+            if name not in public_urls:
+                assert not secret_like.search(json.dumps(value)), f"{name} looks like a secret: {value}"
 
 
 def test_teams_secret_name_variable_is_the_name_of_the_teams_secret(full_synth: Synth) -> None:
@@ -306,7 +312,7 @@ def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_assets_are_the_five_handlers_and_the_three_layers(full_synth: Synth) -> None:
+def test_assets_are_the_eight_handlers_and_the_three_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -318,6 +324,9 @@ def test_assets_are_the_five_handlers_and_the_three_layers(full_synth: Synth) ->
         "Anomalies/AnomalyAlerts/Function/Code",
         "BillingApi/BillingNotifier/Function/Code",
         "BillingApi/StripeWebhook/Function/Code",
+        "BillingJobs/BillingAdmin/Function/Code",
+        "BillingJobs/DunningSender/Function/Code",
+        "BillingJobs/Reconciliation/Function/Code",
         "Budgets/BudgetGuard/Function/Code",
         "CostReports/WeeklyReport/Function/Code",
         "Layers/BillingDeps/Code",
@@ -430,8 +439,8 @@ def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
     resource_ids = full_synth.resources(resource_type)
-    # Topics: ops, finance, cost anomalies. Queues: five function DLQs and the anomaly inbox.
-    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 6)
+    # Topics: ops, finance, cost anomalies. Queues: eight function DLQs and the anomaly inbox.
+    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 9)
 
     for resource_id in resource_ids:
         full_synth.template.has_resource_properties(
@@ -462,7 +471,17 @@ def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_
 
 
 @pytest.mark.parametrize(
-    "function_name", ["weekly-report", "budget-guard", "anomaly-alerts", "stripe-webhook", "billing-notifier"]
+    "function_name",
+    [
+        "weekly-report",
+        "budget-guard",
+        "anomaly-alerts",
+        "stripe-webhook",
+        "billing-notifier",
+        "dunning-sender",
+        "reconciliation",
+        "billing-admin",
+    ],
 )
 def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(full_synth: Synth, function_name: str) -> None:
     full_synth.template.has_resource_properties(
@@ -496,11 +515,13 @@ def test_slack_secret_exists_only_when_slack_is_enabled(full_synth: Synth, defau
         "finops-guard/qa/finance-slack-webhook-url",
         "finops-guard/qa/finance-teams-webhook-url",
         "finops-guard/qa/slack-webhook-url",
+        "finops-guard/qa/stripe-api-key",
         "finops-guard/qa/stripe-webhook-secret",
         "finops-guard/qa/teams-webhook-url",
     ]
     assert names(default_synth) == [
         "finops-guard/dev/finance-teams-webhook-url",
+        "finops-guard/dev/stripe-api-key",
         "finops-guard/dev/stripe-webhook-secret",
         "finops-guard/dev/teams-webhook-url",
     ]
@@ -542,6 +563,7 @@ def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> Non
         "AWS::IAM::Role",
         "AWS::Logs::LogGroup",
         "AWS::CloudWatch::Alarm",
+        "AWS::S3::Bucket",
     ],
 )
 def test_every_taggable_resource_carries_the_cost_allocation_tags(full_synth: Synth, resource_type: str) -> None:
@@ -559,6 +581,7 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
 
     outputs = dict(full_synth.template_json["Outputs"])
     assert "Fn::Join" in outputs.pop("StripeWebhookUrl")["Value"]  # exact value: test_infra_billing.py
+    assert "Fn::Join" in outputs.pop("BillingAdminApiUrl")["Value"]  # exact value: test_infra_billing_jobs.py
     assert outputs == {
         "TeamsSecretName": {"Value": "finops-guard/qa/teams-webhook-url"},
         "SlackSecretName": {"Value": "finops-guard/qa/slack-webhook-url"},
@@ -578,6 +601,8 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
         "LedgerTableName": {"Value": ref(table_id_of(full_synth, "billing-ledger"))},
         "BillingAlertsTableName": {"Value": ref(table_id_of(full_synth, "billing-alerts"))},
         "DunningTableName": {"Value": ref(table_id_of(full_synth, "dunning"))},
+        "StripeApiKeySecretName": {"Value": "finops-guard/qa/stripe-api-key"},
+        "BillingExportBucketName": {"Value": ref(export_bucket_id(full_synth))},
     }
 
 
@@ -602,6 +627,9 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "LedgerTableName",
         "BillingAlertsTableName",
         "DunningTableName",
+        "StripeApiKeySecretName",
+        "BillingExportBucketName",
+        "BillingAdminApiUrl",
     }
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from finops_guard.invoice_bot import invoice_confirmation
+
 LEDGER_KINDS = ("subscription", "booking_fee", "credit_adjustment")
 HANDLED = (
     "invoice.created",
@@ -96,6 +98,8 @@ class Effects:
     refund_level: tuple[str, int] | None = None  # (charge id, cumulative refunded) for optimistic refunds
     refund_recorded: int = 0  # the level already booked, filled in by the store before writing
     ignored: bool = False
+    event_created: int = 0
+    confirm_invoice_request: str | None = None  # an invoice bot request this event confirms delivered
 
 
 def _iso(epoch: int) -> str:
@@ -158,7 +162,7 @@ def effects_of(event: Mapping[str, Any], *, dunning_steps: list[tuple[int, str]]
     obj = data.get("object") if isinstance(data, Mapping) else None
     if not isinstance(obj, Mapping):
         raise EventShapeError(f"{event_type}: data.object missing")
-    effects = Effects(event_id, event_type)
+    effects = Effects(event_id, event_type, event_created=created)
     try:
         if event_type.startswith("invoice."):
             _invoice(effects, obj, created, dunning_steps)
@@ -205,6 +209,7 @@ def _invoice(effects: Effects, invoice: Mapping[str, Any], created: int, steps: 
     if kind == "invoice.finalized":
         attributes["finalized_at"] = _iso(created)
     effects.state = StateChange(invoice_id, "invoice", INVOICE_RANK.get(status, 1), created, attributes)
+    effects.confirm_invoice_request = invoice_confirmation(invoice, kind)
 
     if kind == "invoice.paid":
         if not customer:

@@ -7,6 +7,8 @@
   finops-guard budgets add --id prod --amount 20000 --currency USD --scope account=111111111111
   finops-guard budgets list | show ID | remove ID
   finops-guard budgets apply budgets.yaml [--prune] [--dry-run]   idempotent: same file, no writes
+  finops-guard invoice create --customer cus_... --amount 1250.00 --currency EUR --description "..."
+                                                                  Stripe invoice, sent; card to finance
 
 Tables default to the stack's names for --stage (finops-guard-<stage>-budgets, ...); set
 AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
@@ -265,6 +267,60 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invoice_create(args: argparse.Namespace) -> int:
+    """The invoice bot from a terminal: same code path and idempotency as POST /invoices."""
+    import uuid
+
+    from finops_guard import runtime
+    from finops_guard.adapters.invoice_requests import InvoiceRequestTable
+    from finops_guard.adapters.stripe_api import (
+        StripeApi,
+        StripeRequestError,
+        StripeUnavailable,
+        read_stripe_api_key,
+    )
+    from finops_guard.invoice_bot import (
+        InvoiceRequestError,
+        RequestConflict,
+        announcement,
+        issue_invoice,
+        parse_invoice_request,
+    )
+
+    stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+    request_id = args.request_id or f"cli-{uuid.uuid4()}"
+    body = {"customer": args.customer, "amount": args.amount, "currency": args.currency,
+            "description": args.description}  # fmt: skip
+    try:
+        request = parse_invoice_request(body, request_id=request_id)
+    except InvoiceRequestError as error:
+        print(f"finops-guard: {error}", file=sys.stderr)
+        return 2
+    key_secret = os.environ.get("FINOPSGUARD_STRIPE_API_KEY_SECRET_NAME") or f"finops-guard/{stage}/stripe-api-key"
+    api = StripeApi(lambda: read_stripe_api_key(key_secret), api_base=os.environ.get("FINOPSGUARD_STRIPE_API_BASE"))
+    table = os.environ.get("FINOPSGUARD_INVOICE_REQUESTS_TABLE") or f"finops-guard-{stage}-invoice-requests"
+    requested_by = f"cli:{os.environ.get('USER') or 'operator'}"
+    print(f"request id {request.request_id} (re-run with --request-id {request.request_id} to resume it safely)")
+    try:
+        issued = issue_invoice(request, api=api, store=InvoiceRequestTable(table), requested_by=requested_by,
+                               days_until_due=args.days_until_due, now=datetime.now(UTC))  # fmt: skip
+    except (RequestConflict, StripeRequestError, StripeUnavailable) as error:
+        print(f"finops-guard: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(issued.to_json(), indent=2))
+    if issued.replayed:
+        return 0
+    chat = replace(
+        _settings(args), teams_secret_name=args.teams_secret or f"finops-guard/{stage}/finance-teams-webhook-url"
+    )
+    messages = announcement(issued, chat.chat_channels, requested_by)
+    outbox = runtime.outbox(chat.require("outbox_table"))
+    result = deliver_all(messages, outbox, runtime.webhook_poster(chat), datetime.now(UTC))
+    if result.failed:
+        print("finance card kept in the outbox (finops-guard report resend)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-guard", description="FinOps Guard operator tool")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -343,6 +399,21 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--prune", action="store_true", help="also remove budgets that are not in the file")
     apply.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     apply.set_defaults(func=cmd_budgets_apply)
+
+    invoice = commands.add_parser("invoice", help="the invoice bot").add_subparsers(dest="action", required=True)
+    create = invoice.add_parser("create", help="create, finalize and send a Stripe invoice; post it to finance")
+    create.add_argument("--customer", required=True, help="Stripe customer id (cus_...)")
+    create.add_argument("--amount", required=True, help="in major units, e.g. 1250.00 (JPY: 1500, KWD: 12.345)")
+    create.add_argument("--currency", required=True, help="ISO 4217 code")
+    create.add_argument("--description", required=True)
+    create.add_argument("--request-id", help="resume or replay an earlier request (default: a new id)")
+    create.add_argument("--days-until-due", type=int, default=30)
+    create.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+    create.add_argument("--outbox-table", help="outbox table name (default finops-guard-<stage>-outbox)")
+    create.add_argument(
+        "--teams-secret", help="finance Teams webhook secret (default finops-guard/<stage>/finance-teams-webhook-url)"
+    )
+    create.set_defaults(func=cmd_invoice_create)
 
     local = commands.add_parser("local", help="development tools").add_subparsers(dest="action", required=True)
     serve = local.add_parser("serve", help="run the Stripe webhook endpoint on 127.0.0.1 over an embedded AWS")

@@ -24,13 +24,14 @@ from finops_guard.adapters.secrets import read_webhook_url
 from finops_guard.delivery import Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
-from finops_guard.settings import BillingSettings, ReportSettings
+from finops_guard.settings import BillingOpsSettings, BillingSettings, ReportSettings
 
 if TYPE_CHECKING:
     from finops_guard.adapters.anomaly_store import AnomalyTable
     from finops_guard.adapters.billing_store import BillingStore
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
     from finops_guard.adapters.notify import EventBridgePublisher
+    from finops_guard.adapters.stripe_api import StripeApi
 
 SAFETY_MARGIN_S = 10.0
 log = logging.getLogger(__name__)
@@ -117,8 +118,37 @@ def billing_store() -> BillingStore:
 
     config = billing_settings()
     tables = BillingTables(
-        config.events_table, config.ledger_table, config.objects_table, config.alerts_table, config.dunning_table
+        config.events_table,
+        config.ledger_table,
+        config.objects_table,
+        config.alerts_table,
+        config.dunning_table,
+        config.invoice_requests_table,
     )
+    return BillingStore(tables)
+
+
+@cache
+def billing_ops_settings() -> BillingOpsSettings:
+    return BillingOpsSettings.from_env(os.environ)
+
+
+@cache
+def stripe_api() -> StripeApi:
+    """The one Stripe client of the billing operations functions; the key is read on first use."""
+    from finops_guard.adapters.stripe_api import StripeApi, read_stripe_api_key
+
+    config = billing_ops_settings()
+    return StripeApi(lambda: read_stripe_api_key(config.stripe_api_key_secret_name), api_base=config.stripe_api_base)
+
+
+@cache
+def billing_ops_store() -> BillingStore:
+    """The billing tables as the operations functions see them (no processed-events table)."""
+    from finops_guard.adapters.billing_store import BillingStore, BillingTables
+
+    config = billing_ops_settings()
+    tables = BillingTables("", config.ledger_table, config.objects_table, config.alerts_table, config.dunning_table)
     return BillingStore(tables)
 
 

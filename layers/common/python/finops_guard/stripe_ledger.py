@@ -24,6 +24,9 @@ class Ledger(Protocol):
     def apply(self, effects: Effects, now: datetime) -> str: ...
     def settle_invoice(self, invoice_id: str, now: datetime) -> tuple[int, int]: ...
     def raise_threshold_alerts(self, effects: Effects, thresholds: Mapping[str, Any], now: datetime) -> list[str]: ...
+    def confirm_invoice_request(
+        self, request_id: str, event_id: str, event_created: int, now: datetime
+    ) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class WebhookOutcome:
     status: int
     body: dict[str, Any]
     event_type: str | None = None
+    invoice_latency_s: int | None = None  # set once per invoice bot request, when Stripe confirms delivery
 
 
 def handle_webhook(
@@ -56,6 +60,7 @@ def handle_webhook(
         log.info("stripe event type not handled", extra={"event_id": effects.event_id, "type": effects.event_type})
         return WebhookOutcome(200, {"received": True, "outcome": "ignored"}, effects.event_type)
     at = now()
+    latency = None
     outcome = ledger.apply(effects, at)
     if outcome in ("applied", "duplicate"):
         # Idempotent follow-ups, re-run on duplicates so a crash after the commit is repaired.
@@ -63,5 +68,9 @@ def handle_webhook(
             ledger.settle_invoice(effects.settle_invoice, at)
         if effects.ledger and settings.thresholds:
             ledger.raise_threshold_alerts(effects, settings.thresholds, at)
+        if effects.confirm_invoice_request:
+            latency = ledger.confirm_invoice_request(
+                effects.confirm_invoice_request, effects.event_id, effects.event_created, at
+            )
     log.info("stripe event", extra={"event_id": effects.event_id, "type": effects.event_type, "outcome": outcome})
-    return WebhookOutcome(200, {"received": True, "outcome": outcome}, effects.event_type)
+    return WebhookOutcome(200, {"received": True, "outcome": outcome}, effects.event_type, latency)

@@ -37,6 +37,7 @@ class BillingTables:
     objects: str
     alerts: str
     dunning: str
+    invoice_requests: str | None = None  # the invoice bot's requests, confirmed by invoice.sent
 
 
 def _s(value: str) -> dict[str, str]:
@@ -300,8 +301,8 @@ class BillingStore(AwsAdapter):
                 self.tables.alerts,
                 {"alert_id": _s(f"{kind}#{invoice_id}")},
                 "SET #status = :resolved, resolved_at = :now",
-                "#status = :open",
-                {":resolved": _s("resolved"), ":open": _s("open"), ":now": stamp},
+                "#status IN (:open, :retrying)",  # a finance retry may hold the alert right now
+                {":resolved": _s("resolved"), ":open": _s("open"), ":retrying": _s("retrying"), ":now": stamp},
             ):
                 resolved += 1
         cancelled = 0
@@ -361,6 +362,15 @@ class BillingStore(AwsAdapter):
                 continue
             raised.append(alert_id)
         return raised
+
+    def confirm_invoice_request(self, request_id: str, event_id: str, event_created: int, now: datetime) -> int | None:
+        """The request-to-delivery latency in seconds, once per bot invoice (None on redelivery)."""
+        if not self.tables.invoice_requests:
+            return None
+        from finops_guard.adapters.invoice_requests import InvoiceRequestTable
+
+        requests = InvoiceRequestTable(self.tables.invoice_requests, client=self.client)
+        return requests.confirm(request_id, event_id=event_id, event_created=event_created, now=now)
 
     def _conditional_update(
         self, table: str, key: dict[str, Any], update: str, condition: str, values: dict[str, Any]

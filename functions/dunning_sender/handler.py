@@ -1,0 +1,52 @@
+"""Hourly: send the dunning steps that are due (e-mail via SES, SMS via SNS), each at most once.
+
+Each step's invoice is re-read from Stripe first: one paid meanwhile is skipped, not reminded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.adapters.dunning_store import DunningChannels, DunningTable
+from finops_guard.adapters.stripe_api import StripeRequestError
+from finops_guard.dunning import parse_templates, send_due_steps
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+def _invoice(invoice_id: str) -> dict[str, Any] | None:
+    try:
+        return runtime.stripe_api().retrieve_invoice(invoice_id)
+    except StripeRequestError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.billing_ops_settings()
+    run = send_due_steps(
+        store=DunningTable(settings.dunning_table),
+        invoice=_invoice,
+        channels=DunningChannels(settings.dunning_sender_email),
+        templates=parse_templates(settings.dunning_templates),
+        sender_configured=bool(settings.dunning_sender_email),
+        now=runtime.scheduled_time(event),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    metrics.add_metric("DunningStepsSent", MetricUnit.Count, len(run.sent))
+    metrics.add_metric("DunningStepsSkipped", MetricUnit.Count, len(run.skipped))
+    metrics.add_metric("DunningStepsFailed", MetricUnit.Count, len(run.failed))
+    metrics.add_metric("DunningStepsDeferred", MetricUnit.Count, len(run.errors))
+    logger.info("dunning run", extra={"sent": run.sent, "skipped": run.skipped, "failed": run.failed,
+                                      "deferred": run.errors, "lost_races": run.lost_races})  # fmt: skip
+    return {"sent": len(run.sent), "skipped": len(run.skipped), "failed": len(run.failed), "deferred": len(run.errors)}

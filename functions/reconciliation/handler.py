@@ -1,0 +1,61 @@
+"""Daily reconciliation (EventBridge Scheduler): Stripe's invoices of the last 30 days vs the ledger.
+
+The result is stored for the summary API; a mismatch opens the day's `ledger_mismatch` alert, whose
+card the billing notifier posts from the alerts stream. Rules: finops_guard/reconciliation.py.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.adapters.reconciliation_store import ReconciliationStore
+from finops_guard.reconciliation import run_reconciliation
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@cache
+def reconciliation_store() -> ReconciliationStore:
+    config = runtime.billing_ops_settings()
+    return ReconciliationStore(
+        ledger_table=config.ledger_table, objects_table=config.objects_table, alerts_table=config.alerts_table
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = runtime.billing_ops_settings()
+    store = reconciliation_store()
+    outcome = run_reconciliation(
+        invoices=runtime.stripe_api(),
+        ledger=store,
+        sink=store,
+        now=runtime.scheduled_time(event),
+        days=config.reconciliation_days,
+        threshold_percent=config.variance_percent,
+    )
+    result = outcome.result
+    metrics.add_metric("ReconciliationRuns", MetricUnit.Count, 1)
+    metrics.add_metric("ReconciliationMismatches", MetricUnit.Count, result.mismatch_count)
+    metrics.add_metric("ReconciliationPastDue", MetricUnit.Count, result.past_due_count)
+    summary = {
+        "window_start": result.record()["window_start"],
+        "invoices_seen": result.invoices_seen,
+        "ledger_rows_seen": result.ledger_rows_seen,
+        "pairs_compared": result.pairs_compared,
+        "mismatches": result.mismatch_count,
+        "past_due": result.past_due_count,
+        "alert": outcome.alert,
+        "resolved": outcome.resolved,
+    }
+    logger.info("reconciliation finished", extra=summary)
+    return summary
