@@ -27,8 +27,9 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_billing_operations(aws: EmbeddedAws, billing: LocalBilling) -> list[str]:
-    """Returns printable lines; cards land in the chat recorder through the outbox as usual."""
+def run_billing_operations(aws: EmbeddedAws, billing: LocalBilling) -> tuple[list[str], list[tuple[str, str]]]:
+    """(printable lines, (title, HTML) of each dunning e-mail and SMS); cards land in the chat
+    recorder through the outbox as usual."""
     from finops_guard import runtime
     from finops_guard.adapters import secrets
     from finops_guard.adapters.stripe_api import StripeApi
@@ -59,7 +60,23 @@ def run_billing_operations(aws: EmbeddedAws, billing: LocalBilling) -> list[str]
         lines += _invoice_bot(fake, clock)
     finally:
         fake.stop()
-    return lines
+    return lines, _dunning_messages()
+
+
+def _dunning_messages() -> list[tuple[str, str]]:
+    import html
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    sections = []
+    for message in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages:
+        title = f"Dunning e-mail (SES) to {message.destinations['ToAddresses'][0]}: {message.subject}"
+        sections.append((title, f"<pre>{html.escape(message.body)}</pre>"))
+    for number, text, *_ in sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values():
+        sections.append((f"Dunning SMS (SNS) to {number}", f"<pre>{html.escape(text)}</pre>"))
+    return sections
 
 
 def _post(billing: LocalBilling, event: dict[str, Any]) -> None:

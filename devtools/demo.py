@@ -173,7 +173,7 @@ def main() -> int:
             billing_received = len(chat.received)
 
             print("== billing operations: dunning, reconciliation, invoice bot (loopback Stripe)")
-            operations = run_billing_operations(aws, billing)
+            operations, dunning_sections = run_billing_operations(aws, billing)
             notify_new_billing_alerts(aws, billing)
     finally:
         chat.stop()
@@ -189,7 +189,10 @@ def main() -> int:
     billing_msgs = chat.received[anomaly_received:billing_received]
     operations_msgs = chat.received[billing_received:]
     (OUT / "billing-operations.html").write_text(
-        render_page("FinOps Guard finance channel: billing operations", [preview(r) for r in operations_msgs])
+        render_page(
+            "FinOps Guard billing operations: finance channel cards, dunning e-mails and SMS",
+            [preview(r) for r in operations_msgs] + dunning_sections,
+        )
     )
     (OUT / "billing-alerts.html").write_text(
         render_page("FinOps Guard finance channel: billing alerts", [preview(r) for r in billing_msgs])

@@ -54,6 +54,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "pairs_compared": result.pairs_compared,
         "mismatches": result.mismatch_count,
         "past_due": result.past_due_count,
+        "in_flight": result.invoices_in_flight,
         "alert": outcome.alert,
         "resolved": outcome.resolved,
     }

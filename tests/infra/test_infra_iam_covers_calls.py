@@ -334,7 +334,9 @@ def test_billing_operations_roles_allow_every_call_their_code_makes(full_synth: 
 
     calls.clear()
     setenv("POWERTOOLS_SERVICE_NAME", "reconciliation")
-    stripe_fake.add_invoice(customer="cus_IamCustomer0001", currency="usd", amount_minor=500, status="paid")
+    yesterday = int(datetime.now(UTC).timestamp()) - 86400
+    stripe_fake.add_invoice(customer="cus_IamCustomer0001", currency="usd", amount_minor=500, status="paid",
+                            created=yesterday)  # fmt: skip
     assert load_handler("reconciliation").lambda_handler({}, FakeContext("iam-reconciliation"))["mismatches"] == 1
     assert missing_grants(full_synth, "reconciliation", calls) == []
 

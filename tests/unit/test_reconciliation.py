@@ -304,3 +304,16 @@ def test_clean_run_resolves_open_alerts_and_raises_none():
     )
     assert outcome.alert is None and outcome.resolved == ["ledger_mismatch#2026-11-16"] and store.raised == []
     assert store.months == [["2026-11"]] and store.saved[0].record()["status"] == "clean"
+
+
+def test_an_invoice_paid_minutes_before_the_run_is_left_for_the_next_run():
+    just_paid = int((NOW - timedelta(minutes=5)).timestamp())
+    settled = int((NOW - timedelta(minutes=16)).timestamp())
+    invoices = [
+        invoice("in_new", "cus_a", 7000, status_transitions={"paid_at": just_paid}),  # webhook still on the way
+        invoice("in_old", "cus_a", 3000, status_transitions={"paid_at": settled}),
+        invoice("in_void", "cus_b", 0, status="void", status_transitions={"voided_at": just_paid}),
+    ]
+    result = run(invoices, [entry("in_old", "cus_a", 3000), entry("in_void", "cus_b", 500)])
+    assert (result.invoices_in_flight, result.invoices_seen, result.mismatch_count) == (2, 1, 0)
+    assert result.record()["invoices_in_flight"] == 2

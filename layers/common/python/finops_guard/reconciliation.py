@@ -25,6 +25,9 @@ The rules, as the README states them:
   invoices in all (pairs by largest absolute difference first) and count the rest. Past-due invoices
   are listed as well: listed invoices with status `open` and a `due_date` before the run (at most 50,
   oldest due first, plus their count).
+- **In flight.** An invoice paid, voided or marked uncollectible less than 15 minutes before the run
+  is left out of this run (both sides; counted as `invoices_in_flight`): its webhook may still be on
+  the way, and tomorrow's run compares it.
 - **Alert.** A run with at least one mismatch opens (or refreshes) the billing alert
   `ledger_mismatch#<YYYY-MM-DD>` (UTC date of the run), so the finance channel gets one card per day
   while a mismatch lasts; alerts of earlier days are resolved by it. A run without mismatches
@@ -42,6 +45,8 @@ from decimal import ROUND_UP, Decimal
 from typing import Any, Protocol
 
 MAX_DAYS = 30  # Stripe's Events API keeps 30 days of events
+# An invoice paid (or voided) this recently may still have its webhook on the way: compare it next run.
+IN_FLIGHT = timedelta(minutes=15)
 LEDGER_KINDS = frozenset({"subscription", "booking_fee"})
 TOTAL_PREFIX = "TOTAL#"
 MAX_LISTED_INVOICES = 20
@@ -134,6 +139,7 @@ class ReconciliationResult:
     mismatches: tuple[PairMismatch, ...] = ()  # at most MAX_LISTED_PAIRS, largest difference first
     invoices_not_listed: int = 0  # differing invoices of mismatching pairs beyond MAX_LISTED_INVOICES
     past_due_count: int = 0
+    invoices_in_flight: int = 0  # changed state within IN_FLIGHT before the run: not compared this time
     past_due: tuple[PastDueInvoice, ...] = ()  # at most MAX_LISTED_PAST_DUE, oldest due first
 
     @property
@@ -179,6 +185,7 @@ class ReconciliationResult:
             "past_due_count": self.past_due_count,
             "past_due": [invoice.as_record() for invoice in self.past_due],
             "past_due_not_listed": self.past_due_count - len(self.past_due),
+            "invoices_in_flight": self.invoices_in_flight,
             "alert_id": self.alert_id if self.mismatch_count else None,
         }
 
@@ -276,9 +283,13 @@ def reconcile(
     # invoice id -> (customer, currency, status, amount Stripe says was paid)
     listed: dict[str, tuple[str, str, str, int]] = {}
     past_due: list[PastDueInvoice] = []
+    in_flight: set[str] = set()
     for invoice in invoices:
         invoice_id = str(invoice["id"])
-        if invoice_id in listed:
+        if invoice_id in listed or invoice_id in in_flight:
+            continue
+        if _changed_since(invoice, now - IN_FLIGHT):
+            in_flight.add(invoice_id)
             continue
         status = str(invoice.get("status") or "draft")
         customer, currency = _customer(invoice), str(invoice.get("currency") or "").upper()
@@ -337,7 +348,16 @@ def reconcile(
         invoices_not_listed=total_differences - sum(len(p.invoices) for p in shown),
         past_due_count=len(past_due),
         past_due=tuple(past_due[:MAX_LISTED_PAST_DUE]),
+        invoices_in_flight=len(in_flight),
     )
+
+
+def _changed_since(invoice: Mapping[str, Any], since: datetime) -> bool:
+    """Paid, voided or marked uncollectible at or after `since` (Stripe's status_transitions)."""
+    transitions = invoice.get("status_transitions") or {}
+    keys = ("paid_at", "voided_at", "marked_uncollectible_at")
+    moments = [_epoch(transitions.get(key)) for key in keys] if isinstance(transitions, Mapping) else []
+    return any(moment is not None and moment >= since for moment in moments)
 
 
 def _differences(
