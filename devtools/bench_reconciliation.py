@@ -79,7 +79,7 @@ def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
 def make_plan(seed: int = SEED) -> Plan:
     rng = random.Random(seed)
     start = int((NOW - timedelta(days=DAYS)).timestamp()) + 60
-    end = int(NOW.timestamp()) - 60
+    end = int(NOW.timestamp()) - 3600  # older than the in-flight grace: every invoice is compared
     primary = {f"cus_bench{c:05d}": _weighted(rng, CURRENCIES) for c in range(N_CUSTOMERS)}
     customers = sorted(primary)
     invoices = []
@@ -176,9 +176,7 @@ def ledger_items(plan: Plan, month: str, seed: int = SEED) -> Iterator[dict[str,
             for kind, amount in invoice.lines:
                 yield _entry(invoice.customer, invoice.created, invoice.invoice_id, kind, amount, currency,
                              invoice.invoice_id, suffix="-again")  # fmt: skip
-    share = sum(1 for i in plan.invoices if _month(i.created) == month) / len(plan.invoices)
-    credits = round(N_CREDITS * share)
-    for n in range(credits):
+    for n in range(_credits(plan, month)):
         invoice = rng.choice(listed)
         yield _entry(invoice.customer, invoice.created + 3600, f"cn_bench{month}{n:05d}", "credit_adjustment",
                      -rng.randint(50, 500), invoice.currency.upper(), invoice.invoice_id)  # fmt: skip
@@ -199,6 +197,11 @@ def ledger_items(plan: Plan, month: str, seed: int = SEED) -> Iterator[dict[str,
         }
 
 
+def _credits(plan: Plan, month: str) -> int:
+    """Credit adjustments of the month, in proportion to its invoices (one formula for both uses)."""
+    return round(N_CREDITS * sum(1 for i in plan.invoices if _month(i.created) == month) / len(plan.invoices))
+
+
 def _older_rows(plan: Plan, month: str) -> int:
     """Rows of invoices created before the window, so the months hold N_LEDGER_ROWS entries in all."""
     months = sorted({_month(i.created) for i in plan.invoices})
@@ -209,7 +212,7 @@ def _older_rows(plan: Plan, month: str) -> int:
             if _month(i.created) == m
             and ((i.status == "paid" and i.invoice_id not in plan.missing) or i.invoice_id in plan.void_booked)
         )
-        + round(N_CREDITS * sum(1 for i in plan.invoices if _month(i.created) == m) / len(plan.invoices))
+        + _credits(plan, m)
         for m in months
     }
     spare = N_LEDGER_ROWS - sum(window_rows.values())
@@ -325,7 +328,25 @@ class Timed:
             yield value
 
 
+def _reset_peak_rss() -> None:
+    """A child started by a big parent (make bench) inherits the parent's high-water mark on Linux:
+    reset it to the current RSS (clear_refs "5", Linux >= 4.0) so the figure is this run's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
 def _rss_mb() -> float:
+    """Peak resident set size of this process in MiB (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -334,6 +355,7 @@ def measure() -> dict[str, Any]:
     from finops_guard.adapters.stripe_api import StripeApi
     from finops_guard.reconciliation import run_reconciliation
 
+    _reset_peak_rss()
     plan = make_plan()
     child = subprocess.Popen(
         [sys.executable, "-m", "devtools.bench_reconciliation", "--serve-fake"],

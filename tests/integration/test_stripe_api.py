@@ -397,3 +397,13 @@ def test_form_bodies_parse_into_nested_params():
         "description": "a b&c",
         "empty": "",
     }
+
+
+def test_a_rolled_key_is_read_again_after_stripe_refuses_the_old_one(fake):
+    keys = iter(["sk_test_rolled_away_0000000000", fake.api_key])
+    api = StripeApi(lambda: next(keys), api_base=fake.base_url)
+    fake.add_customer(CUSTOMER)
+    with pytest.raises(StripeRequestError):
+        api.create_portal_session(customer=CUSTOMER, return_url="https://finops.example.com/billing")
+    session = api.create_portal_session(customer=CUSTOMER, return_url="https://finops.example.com/billing")
+    assert session["customer"] == CUSTOMER and [r.status for r in fake.requests][-2:] == [401, 200]

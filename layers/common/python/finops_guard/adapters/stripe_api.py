@@ -150,12 +150,10 @@ class StripeApi:
             return request()
         except stripe.CardError as error:
             raise StripeCardError(_message(error), status=error.http_status, code=error.code) from None
-        except (
-            stripe.InvalidRequestError,
-            stripe.IdempotencyError,
-            stripe.AuthenticationError,
-            stripe.PermissionError,
-        ) as error:
+        except stripe.AuthenticationError as error:
+            self._client = None  # the key was rolled: the next call builds a client with the key read again
+            raise StripeRequestError(_message(error), status=error.http_status, code=error.code) from None
+        except (stripe.InvalidRequestError, stripe.IdempotencyError, stripe.PermissionError) as error:
             raise StripeRequestError(_message(error), status=error.http_status, code=error.code) from None
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
             raise StripeUnavailable(f"Stripe unavailable: {type(error).__name__} {error.http_status or ''}") from None
