@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import urllib.request
 from contextlib import contextmanager
 from typing import Any
@@ -24,9 +25,25 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
         self._server.start()
+        self._one_request_at_a_time()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         return self
+
+    def _one_request_at_a_time(self) -> None:
+        """DynamoDB checks and applies a conditional write as one step; moto's threaded server does
+        not lock its backends, so two concurrent conditional writes could both pass its check. Serving
+        one request at a time gives the handlers DynamoDB's per-request atomicity (the concurrency
+        tests rely on it); requests are short, so nothing waits long."""
+        wsgi_server = self._server._server  # werkzeug's server; its request handlers read `.app`
+        assert wsgi_server is not None
+        app, lock = wsgi_server.app, threading.Lock()
+
+        def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with lock:
+                return list(app(environ, start_response))
+
+        wsgi_server.app = atomic
 
     def stop(self) -> None:
         self._server.stop()
