@@ -32,6 +32,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event,
         settings=settings,
         secrets=lambda: read_signing_secrets(settings.stripe_secret_name, settings.stripe_previous_secret_name),
+        refresh_secrets=lambda: read_signing_secrets(
+            settings.stripe_secret_name, settings.stripe_previous_secret_name, refresh=True
+        ),
         ledger=runtime.billing_store(),
         now=lambda: datetime.now(UTC),
     )

@@ -330,3 +330,21 @@ def test_warm_deliveries_make_no_secrets_manager_call_even_without_a_previous_se
     deliver(fresh("invoice.sent", id="evt_1WarmSecondDelivery00000"))
     deliver(fresh("invoice.sent", id="evt_1WarmThirdDelivery000000"))
     assert len(asked) == 2
+
+
+def test_a_secret_rolled_in_stripe_is_picked_up_on_the_first_delivery_it_signs(billing, monkeypatch):
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    assert json.loads(deliver(fresh("invoice.paid"))["body"])["outcome"] == "applied"  # warm: secret cached
+    rolled = "whsec_rolled_in_the_stripe_dashboard_0001"
+    billing.aws.client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString=rolled)
+    original, asked = SecretsProvider._get, []
+    monkeypatch.setattr(
+        SecretsProvider, "_get", lambda self, name, **kw: asked.append(name) or original(self, name, **kw)
+    )
+    reply = deliver(fresh("customer.subscription.created", id="evt_1SignedWithTheRolledOne0"), secret=rolled)
+    assert (reply["statusCode"], json.loads(reply["body"])["outcome"]) == (200, "applied")
+    for n in range(5):  # forged deliveries: refused, and no more reads within the minute
+        forged = deliver(fresh("invoice.sent", id=f"evt_1Forged{n}xxxxxxxxxxxxxxx"), secret="whsec_forged_000000")
+        assert forged["statusCode"] == 400
+    assert sorted(asked) == sorted([SECRET_NAME, PREVIOUS_NAME])

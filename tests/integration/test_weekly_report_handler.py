@@ -196,3 +196,28 @@ def test_cli_dry_run_writes_the_payload_and_posts_nothing(deployed, tmp_path):
     payload = json.loads(out.read_text())
     assert payload["attachments"][0]["content"]["version"] == "1.5"
     assert deployed.outbox_item(MESSAGE_ID) is None
+
+
+def test_a_replaced_webhook_url_is_read_again_when_the_old_one_is_gone(deployed):
+    deployed.seed_costs()
+    deployed.invoke({"smoke_test": True, "scheduled_time": "2026-11-09T07:00:00Z"})  # warm: URL cached
+    new_path = "/workflows/teams-new-token"
+    deployed.aws.client("secretsmanager").put_secret_value(SecretId=TEAMS_SECRET,
+                                                            SecretString=deployed.chat.url(new_path))  # fmt: skip
+    deployed.chat.then(Reply(404, body="workflow not found"), Reply(202))
+    result = deployed.invoke()
+    assert len(result["delivered"]) == 1
+    assert [r.path for r in deployed.chat.received][-2:] == [TEAMS_PATH, new_path]
+
+
+def test_warm_runs_make_no_secrets_manager_call(deployed, monkeypatch):
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    original, asked = SecretsProvider._get, []
+    monkeypatch.setattr(
+        SecretsProvider, "_get", lambda self, name, **kw: asked.append(name) or original(self, name, **kw)
+    )
+    deployed.seed_costs()
+    for day in ("2026-11-02", "2026-11-09", "2026-11-16"):
+        deployed.invoke({"smoke_test": True, "scheduled_time": f"{day}T07:00:00Z"})
+    assert asked == [TEAMS_SECRET]  # the cold start only

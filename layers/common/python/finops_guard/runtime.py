@@ -139,7 +139,12 @@ def stripe_api() -> StripeApi:
     from finops_guard.adapters.stripe_api import StripeApi, read_stripe_api_key
 
     config = billing_ops_settings()
-    return StripeApi(lambda: read_stripe_api_key(config.stripe_api_key_secret_name), api_base=config.stripe_api_base)
+    name = config.stripe_api_key_secret_name
+    return StripeApi(
+        lambda: read_stripe_api_key(name),
+        api_base=config.stripe_api_base,
+        refresh_key=lambda: read_stripe_api_key(name, refresh=True),
+    )
 
 
 @cache
@@ -167,7 +172,9 @@ def webhook_poster(config: ReportSettings, remaining_ms: int | None = None) -> W
     """A poster that stops retrying before the Lambda timeout (remaining_ms from the context)."""
     deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_S
     return WebhookPoster(
-        lambda channel: read_webhook_url(config.secret_for(channel), channel=channel), deadline=deadline
+        lambda channel: read_webhook_url(config.secret_for(channel), channel=channel),
+        refresh_url=lambda channel: read_webhook_url(config.secret_for(channel), channel=channel, refresh=True),
+        deadline=deadline,
     )
 
 

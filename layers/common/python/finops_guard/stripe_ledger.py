@@ -37,6 +37,21 @@ class WebhookOutcome:
     invoice_latency_s: int | None = None  # set once per invoice bot request, when Stripe confirms delivery
 
 
+def _verify(
+    payload: bytes, header: str, secrets: Callable[[], Sequence[str]], refresh: Callable[[], Sequence[str]] | None
+) -> Any:
+    cached = list(secrets())
+    try:
+        return verify(payload, header, cached)
+    except Rejection as rejection:
+        if rejection.reason != "invalid signature" or refresh is None:
+            raise
+        fresh = list(refresh())
+        if fresh == cached:
+            raise
+        return verify(payload, header, fresh)
+
+
 def handle_webhook(
     request: Mapping[str, Any],
     *,
@@ -44,11 +59,14 @@ def handle_webhook(
     secrets: Callable[[], Sequence[str]],
     ledger: Ledger,
     now: Callable[[], datetime],
+    refresh_secrets: Callable[[], Sequence[str]] | None = None,
 ) -> WebhookOutcome:
+    """`secrets()` gives the cached signing secrets; `refresh_secrets()` reads them again (rate-limited
+    by the adapter) when a signature fails against the cached ones: a secret rolled in Stripe."""
     try:
         payload = raw_body(request, settings.max_body_bytes)
         header = signature_header(request)
-        event = verify(payload, header, secrets())
+        event = _verify(payload, header, secrets, refresh_secrets)
         effects = effects_of(event, dunning_steps=settings.dunning_steps)
     except Rejection as rejection:
         log.warning("stripe webhook rejected", extra={"status": rejection.status, "reason": rejection.reason})

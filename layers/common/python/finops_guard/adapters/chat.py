@@ -25,6 +25,8 @@ _sleep = time.sleep
 _pace_sleep = time.sleep
 # Chat services' documented rates: Teams webhooks 4 requests/s, Slack incoming webhooks ~1/s.
 MIN_INTERVAL_S = {"teams": 0.25, "slack": 1.0}
+# A webhook answering these no longer accepts this URL: read the secret again, once, in case it changed.
+URL_GONE = frozenset({401, 403, 404, 410})
 
 
 class _Pacer:
@@ -68,8 +70,10 @@ class WebhookPoster:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         deadline: float | None = None,
+        refresh_url: Callable[[str], str] | None = None,
     ) -> None:
         self._url_for = url_for
+        self._refresh_url = refresh_url  # reads the secret again when the webhook says the URL is gone
         self._policy = policy or RetryPolicy()
         self._session = session or requests.Session()
         self._sleep = sleep or _sleep
@@ -96,6 +100,13 @@ class WebhookPoster:
                 if 200 <= response.status_code < 300:
                     return attempt
                 detail = response.text[:MAX_LOGGED_BODY]
+                if response.status_code in URL_GONE and self._refresh_url is not None:
+                    fresh = self._refresh_url(message.channel)
+                    if fresh != url:  # the URL was replaced in its secret (a new Workflows webhook): use it
+                        url = fresh
+                        log.warning("chat webhook URL was replaced; retrying with the new one",
+                                    extra={"channel": message.channel, "status": response.status_code})  # fmt: skip
+                        continue
                 if response.status_code != 429 and response.status_code < 500:
                     log.error(
                         "chat webhook rejected the message",

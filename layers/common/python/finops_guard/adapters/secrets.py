@@ -1,4 +1,11 @@
-"""Chat webhook URLs from Secrets Manager (one secret per channel, plain string), cached while warm.
+"""Secrets from Secrets Manager (plain strings): chat webhook URLs, Stripe signing secrets and key.
+
+Cached for the life of the container: a warm invocation makes no Secrets Manager call. A value is
+read again only when it stops working (a chat webhook answering 401/403/404/410, a Stripe signature
+that fails against every cached secret, Stripe refusing the API key), at most once a minute per
+secret, so a rotated value is picked up on first use and a flood of forged webhooks cannot turn
+into a flood of Secrets Manager calls. A missing optional secret (the `-previous` signing secret
+outside a rotation) is remembered as missing the same way.
 
 A webhook URL is a bearer credential: it is never logged, never put in an exception message and
 never stored anywhere but the secret.
@@ -14,24 +21,61 @@ from botocore.exceptions import ClientError
 
 from finops_guard.delivery import ChatConfigError
 
-CACHE_SECONDS = 300
-_absent_until: dict[str, float] = {}  # optional secrets found missing: not asked again while warm
+REFRESH_INTERVAL_S = 60.0
+_MISSING = object()
+_values: dict[str, object] = {}  # secret name -> its value, or _MISSING for an absent optional secret
+_refreshed_at: dict[str, float] = {}  # secret name -> when a failure last made us read it again (monotonic)
+
+
+class _Unreadable(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _read(name: str, *, refresh: bool = False) -> object:
+    """The cached value (or _MISSING); with `refresh`, read again unless read within the last minute."""
+    from aws_lambda_powertools.utilities import parameters
+
+    refreshed_recently = time.monotonic() - _refreshed_at.get(name, float("-inf")) < REFRESH_INTERVAL_S
+    if name in _values and (not refresh or refreshed_recently):
+        return _values[name]
+    if refresh:
+        _refreshed_at[name] = time.monotonic()
+    try:
+        value = parameters.get_secret(name, force_fetch=True)
+    except parameters.exceptions.GetParameterError as error:
+        code = _error_code(error)
+        if code != "ResourceNotFoundException":
+            raise _Unreadable(code) from None
+        _values[name] = _MISSING
+        return _MISSING
+    text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+    _values[name] = text
+    return text
+
+
+def secret_text(name: str, *, refresh: bool = False) -> str | None:
+    """A secret's string value, None when the secret does not exist. Raises _Unreadable otherwise."""
+    value = _read(name, refresh=refresh)
+    return None if value is _MISSING else str(value)
+
+
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def read_webhook_url(secret_name: str, *, channel: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
+def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -> str:
     try:
-        value = parameters.get_secret(secret_name, max_age=CACHE_SECONDS)
-    except parameters.exceptions.GetParameterError as error:
-        code = _error_code(error)
+        url = secret_text(secret_name, refresh=refresh)
+        code = "ResourceNotFoundException"
+    except _Unreadable as error:
+        url, code = None, error.code
+    if url is None:
         raise ChatConfigError(
             f"{channel} webhook secret '{secret_name}' could not be read ({code}). Create it or put the URL:"
             f" aws secretsmanager put-secret-value --secret-id {secret_name} --secret-string 'https://...'"
         ) from None
-    url = value.decode() if isinstance(value, bytes) else str(value)
-    return validate_webhook_url(url.strip(), secret_name=secret_name, channel=channel)
+    return validate_webhook_url(url, secret_name=secret_name, channel=channel)
 
 
 def _error_code(error: Exception) -> str:
@@ -60,32 +104,31 @@ def clear_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
-    _absent_until.clear()
+    _values.clear()
+    _refreshed_at.clear()
 
 
 class SigningSecretMissing(RuntimeError):
     """The Stripe signing secret is not configured yet: a 5xx, so Stripe keeps retrying until it is."""
 
 
-def read_signing_secrets(current: str, previous: str | None) -> list[str]:
-    """The `whsec_...` signing secret, then the previous one while a rotation keeps it around."""
-    from aws_lambda_powertools.utilities import parameters
-
+def read_signing_secrets(current: str, previous: str | None, *, refresh: bool = False) -> list[str]:
+    """The `whsec_...` signing secret, then the previous one while a rotation keeps it around.
+    `refresh`: a signature failed against these; read both again (at most once a minute)."""
     secrets = []
     for name, required in ((current, True), (previous, False)):
-        if not name or _absent_until.get(name, 0.0) > time.monotonic():
+        if not name:
             continue
         try:
-            value = parameters.get_secret(name, max_age=CACHE_SECONDS)
-        except parameters.exceptions.GetParameterError as error:
+            text = secret_text(name, refresh=refresh)
+        except _Unreadable as error:
             if required:
-                raise SigningSecretMissing(
-                    f"Stripe signing secret '{name}' could not be read ({_error_code(error)})"
-                ) from None
-            # No previous secret: not rotating. Remember that as long as a value would be cached.
-            _absent_until[name] = time.monotonic() + CACHE_SECONDS
+                raise SigningSecretMissing(f"Stripe signing secret '{name}' could not be read ({error.code})") from None
             continue
-        text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+        if text is None:
+            if required:
+                raise SigningSecretMissing(f"Stripe signing secret '{name}' does not exist")
+            continue  # no previous secret: not rotating
         if text.startswith("whsec_"):
             secrets.append(text)
         elif required:

@@ -40,8 +40,16 @@ class StripeUnavailable(RuntimeError):
 
 
 class StripeApi:
-    def __init__(self, api_key: Callable[[], str], *, api_base: str | None = None, client: Any | None = None) -> None:
+    def __init__(
+        self,
+        api_key: Callable[[], str],
+        *,
+        api_base: str | None = None,
+        client: Any | None = None,
+        refresh_key: Callable[[], str] | None = None,
+    ) -> None:
         self._api_key = api_key
+        self._refresh_key = refresh_key  # reads the key again (not from a cache) after Stripe refused it
         self._api_base = api_base
         self._client = client
 
@@ -152,6 +160,8 @@ class StripeApi:
             raise StripeCardError(_message(error), status=error.http_status, code=error.code) from None
         except stripe.AuthenticationError as error:
             self._client = None  # the key was rolled: the next call builds a client with the key read again
+            if self._refresh_key is not None:
+                self._api_key = self._refresh_key
             raise StripeRequestError(_message(error), status=error.http_status, code=error.code) from None
         except (stripe.InvalidRequestError, stripe.IdempotencyError, stripe.PermissionError) as error:
             raise StripeRequestError(_message(error), status=error.http_status, code=error.code) from None
@@ -169,14 +179,12 @@ def invoice_link(invoice: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return invoice.get("hosted_invoice_url"), invoice.get("invoice_pdf")
 
 
-def read_stripe_api_key(secret_name: str) -> str:
-    """The Stripe secret key, a plain string (sk_... or rk_...), cached while warm. Never logged."""
-    from aws_lambda_powertools.utilities import parameters
+def read_stripe_api_key(secret_name: str, *, refresh: bool = False) -> str:
+    """The Stripe secret key, a plain string (sk_... or rk_...), cached for the container's life and
+    read again after Stripe refuses it (a rolled key). Never logged."""
+    from finops_guard.adapters.secrets import secret_text
 
-    from finops_guard.adapters.secrets import CACHE_SECONDS
-
-    value = parameters.get_secret(secret_name, max_age=CACHE_SECONDS)
-    text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+    text = secret_text(secret_name, refresh=refresh) or ""
     if not text.startswith(("sk_", "rk_")):
         raise StripeRequestError(
             f"Stripe API key secret '{secret_name}' does not hold an sk_/rk_ key yet: put-secret-value it",
