@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "topN": 5,
     "monthlyBudget": None,
     "opsAlarmEmail": None,
+    "opsAlarmHttpsEndpoints": [],
     "slackEnabled": False,
     "owner": "platform-team",
     "costCenter": "finops",
@@ -70,6 +71,8 @@ FORECAST_INTERVAL_MAX = Decimal("0.99")
 
 # A re-alert needs the anomaly's impact to grow by this fraction; above 10 (1000 %) it never would.
 REALERT_GROWTH_MAX = Decimal("10")
+# Paging integrations (PagerDuty, Opsgenie, ...) subscribed to the ops topic: a handful at most, more is a mistake.
+OPS_HTTPS_ENDPOINTS_MAX = 10
 # Cost Anomaly Detection limits: linked accounts per custom monitor, and key/value lengths.
 LINKED_ACCOUNTS_MAX = 10
 TAG_KEY_MAX, TAG_VALUE_MAX = 128, 256
@@ -154,6 +157,7 @@ class FinOpsGuardConfig:
     top_n: int
     monthly_budget: str | None
     ops_alarm_email: str | None
+    ops_alarm_https_endpoints: tuple[str, ...]
     slack_enabled: bool
     owner: str
     cost_center: str
@@ -231,6 +235,7 @@ class FinOpsGuardConfig:
             top_n=_int_in_range("topN", value("topN"), 1, 10),
             monthly_budget=_optional_positive_decimal("monthlyBudget", value("monthlyBudget")),
             ops_alarm_email=_optional_email("opsAlarmEmail", value("opsAlarmEmail")),
+            ops_alarm_https_endpoints=_https_endpoints(value("opsAlarmHttpsEndpoints")),
             slack_enabled=_bool("slackEnabled", value("slackEnabled")),
             owner=_tag_value("owner", value("owner")),
             cost_center=_tag_value("costCenter", value("costCenter")),
@@ -500,6 +505,18 @@ def _monitor_arns(raw: Any) -> tuple[str, ...]:
                 "anomalyMonitorArns", raw, f"holds {arn!r}, not an arn:aws:ce::<account>:anomalymonitor/<id> ARN"
             )
     return _unique(arns)
+
+
+def _https_endpoints(raw: Any) -> tuple[str, ...]:
+    key = "opsAlarmHttpsEndpoints"
+    urls = _string_list(key, raw)
+    for url in urls:
+        if not isinstance(url, str) or not _HTTPS_URL.fullmatch(url):
+            raise ConfigError(key, raw, f"holds {url!r}, not an absolute https:// URL (alarms leave over TLS only)")
+    unique = _unique(urls)
+    if len(unique) > OPS_HTTPS_ENDPOINTS_MAX:
+        raise ConfigError(key, raw, f"lists {len(unique)} endpoints; at most {OPS_HTTPS_ENDPOINTS_MAX} are allowed")
+    return unique
 
 
 def _linked_accounts(raw: Any) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from infra.constructs.billing_jobs import BillingJobs
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
+from infra.constructs.monitoring import Monitoring
 
 
 class FinOpsGuardStack(Stack):
@@ -35,6 +36,7 @@ class FinOpsGuardStack(Stack):
             display_name=f"FinOps Guard {config.stage} alarms",
             purpose="ops alarm",
             email=config.ops_alarm_email,
+            https_endpoints=config.ops_alarm_https_endpoints,
             allow_cloudwatch_alarms=True,
         )
         self.finance_alerts = AlertTopic(
@@ -85,6 +87,16 @@ class FinOpsGuardStack(Stack):
             layers=self.layers,
             alarm_topic=self.ops.topic,
             billing=self.billing,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            cost_reports=self.cost_reports,
+            budgets=self.budgets,
+            anomalies=self.anomalies,
+            billing=self.billing,
+            billing_jobs=self.billing_jobs,
         )
         self._add_outputs()
         self._add_tags()

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.budget_guard import run_budget_guard
@@ -47,6 +47,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
     metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
     metrics.add_metric("CostExplorerRequests", MetricUnit.Count, outcome.cost_requests)
+    for status in outcome.statuses:
+        if not status.error:  # the dashboard's per-budget consumption (actual spend, percent of the amount)
+            consumption = float(round(status.consumption("actual"), 1))
+            with single_metric("BudgetConsumptionPercent", MetricUnit.Percent, consumption,
+                               namespace=metrics.namespace) as metric:  # fmt: skip
+                metric.add_dimension("service", metrics.service or "budget-guard")
+                metric.add_dimension("budget", status.budget.budget_id)
     for status in outcome.errors:
         logger.error("budget not evaluated", extra={"budget_id": status.budget.budget_id, "reason": status.error})
     if outcome.delivery.failed:

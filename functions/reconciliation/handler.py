@@ -11,10 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
+from finops_guard.adapters.billing_reads import BillingReads
 from finops_guard.adapters.reconciliation_store import ReconciliationStore
+from finops_guard.billing_admin import monthly_recurring_revenue
+from finops_guard.money import minor_units
 from finops_guard.reconciliation import run_reconciliation
 
 logger = Logger()
@@ -59,4 +62,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "resolved": outcome.resolved,
     }
     logger.info("reconciliation finished", extra=summary)
+    summary["kpis"] = publish_billing_kpis()
     return summary
+
+
+def publish_billing_kpis() -> dict[str, Any]:
+    """The dashboard's billing KPIs, once a day: MRR per currency (major units; CloudWatch takes
+    floats, converted here at the edge), open billing alerts and failed invoices among them."""
+    config = runtime.billing_ops_settings()
+    reads = BillingReads(ledger_table=config.ledger_table, objects_table=config.objects_table,
+                         alerts_table=config.alerts_table)  # fmt: skip
+    open_alerts = list(reads.alerts_with_status("open"))
+    failed = sum(1 for alert in open_alerts if alert.get("kind") in ("invoice_failed", "escalation"))
+    metrics.add_metric("OpenBillingAlerts", MetricUnit.Count, len(open_alerts))
+    metrics.add_metric("FailedInvoices", MetricUnit.Count, failed)
+    mrr = monthly_recurring_revenue(reads.subscriptions())
+    for currency, minor in mrr.items():
+        with single_metric("MonthlyRecurringRevenue", MetricUnit.NoUnit, minor / 10 ** minor_units(currency),
+                           namespace=metrics.namespace) as metric:  # fmt: skip
+            metric.add_dimension("service", metrics.service or "reconciliation")
+            metric.add_dimension("currency", currency)
+    return {"open_alerts": len(open_alerts), "failed_invoices": failed, "mrr_minor": mrr}

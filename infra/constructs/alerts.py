@@ -1,6 +1,9 @@
-"""Where alerts go: an SNS topic encrypted with its own rotating key, optionally mailed to people."""
+"""Where alerts go: an SNS topic encrypted with its own rotating key, optionally mailed to people and
+posted to paging services."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -13,7 +16,8 @@ from constructs import Construct
 class AlertTopic(Construct):
     """Topic ``finops-guard-<stage>-<name>`` and its key ``alias/finops-guard-<stage>-<name>``.
 
-    Exposes ``topic`` and ``key``. Publishers in this account need ``sns:Publish`` on the topic plus
+    Exposes ``topic`` and ``key``; ``email`` and each of ``https_endpoints`` become subscriptions.
+    Publishers in this account need ``sns:Publish`` on the topic plus
     ``kms:GenerateDataKey*``/``kms:Decrypt`` on the key in their own policy: the key policy's default
     account statement delegates key access to IAM. Services are not IAM principals of the account,
     so ``allow_cloudwatch_alarms`` adds a key policy statement for CloudWatch alarm actions, and
@@ -30,6 +34,7 @@ class AlertTopic(Construct):
         display_name: str,
         purpose: str,
         email: str | None,
+        https_endpoints: Sequence[str] = (),
         allow_cloudwatch_alarms: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -44,6 +49,9 @@ class AlertTopic(Construct):
         )
         if email:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        # SNS decrypts before it posts; the endpoint (a paging service) confirms the subscription itself.
+        for url in https_endpoints:
+            self.topic.add_subscription(subscriptions.UrlSubscription(url, protocol=sns.SubscriptionProtocol.HTTPS))
 
     def _add_key(self, name: str, purpose: str, allow_cloudwatch_alarms: bool) -> kms.Key:
         key = kms.Key(

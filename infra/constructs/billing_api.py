@@ -28,7 +28,13 @@ from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
 from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import ALARM_PERIOD, MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.constructs.monitored_function import (
+    ALARM_PERIOD,
+    METRICS_NAMESPACE,
+    MonitoredFunction,
+    MonitoredFunctionProps,
+    function_code,
+)
 from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets, placeholder_secret
 from infra.constructs.storage import GlobalIndex, state_table
 
@@ -44,6 +50,9 @@ STREAM_BATCH_SIZE = 10
 STREAM_RETRY_ATTEMPTS = 3
 # 4xx above this in 5 minutes is more than a mis-rolled secret: someone is probing the endpoint.
 CLIENT_ERROR_SPIKE = 20
+# 10 forged or stale signatures in 5 minutes are no clock skew or stray replay: someone is probing the
+# webhook, or Stripe's own deliveries are refused because the signing secret was rolled but not put.
+SIGNATURE_FAILURE_SPIKE = 10
 # Every access log line is one JSON object; all values quoted, so "-" (no value) stays valid JSON.
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
@@ -432,6 +441,28 @@ class BillingApi(Construct):
                     f"{self.stripe_secret_name} differ, or a finance tool signs its admin calls with the wrong "
                     f"credentials (403). First: {access_logs_hint} and count requests by resourcePath, ip and "
                     "status; if webhook requests come from Stripe's webhook IPs, compare the two signing secrets."
+                ),
+            ),
+            self._api_alarm(
+                "signature-failures",
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name="StripeSignatureFailures",
+                    # Powertools Metrics adds the service name as the "service" dimension to every metric.
+                    dimensions_map={"service": self.stripe_webhook.short_name},
+                    statistic="Sum",
+                    period=ALARM_PERIOD,
+                ),
+                threshold=SIGNATURE_FAILURE_SPIKE,
+                description=(
+                    f"{SIGNATURE_FAILURE_SPIKE} or more webhook requests in 5 minutes failed Stripe signature "
+                    f"verification in {function_name} (forged signature or timestamp outside the tolerance): "
+                    "someone is posting forged events, or the signing secret was rolled in Stripe and not put into "
+                    f"{self.stripe_secret_name}. First: in the Stripe Dashboard (Developers > Webhooks > this "
+                    "endpoint) look for failed deliveries. If Stripe's deliveries fail, put the endpoint's current "
+                    f"whsec_ value into {self.stripe_secret_name} (the old one into "
+                    f"{self.stripe_previous_secret_name} while Stripe still signs with it) and resend the failed "
+                    f"events. If they do not, the requests are not Stripe's: {access_logs_hint} and look at ip."
                 ),
             ),
         ]

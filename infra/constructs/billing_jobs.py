@@ -396,6 +396,12 @@ class BillingJobs(Construct):
                 actions=["dynamodb:Query"],
                 resources=[self._index_arn(billing.billing_alerts_table.table_arn, "by-status")],
             ),
+            # The daily billing KPIs: monthly recurring revenue from the subscriptions it lists by type.
+            iam.PolicyStatement(
+                sid="ListSubscriptions",
+                actions=["dynamodb:Query"],
+                resources=[self._index_arn(billing.billing_objects_table.table_arn, "by-type")],
+            ),
         ):
             self.reconciliation.add_to_role_policy(statement)
 
@@ -537,12 +543,12 @@ class BillingJobs(Construct):
             period=period,
         )
 
-    def _add_alarms(self) -> list[cloudwatch.Alarm]:
-        stage = self.config.stage
-        webhook, admin = self.billing.stripe_webhook, self.billing_admin
+    def invoice_slo_ratio(self) -> cloudwatch.MathExpression:
+        """The invoice-bot SLI: percent of the bot invoices Stripe confirmed in an hour that were
+        confirmed within 5 minutes of the request (the alarm's metric, and a dashboard line)."""
         # FILL: an hour in which invoices were confirmed but none within 5 minutes has no
         # InvoicesConfirmedWithin5Min data point; it counts as 0 %, not as missing.
-        latency = cloudwatch.MathExpression(
+        return cloudwatch.MathExpression(
             expression="100 * FILL(within, 0) / confirmed",
             using_metrics={
                 "confirmed": self._custom_metric("InvoicesConfirmed", "stripe-webhook", INVOICE_SLO_PERIOD),
@@ -551,6 +557,11 @@ class BillingJobs(Construct):
             period=INVOICE_SLO_PERIOD,
             label="Bot invoices confirmed within 5 minutes (%)",
         )
+
+    def _add_alarms(self) -> list[cloudwatch.Alarm]:
+        stage = self.config.stage
+        webhook, admin = self.billing.stripe_webhook, self.billing_admin
+        latency = self.invoice_slo_ratio()
         latency_alarm = cloudwatch.Alarm(
             self,
             "InvoiceLatencySloAlarm",

@@ -62,7 +62,8 @@ class MonitoredFunctionProps:
 
 
 class MonitoredFunction(Construct):
-    """Exposes ``function``, ``role``, ``dead_letter_queue``, ``log_group`` and ``alarms``.
+    """Exposes ``function``, ``short_name`` (the metrics' service dimension), ``role``,
+    ``dead_letter_queue``, ``log_group`` and ``alarms``.
 
     The role starts with log writing only; add permissions with ``add_to_role_policy`` (or a
     resource's ``grant_*``), which land in the role's DefaultPolicy that the function waits for.
@@ -71,6 +72,7 @@ class MonitoredFunction(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, props: MonitoredFunctionProps) -> None:
         super().__init__(scope, construct_id)
+        self.short_name = props.name
         self.function_name = f"finops-guard-{props.stage}-{props.name}"
         self.alarm_prefix = f"FinOpsGuard-{props.stage}-{props.name}"
         self._alarm_action = cloudwatch_actions.SnsAction(props.alarm_topic)
@@ -91,12 +93,23 @@ class MonitoredFunction(Construct):
         threshold: float,
         comparison: cloudwatch.ComparisonOperator,
         description: str,
+        evaluation_periods: int = 1,
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         """One more alarm ``FinOpsGuard-<stage>-<function>-<name>`` paging the same topic as the standard four.
 
-        Missing data is not breaching: no invocations, no events, nothing to page about.
+        By default missing data is not breaching: no invocations, no events, nothing to page about.
+        An alarm on something that must happen (a report posted) treats missing data as breaching.
         """
-        alarm = self._alarm(name, metric, threshold=threshold, comparison=comparison, description=description)
+        alarm = self._alarm(
+            name,
+            metric,
+            threshold=threshold,
+            comparison=comparison,
+            description=description,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=treat_missing_data,
+        )
         self.alarms.append(alarm)
         return alarm
 
@@ -225,6 +238,8 @@ class MonitoredFunction(Construct):
         threshold: float,
         comparison: cloudwatch.ComparisonOperator,
         description: str,
+        evaluation_periods: int = 1,
+        treat_missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
@@ -234,8 +249,8 @@ class MonitoredFunction(Construct):
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=treat_missing_data,
         )
         alarm.add_alarm_action(self._alarm_action)
         alarm.add_ok_action(self._alarm_action)

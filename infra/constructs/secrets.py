@@ -38,6 +38,10 @@ class WebhookSecrets:
     def all(self) -> list[secretsmanager.ISecret]:
         return [s for s in (self.teams, self.slack) if s is not None]
 
+    @property
+    def names(self) -> list[str]:
+        return [name for name in (self.teams_name, self.slack_name) if name is not None]
+
     def environment(self) -> dict[str, str]:
         """Secret names (never values) in the variables finops_guard.settings reads."""
         environment = {"FINOPSGUARD_TEAMS_SECRET_NAME": self.teams_name}

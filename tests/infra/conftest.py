@@ -30,6 +30,10 @@ FULL_CONTEXT = {
     "topN": "7",  # CLI -c values arrive as strings
     "monthlyBudget": "1500.50",
     "opsAlarmEmail": "oncall@example.com",
+    "opsAlarmHttpsEndpoints": (
+        '["https://events.pagerduty.com/integration/0123456789abcdef/enqueue", '
+        '"https://api.opsgenie.com/v1/json/amazonsns?apiKey=0a1b2c3d"]'
+    ),
     "slackEnabled": "true",
     "owner": "cloud-platform",
     "costCenter": "cc-4711",
@@ -202,6 +206,24 @@ def export_bucket_id(synth: Synth) -> str:
         if "LoggingConfiguration" in bucket["Properties"]
     ]
     return lid
+
+
+def _token_text(token: dict[str, Any]) -> str:
+    [(function, argument)] = token.items()
+    if function == "Ref":
+        return f"<Ref:{argument}>"
+    if function == "Fn::GetAtt":
+        return f"<GetAtt:{argument[0]}.{argument[1]}>"
+    raise AssertionError(f"unexpected token in a joined string: {token}")
+
+
+def joined_text(value: str | dict[str, Any]) -> str:
+    """A string property, or a Fn::Join of strings, Refs and GetAtts, as one text with placeholders
+    (``<Ref:Id>``, ``<GetAtt:Id.Attr>``) for the tokens."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return separator.join(part if isinstance(part, str) else _token_text(part) for part in parts)
 
 
 def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:

@@ -532,13 +532,14 @@ def alarms_of_anomaly_function(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_anomaly_function_has_seven_alarms_each_paging_ops_with_a_first_step(full_synth: Synth) -> None:
+def test_anomaly_function_has_eight_alarms_each_paging_ops_with_a_first_step(full_synth: Synth) -> None:
     ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
     alarms = alarms_of_anomaly_function(full_synth)
 
     assert sorted(alarms) == [
         f"FinOpsGuard-qa-anomaly-alerts-{name}"
         for name in (
+            "ChatDeliveryFailures",
             "DeadLetters",
             "Duration",
             "Errors",

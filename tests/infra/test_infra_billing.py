@@ -539,8 +539,36 @@ def test_api_alarm_pages_ops_with_a_first_step(full_synth: Synth, suffix: str, m
     assert "First:" in json.dumps(alarm["Properties"]["AlarmDescription"])
 
 
-@pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
-def test_billing_functions_have_the_four_standard_alarms(full_synth: Synth, short_name: str) -> None:
+def test_signature_failure_spike_pages_ops_at_ten_in_five_minutes(full_synth: Synth) -> None:
+    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    [alarm] = [
+        a["Properties"]
+        for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == "FinOpsGuard-qa-billing-api-signature-failures"
+    ]
+
+    assert {k: v for k, v in alarm.items() if k not in ("AlarmDescription", "Tags")} == {
+        "AlarmName": "FinOpsGuard-qa-billing-api-signature-failures",
+        "Namespace": "FinOpsGuard",
+        "MetricName": "StripeSignatureFailures",
+        "Dimensions": [{"Name": "service", "Value": "stripe-webhook"}],
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 10,
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [topic],
+        "OKActions": [topic],
+    }
+    description = json.dumps(alarm["AlarmDescription"])
+    assert "First:" in description
+    assert "finops-guard/qa/stripe-webhook-secret" in description
+    assert "finops-guard/qa/stripe-webhook-secret-previous" in description
+
+
+@pytest.mark.parametrize(("short_name", "extra"), [(WEBHOOK, ()), (NOTIFIER, ("ChatDeliveryFailures",))])
+def test_billing_functions_have_the_four_standard_alarms(full_synth: Synth, short_name: str, extra: tuple) -> None:
     prefix = f"FinOpsGuard-qa-{short_name}-"
     names = sorted(
         a["Properties"]["AlarmName"]
@@ -548,7 +576,7 @@ def test_billing_functions_have_the_four_standard_alarms(full_synth: Synth, shor
         if a["Properties"]["AlarmName"].startswith(prefix)
     )
 
-    assert names == [f"{prefix}{suffix}" for suffix in ("DeadLetters", "Duration", "Errors", "Throttles")]
+    assert names == sorted(f"{prefix}{s}" for s in ("DeadLetters", "Duration", "Errors", "Throttles", *extra))
 
 
 # --- billing notifier -------------------------------------------------------------------------

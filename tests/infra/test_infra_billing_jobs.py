@@ -314,7 +314,7 @@ def test_billing_jobs_have_the_four_standard_alarms_and_a_one_month_log_group(
         for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"]["AlarmName"].startswith(prefix)
     )
-    extra = ["StepsFailed"] if short_name == DUNNING else []
+    extra = {DUNNING: ["StepsFailed"], RECONCILIATION: ["Mismatches"], ADMIN: ["ChatDeliveryFailures"]}[short_name]
 
     assert names == sorted(f"{prefix}{s}" for s in ("DeadLetters", "Duration", "Errors", "Throttles", *extra))
     assert resource(full_synth, log_group_id_of(full_synth, short_name))["Properties"]["RetentionInDays"] == 30
@@ -505,6 +505,12 @@ def test_reconciliation_role_has_exactly_the_least_privilege_statements(full_syn
             "Effect": "Allow",
             "Action": "dynamodb:Query",
             "Resource": index_arn(full_synth, "billing-alerts", "by-status"),
+        },
+        {
+            "Sid": "ListSubscriptions",
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": index_arn(full_synth, "billing-objects", "by-type"),
         },
     ]
 

@@ -383,7 +383,7 @@ def test_finance_email_subscription_only_when_configured(full_synth: Synth, defa
 # --- alarms, tags -----------------------------------------------------------------------------
 
 
-def test_budget_guard_has_four_alarms_paging_the_ops_topic(full_synth: Synth) -> None:
+def test_budget_guard_has_the_four_standard_alarms_and_chat_failures_paging_the_ops_topic(full_synth: Synth) -> None:
     ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
     alarms = {
         alarm["Properties"]["AlarmName"]: alarm["Properties"]
@@ -392,6 +392,7 @@ def test_budget_guard_has_four_alarms_paging_the_ops_topic(full_synth: Synth) ->
     }
 
     assert sorted(alarms) == [
+        "FinOpsGuard-qa-budget-guard-ChatDeliveryFailures",
         "FinOpsGuard-qa-budget-guard-DeadLetters",
         "FinOpsGuard-qa-budget-guard-Duration",
         "FinOpsGuard-qa-budget-guard-Errors",

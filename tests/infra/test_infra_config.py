@@ -48,6 +48,16 @@ pytestmark = pytest.mark.infra
         ("stage", ""),
         ("opsAlarmEmail", "nope"),
         ("opsAlarmEmail", "ops@localhost"),
+        ("opsAlarmHttpsEndpoints", "http://events.pagerduty.com/integration/abc/enqueue"),
+        ("opsAlarmHttpsEndpoints", "events.pagerduty.com/integration/abc/enqueue"),
+        ("opsAlarmHttpsEndpoints", "https://"),
+        ("opsAlarmHttpsEndpoints", "https://paging.example.com/a b"),
+        ("opsAlarmHttpsEndpoints", "https://user:secret@paging.example.com/hook"),
+        ("opsAlarmHttpsEndpoints", "https://paging.example.com/hook,"),
+        ("opsAlarmHttpsEndpoints", '["https://paging.example.com/hook"'),
+        ("opsAlarmHttpsEndpoints", [42]),
+        ("opsAlarmHttpsEndpoints", {"url": "https://paging.example.com/hook"}),
+        ("opsAlarmHttpsEndpoints", [f"https://paging.example.com/hook/{n}" for n in range(11)]),
         ("reportSchedule", "cron(0 8 * * MON)"),
         ("reportSchedule", "cron(0 8 * * MON *)"),
         ("reportSchedule", "every monday"),
@@ -266,6 +276,7 @@ def test_default_config_from_cdk_json() -> None:
         top_n=5,
         monthly_budget=None,
         ops_alarm_email=None,
+        ops_alarm_https_endpoints=(),
         slack_enabled=False,
         owner="platform-team",
         cost_center="finops",
@@ -605,3 +616,53 @@ def test_every_allowed_placeholder_is_accepted() -> None:
 
     assert config.dunning_templates == (DunningTemplate(key="email", subject=body, body=body),)
     assert DUNNING_PLACEHOLDERS == ("customer_name", "amount", "invoice_number", "pay_link", "due_date", "day")
+
+
+# --- ops alarm subscribers --------------------------------------------------------------------
+
+
+PAGERDUTY = "https://events.pagerduty.com/integration/0123456789abcdef/enqueue"
+OPSGENIE = "https://api.opsgenie.com/v1/json/amazonsns?apiKey=0a1b2c3d"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [PAGERDUTY, OPSGENIE],
+        json.dumps([PAGERDUTY, OPSGENIE]),
+        f" {PAGERDUTY} , {OPSGENIE}",
+        [PAGERDUTY, OPSGENIE, PAGERDUTY],
+    ],
+)
+def test_ops_https_endpoints_from_cdk_json_or_cli_keep_their_order_once_each(raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({"opsAlarmHttpsEndpoints": raw})
+
+    assert config.ops_alarm_https_endpoints == (PAGERDUTY, OPSGENIE)
+
+
+@pytest.mark.parametrize("raw", [[], "[]", "", "null", None])
+def test_no_ops_https_endpoints_in_any_form_means_none(raw: object) -> None:
+    assert FinOpsGuardConfig.from_context({"opsAlarmHttpsEndpoints": raw}).ops_alarm_https_endpoints == ()
+
+
+def test_ten_ops_https_endpoints_are_accepted_and_eleven_are_not() -> None:
+    urls = [f"https://paging.example.com/hook/{n}" for n in range(11)]
+
+    assert len(FinOpsGuardConfig.from_context({"opsAlarmHttpsEndpoints": urls[:10]}).ops_alarm_https_endpoints) == 10
+    with pytest.raises(
+        ConfigError, match=r"^Invalid context 'opsAlarmHttpsEndpoints': .* lists 11 endpoints; at most 10 are allowed$"
+    ):
+        FinOpsGuardConfig.from_context({"opsAlarmHttpsEndpoints": urls})
+
+
+def test_plain_http_ops_endpoint_is_rejected_naming_the_key_and_the_url() -> None:
+    raw = [PAGERDUTY, "http://paging.example.com/hook"]
+
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({"opsAlarmHttpsEndpoints": raw})
+
+    assert raised.value.key == "opsAlarmHttpsEndpoints"
+    assert str(raised.value) == (
+        f"Invalid context 'opsAlarmHttpsEndpoints': {raw!r} holds 'http://paging.example.com/hook', not an "
+        "absolute https:// URL (alarms leave over TLS only)"
+    )

@@ -391,17 +391,20 @@ def test_report_alarm_notifies_the_ops_topic(
     )
 
 
-def test_report_function_has_exactly_four_alarms_each_telling_on_call_what_to_do(full_synth: Synth) -> None:
+def test_report_function_has_six_alarms_each_telling_on_call_what_to_do(full_synth: Synth) -> None:
     alarms = [
         alarm
         for alarm in full_synth.resources("AWS::CloudWatch::Alarm").values()
         if alarm["Properties"]["AlarmName"].startswith("FinOpsGuard-qa-weekly-report-")
     ]
 
+    # The standard four, plus chat delivery failures and the weekly deadline (test_infra_monitoring.py).
     assert sorted(a["Properties"]["AlarmName"] for a in alarms) == [
+        "FinOpsGuard-qa-weekly-report-ChatDeliveryFailures",
         "FinOpsGuard-qa-weekly-report-DeadLetters",
         "FinOpsGuard-qa-weekly-report-Duration",
         "FinOpsGuard-qa-weekly-report-Errors",
+        "FinOpsGuard-qa-weekly-report-NotPosted",
         "FinOpsGuard-qa-weekly-report-Throttles",
     ]
     for alarm in alarms:

@@ -275,3 +275,17 @@ def test_weekly_card_still_posts_when_budgets_cannot_be_read(guard):
     result = guard.invoke()
     assert result["delivered"] == ["weekly-report/2026-11-15/teams"]
     assert "budgets could not be read" in guard.logs.getvalue()
+
+
+def test_each_budgets_consumption_is_published_for_the_dashboard(guard, tmp_path, capsys):
+    spent = actual_spend({"id": "x", "scope": {"account": [DATA_ACCOUNT]}})
+    amount = (spent / Decimal("0.5")).quantize(Decimal("1"))  # about half used
+    documents = [data_budget(amount)]
+    assert apply(tmp_path, documents) == 0
+    capsys.readouterr()
+    invoke_guard(guard, documents)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "BudgetConsumptionPercent" in line]
+    [emf] = [line for line in lines if "_aws" in line]
+    assert emf["budget"] == "data-account" and emf["service"] == "budget-guard"
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "FinOpsGuard"
+    assert emf["BudgetConsumptionPercent"] == [float(round(spent / amount * 100, 1))]

@@ -249,3 +249,30 @@ def test_a_mismatch_after_a_clean_run_the_same_day_reopens_the_alert_and_posts_a
     assert (alert["status"], alert["opened_at"]) == ("open", "2026-11-16T10:00:00+00:00") and "resolved_at" not in alert
     opened = [a for _, a in new_alerts(recon.aws.stream_records(recon.tables["alerts"]))]
     assert [a["opened_at"] for a in opened] == ["2026-11-16T06:00:00+00:00", "2026-11-16T10:00:00+00:00"]
+
+
+def test_billing_kpis_are_published_for_the_dashboard(recon, capsys):
+    dynamodb = recon.aws.client("dynamodb")
+    items = [{"price": {"S": "price_1"}, "unit_amount": {"N": "4900"}, "quantity": {"N": "2"},
+              "interval": {"S": "month"}, "interval_count": {"N": "1"}}]  # fmt: skip
+    for sub_id, currency, status in (
+        ("sub_a", "USD", "active"),
+        ("sub_b", "JPY", "active"),
+        ("sub_c", "USD", "canceled"),
+    ):
+        dynamodb.put_item(TableName=recon.tables["objects"], Item={
+            "object_id": {"S": sub_id}, "object_type": {"S": "subscription"}, "status": {"S": status},
+            "currency": {"S": currency}, "items": {"L": [{"M": item} for item in items]}})  # fmt: skip
+    for alert_id, kind in (("invoice_failed#in_1", "invoice_failed"), ("threshold_exceeded#cus_1#2026-11#USD",
+                                                                       "threshold_exceeded")):  # fmt: skip
+        dynamodb.put_item(TableName=recon.tables["alerts"], Item={
+            "alert_id": {"S": alert_id}, "kind": {"S": kind}, "status": {"S": "open"},
+            "opened_at": {"S": "2026-11-10T00:00:00Z"}})  # fmt: skip
+    capsys.readouterr()
+    summary = invoke(recon)
+    assert summary["kpis"] == {"open_alerts": 2, "failed_invoices": 1, "mrr_minor": {"JPY": 9800, "USD": 9800}}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    mrr = {line["currency"]: line["MonthlyRecurringRevenue"] for line in emf if "MonthlyRecurringRevenue" in line}
+    assert mrr == {"USD": [98.0], "JPY": [9800.0]}
+    [main] = [line for line in emf if "OpenBillingAlerts" in line]
+    assert main["OpenBillingAlerts"] == [2.0] and main["FailedInvoices"] == [1.0]

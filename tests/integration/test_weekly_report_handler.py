@@ -221,3 +221,17 @@ def test_warm_runs_make_no_secrets_manager_call(deployed, monkeypatch):
     for day in ("2026-11-02", "2026-11-09", "2026-11-16"):
         deployed.invoke({"smoke_test": True, "scheduled_time": f"{day}T07:00:00Z"})
     assert asked == [TEAMS_SECRET]  # the cold start only
+
+
+def test_month_to_date_and_forecast_are_published_for_the_dashboard(deployed, capsys):
+    deployed.seed_costs()
+    result = deployed.invoke()
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"MonthToDateSpend"' in line]
+    assert emf["MonthToDateSpend"] == [float(round(Decimal(result["month_to_date"]), 2))]
+    assert emf["ForecastMonthEnd"][0] > emf["MonthToDateSpend"][0] and emf["WeeklyReportPosted"] == [1.0]
+
+
+def test_a_smoke_test_neither_counts_as_the_weekly_report_nor_feeds_the_dashboard(deployed, capsys):
+    deployed.invoke({"smoke_test": True, "scheduled_time": "2026-11-09T07:00:00Z"})
+    out = capsys.readouterr().out
+    assert '"_aws"' in out and "WeeklyReportPosted" not in out and "MonthToDateSpend" not in out

@@ -7,6 +7,8 @@
   finops-guard budgets add --id prod --amount 20000 --currency USD --scope account=111111111111
   finops-guard budgets list | show ID | remove ID
   finops-guard budgets apply budgets.yaml [--prune] [--dry-run]   idempotent: same file, no writes
+  finops-guard outbox list | redrive [--message-id ID ...]       chat messages kept, not delivered
+  finops-guard dlq list | redrive --function weekly-report        events that failed every retry
   finops-guard invoice create --customer cus_... --amount 1250.00 --currency EUR --description "..."
                                                                   Stripe invoice, sent; card to finance
 
@@ -103,7 +105,11 @@ def cmd_pending(args: argparse.Namespace) -> int:
     return 0
 
 
+FINANCE_KINDS = frozenset({"billing-alert", "invoice-sent"})  # posted to the finance channel, not the cost one
+
+
 def cmd_resend(args: argparse.Namespace) -> int:
+    """Re-send kept messages: each to the channel it was meant for (finance cards to finance)."""
     from finops_guard import runtime
 
     config = _settings(args)
@@ -120,17 +126,71 @@ def cmd_resend(args: argparse.Namespace) -> int:
     if not kept:
         print("nothing to resend")
         return 0
-    # Any kept message: weekly reports, budget alerts (e-mail too when FINOPSGUARD_ALERT_TOPIC_ARN is set),
-    # anomaly cards.
-    result = deliver_all([k.message for k in kept], box, runtime.alert_poster(config), datetime.now(UTC))
-    for message_id in result.delivered:
-        print(f"delivered {message_id}")
-    for message_id in result.skipped:
-        print(f"skipped {message_id} (already delivered or being sent)")
-    if result.failed:
-        print(str(DeliveryFailed(result.failed)), file=sys.stderr)
+    finance = replace(
+        config,
+        teams_secret_name=args.finance_teams_secret or f"finops-guard/{config.stage}/finance-teams-webhook-url",
+        slack_secret_name=args.finance_slack_secret
+        or (f"finops-guard/{config.stage}/finance-slack-webhook-url" if config.slack_secret_name else None),
+    )
+    failed = []
+    for destination, messages in (
+        (config, [k.message for k in kept if k.message.kind not in FINANCE_KINDS]),
+        (finance, [k.message for k in kept if k.message.kind in FINANCE_KINDS]),
+    ):
+        if not messages:
+            continue
+        # Cost cards, budget alerts (e-mail too when FINOPSGUARD_ALERT_TOPIC_ARN is set), anomaly cards; finance cards.
+        result = deliver_all(messages, box, runtime.alert_poster(destination), datetime.now(UTC))
+        for message_id in result.delivered:
+            print(f"delivered {message_id}")
+        for message_id in result.skipped:
+            print(f"skipped {message_id} (already delivered or being sent)")
+        failed.extend(result.failed)
+    if failed:
+        print(str(DeliveryFailed(failed)), file=sys.stderr)
         return 1
     return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> tuple[str, Any]:
+    from finops_guard.adapters.dead_letters import DeadLetterQueue
+
+    stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+    function = f"finops-guard-{stage}-{args.function}"
+    return function, DeadLetterQueue(f"{function}-dlq")
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    function, queue = _dead_letters(args)
+    letters = queue.peek()
+    for letter in letters:
+        print("\t".join([letter.message_id, letter.error or "-", letter.body[:200]]))
+    print(f"{len(letters)} message(s) in {queue.queue_name}" if letters else f"{queue.queue_name} is empty")
+    return 0
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    """Invoke the function again with each parked event; delete a message only once Lambda took it."""
+    from finops_guard.adapters.dead_letters import AsyncInvoker
+
+    function, queue = _dead_letters(args)
+    invoker = AsyncInvoker()
+    redriven = refused = 0
+    for letter in queue.take():
+        if args.dry_run:
+            print(f"would redrive {letter.message_id} to {function}")
+            continue
+        try:
+            invoker.invoke(function, letter.body)
+        except Exception as error:  # the message stays in the queue; it reappears after the timeout
+            print(f"kept {letter.message_id}: {type(error).__name__}: {error}", file=sys.stderr)
+            refused += 1
+            continue
+        queue.delete(letter)
+        redriven += 1
+        print(f"redriven {letter.message_id} to {function}")
+    print(f"{redriven} redriven, {refused} kept")
+    return 1 if refused else 0
 
 
 def _budget_table(args: argparse.Namespace) -> BudgetTable:
@@ -352,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(resend)
     resend.add_argument("--message-id", action="append", help="a message id (repeatable)")
+    resend.add_argument("--finance-teams-secret", help="default finops-guard/<stage>/finance-teams-webhook-url")
+    resend.add_argument("--finance-slack-secret", help="default finops-guard/<stage>/finance-slack-webhook-url")
     resend.set_defaults(func=cmd_resend)
 
     budgets = commands.add_parser("budgets", help="budgets kept in DynamoDB").add_subparsers(
@@ -414,6 +476,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--teams-secret", help="finance Teams webhook secret (default finops-guard/<stage>/finance-teams-webhook-url)"
     )
     create.set_defaults(func=cmd_invoice_create)
+
+    outbox = commands.add_parser("outbox", help="chat messages kept in the outbox").add_subparsers(
+        dest="action", required=True
+    )
+    listing_kept = outbox.add_parser("list", help="messages not delivered (failed, or in flight)")
+    common(listing_kept)
+    listing_kept.set_defaults(func=cmd_pending)
+    redrive = outbox.add_parser("redrive", help="send them again, each to its channel (finance cards to finance)")
+    common(redrive)
+    redrive.add_argument("--message-id", action="append", help="a message id (repeatable; default: all kept)")
+    redrive.add_argument("--finance-teams-secret", help="default finops-guard/<stage>/finance-teams-webhook-url")
+    redrive.add_argument("--finance-slack-secret", help="default finops-guard/<stage>/finance-slack-webhook-url")
+    redrive.set_defaults(func=cmd_resend)
+
+    dlq = commands.add_parser("dlq", help="events that failed every retry").add_subparsers(dest="action", required=True)
+    for name, handler, text in (
+        ("list", cmd_dlq_list, "show parked events (left in the queue)"),
+        ("redrive", cmd_dlq_redrive, "invoke the function again with each, then delete it"),
+    ):
+        sub = dlq.add_parser(name, help=text)
+        sub.add_argument("--function", required=True, help="short name, e.g. weekly-report, budget-guard")
+        sub.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        if name == "redrive":
+            sub.add_argument("--dry-run", action="store_true")
+        sub.set_defaults(func=handler)  # fmt: skip
 
     local = commands.add_parser("local", help="development tools").add_subparsers(dest="action", required=True)
     serve = local.add_parser("serve", help="run the Stripe webhook endpoint on 127.0.0.1 over an embedded AWS")

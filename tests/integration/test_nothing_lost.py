@@ -1,0 +1,103 @@
+"""The outbox guarantee and the operator's redrive tools: a chat message is written before it is
+posted, marked delivered only after the 2xx, listed while kept, and re-sent exactly once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from finops_guard import cli, runtime
+from finops_guard.adapters import dead_letters
+from finops_guard.delivery import ChatMessage, deliver_all
+
+from devtools.chat_recorder import Reply
+from tests.integration.conftest import TEAMS_PATH, TEAMS_SECRET
+
+pytestmark = pytest.mark.integration
+FINANCE_SECRET = "finops-guard/test/finance-teams-webhook-url"
+
+
+def message(message_id: str, kind: str = "weekly-report") -> ChatMessage:
+    return ChatMessage(message_id, "teams", kind, {"type": "message", "text": message_id})
+
+
+def post(deployed, *messages: ChatMessage):
+    poster = runtime.webhook_poster(runtime.settings())
+    return deliver_all(list(messages), runtime.outbox(deployed.table), poster, datetime.now(UTC))
+
+
+def test_a_message_is_in_the_outbox_before_it_is_posted_and_delivered_only_after_the_2xx(deployed, monkeypatch):
+    box = runtime.outbox(deployed.table)
+    seen = []
+    poster = runtime.webhook_poster(runtime.settings())
+    original = poster.post
+
+    def observing(msg):
+        seen.append(box.get(msg.message_id).status)  # what a crash at this instant would leave behind
+        return original(msg)
+
+    monkeypatch.setattr(poster, "post", observing)
+    result = deliver_all([message("weekly-report/w1/teams")], box, poster, datetime.now(UTC))
+    assert seen == ["sending"] and result.delivered == ["weekly-report/w1/teams"]
+    assert box.get("weekly-report/w1/teams").status == "delivered"
+
+
+def test_an_outage_keeps_the_message_and_redrive_sends_it_once(deployed, capsys):
+    deployed.chat.then(*[Reply(500)] * 4)
+    result = post(deployed, message("budget-alert/b1/teams", "budget-alert"))
+    assert [message_id for message_id, _ in result.failed] == ["budget-alert/b1/teams"]
+
+    assert cli.main(["outbox", "list", "--stage", "test"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("budget-alert/b1/teams\tfailed\tattempts=4")
+
+    assert cli.main(["outbox", "redrive", "--stage", "test"]) == 0
+    assert "delivered budget-alert/b1/teams" in capsys.readouterr().out
+    assert cli.main(["outbox", "redrive", "--stage", "test"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing to resend"
+    assert [r.path for r in deployed.chat.received].count(TEAMS_PATH) == 5  # 4 x 500, then the one 202
+
+
+def test_redrive_sends_finance_cards_to_the_finance_channel(deployed, capsys):
+    deployed.aws.put_secret(FINANCE_SECRET, deployed.chat.url("/finance"))
+    deployed.chat.then(*[Reply(503)] * 8)
+    finance_card = message("billing-alert/invoice_failed#in_1/t/teams", "billing-alert")
+    post(deployed, finance_card, message("anomaly/a1/teams", "anomaly"))
+    deployed.chat.clear()
+    assert cli.main(["outbox", "redrive", "--stage", "test"]) == 0
+    paths = sorted((r.path, r.json()["text"]) for r in deployed.chat.received)
+    assert paths == [("/finance", "billing-alert/invoice_failed#in_1/t/teams"), (TEAMS_PATH, "anomaly/a1/teams")]
+    assert TEAMS_SECRET != FINANCE_SECRET
+
+
+def test_dead_letters_are_listed_and_redriven_and_a_refused_one_is_kept(deployed, monkeypatch, capsys):
+    sqs = deployed.aws.client("sqs")
+    url = sqs.create_queue(QueueName="finops-guard-test-budget-guard-dlq")["QueueUrl"]
+    for day in ("2026-11-16", "2026-11-17"):
+        attributes = {
+            "ErrorCode": {"DataType": "String", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": "Task timed out"},
+        }
+        body = json.dumps({"scheduled_time": f"{day}T09:00:00Z"})
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+    assert cli.main(["dlq", "list", "--function", "budget-guard", "--stage", "test"]) == 0
+    listed = capsys.readouterr().out
+    assert "2 message(s) in finops-guard-test-budget-guard-dlq" in listed and "200 Task timed out" in listed
+
+    invoked = []
+
+    def invoke(self, function_name, payload):
+        if "2026-11-17" in payload:
+            raise RuntimeError("TooManyRequestsException")
+        invoked.append((function_name, json.loads(payload)))
+
+    monkeypatch.setattr(dead_letters.AsyncInvoker, "invoke", invoke)
+    monkeypatch.setattr(dead_letters.AsyncInvoker, "__init__", lambda self, lambda_client=None: None)
+    monkeypatch.setattr(dead_letters.DeadLetterQueue, "take", lambda self, visibility_timeout=60: iter(
+        self.peek()))  # fmt: skip
+    assert cli.main(["dlq", "redrive", "--function", "budget-guard", "--stage", "test"]) == 1
+    assert invoked == [("finops-guard-test-budget-guard", {"scheduled_time": "2026-11-16T09:00:00Z"})]
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    remaining = [json.loads(m["Body"]) for m in left]
+    assert remaining == [{"scheduled_time": "2026-11-17T09:00:00Z"}]
