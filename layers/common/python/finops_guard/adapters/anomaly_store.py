@@ -3,6 +3,7 @@ impact last alerted. Alerting is one conditional update, so concurrent sightings
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -53,12 +54,16 @@ class AnomalyTable(AwsAdapter):
         }
         key = {"anomaly_id": {"S": anomaly.anomaly_id}}
         if policy.alertable(anomaly):
+            # A fresh token: if DynamoDB applied this alert but the answer was lost, botocore's retry
+            # fails the condition against our own write, and the token says it was ours.
+            token = uuid.uuid4().hex
             try:
-                old = self.client.update_item(
+                new = self.client.update_item(
                     TableName=self.table_name,
                     Key=key,
                     UpdateExpression=f"SET {sighting_set}, impact_alerted = :impact, realert_at = :next,"
-                    " #status = :alerted, delivered = :false, alerted_at = :now",
+                    " #status = :alerted, delivered = :false, alerted_at = :now, alert_token = :token,"
+                    " alerts = if_not_exists(alerts, :zero) + :one",
                     ConditionExpression="attribute_not_exists(impact_alerted) OR realert_at <= :impact",
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={
@@ -66,14 +71,20 @@ class AnomalyTable(AwsAdapter):
                         ":next": {"N": str(policy.next_alert_at(anomaly.total_impact))},
                         ":alerted": {"S": "alerted"},
                         ":false": {"BOOL": False},
+                        ":token": {"S": token},
                     },
-                    ReturnValues="UPDATED_OLD",
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 ).get("Attributes", {})
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
+                current = error.response.get("Item", {})
+                if current.get("alert_token", {}).get("S") == token:  # our own alert, its answer lost
+                    outcome = "new" if current.get("alerts", {}).get("N") == "1" else "updated"
+                    return Sighting(anomaly, outcome, anomaly.total_impact)
             else:
-                outcome = "updated" if "impact_alerted" in old else "new"
+                outcome = "new" if new.get("alerts", {}).get("N") == "1" else "updated"
                 return Sighting(anomaly, outcome, anomaly.total_impact)
         item = self.client.update_item(
             TableName=self.table_name,

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
+
+# Retries stated here rather than left to the botocore the Lambda runtime ships (boto3 is not
+# bundled): releases before standard mode became the default use "legacy" mode, which makes 10
+# DynamoDB attempts with up to 25.5 s of back-off, past the Stripe webhook's 15 s timeout. Standard
+# mode retries throttling (ProvisionedThroughputExceeded, Throttling, LimitExceeded), 5xx, resets
+# and timeouts with jittered back-off: 4 attempts in all (botocore's "max_attempts" would count
+# retries only) wait at most 1 + 2 + 4 = 7 s when throttled. botocore waits 60 s for an answer by
+# default; here a stalled connection is cut after 5 s and retried.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=3, read_timeout=5)
 
 
 class AwsAdapter:
@@ -16,5 +26,5 @@ class AwsAdapter:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client(self.service)
+            self._client = boto3.client(self.service, config=CLIENT_CONFIG)
         return self._client

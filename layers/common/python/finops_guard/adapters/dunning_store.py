@@ -8,6 +8,7 @@ when two runs overlap; a run that crashes between claim and send leaves the step
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -50,8 +51,9 @@ class DunningTable(AwsAdapter):
                 )
 
     def claim(self, step: DueStep, now: datetime) -> bool:
-        """pending -> sending; False when another run got there first (or the step was cancelled)."""
-        return self._move(step, "pending", "sending", now, {"claimed_at": _iso(now)})
+        """pending -> sending; False when another run got there first (or the step was cancelled).
+        A fresh token tells our own applied-but-unanswered claim (botocore retried it) from theirs."""
+        return self._move(step, "pending", "sending", now, {"claimed_at": _iso(now), "claim_token": uuid.uuid4().hex})
 
     def mark_sent(self, step: DueStep, now: datetime, message_id: str, to_hint: str) -> bool:
         return self._move(step, "sending", "sent", now, {"sent_at": _iso(now), "message_id": message_id,
@@ -79,10 +81,14 @@ class DunningTable(AwsAdapter):
                 ConditionExpression="#status = :from",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                # Our own write, applied though its answer was lost: the item is already where we moved it.
+                old = error.response.get("Item", {})
+                token = attrs.get("claim_token")
+                return token is not None and old.get("claim_token", {}).get("S") == token
             raise
         return True
 

@@ -8,6 +8,7 @@ once delivered: undelivered messages are kept until someone re-sends them).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +44,10 @@ class DynamoOutbox(AwsAdapter):
         self.table_name = table_name
 
     def claim(self, message: ChatMessage, now: datetime) -> bool:
-        """Write the message as `sending`, unless it was delivered or another sender holds its lease."""
+        """Write the message as `sending`, unless it was delivered or another sender holds its lease.
+        The claim carries a fresh token: if DynamoDB applied it but the answer was lost, botocore's
+        retry fails the condition against our own claim, and the token tells the two cases apart."""
+        token = uuid.uuid4().hex
         try:
             self.client.update_item(
                 TableName=self.table_name,
@@ -51,7 +55,7 @@ class DynamoOutbox(AwsAdapter):
                 UpdateExpression=(
                     "SET #status = :sending, channel = :channel, kind = :kind, payload = :payload,"
                     " lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now),"
-                    " attempts = if_not_exists(attempts, :zero)"
+                    " attempts = if_not_exists(attempts, :zero), claim_token = :token"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(message_id) OR"
@@ -67,11 +71,13 @@ class DynamoOutbox(AwsAdapter):
                     ":lease": {"S": _iso(now + LEASE)},
                     ":now": {"S": _iso(now)},
                     ":zero": {"N": "0"},
+                    ":token": {"S": token},
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return claimed_by(error, token)
             raise
         return True
 
@@ -129,6 +135,11 @@ class DynamoOutbox(AwsAdapter):
         ):
             kept.extend(_kept(item) for item in page.get("Items", []))
         return sorted(kept, key=lambda k: k.message.message_id)
+
+
+def claimed_by(error: ClientError, token: str) -> bool:
+    """A failed condition against the item as our own (lost-answer) write left it."""
+    return bool(error.response.get("Item", {}).get("claim_token", {}).get("S") == token)
 
 
 def _kept(item: dict[str, Any]) -> KeptMessage:

@@ -70,6 +70,11 @@ def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -
         code = "ResourceNotFoundException"
     except _Unreadable as error:
         url, code = None, error.code
+    if url is None and code != "ResourceNotFoundException":
+        raise ChatConfigError(
+            f"{channel} webhook secret '{secret_name}' is unavailable right now ({code}); the message is kept"
+            " in the outbox: finops-guard outbox redrive once Secrets Manager answers again"
+        ) from None
     if url is None:
         raise ChatConfigError(
             f"{channel} webhook secret '{secret_name}' could not be read ({code}). Create it or put the URL:"
