@@ -360,6 +360,21 @@ def main() -> int:
     else:
         ok = False
         print(f"Daily reconciliation bench failed (exit {recon.returncode}): {recon.stderr.strip()[-2000:]}")
+
+    from devtools.bench_selfcost import report as selfcost_report
+
+    # A fresh interpreter: its own embedded AWS, environment and module state (one Lambda container each).
+    selfcost = subprocess.run(
+        [sys.executable, "-m", "devtools.bench_selfcost", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if selfcost.returncode in (0, 1) and selfcost.stdout.strip():
+        figures = json.loads(selfcost.stdout.strip().splitlines()[-1])
+        print("\n".join(selfcost_report(figures)))
+        ok &= bool(figures["scenarios"]["A"]["met"])
+    else:
+        ok = False
+        print(f"Self-cost bench failed (exit {selfcost.returncode}): {selfcost.stderr.strip()[-2000:]}")
     print("all targets met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 

@@ -19,6 +19,7 @@ from finops_guard.budgets import InvalidStoredBudgets
 from finops_guard.cards.budget_alert import render_alert, render_digest
 from finops_guard.delivery import DeliveryFailed
 
+METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
@@ -44,14 +45,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         level=settings.forecast_interval,
     )
     metrics.add_metric("BudgetsEvaluated", MetricUnit.Count, len(outcome.statuses))
-    metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
-    metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
+    # Counters that are usually zero are sent only when they are not: each metric sent is billed for
+    # the hour it is sent in, and no alarm reads these as a heartbeat.
+    if outcome.fired:
+        metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
+    if outcome.errors:
+        metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
     metrics.add_metric("CostExplorerRequests", MetricUnit.Count, outcome.cost_requests)
     for status in outcome.statuses:
         if not status.error:  # the dashboard's per-budget consumption (actual spend, percent of the amount)
             consumption = float(round(status.consumption("actual"), 1))
             with single_metric("BudgetConsumptionPercent", MetricUnit.Percent, consumption,
-                               namespace=metrics.namespace) as metric:  # fmt: skip
+                               namespace=metrics.namespace or METRICS_NAMESPACE) as metric:  # fmt: skip
                 metric.add_dimension("service", metrics.service or "budget-guard")
                 metric.add_dimension("budget", status.budget.budget_id)
     for status in outcome.errors:

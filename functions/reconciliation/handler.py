@@ -16,10 +16,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.adapters.billing_reads import BillingReads
 from finops_guard.adapters.reconciliation_store import ReconciliationStore
+from finops_guard.adapters.stripe_api import StripeRequestError
 from finops_guard.billing_admin import monthly_recurring_revenue
 from finops_guard.money import minor_units
 from finops_guard.reconciliation import run_reconciliation
 
+METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
@@ -38,14 +40,22 @@ def reconciliation_store() -> ReconciliationStore:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = runtime.billing_ops_settings()
     store = reconciliation_store()
-    outcome = run_reconciliation(
-        invoices=runtime.stripe_api(),
-        ledger=store,
-        sink=store,
-        now=runtime.scheduled_time(event),
-        days=config.reconciliation_days,
-        threshold_percent=config.variance_percent,
-    )
+    try:
+        outcome = run_reconciliation(
+            invoices=runtime.stripe_api(),
+            ledger=store,
+            sink=store,
+            now=runtime.scheduled_time(event),
+            days=config.reconciliation_days,
+            threshold_percent=config.variance_percent,
+        )
+    except StripeRequestError as error:
+        if error.code != "api_key_missing":
+            raise
+        # A deployment that does not use Stripe (yet): nothing to reconcile, nothing to page about.
+        logger.warning("reconciliation skipped: the Stripe API key secret holds no key", extra={"error": str(error)})
+        metrics.add_metric("ReconciliationSkipped", MetricUnit.Count, 1)
+        return {"skipped": "no Stripe API key", "kpis": publish_billing_kpis()}
     result = outcome.result
     metrics.add_metric("ReconciliationRuns", MetricUnit.Count, 1)
     metrics.add_metric("ReconciliationMismatches", MetricUnit.Count, result.mismatch_count)
@@ -79,7 +89,7 @@ def publish_billing_kpis() -> dict[str, Any]:
     mrr = monthly_recurring_revenue(reads.subscriptions())
     for currency, minor in mrr.items():
         with single_metric("MonthlyRecurringRevenue", MetricUnit.NoUnit, minor / 10 ** minor_units(currency),
-                           namespace=metrics.namespace) as metric:  # fmt: skip
+                           namespace=metrics.namespace or METRICS_NAMESPACE) as metric:  # fmt: skip
             metric.add_dimension("service", metrics.service or "reconciliation")
             metric.add_dimension("currency", currency)
     return {"open_alerts": len(open_alerts), "failed_invoices": failed, "mrr_minor": mrr}
