@@ -5,6 +5,7 @@ Each step's invoice is re-read from Stripe first: one paid meanwhile is skipped,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,6 +17,7 @@ from finops_guard.adapters.dunning_store import DunningChannels, DunningTable
 from finops_guard.adapters.stripe_api import StripeRequestError
 from finops_guard.dunning import parse_templates, send_due_steps
 
+STUCK_AFTER = timedelta(minutes=15)  # far beyond one send: the claiming run died
 logger = Logger()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
@@ -34,13 +36,15 @@ def _invoice(invoice_id: str) -> dict[str, Any] | None:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = runtime.billing_ops_settings()
+    store = DunningTable(settings.dunning_table)
+    now = runtime.scheduled_time(event)
     run = send_due_steps(
-        store=DunningTable(settings.dunning_table),
+        store=store,
         invoice=_invoice,
         channels=DunningChannels(settings.dunning_sender_email),
         templates=parse_templates(settings.dunning_templates),
         sender_configured=bool(settings.dunning_sender_email),
-        now=runtime.scheduled_time(event),
+        now=now,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     # Only what happened: an hourly zero would make four custom metrics cost $1.20 a month for nothing
@@ -51,4 +55,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric(name, MetricUnit.Count, len(steps))
     logger.info("dunning run", extra={"sent": run.sent, "skipped": run.skipped, "failed": run.failed,
                                       "deferred": run.errors, "lost_races": run.lost_races})  # fmt: skip
-    return {"sent": len(run.sent), "skipped": len(run.skipped), "failed": len(run.failed), "deferred": len(run.errors)}
+    stuck = store.stuck_steps(claimed_before=now - STUCK_AFTER)
+    if stuck:  # at most once means never re-sent by us: a human decides (the alarm's runbook)
+        logger.error("dunning steps claimed but never confirmed sent", extra={"steps": stuck})
+        metrics.add_metric("DunningStepsStuck", MetricUnit.Count, len(stuck))
+    return {"sent": len(run.sent), "skipped": len(run.skipped), "failed": len(run.failed), "deferred": len(run.errors),
+            "stuck": stuck}  # fmt: skip

@@ -597,4 +597,17 @@ class BillingJobs(Construct):
                 "phone number), then contact the customer of each failed invoice by hand."
             ),
         )
-        return [latency_alarm, dunning_alarm]
+        stuck_alarm = sender.add_alarm(
+            "StepsStuck",
+            self._custom_metric("DunningStepsStuck", "dunning-sender", DUNNING_ALARM_PERIOD),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            description=(
+                f"A dunning step in {self.billing.dunning_table.table_name} was claimed more than 15 minutes ago "
+                "and never marked sent or failed: the run that claimed it died between claim and send, so the "
+                "customer may or may not have the reminder (steps are sent at most once, never retried). First: "
+                f"find the step in the ERROR line of {sender.log_group.log_group_name} ('claimed but never "
+                "confirmed sent'), check SES/SNS delivery for it, then set its status to sent or failed by hand."
+            ),
+        )
+        return [latency_alarm, dunning_alarm, stuck_alarm]

@@ -314,7 +314,9 @@ def test_billing_jobs_have_the_four_standard_alarms_and_a_one_month_log_group(
         for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"]["AlarmName"].startswith(prefix)
     )
-    extra = {DUNNING: ["StepsFailed"], RECONCILIATION: ["Mismatches"], ADMIN: ["ChatDeliveryFailures"]}[short_name]
+    extra = {DUNNING: ["StepsFailed", "StepsStuck"], RECONCILIATION: ["Mismatches"], ADMIN: ["ChatDeliveryFailures"]}[
+        short_name
+    ]
 
     assert names == sorted(f"{prefix}{s}" for s in ("DeadLetters", "Duration", "Errors", "Throttles", *extra))
     assert resource(full_synth, log_group_id_of(full_synth, short_name))["Properties"]["RetentionInDays"] == 30
@@ -833,6 +835,25 @@ def test_dunning_failure_alarm_pages_ops_on_the_first_failed_step_in_an_hour(ful
     )
     description = json.dumps(alarm_named(full_synth, "FinOpsGuard-qa-dunning-sender-StepsFailed")["AlarmDescription"])
     assert "First:" in description
+
+
+def test_a_dunning_step_stuck_in_sending_pages_ops(full_synth: Synth) -> None:
+    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    full_synth.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "FinOpsGuard-qa-dunning-sender-StepsStuck",
+            "Namespace": "FinOpsGuard",
+            "MetricName": "DunningStepsStuck",
+            "Dimensions": [{"Name": "service", "Value": "dunning-sender"}],
+            "Statistic": "Sum",
+            "Period": 3600,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [topic],
+        },
+    )
 
 
 @pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])

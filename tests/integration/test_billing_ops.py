@@ -131,7 +131,7 @@ def test_the_dunning_sequence_goes_out_step_by_step_once_and_stops_when_paid(ops
     assert [r["statusCode"] for r in ops.webhook_replies] == [200, 200, 200]  # created, finalized, payment_failed
     assert dunning_status(ops, invoice_id) == {"0#email": "pending", "1#sms": "pending", "3#email": "pending"}
 
-    assert run_dunning("2026-11-17T09:30:00Z") == {"sent": 1, "skipped": 0, "failed": 0, "deferred": 0}
+    assert run_dunning("2026-11-17T09:30:00Z") == {"sent": 1, "skipped": 0, "failed": 0, "deferred": 0, "stuck": []}
     assert run_dunning("2026-11-17T10:30:00Z")["sent"] == 0  # hourly again: nothing twice
     email = sent_emails()[emails_before:]
     assert len(email) == 1 and email[0].destinations["ToAddresses"] == ["ap@customer.example"]
@@ -149,7 +149,7 @@ def test_a_step_due_after_payment_whose_webhook_is_late_is_skipped_by_the_stripe
     invoice_id = failed_invoice(ops, "cus_PaidMeanwhile0001")
     ops.fake.invoices[invoice_id]["status"] = "paid"  # paid in Stripe; invoice.paid not delivered yet
     emails_before = len(sent_emails())
-    assert run_dunning("2026-11-17T09:30:00Z") == {"sent": 0, "skipped": 1, "failed": 0, "deferred": 0}
+    assert run_dunning("2026-11-17T09:30:00Z") == {"sent": 0, "skipped": 1, "failed": 0, "deferred": 0, "stuck": []}
     assert dunning_status(ops, invoice_id)["0#email"] == "skipped" and len(sent_emails()) == emails_before
 
 
@@ -241,3 +241,21 @@ def test_the_cli_issues_the_same_way_and_resumes_by_request_id(ops, capsys, monk
     assert cli.main(args) == 0  # the same request again: answered from the record, no second invoice or card
     assert len(ops.fake.invoices) == 1 and len(ops.chat.received) == 1
     assert cli.main([*args[:4], "--amount", "12.5", *args[6:]]) == 2  # JPY has no decimals
+
+
+def test_a_step_claimed_by_a_run_that_died_is_reported_as_stuck_not_resent(ops, capsys):
+    invoice_id = failed_invoice(ops, "cus_DiedMidSend00001")
+    ops.aws.client("dynamodb").update_item(
+        TableName=ops.tables["dunning"], Key={"invoice_id": {"S": invoice_id}, "step": {"S": "0#email"}},
+        UpdateExpression="SET #s = :sending, claimed_at = :at",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":sending": {"S": "sending"}, ":at": {"S": "2026-11-17T09:05:00Z"}},
+    )  # fmt: skip
+    emails_before = len(sent_emails())
+    capsys.readouterr()
+    assert run_dunning("2026-11-17T09:10:00Z")["sent"] == 0  # claimed 5 minutes ago: in flight, not stuck
+    assert "DunningStepsStuck" not in capsys.readouterr().out
+    later = run_dunning("2026-11-17T10:30:00Z")
+    assert later["sent"] == 0 and later["stuck"] == [f"{invoice_id}/0#email"]  # reported, never re-sent
+    assert '"DunningStepsStuck":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    assert len(sent_emails()) == emails_before

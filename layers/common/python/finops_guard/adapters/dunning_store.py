@@ -50,6 +50,24 @@ class DunningTable(AwsAdapter):
                     due_at=item.get("due_at", {}).get("S", ""),
                 )
 
+    def stuck_steps(self, claimed_before: datetime) -> list[str]:
+        """Steps claimed (`sending`) before `claimed_before` and never marked sent or failed: the run
+        that claimed them died between claim and send, so nobody knows whether the customer got it."""
+        stuck: list[str] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName="by-due",
+            KeyConditionExpression="#status = :sending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":sending": {"S": "sending"}},
+        ):
+            for item in page.get("Items", []):
+                claimed = item.get("claimed_at", {}).get("S", "")
+                if claimed and claimed < _iso(claimed_before):
+                    stuck.append(f"{item['invoice_id']['S']}/{item['step']['S']}")
+        return sorted(stuck)
+
     def claim(self, step: DueStep, now: datetime) -> bool:
         """pending -> sending; False when another run got there first (or the step was cancelled).
         A fresh token tells our own applied-but-unanswered claim (botocore retried it) from theirs."""
