@@ -20,7 +20,6 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import billing_admin, runtime
-from finops_guard.adapters.billing_reads import BillingReads
 from finops_guard.adapters.export_bucket import ExportBucket
 from finops_guard.adapters.invoice_requests import InvoiceRequestTable
 from finops_guard.adapters.stripe_api import StripeRequestError, StripeUnavailable
@@ -38,13 +37,6 @@ from finops_guard.invoice_bot import (
 logger = Logger()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
-
-
-@cache
-def _reads() -> BillingReads:
-    config = runtime.billing_ops_settings()
-    return BillingReads(ledger_table=config.ledger_table, objects_table=config.objects_table,
-                        alerts_table=config.alerts_table)  # fmt: skip
 
 
 @cache
@@ -86,16 +78,20 @@ def route(event: dict[str, Any], context: LambdaContext, now: datetime) -> ApiRe
     if key == ("POST", "/invoices"):
         return create_invoice(event, context, now)
     if key == ("GET", "/billing/summary"):
-        return billing_admin.billing_summary(reads=_reads(), now=now)
+        return billing_admin.billing_summary(reads=runtime.billing_reads(), now=now)
     if key == ("POST", "/billing/alerts/{id}/retry"):
-        return billing_admin.retry_alert(path_param(event, "id"), reads=_reads(), api=runtime.stripe_api(), now=now)
+        return billing_admin.retry_alert(
+            path_param(event, "id"), reads=runtime.billing_reads(), api=runtime.stripe_api(), now=now
+        )
     if key == ("POST", "/billing/alerts/{id}/resend"):
-        return billing_admin.resend_alert(path_param(event, "id"), reads=_reads(), api=runtime.stripe_api(), now=now)
+        return billing_admin.resend_alert(
+            path_param(event, "id"), reads=runtime.billing_reads(), api=runtime.stripe_api(), now=now
+        )
     if key == ("POST", "/billing/portal-session"):
         return billing_admin.portal_session(json_body(event), api=runtime.stripe_api(),
                                             return_url=config.portal_return_url)  # fmt: skip
     if key == ("GET", "/billing/export.csv"):
-        return billing_admin.export_csv(query(event), reads=_reads(), now=now)
+        return billing_admin.export_csv(query(event), reads=runtime.billing_reads(), now=now)
     return ApiReply(404, {"error": f"no route {key[0]} {key[1]}"})
 
 
@@ -106,7 +102,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("action") == "weekly_export":
         config = runtime.billing_ops_settings()
         bucket = ExportBucket(config.require("export_bucket"))
-        keys = billing_admin.weekly_snapshot(reads=_reads(), bucket=bucket, now=runtime.scheduled_time(event))
+        keys = billing_admin.weekly_snapshot(
+            reads=runtime.billing_reads(), bucket=bucket, now=runtime.scheduled_time(event)
+        )
         logger.info("weekly ledger export written", extra={"keys": keys})
         return {"written": keys}
     logger.append_keys(route=f"{event.get('httpMethod')} {event.get('resource')}", caller=caller(event))

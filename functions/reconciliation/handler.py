@@ -14,7 +14,6 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
-from finops_guard.adapters.billing_reads import BillingReads
 from finops_guard.adapters.reconciliation_store import ReconciliationStore
 from finops_guard.adapters.stripe_api import StripeRequestError
 from finops_guard.billing_admin import monthly_recurring_revenue
@@ -79,9 +78,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def publish_billing_kpis() -> dict[str, Any]:
     """The dashboard's billing KPIs, once a day: MRR per currency (major units; CloudWatch takes
     floats, converted here at the edge), open billing alerts and failed invoices among them."""
-    config = runtime.billing_ops_settings()
-    reads = BillingReads(ledger_table=config.ledger_table, objects_table=config.objects_table,
-                         alerts_table=config.alerts_table)  # fmt: skip
+    reads = runtime.billing_reads()
     open_alerts = list(reads.alerts_with_status("open"))
     failed = sum(1 for alert in open_alerts if alert.get("kind") in ("invoice_failed", "escalation"))
     metrics.add_metric("OpenBillingAlerts", MetricUnit.Count, len(open_alerts))

@@ -28,6 +28,7 @@ from finops_guard.settings import BillingOpsSettings, BillingSettings, ReportSet
 
 if TYPE_CHECKING:
     from finops_guard.adapters.anomaly_store import AnomalyTable
+    from finops_guard.adapters.billing_reads import BillingReads
     from finops_guard.adapters.billing_store import BillingStore
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
     from finops_guard.adapters.notify import EventBridgePublisher
@@ -145,6 +146,19 @@ def stripe_api() -> StripeApi:
         api_base=config.stripe_api_base,
         refresh_key=lambda: read_stripe_api_key(name, refresh=True),
     )
+
+
+def billing_reads() -> BillingReads:
+    """The billing tables as the admin API and the daily KPIs read them (queries, alert claims)."""
+    config = billing_ops_settings()
+    return _billing_reads(config.ledger_table, config.objects_table, config.alerts_table)
+
+
+@cache
+def _billing_reads(ledger_table: str, objects_table: str, alerts_table: str) -> BillingReads:
+    from finops_guard.adapters.billing_reads import BillingReads
+
+    return BillingReads(ledger_table=ledger_table, objects_table=objects_table, alerts_table=alerts_table)
 
 
 @cache
