@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.adapters.aws import AwsAdapter
+from finops_guard.adapters.aws import AwsAdapter, written_by_us
 from finops_guard.anomalies import AlertPolicy, Anomaly, Sighting
 
 KEEP = timedelta(days=400)
@@ -79,8 +79,8 @@ class AnomalyTable(AwsAdapter):
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                current = error.response.get("Item", {})
-                if current.get("alert_token", {}).get("S") == token:  # our own alert, its answer lost
+                current = written_by_us(error, "alert_token", token)
+                if current is not None:
                     outcome = "new" if current.get("alerts", {}).get("N") == "1" else "updated"
                     return Sighting(anomaly, outcome, anomaly.total_impact)
             else:

@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # Retries stated here rather than left to the botocore the Lambda runtime ships (boto3 is not
 # bundled): releases before standard mode became the default use "legacy" mode, which makes 10
@@ -28,3 +29,11 @@ class AwsAdapter:
         if self._client is None:
             self._client = boto3.client(self.service, config=CLIENT_CONFIG)
         return self._client
+
+
+def written_by_us(error: ClientError, attribute: str, token: str | None) -> dict[str, Any] | None:
+    """The item a ConditionalCheckFailedException returned (ReturnValuesOnConditionCheckFailure=ALL_OLD)
+    when it carries our own `token`: DynamoDB applied our conditional write but its answer was lost,
+    and botocore's retry failed the condition against it. None when someone else's write is there."""
+    item: dict[str, Any] = error.response.get("Item", {})
+    return item if token is not None and item.get(attribute, {}).get("S") == token else None

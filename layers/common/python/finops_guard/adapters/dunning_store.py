@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.adapters.aws import AwsAdapter
+from finops_guard.adapters.aws import AwsAdapter, written_by_us
 from finops_guard.dunning import DueStep
 
 
@@ -103,10 +103,8 @@ class DunningTable(AwsAdapter):
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                # Our own write, applied though its answer was lost: the item is already where we moved it.
-                old = error.response.get("Item", {})
-                token = attrs.get("claim_token")
-                return token is not None and old.get("claim_token", {}).get("S") == token
+                # Our own claim, applied though its answer was lost: the step is already ours.
+                return written_by_us(error, "claim_token", attrs.get("claim_token")) is not None
             raise
         return True
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.adapters.aws import AwsAdapter
+from finops_guard.adapters.aws import AwsAdapter, written_by_us
 from finops_guard.delivery import ChatMessage
 
 LEASE = timedelta(minutes=5)
@@ -77,7 +77,7 @@ class DynamoOutbox(AwsAdapter):
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return claimed_by(error, token)
+                return written_by_us(error, "claim_token", token) is not None
             raise
         return True
 
@@ -135,11 +135,6 @@ class DynamoOutbox(AwsAdapter):
         ):
             kept.extend(_kept(item) for item in page.get("Items", []))
         return sorted(kept, key=lambda k: k.message.message_id)
-
-
-def claimed_by(error: ClientError, token: str) -> bool:
-    """A failed condition against the item as our own (lost-answer) write left it."""
-    return bool(error.response.get("Item", {}).get("claim_token", {}).get("S") == token)
 
 
 def _kept(item: dict[str, Any]) -> KeptMessage:
