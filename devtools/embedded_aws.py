@@ -121,6 +121,27 @@ class EmbeddedAws:
             )
         return budgets, alerts
 
+    def create_team_routes_table(self, stage: str = "test") -> str:
+        """The team routes table, with the CDK key schema (pk, sk)."""
+        name = f"finops-guard-{stage}-team-routes"
+        self.client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return name
+
+    def create_export_bucket(self, name: str = "finops-guard-test-exports") -> str:
+        """A versioned bucket, as the stack's export buckets are."""
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
     def create_anomalies_table(self, stage: str = "test") -> str:
         name = f"finops-guard-{stage}-anomalies"
         self.client("dynamodb").create_table(

@@ -26,6 +26,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"}
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = runtime.settings_for(event)
     costs = runtime.cost_source(settings)
+    routing = runtime.routing(settings)
     try:
         outcome = run_weekly_report(
             settings,
@@ -33,7 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             costs=costs,
             outbox=runtime.outbox(settings.require("outbox_table")),
             poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
-            budgets=runtime.budget_overview(settings),
+            budgets=runtime.budget_overview(settings, routing),
+            routing=routing,
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))

@@ -135,7 +135,7 @@ def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypa
 
     monkeypatch.setattr(chat, "PACER", chat._Pacer())
     chat.PACER.reserve("slack", lambda: 10.0)  # someone just posted to Slack: next slot at 11.0
-    poster = chat.WebhookPoster(lambda _: "https://hooks.example/x", session=NoNetwork(), clock=lambda: 10.0,
+    poster = chat.WebhookPoster(lambda _message: "https://hooks.example/x", session=NoNetwork(), clock=lambda: 10.0,
                                 deadline=10.5)  # fmt: skip
     with pytest.raises(PostFailed, match="no time left"):
         poster.post(SLACK)

@@ -99,7 +99,7 @@ class StripePort(Protocol):
 
 
 class ExportBucketPort(Protocol):
-    def put_csv(self, key: str, text: str) -> None: ...
+    def put_csv(self, key: str, text: str) -> str | None: ...
 
 
 # --- idempotency keys -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@
   finops-guard dlq list | redrive --function weekly-report        events that failed every retry
   finops-guard invoice create --customer cus_... --amount 1250.00 --currency EUR --description "..."
                                                                   Stripe invoice, sent; card to finance
+  finops-guard teams add|list|remove, chargeback run|link        see finops_guard/cli_teams.py
 
 Tables default to the stack's names for --stage (finops-guard-<stage>-budgets, ...); set
 AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
@@ -29,9 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finops_guard import cli_teams
 from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
 from finops_guard.delivery import DeliveryFailed, deliver_all
 from finops_guard.settings import ReportSettings, SettingsError
+from finops_guard.teams import TeamConfigError
 
 if TYPE_CHECKING:
     from finops_guard.adapters.budget_store import BudgetTable
@@ -77,7 +80,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     config = _settings(args)
     costs = runtime.cost_source(config)
     now = _now(args)
-    report, messages = compose(config, costs, now=now)
+    report, messages = compose(config, costs, now=now, routing=runtime.routing(config))
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel] or messages[:1]
         text = json.dumps(chosen[0].payload, ensure_ascii=False, indent=2)
@@ -507,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8787)
     serve.add_argument("--secret", help="the whsec_ signing secret (default STRIPE_WEBHOOK_SECRET or a test secret)")
     serve.set_defaults(func=cmd_local_serve)
+    cli_teams.register(commands)
     return parser
 
 
@@ -514,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, BudgetError) as error:
+    except (SettingsError, BudgetError, TeamConfigError) as error:
         print(f"finops-guard: {error}", file=sys.stderr)
         return 2
 

@@ -70,27 +70,34 @@ class CostAggregate:
         self.daily.setdefault(day, ZERO)
         if result.get("Estimated"):
             self.estimated_days.add(day)
-        in_month = day in self.window.month_to_date
-        in_week = day in self.window.this_week
-        in_previous = day in self.window.previous_week
         day_total = ZERO
         for group in result.get("Groups", ()):
             self.groups += 1
-            metric = group["Metrics"][METRIC]
-            amount = parse_amount(metric["Amount"])
-            self._check_currency(metric.get("Unit", "USD"))
-            service, account = group["Keys"][0], group["Keys"][1]
+            amount = self.group_amount(group)
             day_total += amount
-            for totals in (self.services[service], self.accounts[account]):
-                if in_month:
-                    totals.month_to_date += amount
-                if in_week:
-                    totals.this_week += amount
-                if in_previous:
-                    totals.previous_week += amount
+            service, account = group["Keys"][0], group["Keys"][1]
+            self.add_to_totals(day, amount, self.services[service], self.accounts[account])
         if not result.get("Groups") and METRIC in result.get("Total", {}):
             day_total = parse_amount(result["Total"][METRIC]["Amount"])
         self.daily[day] += day_total
+
+    def group_amount(self, group: Mapping[str, Any]) -> Decimal:
+        metric = group["Metrics"][METRIC]
+        self._check_currency(metric.get("Unit", "USD"))
+        return parse_amount(metric["Amount"])
+
+    def add_to_totals(self, day: date, amount: Decimal, *totals: Totals) -> None:
+        """Count `amount`, spent on `day`, in each of `totals` for the windows the day falls in."""
+        in_month = day in self.window.month_to_date
+        in_week = day in self.window.this_week
+        in_previous = day in self.window.previous_week
+        for total in totals:
+            if in_month:
+                total.month_to_date += amount
+            if in_week:
+                total.this_week += amount
+            if in_previous:
+                total.previous_week += amount
 
     def _check_currency(self, unit: str) -> None:
         if self.currency is None:

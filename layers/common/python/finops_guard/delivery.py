@@ -25,6 +25,8 @@ class ChatMessage:
     channel: str  # "teams" | "slack"
     kind: str
     payload: dict[str, Any]
+    # The webhook secret of a team's own channel; None = the deployment's channel for `channel`.
+    secret_name: str | None = None
 
 
 class ChatConfigError(RuntimeError):

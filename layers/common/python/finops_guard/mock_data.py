@@ -149,16 +149,24 @@ def synthetic_pages(
 
 
 TEAMS = ("platform", "data", "web")
+COST_CENTERS = {"platform": "CC-100", "data": "CC-200", "web": "CC-100"}
 ENVIRONMENTS = {"111111111111": "prod", "222222222222": "prod", "333333333333": "staging", "444444444444": "dev"}
+# Spend nobody tagged, as in every real organisation: shared networking and account-level
+# services everywhere, and the whole sandbox account.
+UNTAGGED_SERVICES = frozenset({"EC2 - Other", "Amazon Virtual Private Cloud", "AWS Config", "AWS CloudTrail", "Tax"})
+UNTAGGED_ACCOUNTS = frozenset({"444444444444"})
 
 
 def _attributes(service: str, account: str) -> dict[tuple[str, str], str]:
-    """Grouping values of one (service, account) cost line: dimensions, a `team` tag, a cost category."""
-    team = TEAMS[zlib.crc32(service.encode()) % len(TEAMS)]
+    """Grouping values of one (service, account) cost line: dimensions, `team` and `CostCenter` tags
+    (empty when untagged, as Cost Explorer answers), a cost category."""
+    tagged = service not in UNTAGGED_SERVICES and account not in UNTAGGED_ACCOUNTS
+    team = TEAMS[zlib.crc32(service.encode()) % len(TEAMS)] if tagged else ""
     return {
         ("DIMENSION", "SERVICE"): service,
         ("DIMENSION", "LINKED_ACCOUNT"): account,
         ("TAG", "team"): f"team${team}",
+        ("TAG", "CostCenter"): f"CostCenter${COST_CENTERS.get(team, '')}",
         ("COST_CATEGORY", "Environment"): f"Environment${ENVIRONMENTS.get(account, 'dev')}",
     }
 
@@ -183,8 +191,9 @@ def synthetic_query_pages(
     services: list[tuple[str, str]] | None = None,
     scale: dict[str, Decimal] | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer any DAILY UnblendedCost `GetCostAndUsage` request (GroupBy up to two of SERVICE,
-    LINKED_ACCOUNT, TAG team, COST_CATEGORY Environment; simple Filters) from the synthetic org.
+    """Answer any DAILY or MONTHLY UnblendedCost `GetCostAndUsage` request (GroupBy up to two of
+    SERVICE, LINKED_ACCOUNT, TAG team, TAG CostCenter, COST_CATEGORY Environment; simple Filters)
+    from the synthetic org.
     `scale` multiplies a service's cost (e.g. to push a budget over a threshold in the demo)."""
     accounts = ACCOUNTS if accounts is None else accounts
     services = SERVICES if services is None else services
@@ -192,10 +201,13 @@ def synthetic_query_pages(
     end = date.fromisoformat(request["TimePeriod"]["End"])
     as_of = end - timedelta(days=1)
     group_by = [(g["Type"], g["Key"]) for g in request.get("GroupBy", [])]
-    results = []
+    monthly = request.get("Granularity") == "MONTHLY"
+    periods: dict[date, tuple[date, dict[tuple[str, ...], Decimal], bool]] = {}
     day = start
     while day < end:
-        sums: dict[tuple[str, ...], Decimal] = {}
+        first = day.replace(day=1) if monthly else day
+        following = (first + timedelta(days=32)).replace(day=1) if monthly else day + timedelta(days=1)
+        _, sums, estimated = periods.setdefault(first, (min(following, end), {}, False))
         for service, base in services:
             factor = (scale or {}).get(service, Decimal(1))
             for account in accounts:
@@ -205,19 +217,22 @@ def synthetic_query_pages(
                 key = tuple(attributes[g] for g in group_by)
                 amount = daily_amount(day, service, Decimal(base), account, as_of) * factor
                 sums[key] = sums.get(key, Decimal(0)) + amount
+        periods[first] = (periods[first][0], sums, estimated or day == as_of)
+        day += timedelta(days=1)
+    results = []
+    for first, (period_end, sums, estimated) in periods.items():
         groups = [
             {"Keys": list(key), "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
             for key, amount in sorted(sums.items())
         ]
         results.append(
             {
-                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                "TimePeriod": {"Start": max(first, start).isoformat(), "End": period_end.isoformat()},
                 "Total": {} if group_by else {"UnblendedCost": {"Amount": str(sum(sums.values())), "Unit": "USD"}},
                 "Groups": groups if group_by else [],
-                "Estimated": day == as_of,
+                "Estimated": estimated,
             }
         )
-        day += timedelta(days=1)
     return [{"GroupDefinitions": request.get("GroupBy", []), "ResultsByTime": results, "DimensionValueAttributes": []}]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 # ISO 4217 minor units that differ from the usual 2.
 _MINOR_UNITS = {
@@ -85,3 +86,34 @@ def parse_amount(text: str) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {text!r}")
     return amount
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The value of one minor unit: 0.01 USD, 1 JPY, 0.001 KWD."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def largest_remainder(quotas: Sequence[Decimal], total: int) -> list[int]:
+    """Whole units for each quota, summing exactly to `total` (Hamilton's largest-remainder rule).
+
+    Each quota is floored; the units still missing go one each to the largest fractional parts
+    (ties to the earlier quota, so the result is deterministic). `total` must lie within
+    len(quotas) of the floors' sum, which holds when it is the rounded sum of the quotas.
+    """
+    floors = [int(q.to_integral_value(rounding=ROUND_FLOOR)) for q in quotas]
+    missing = total - sum(floors)
+    if not 0 <= missing <= len(quotas):
+        raise ValueError(f"cannot reach {total} from {len(quotas)} quotas flooring to {sum(floors)}")
+    order = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - floors[i]), i))
+    for i in order[:missing]:
+        floors[i] += 1
+    return floors
+
+
+def round_to_total(amounts: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Round each amount to the currency's minor unit so that the rounded amounts add up exactly to
+    the rounded total (half-even): no cent appears or disappears in a table of rounded lines."""
+    unit = minor_unit(currency)
+    quotas = [a / unit for a in amounts]
+    total = int(sum(quotas, ZERO).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return [units * unit for units in largest_remainder(quotas, total)]

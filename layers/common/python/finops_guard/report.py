@@ -9,11 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from finops_guard import kpis
+from finops_guard.attribution import AttributionSummary
 from finops_guard.costs import CostAggregate
 from finops_guard.forecast import DEFAULT_LEVEL, Band, forecast_period, horizon_forecasts
 from finops_guard.kpis import Change, Ranked
 from finops_guard.money import ZERO
 from finops_guard.periods import ReportWindow
+from finops_guard.teams import Routing
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,19 @@ class BudgetLine:
     actual: Decimal | None
     forecast: Decimal | None
     error: str | None = None
+    teams: tuple[str, ...] = ()  # routed teams whose scope this budget is (their cards show it too)
 
     def consumption(self, value: Decimal | None) -> Decimal | None:
         return None if value is None else value / self.amount * 100
 
 
-def budget_lines(budgets: Iterable[Any], statuses: Mapping[str, Mapping[str, Any]]) -> list[BudgetLine]:
+def budget_lines(
+    budgets: Iterable[Any], statuses: Mapping[str, Mapping[str, Any]], routing: Routing | None = None
+) -> list[BudgetLine]:
     """Budgets joined with their latest stored status, most consumed (by forecast) first."""
     lines = []
     for budget in budgets:
+        teams = tuple(route.team for route in routing.for_budget(budget)) if routing else ()
         status = statuses.get(budget.budget_id) or {}
         lines.append(
             BudgetLine(
@@ -61,6 +67,7 @@ def budget_lines(budgets: Iterable[Any], statuses: Mapping[str, Mapping[str, Any
                 actual=Decimal(status["actual"]) if "actual" in status else None,
                 forecast=Decimal(status["forecast"]) if "forecast" in status else None,
                 error=status.get("error"),
+                teams=teams,
             )
         )
     return sorted(lines, key=lambda b: (-(b.consumption(b.forecast) or Decimal(-1)), b.budget_id))
@@ -95,6 +102,8 @@ class WeeklyReport:
     top_accounts: tuple[Ranked, ...]
     account_names: dict[str, str]
     budgets: tuple[BudgetLine, ...] = ()
+    attribution: tuple[AttributionSummary, ...] = ()
+    scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
 
     @property
     def estimated_days(self) -> tuple[date, ...]:

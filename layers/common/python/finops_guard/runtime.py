@@ -21,7 +21,7 @@ from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
 from finops_guard.adapters.outbox import DynamoOutbox
 from finops_guard.adapters.secrets import read_webhook_url
-from finops_guard.delivery import Poster, RoutingPoster
+from finops_guard.delivery import ChatMessage, Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
 from finops_guard.settings import BillingOpsSettings, BillingSettings, ReportSettings
@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     from finops_guard.adapters.billing_reads import BillingReads
     from finops_guard.adapters.billing_store import BillingStore
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
+    from finops_guard.adapters.export_bucket import ExportBucket
     from finops_guard.adapters.notify import EventBridgePublisher
     from finops_guard.adapters.stripe_api import StripeApi
+    from finops_guard.adapters.team_routes import TeamRoutesTable
+    from finops_guard.teams import Routing
 
 SAFETY_MARGIN_S = 10.0
 log = logging.getLogger(__name__)
@@ -94,7 +97,7 @@ def event_publisher(bus_name: str) -> EventBridgePublisher:
     return EventBridgePublisher(bus_name)
 
 
-def budget_overview(config: ReportSettings) -> list[BudgetLine]:
+def budget_overview(config: ReportSettings, routing: Routing | None = None) -> list[BudgetLine]:
     """Every stored budget with its latest guard evaluation; empty when budgets are not deployed.
     The weekly card is the product's main job: a failure to read budgets is logged, not fatal."""
     if not config.budgets_table or not config.budget_alerts_table:
@@ -105,7 +108,43 @@ def budget_overview(config: ReportSettings) -> list[BudgetLine]:
     except (BotoCoreError, ClientError) as error:
         log.error("budgets could not be read; weekly card sent without them", extra={"error": type(error).__name__})
         return []
-    return budget_lines(budgets, statuses)
+    return budget_lines(budgets, statuses, routing)
+
+
+@cache
+def team_routes_table(table_name: str) -> TeamRoutesTable:
+    from finops_guard.adapters.team_routes import TeamRoutesTable
+
+    return TeamRoutesTable(table_name)
+
+
+def routing(config: ReportSettings) -> Routing:
+    """The team routes, read once per run. Without them every card and alert still reaches the
+    default channel: a failure to read routes is logged, never fatal."""
+    from finops_guard.teams import Routing
+
+    if not config.team_routes_table or config.team_dimension is None:
+        return Routing(config.team_dimension)
+    try:
+        routes, invalid = team_routes_table(config.team_routes_table).load()
+    except (BotoCoreError, ClientError) as error:
+        log.error("team routes could not be read; default channel only", extra={"error": type(error).__name__})
+        return Routing(config.team_dimension)
+    for problem in invalid:
+        log.error("invalid team route skipped; fix it with finops-guard teams add", extra={"problem": str(problem)})
+    prefix = config.team_secret_prefix
+    usable = [r for r in routes if not prefix or all(s.startswith(prefix) for _, s in r.destinations())]
+    for route in routes:
+        if route not in usable:
+            log.error("team route names a secret outside the readable prefix; skipped", extra={"team": route.team})
+    return Routing(config.team_dimension, usable)
+
+
+@cache
+def export_bucket(bucket: str) -> ExportBucket:
+    from finops_guard.adapters.export_bucket import ExportBucket
+
+    return ExportBucket(bucket)
 
 
 @cache
@@ -185,11 +224,13 @@ def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Pos
 def webhook_poster(config: ReportSettings, remaining_ms: int | None = None) -> WebhookPoster:
     """A poster that stops retrying before the Lambda timeout (remaining_ms from the context)."""
     deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_S
-    return WebhookPoster(
-        lambda channel: read_webhook_url(config.secret_for(channel), channel=channel),
-        refresh_url=lambda channel: read_webhook_url(config.secret_for(channel), channel=channel, refresh=True),
-        deadline=deadline,
-    )
+
+    def url_for(message: ChatMessage, refresh: bool = False) -> str:
+        # A team's card names its own secret; everything else goes to the deployment's channel.
+        secret = message.secret_name or config.secret_for(message.channel)
+        return read_webhook_url(secret, channel=message.channel, refresh=refresh)
+
+    return WebhookPoster(url_for, refresh_url=lambda message: url_for(message, refresh=True), deadline=deadline)
 
 
 def scheduled_time(event: dict[str, Any] | None) -> datetime:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from finops_guard.teams import AttributionDimension, TeamConfigError, parse_dimension, parse_dimensions
+
 PREFIX = "FINOPSGUARD_"
 
 
@@ -33,6 +35,20 @@ def _decimal_in(text: str, name: str, low: Decimal | None, high: Decimal | None)
     return value
 
 
+def _attribution(
+    dimensions_text: str | None, team_text: str | None
+) -> tuple[tuple[AttributionDimension, ...], AttributionDimension | None]:
+    """`tag:Team,tag:CostCenter` and the one whose values are teams (it must be among them)."""
+    try:
+        dimensions = parse_dimensions([d for d in (dimensions_text or "").split(",") if d.strip()])
+        team = parse_dimension(team_text) if team_text else None
+    except TeamConfigError as error:
+        raise SettingsError(f"{PREFIX}ATTRIBUTION_DIMENSIONS/TEAM_DIMENSION: {error}") from None
+    if team is not None and team not in dimensions:
+        raise SettingsError(f"{PREFIX}TEAM_DIMENSION={team.spec()!r} must be one of {PREFIX}ATTRIBUTION_DIMENSIONS")
+    return dimensions, team
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     stage: str
@@ -52,6 +68,13 @@ class ReportSettings:
     anomalies_table: str | None = None
     anomaly_min_impact: Decimal = Decimal(0)
     anomaly_realert_growth: Decimal = Decimal("0.5")
+    attribution_dimensions: tuple[AttributionDimension, ...] = ()
+    team_dimension: AttributionDimension | None = None  # its values are teams, routed to their channels
+    team_routes_table: str | None = None
+    team_secret_prefix: str | None = None  # where team webhook secrets must live (finops-guard/<stage>/teams/)
+    chargeback_bucket: str | None = None
+    chargeback_unallocated: str = "proportional"  # or "separate": untagged cost kept as its own line
+    chargeback_link_minutes: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -90,6 +113,13 @@ class ReportSettings:
         growth = _decimal_in(get("ANOMALY_REALERT_GROWTH", "0.5") or "0.5", "ANOMALY_REALERT_GROWTH", None, Decimal(10))
         if growth <= 0:
             raise SettingsError(f"{PREFIX}ANOMALY_REALERT_GROWTH={str(growth)!r} must be greater than 0")
+        dimensions, team = _attribution(get("ATTRIBUTION_DIMENSIONS"), get("TEAM_DIMENSION"))
+        unallocated = get("CHARGEBACK_UNALLOCATED", "proportional") or "proportional"
+        if unallocated not in ("proportional", "separate"):
+            raise SettingsError(f"{PREFIX}CHARGEBACK_UNALLOCATED={unallocated!r} must be proportional or separate")
+        link_text = get("CHARGEBACK_LINK_EXPIRY_MINUTES", "60") or "60"
+        if not link_text.isdigit() or not 1 <= int(link_text) <= 720:
+            raise SettingsError(f"{PREFIX}CHARGEBACK_LINK_EXPIRY_MINUTES={link_text!r} must be from 1 to 720")
         return cls(
             stage=get("STAGE", "dev") or "dev",
             timezone=timezone,
@@ -108,6 +138,13 @@ class ReportSettings:
             anomalies_table=get("ANOMALIES_TABLE"),
             anomaly_min_impact=min_impact,
             anomaly_realert_growth=growth,
+            attribution_dimensions=dimensions,
+            team_dimension=team,
+            team_routes_table=get("TEAM_ROUTES_TABLE"),
+            team_secret_prefix=get("TEAM_SECRET_PREFIX"),
+            chargeback_bucket=get("CHARGEBACK_BUCKET"),
+            chargeback_unallocated=unallocated,
+            chargeback_link_minutes=int(link_text),
         )
 
     def require(self, field_name: str) -> str:

@@ -63,14 +63,14 @@ def _fail(error_type: type[Exception], text: str, attempts: int) -> Exception:
 class WebhookPoster:
     def __init__(
         self,
-        url_for: Callable[[str], str],
+        url_for: Callable[[ChatMessage], str],
         *,
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         deadline: float | None = None,
-        refresh_url: Callable[[str], str] | None = None,
+        refresh_url: Callable[[ChatMessage], str] | None = None,
     ) -> None:
         self._url_for = url_for
         self._refresh_url = refresh_url  # reads the secret again when the webhook says the URL is gone
@@ -81,7 +81,7 @@ class WebhookPoster:
         self._deadline = deadline
 
     def post(self, message: ChatMessage) -> int:
-        url = self._url_for(message.channel)
+        url = self._url_for(message)
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         last = "no attempt"
@@ -101,7 +101,7 @@ class WebhookPoster:
                     return attempt
                 detail = response.text[:MAX_LOGGED_BODY]
                 if response.status_code in URL_GONE and self._refresh_url is not None:
-                    fresh = self._refresh_url(message.channel)
+                    fresh = self._refresh_url(message)
                     if fresh != url:  # the URL was replaced in its secret (a new Workflows webhook): use it
                         url = fresh
                         log.warning("chat webhook URL was replaced; retrying with the new one",

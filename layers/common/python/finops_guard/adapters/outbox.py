@@ -1,6 +1,7 @@
 """The chat outbox in DynamoDB: every outgoing message is kept until a 2xx marks it delivered.
 
-Item: message_id (key), channel, kind, payload (JSON text), status (sending|delivered|failed),
+Item: message_id (key), channel, kind, payload (JSON text), secret_name (a team channel's webhook
+secret, absent for the deployment's own channels), status (sending|delivered|failed),
 attempts, created_at, updated_at, lease_until, last_error, delivered_at, expires_at (TTL, set only
 once delivered: undelivered messages are kept until someone re-sends them).
 """
@@ -48,6 +49,8 @@ class DynamoOutbox(AwsAdapter):
         The claim carries a fresh token: if DynamoDB applied it but the answer was lost, botocore's
         retry fails the condition against our own claim, and the token tells the two cases apart."""
         token = uuid.uuid4().hex
+        # A team channel's message remembers its secret, so a redrive posts it to the same team.
+        destination = {":secret": {"S": message.secret_name}} if message.secret_name else {}
         try:
             self.client.update_item(
                 TableName=self.table_name,
@@ -56,6 +59,7 @@ class DynamoOutbox(AwsAdapter):
                     "SET #status = :sending, channel = :channel, kind = :kind, payload = :payload,"
                     " lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now),"
                     " attempts = if_not_exists(attempts, :zero), claim_token = :token"
+                    + (", secret_name = :secret" if destination else "")
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(message_id) OR"
@@ -72,6 +76,7 @@ class DynamoOutbox(AwsAdapter):
                     ":now": {"S": _iso(now)},
                     ":zero": {"N": "0"},
                     ":token": {"S": token},
+                    **destination,
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -143,6 +148,7 @@ def _kept(item: dict[str, Any]) -> KeptMessage:
         channel=item["channel"]["S"],
         kind=item.get("kind", {}).get("S", "unknown"),
         payload=json.loads(item["payload"]["S"]),
+        secret_name=item.get("secret_name", {}).get("S"),
     )
     return KeptMessage(
         message=message,

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from finops_guard.attribution import AttributionSummary
 from finops_guard.forecast import Band
 from finops_guard.kpis import Change, Ranked
 from finops_guard.money import format_money, format_percent
@@ -25,7 +26,8 @@ def day_label(day: date) -> str:
 
 def title(report: WeeklyReport) -> str:
     as_of = report.window.as_of
-    return f"AWS cost report · week ending {day_label(as_of)} {as_of.year}"
+    scope = f" · {report.scope}" if report.scope else ""
+    return f"AWS cost report{scope} · week ending {day_label(as_of)} {as_of.year}"
 
 
 def subtitle(report: WeeklyReport, timezone: str) -> str:
@@ -106,6 +108,25 @@ def account_label(report: WeeklyReport, account_id: str) -> str:
 
 def percent_points(ratio: Decimal) -> int:
     return int((ratio * 100).to_integral_value())
+
+
+def attribution_rows(summary: AttributionSummary, currency: str) -> list[tuple[str, str]]:
+    """Attributed vs untagged, the top values with week-over-week, and the biggest untagged services."""
+    c = currency
+    rows = [
+        (
+            f"Attributed to a {summary.dimension.label}",
+            f"{format_percent(summary.attributed_share)} ({format_money(summary.attributed, c)})",
+        ),
+        ("Untagged", f"{format_percent(summary.untagged_share)} ({format_money(summary.untagged, c)})"),
+    ]
+    rows += [(short(item.name, 40), ranked_line(item, c)) for item in summary.top_values]
+    rows += [(f"Untagged: {short(s.name, 32)}", ranked_line(s, c)) for s in summary.untagged_services]
+    return rows
+
+
+def attribution_heading(summary: AttributionSummary) -> str:
+    return f"Spend by {summary.dimension.label} (MTD · week over week)"
 
 
 MAX_BUDGET_ROWS = 8

@@ -49,7 +49,11 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
         f"• {_escape(common.account_label(report, a.name))}: {common.ranked_line(a, c)}" for a in report.top_accounts
     )
     blocks.append(_section(f"*Top services (MTD · week over week)*\n{services or 'no spend'}"))
-    blocks.append(_section(f"*Top linked accounts (MTD · week over week)*\n{accounts or 'no spend'}"))
+    if report.top_accounts or report.scope is None:
+        blocks.append(_section(f"*Top linked accounts (MTD · week over week)*\n{accounts or 'no spend'}"))
+    for attribution in report.attribution:
+        rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c))
+        blocks.append(_section(f"*{_escape(common.attribution_heading(attribution))}*\n{rows}"))
     if report.budgets:
         lines = "\n".join(f"• {_escape(name)}: {_escape(state)}" for name, state in common.budget_rows(report))
         blocks.append(_section(f"*Budgets ({len(report.budgets)}), most consumed first*\n{lines}"))

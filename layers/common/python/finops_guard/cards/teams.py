@@ -116,10 +116,13 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
         "Top services (MTD · week over week)",
         [(common.short(s.name), common.ranked_line(s, c)) for s in report.top_services],
     )
-    body += _ranked_section(
-        "Top linked accounts (MTD · week over week)",
-        [(common.account_label(report, a.name), common.ranked_line(a, c)) for a in report.top_accounts],
-    )
+    if report.top_accounts or report.scope is None:
+        body += _ranked_section(
+            "Top linked accounts (MTD · week over week)",
+            [(common.account_label(report, a.name), common.ranked_line(a, c)) for a in report.top_accounts],
+        )
+    for summary in report.attribution:
+        body += _ranked_section(common.attribution_heading(summary), common.attribution_rows(summary, c))
     if report.budgets:
         body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
     return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])

@@ -1,0 +1,64 @@
+"""Monthly chargeback (EventBridge Scheduler, the 1st in the report's time zone): last month's spend
+per team / cost center as CSVs in the export bucket, announced in chat with short-lived links.
+
+`{"month": "2026-10"}` runs a given month on demand (as `finops-guard chargeback run` does).
+Rules (untagged cost, rounding): finops_guard/chargeback.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from finops_guard import runtime
+from finops_guard.chargeback import Month, month_before
+from finops_guard.delivery import DeliveryFailed
+from finops_guard.monthly_chargeback import run_chargeback
+
+logger = Logger()
+metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = runtime.settings()
+    now = runtime.scheduled_time(event)
+    requested = (event or {}).get("month")
+    month = Month.parse(requested) if isinstance(requested, str) else month_before(now, settings.timezone)
+    costs = runtime.cost_source(settings)
+    try:
+        outcome = run_chargeback(
+            settings,
+            month=month,
+            now=now,
+            run_id=now.strftime("%Y-%m-%dT%H:%M:%SZ"),  # the schedule's time: stable across retries
+            costs=costs,
+            store=runtime.export_bucket(settings.require("chargeback_bucket")),
+            outbox=runtime.outbox(settings.require("outbox_table")),
+            poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+        )
+    except DeliveryFailed as failure:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        raise
+    finally:
+        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
+    metrics.add_metric("ChargebackPublished", MetricUnit.Count, 1)
+    logger.info(
+        "chargeback published",
+        extra={"month": str(month), "objects": [p.key for p in outcome.published], "complete": outcome.complete},
+    )
+    return {
+        "month": str(month),
+        "objects": [{"key": p.key, "version_id": p.version_id} for p in outcome.published],
+        "totals": {p.chargeback.dimension.spec(): str(p.chargeback.total) for p in outcome.published},
+        "currency": outcome.published[0].chargeback.currency if outcome.published else settings.currency,
+        "complete": outcome.complete,
+        "delivered": outcome.delivery.delivered,
+        "skipped": outcome.delivery.skipped,
+        "cost_explorer_requests": outcome.cost_requests,
+    }
