@@ -1,5 +1,6 @@
 """Cost anomaly alerts: SQS inbox (fed by the anomaly SNS topic and the `Anomaly Detected`
-EventBridge rule) -> dedup per anomaly -> one card or one digest per channel.
+EventBridge rule) -> dedup per anomaly -> one card or one digest per channel, and per channel of
+each team routed to the anomalies' accounts.
 
 Returns SQS partial batch failures: malformed records and records whose alert could not be
 delivered are retried, then land in the dead-letter queue; the function never crash-loops.
@@ -38,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         render=lambda sightings, channel: render_anomalies(sightings, channel, settings.currency),
         channels=settings.chat_channels,
         clock=lambda: datetime.now(UTC),
+        routing=runtime.routing(settings),
     )
     metrics.add_metric("AnomalyMessages", MetricUnit.Count, len(records))
     metrics.add_metric("AnomaliesAlerted", MetricUnit.Count, len(outcome.alerted))

@@ -1,8 +1,8 @@
 """Daily budget guard: EventBridge Scheduler -> Cost Explorer (one request per grouping) -> alerts.
 
-Each crossed threshold alerts once per period (conditional writes); `Budget Exceeded` goes to
-EventBridge for budgets with a hard limit. Undelivered alerts stay in the outbox and make the
-invocation fail, so the Errors alarm pages.
+Each crossed threshold alerts once per period (conditional writes), in the budget's channels and
+those of the teams its scope names; `Budget Exceeded` goes to EventBridge for budgets with a hard
+limit. Undelivered alerts stay in the outbox and make the invocation fail, so the Errors alarm pages.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         events=runtime.event_publisher(settings.event_bus_name),
         render=render_alert,
         render_digest=render_digest,
+        routing=runtime.routing(settings),
         timezone=settings.timezone,
         level=settings.forecast_interval,
     )
@@ -75,5 +76,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "events": outcome.events,
         "errors": {s.budget.budget_id: s.error for s in outcome.errors},
         "delivered": outcome.delivery.delivered,
+        "dropped": outcome.dropped,
         "cost_explorer_requests": outcome.cost_requests,
     }

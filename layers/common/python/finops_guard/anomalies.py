@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from finops_guard.money import ZERO
+from finops_guard.teams import message_suffix
 
 
 class MalformedAnomaly(ValueError):
@@ -194,11 +195,14 @@ class Sighting:
         return self.outcome in ("new", "updated", "undelivered")
 
 
-def alert_message_id(sightings: list[Sighting], channel: str) -> str:
-    """Stable per (anomaly, alerted impact) set: a retried batch re-sends the same message."""
+def alert_message_id(sightings: list[Sighting], channel: str, team: str | None = None) -> str:
+    """Stable per (anomaly, alerted impact) set: a retried batch re-sends the same message.
+    anomaly/<id>/<impact>/<channel> or anomaly-digest/<hash of the set>/<channel>; a team's channel
+    has `team/<URL-quoted team>` before the channel."""
+    destination = channel if team is None else f"{message_suffix(team)}/{channel}"
     if len(sightings) == 1:
         s = sightings[0]
-        return f"anomaly/{s.anomaly.anomaly_id}/{s.alerted_impact}/{channel}"
+        return f"anomaly/{s.anomaly.anomaly_id}/{s.alerted_impact}/{destination}"
     members = sorted(f"{s.anomaly.anomaly_id}@{s.alerted_impact}" for s in sightings)
     digest = hashlib.sha256("|".join(members).encode()).hexdigest()[:20]
-    return f"anomaly-digest/{digest}/{channel}"
+    return f"anomaly-digest/{digest}/{destination}"

@@ -4,6 +4,10 @@ card when several alert together) per channel, and tell SQS which records to ret
 Bursts: the SQS inbox hands the function up to 50 messages gathered over 20 s, so a burst becomes
 one digest per channel instead of 50 posts; the webhook poster also spaces posts per channel
 (Teams 4/s, Slack 1/s) and retries 429s with Retry-After.
+
+Teams: an anomaly whose top root cause (or the anomaly itself) is in an account a team's route
+lists also goes to that team's channels, in one card (or digest) per team holding only its
+anomalies. The default channels still get every anomaly.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 
 from finops_guard.anomalies import AlertPolicy, Anomaly, MalformedAnomaly, Sighting, alert_message_id, parse_message
 from finops_guard.delivery import ChatMessage, DeliveryResult, Outbox, Poster, deliver_all
+from finops_guard.teams import Routing, TeamRoute
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,47 @@ class BatchOutcome:
         return [s for s in self.sightings if s.alerts]
 
 
+def teams_of(anomaly: Anomaly, routing: Routing) -> list[TeamRoute]:
+    """Cost Anomaly Detection names accounts, not tags: the teams routed to the top root cause's
+    account or to the anomaly's own (which the model fills from the envelope when there is no cause)."""
+    top = anomaly.top_cause
+    return routing.for_accounts([top.account_id if top else None, anomaly.account_id])
+
+
+def _team_messages(
+    alerting: list[Sighting], routing: Routing, render: Render
+) -> dict[str, tuple[ChatMessage, list[Sighting]]]:
+    by_team: dict[str, tuple[TeamRoute, list[Sighting]]] = {}
+    for sighting in alerting:  # largest impact first, as in the default card
+        for route in teams_of(sighting.anomaly, routing):
+            by_team.setdefault(route.team, (route, []))[1].append(sighting)
+    messages = {}
+    for team in sorted(by_team):
+        route, sightings = by_team[team]
+        for channel, secret_name in route.destinations():
+            message_id = alert_message_id(sightings, channel, team)
+            message = ChatMessage(message_id, channel, "cost-anomaly", render(sightings, channel), secret_name)
+            messages[message_id] = (message, sightings)
+    return messages
+
+
+def _settled_together(members: dict[str, list[Sighting]], not_done: set[str]) -> set[str]:
+    """Anomaly ids to retry: those in a message not delivered, plus (transitively) every anomaly that
+    shared a message with one of them. A retry must rebuild the very same message ids, so the outbox
+    skips what went out and posts only what is missing; a retried anomaly that came back without its
+    batch-mates would get a new digest id and be posted twice where the digest already went."""
+    retry = {s.anomaly.anomaly_id for message_id in not_done for s in members[message_id]}
+    grown = True
+    while grown:
+        grown = False
+        for sightings in members.values():
+            ids = {s.anomaly.anomaly_id for s in sightings}
+            if ids & retry and not ids <= retry:
+                retry |= ids
+                grown = True
+    return retry
+
+
 def forward_batch(
     records: Sequence[InboxRecord],
     *,
@@ -58,7 +104,11 @@ def forward_batch(
     render: Render,
     channels: Sequence[str],
     clock: Callable[[], datetime],
+    routing: Routing | None = None,
 ) -> BatchOutcome:
+    """Alert the anomalies of one SQS batch: the default `channels` get them all, each routed team its
+    own. An anomaly is marked delivered once every message it is in is delivered (or was already),
+    and so are those of the anomalies it shared a message with; otherwise its records go back to SQS."""
     outcome = BatchOutcome()
     parsed: list[tuple[InboxRecord, Anomaly]] = []
     for record in records:
@@ -82,21 +132,31 @@ def forward_batch(
     if not alerting:
         return outcome
 
-    messages = [ChatMessage(alert_message_id(alerting, c), c, "cost-anomaly", render(alerting, c)) for c in channels]
+    messages: list[ChatMessage] = []
+    members: dict[str, list[Sighting]] = {}  # message id -> the anomalies it carries
+    for channel in channels:
+        message = ChatMessage(alert_message_id(alerting, channel), channel, "cost-anomaly", render(alerting, channel))
+        messages.append(message)
+        members[message.message_id] = alerting
+    if routing is not None:
+        for message_id, (message, sightings) in _team_messages(alerting, routing, render).items():
+            messages.append(message)
+            members[message_id] = sightings
     outcome.delivery = deliver_all(messages, outbox, poster, now)
     done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)
-    if all(m.message_id in done for m in messages):
-        posted = clock()
-        first_published: dict[str, datetime] = {}
-        for _, anomaly in parsed:
-            seen = first_published.get(anomaly.anomaly_id, anomaly.published_at)
-            first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
-        for sighting in alerting:
-            store.mark_delivered(sighting.anomaly.anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
-            seconds = (posted - first_published[sighting.anomaly.anomaly_id]).total_seconds()
-            outcome.latencies.append(Decimal(str(round(seconds, 3))))
-    else:
-        # Kept in the outbox; SQS brings these records back and the store answers "undelivered".
-        for sighting in alerting:
-            outcome.retry.extend(records_of[sighting.anomaly.anomaly_id])
+    # Kept in the outbox; SQS brings these records back and the store answers "undelivered".
+    retry = _settled_together(members, {m.message_id for m in messages if m.message_id not in done})
+    posted = clock()
+    first_published: dict[str, datetime] = {}
+    for _, anomaly in parsed:
+        seen = first_published.get(anomaly.anomaly_id, anomaly.published_at)
+        first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
+    for sighting in alerting:
+        anomaly_id = sighting.anomaly.anomaly_id
+        if anomaly_id in retry:
+            outcome.retry.extend(records_of[anomaly_id])
+            continue
+        store.mark_delivered(anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
+        seconds = (posted - first_published[anomaly_id]).total_seconds()
+        outcome.latencies.append(Decimal(str(round(seconds, 3))))
     return outcome

@@ -7,6 +7,10 @@ Exactly-once rules (see adapters/budget_store.py for the conditional writes):
   never delivered (a crash, an outage) is re-sent by the next run, never twice;
 - a record whose threshold is no longer crossed is deleted when the budget amount was raised
   since it fired: the threshold is armed again. A new period has new keys, so it re-arms too.
+
+Teams: an alert also goes to the channels of every team the budget's scope names (see
+teams.Routing.for_budget). Its record waits for those messages too; a team message whose route
+is gone by the time it is re-sent is dropped (and logged) so it cannot hold the record forever.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from finops_guard.budget_costs import BudgetCosts, CostQuerySource, collect_budget_costs, plan_queries
 from finops_guard.budgets import Budget
@@ -25,6 +30,7 @@ from finops_guard.delivery import ChatMessage, DeliveryResult, Outbox, Poster, d
 from finops_guard.forecast import DEFAULT_LEVEL, DEFAULT_LOOKBACK, PeriodForecast, forecast_period, runway_days
 from finops_guard.money import ZERO
 from finops_guard.periods import BudgetPeriod, budget_period
+from finops_guard.teams import Routing, TeamRoute, message_suffix
 
 log = logging.getLogger(__name__)
 HARD_LIMIT = "hard-limit"
@@ -196,17 +202,20 @@ def _combine_into_digests(
     render_digest: DigestRenderer,
     timezone: str,
 ) -> None:
-    """A first run over many budgets must not flood a channel: per channel, more than DIGEST_AFTER
-    alerts go out as one digest, and the alert records wait for the digest instead."""
-    by_channel: dict[str, list[str]] = {}
+    """A first run over many budgets must not flood a channel: per destination (a channel of the
+    deployment or of one team), more than DIGEST_AFTER alerts go out as one digest, and the alert
+    records wait for the digest instead."""
+    by_destination: dict[tuple[str, str | None], list[str]] = {}
     for message_id, message in messages.items():
-        by_channel.setdefault(message.channel, []).append(message_id)
-    for channel, ids in by_channel.items():
+        by_destination.setdefault((_destination_part(message_id), message.secret_name), []).append(message_id)
+    for (destination, secret_name), ids in by_destination.items():
         if len(ids) <= DIGEST_AFTER:
             continue
-        digest_id = f"budget-digest/{hashlib.sha256('|'.join(sorted(ids)).encode()).hexdigest()[:20]}/{channel}"
+        channel = messages[ids[0]].channel
+        digest_id = f"budget-digest/{hashlib.sha256('|'.join(sorted(ids)).encode()).hexdigest()[:20]}/{destination}"
         firings = sorted((firings_of[i] for i in ids), key=lambda f: -f.status.consumption(_consumption_kind(f)))
-        messages[digest_id] = ChatMessage(digest_id, channel, "budget-alert", render_digest(firings, channel, timezone))
+        payload = render_digest(firings, channel, timezone)
+        messages[digest_id] = ChatMessage(digest_id, channel, "budget-alert", payload, secret_name)
         for message_id in ids:
             del messages[message_id]
         for pending in waiting.values():
@@ -235,6 +244,7 @@ class GuardOutcome:
     delivery: DeliveryResult
     cost_requests: int
     events: int = 0
+    dropped: list[str] = field(default_factory=list)  # team messages whose route was removed before redelivery
 
     @property
     def errors(self) -> list[BudgetStatus]:
@@ -264,19 +274,40 @@ def budget_exceeded_detail(status: BudgetStatus) -> dict[str, Any]:
     }
 
 
-def message_ids(firing: Firing) -> tuple[str, ...]:
-    """budget-alert/<budget>/<period>/<kind>/<threshold>@<amount>/<channel>: a raised amount gives a
-    re-armed threshold a new id, so its second alert is not mistaken for the first."""
+def message_ids(firing: Firing, teams: Sequence[TeamRoute] = ()) -> tuple[str, ...]:
+    """budget-alert/<budget>/<period>/<kind>/<threshold>@<amount>/<channel> for each channel the budget
+    notifies, then .../team/<team, URL-quoted>/<channel> for each channel of each of `teams`. A raised
+    amount gives a re-armed threshold a new id, so its second alert is not mistaken for the first."""
     budget = firing.status.budget
     period = firing.status.period.key
     stem = f"budget-alert/{budget.budget_id}/{period}/{firing.kind}/{firing.threshold}@{budget.amount}"
-    return tuple(f"{stem}/{channel}" for channel in budget.notify)
+    default = [f"{stem}/{channel}" for channel in budget.notify]
+    # A team's channels are its own choice (its route): the budget's `notify` governs the default ones.
+    for_teams = [f"{stem}/{message_suffix(r.team)}/{channel}" for r in teams for channel, _ in r.destinations()]
+    return tuple(default + for_teams)
+
+
+def _destination_part(message_id: str) -> str:
+    """What follows the alert in a message id: `<channel>` or `team/<quoted team>/<channel>`."""
+    return message_id.split("/", 5)[5]
+
+
+def _team_of(message_id: str) -> str | None:
+    """The team whose channel a message id names; None for the deployment's own channel."""
+    team_part, _, _ = _destination_part(message_id).rpartition("/")
+    return unquote(team_part.split("/", 1)[1]) if team_part else None
 
 
 def _firing_of(status: BudgetStatus, message_id: str) -> Firing:
     """The alert a stored message id describes (kind and threshold), for re-rendering on redelivery."""
     _, _, _, kind, threshold_at, _ = message_id.split("/", 5)
     return Firing(status, kind, (Decimal(threshold_at.split("@")[0]),))
+
+
+def _team_secret(routing: Routing | None, team: str, channel: str) -> str | None:
+    """The webhook secret the team's route holds today for `channel`; None once route or channel is gone."""
+    route = routing.route(team) if routing is not None else None
+    return dict(route.destinations()).get(channel) if route is not None else None
 
 
 def run_budget_guard(
@@ -291,11 +322,13 @@ def run_budget_guard(
     render: Renderer,
     timezone: str,
     render_digest: DigestRenderer | None = None,
+    routing: Routing | None = None,
     level: Decimal = DEFAULT_LEVEL,
     lookback_days: int = DEFAULT_LOOKBACK,
     keep_days: int = 400,
 ) -> GuardOutcome:
-    """Evaluate `budgets` for the last complete UTC cost day before `now` and act on the decisions."""
+    """Evaluate `budgets` for the last complete UTC cost day before `now` and act on the decisions.
+    Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names."""
     as_of = now.astimezone(UTC).date() - timedelta(days=1)
     statuses = evaluate_all(budgets, as_of, costs, level=level, lookback_days=lookback_days)
     existing = store.get_alerts([(s.budget.budget_id, key) for s in statuses for key in candidate_keys(s)])
@@ -308,14 +341,30 @@ def run_budget_guard(
     firings_of: dict[str, Firing] = {}
 
     def send(status: BudgetStatus, record_keys: Sequence[str], ids: Sequence[str]) -> None:
+        kept = []
         for message_id in ids:
+            if message_id in outcome.dropped:
+                continue
             if message_id not in messages:
                 channel = message_id.rsplit("/", 1)[1]
+                team = _team_of(message_id)
+                secret_name = None if team is None else _team_secret(routing, team, channel)
+                if team is not None and secret_name is None and routing is not None and not routing.available:
+                    kept.append(message_id)  # routes unreadable this run: the record keeps waiting for it
+                    continue
+                if team is not None and secret_name is None:
+                    log.warning(
+                        "team channel no longer routed; its budget alert is dropped",
+                        extra={"message_id": message_id, "team": team, "channel": channel},
+                    )
+                    outcome.dropped.append(message_id)
+                    continue
                 firings_of[message_id] = _firing_of(status, message_id)
                 payload = render(firings_of[message_id], channel, timezone)
-                messages[message_id] = ChatMessage(message_id, channel, "budget-alert", payload)
+                messages[message_id] = ChatMessage(message_id, channel, "budget-alert", payload, secret_name)
+            kept.append(message_id)
         for key in record_keys:
-            waiting.setdefault((status.budget.budget_id, key), set()).update(ids)
+            waiting.setdefault((status.budget.budget_id, key), set()).update(kept)
 
     for status in statuses:
         budget_id = status.budget.budget_id
@@ -323,8 +372,9 @@ def run_budget_guard(
         for record in decisions.rearm:
             if store.rearm(record):
                 outcome.rearmed.append(record)
+        team_routes = routing.for_budget(status.budget) if routing is not None and decisions.fire else []
         for firing in decisions.fire:
-            ids = () if firing.kind == HARD_LIMIT else message_ids(firing)
+            ids = () if firing.kind == HARD_LIMIT else message_ids(firing, team_routes)
             records = firing.records(ids, now)
             if not store.record_alerts(records, expires_at):
                 log.info("alert already recorded by a concurrent run", extra={"budget_id": budget_id})

@@ -129,7 +129,7 @@ def routing(config: ReportSettings) -> Routing:
         routes, invalid = team_routes_table(config.team_routes_table).load()
     except (BotoCoreError, ClientError) as error:
         log.error("team routes could not be read; default channel only", extra={"error": type(error).__name__})
-        return Routing(config.team_dimension)
+        return Routing(config.team_dimension, available=False)
     for problem in invalid:
         log.error("invalid team route skipped; fix it with finops-guard teams add", extra={"problem": str(problem)})
     prefix = config.team_secret_prefix

@@ -145,6 +145,7 @@ class Routing:
 
     dimension: AttributionDimension | None
     routes: Sequence[TeamRoute] = ()
+    available: bool = True  # False when the routes could not be read: "no route" then means "unknown"
     _by_team: dict[str, TeamRoute] = field(init=False, repr=False, compare=False)
     _by_account: dict[str, list[TeamRoute]] = field(init=False, repr=False, compare=False)
 
