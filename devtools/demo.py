@@ -5,10 +5,13 @@
    EventBridge rule that catches `Budget Exceeded`);
 3. applies a budget file with the CLI: one budget whose forecast crosses 90 %, one whose actual
    spend crosses 100 % (with a hard limit), and two comfortable ones;
-4. seeds Cost Explorer with a synthetic organisation (4 accounts, 34 services, a SageMaker spike in
-   prod-data, the last day Estimated) and runs the daily budget guard, then the weekly report,
-   exactly as Lambda would (functions/*/handler.py with Scheduler events);
-5. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/.
+4. routes two teams to their own channels with `finops-guard teams add` (data: Teams, owns the
+   prod-data account; web: Teams and Slack);
+5. seeds Cost Explorer with a synthetic organisation (4 accounts, 34 services, a SageMaker spike in
+   prod-data, the last day Estimated, some spend untagged) and runs the daily budget guard, then the
+   weekly report, exactly as Lambda would (functions/*/handler.py with Scheduler events), then last
+   month's chargeback (CSVs to a versioned bucket, fetched back through the pre-signed link);
+6. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/.
 """
 
 from __future__ import annotations
@@ -119,6 +122,8 @@ def main() -> int:
             teams_secret, slack_secret = (f"finops-guard/{STAGE}/{c}-webhook-url" for c in ("teams", "slack"))
             aws.put_secret(teams_secret, chat.url("/teams"))
             aws.put_secret(slack_secret, chat.url("/slack"))
+            routes_table = aws.create_team_routes_table(STAGE)
+            export_bucket = aws.create_export_bucket(f"finops-guard-{STAGE}-exports")
             os.environ.update(
                 {
                     "FINOPSGUARD_STAGE": STAGE,
@@ -133,6 +138,12 @@ def main() -> int:
                     "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
                     "FINOPSGUARD_ALERT_TOPIC_ARN": topic,
                     "FINOPSGUARD_ANOMALIES_TABLE": anomalies_table,
+                    # The synthetic organisation tags `team` (lower case) and `CostCenter`.
+                    "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
+                    "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+                    "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
+                    "FINOPSGUARD_TEAM_SECRET_PREFIX": f"finops-guard/{STAGE}/teams/",
+                    "FINOPSGUARD_CHARGEBACK_BUCKET": export_bucket,
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
                     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
@@ -143,6 +154,9 @@ def main() -> int:
             documents = demo_budgets(window.as_of)
             (OUT / "budgets.json").write_text(json.dumps({"budgets": documents}, indent=2) + "\n")
             cli.main(["budgets", "apply", str(OUT / "budgets.json")])
+
+            print("== teams add data, teams add web (each team's own channels)")
+            add_demo_teams(aws, chat)
 
             print("== daily budget guard")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "budget-guard"
@@ -156,12 +170,18 @@ def main() -> int:
             print("== weekly report")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "weekly-report"
             aws.seed_cost_and_usage(list(synthetic_pages(window.query_start, window.query_end)))
+            seed_attribution(aws, window)
             weekly = load_handler("weekly_report").lambda_handler(
                 {"report": "weekly", **event}, FakeContext(f"finops-guard-{STAGE}-weekly-report")
             )
             emails = aws.drain(email_queue)
             exceeded = aws.drain(events_queue)
             weekly_received = len(chat.received)
+
+            print("== monthly chargeback (last month, as on the 1st)")
+            os.environ["POWERTOOLS_SERVICE_NAME"] = "chargeback"
+            chargeback, chargeback_files = run_chargeback(aws, chat, fired_at, context["timezone"])
+            chargeback_received = len(chat.received)
 
             print("== cost anomaly alerts (SQS batches from the SNS topic and the EventBridge rule)")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "anomaly-alerts"
@@ -181,11 +201,12 @@ def main() -> int:
 
     def preview(received) -> tuple[str, str]:
         payload = received.json()
-        render = render_teams_html if received.path == "/teams" else render_slack_html
-        return f"{received.path.strip('/').title()} ({len(received.body):,} bytes)", render(payload)
+        render = render_teams_html if received.path.startswith("/teams") else render_slack_html
+        return f"{CHANNEL_NAMES[received.path]} ({len(received.body):,} bytes)", render(payload)
 
     weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
-    anomaly_msgs = chat.received[weekly_received:anomaly_received]
+    chargeback_msgs = chat.received[weekly_received:chargeback_received]
+    anomaly_msgs = chat.received[chargeback_received:anomaly_received]
     billing_msgs = chat.received[anomaly_received:billing_received]
     operations_msgs = chat.received[billing_received:]
     (OUT / "billing-operations.html").write_text(
@@ -202,7 +223,7 @@ def main() -> int:
     )
     for name, messages in (("weekly", weekly_msgs), ("alert", alert_msgs), ("anomaly", anomaly_msgs)):
         for i, received in enumerate(messages, 1):
-            channel = received.path.strip("/")
+            channel = received.path.strip("/").replace("/", "-")
             (OUT / f"{name}-{i}-{channel}-payload.json").write_text(
                 json.dumps(received.json(), ensure_ascii=False, indent=2) + "\n"
             )
@@ -214,6 +235,13 @@ def main() -> int:
         render_page("FinOps Guard budget alerts", [preview(r) for r in alert_msgs] + email_sections)
     )
     (OUT / "budget-exceeded-events.json").write_text(json.dumps(exceeded, indent=2) + "\n")
+    (OUT / "chargeback.html").write_text(
+        render_page(
+            f"FinOps Guard chargeback {chargeback['month']}",
+            [preview(r) for r in chargeback_msgs]
+            + [(f"{name} (first lines)", f"<pre>{_escape(head)}</pre>") for name, head in chargeback_files],
+        )
+    )
 
     print()
     print(f"Weekly report {weekly['report_id']} for cost days up to {weekly['as_of']} (UTC)")
@@ -222,6 +250,10 @@ def main() -> int:
           f"budget guard {guard['cost_explorer_requests']} for {guard['budgets']} budgets")  # fmt: skip
     print(f"  budget alerts: {len(alert_msgs)} chat messages, {len(emails)} e-mails, "
           f"{len(exceeded)} Budget Exceeded events")  # fmt: skip
+    print(f"  team cards: {', '.join(CHANNEL_NAMES[r.path] for r in weekly_msgs if r.path not in DEFAULT_PATHS)}")
+    totals = ", ".join(f"{dimension} {Decimal(total):,.2f}" for dimension, total in chargeback["totals"].items())
+    print(f"  chargeback {chargeback['month']}: {totals} {chargeback['currency']};")
+    print(f"    {chargeback['cost_explorer_requests']} Cost Explorer requests; CSVs fetched through the card links")
     for step, outcome in anomaly_steps:
         print(f"  anomalies — {step}: {outcome}")
     print(billing_summary)
@@ -229,18 +261,84 @@ def main() -> int:
     print("Written under out/:")
     for path in sorted(OUT.iterdir()):
         print(f"  {path.relative_to(ROOT)}")
-    print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'budget-alerts.html'}, {OUT / 'anomalies.html'}")
+    print(f"Open {OUT / 'weekly-report.html'}, {OUT / 'chargeback.html'}, {OUT / 'budget-alerts.html'},")
+    print(f"{OUT / 'anomalies.html'},")
     print(f"{OUT / 'billing-alerts.html'} and {OUT / 'billing-operations.html'} in a browser.")
     ok = (
-        len(weekly_msgs) == 2
+        len(weekly_msgs) == 2 + 3  # default Teams and Slack; data's Teams, web's Teams and Slack
+        and len(chargeback_msgs) == 2
+        and len(chargeback_files) == 2
         and alert_msgs
         and emails
         and len(exceeded) == 1
-        and len(anomaly_msgs) == 8
+        and len(anomaly_msgs) == 8 + 3  # default channels; team data owns the SageMaker spike's account
         and billing_msgs
         and len(operations_msgs) >= 2
     )
     return 0 if ok else 1
+
+
+DEFAULT_PATHS = {"/teams", "/slack"}
+CHANNEL_NAMES = {
+    "/teams": "Teams (default channel)",
+    "/slack": "Slack (default channel)",
+    "/teams/data": "Teams (team data)",
+    "/teams/web": "Teams (team web)",
+    "/slack/web": "Slack (team web)",
+}
+DEMO_TEAMS = {"data": ("/teams/data", None, ["222222222222"]), "web": ("/teams/web", "/slack/web", [])}
+
+
+def add_demo_teams(aws: EmbeddedAws, chat: ChatRecorder) -> None:
+    """Each team's webhook URLs in its own secrets, then `finops-guard teams add` as an operator would."""
+    from finops_guard import cli
+
+    for team, (teams_path, slack_path, accounts) in DEMO_TEAMS.items():
+        command = ["teams", "add", team, "--stage", STAGE]
+        for channel, path in (("teams", teams_path), ("slack", slack_path)):
+            if path:
+                secret = f"finops-guard/{STAGE}/teams/{team}-{channel}"
+                aws.put_secret(secret, chat.url(path))
+                command += [f"--{channel}-secret", secret]
+        for account in accounts:
+            command += ["--account", account]
+        cli.main(command)
+
+
+def seed_attribution(aws: EmbeddedAws, window) -> None:
+    """Cost Explorer's answers to the weekly report's per-dimension requests (team, then CostCenter)."""
+    from finops_guard.attribution import attribution_request
+    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.teams import parse_dimensions
+
+    for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
+        request = attribution_request(dimension, window.query_start, window.query_end, "DAILY")
+        aws.seed_cost_and_usage(synthetic_query_pages(request))
+
+
+def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, timezone: str):
+    """The chargeback function for last month, then each CSV fetched through its link in the card."""
+    import urllib.request
+
+    from finops_guard.chargeback import chargeback_request, month_before
+    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.teams import parse_dimensions
+
+    month = month_before(fired_at, timezone)
+    for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
+        aws.seed_cost_and_usage(synthetic_query_pages(chargeback_request(dimension, month)))
+    before = len(chat.received)
+    event = {"scheduled_time": fired_at.isoformat().replace("+00:00", "Z")}
+    result = load_handler("chargeback").lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-chargeback"))
+    card = next(r for r in chat.received[before:] if r.path == "/teams").json()
+    files = []
+    for action in card["attachments"][0]["content"]["actions"]:
+        with urllib.request.urlopen(action["url"], timeout=10) as response:  # noqa: S310 - the loopback S3
+            text = response.read().decode()
+        name = action["url"].split("?")[0].rsplit("/", 1)[1]
+        (OUT / f"chargeback-{result['month']}-{name}").write_text(text, encoding="utf-8", newline="")
+        files.append((f"chargeback-{result['month']}-{name}", "".join(text.splitlines(keepends=True)[:12])))
+    return result, files
 
 
 def run_anomaly_stream(handler, chat: ChatRecorder) -> list[tuple[str, str]]:
