@@ -187,7 +187,6 @@ def test_a_team_message_whose_route_was_removed_is_dropped_and_logged_on_redeliv
     assert "team channel no longer routed" in caplog.text
 
 
-
 def test_while_routes_are_unreadable_a_team_message_keeps_its_record_waiting(world):
     store, outbox = world
     guard([web_budget()], store, outbox, DestinationPoster(failing=[WEB_TEAMS]), routing(WEB))
