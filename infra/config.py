@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
 from finops_guard.money import ISO_4217
+from finops_guard.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
 
 # Defaults mirror the "context" block of cdk.json (a test keeps the two in step).
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "invoiceDaysUntilDue": 30,
     # Only for test and local deployments: a Stripe-compatible server (stripe-mock, a loopback fake).
     "stripeApiBase": None,
+    "attributionDimensions": ["tag:Team", "tag:CostCenter"],
+    # null (or absent): the first attribution dimension; "" or "null" switches team routing off.
+    "teamDimension": None,
+    "chargebackUnallocated": "proportional",
+    "chargebackSchedule": "cron(0 9 1 * ? *)",
+    "chargebackLinkExpiryMinutes": 60,
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -93,6 +100,11 @@ SMS_BODY_MAX = 320
 VARIANCE_PERCENT_MAX = Decimal(100)
 # Payment terms of bot invoices: 0 is due on receipt, at most a year.
 INVOICE_DAYS_UNTIL_DUE_MAX = 365
+# Chargeback: untagged spend is shared out in proportion to tagged spend, or kept as its own line.
+CHARGEBACK_UNALLOCATED = ("proportional", "separate")
+# The pre-signed link in the chargeback card: at least a minute, at most half a day (a working day's
+# reading; the CSV stays in the bucket for anyone with read access after that).
+CHARGEBACK_LINK_MINUTES_MAX = 720
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -188,6 +200,11 @@ class FinOpsGuardConfig:
     billing_portal_return_url: str | None
     invoice_days_until_due: int
     stripe_api_base: str | None
+    attribution_dimensions: tuple[str, ...]  # "tag:<key>" / "costCategory:<name>", in context order
+    team_dimension: str | None  # one of attribution_dimensions; None: team routing is off
+    chargeback_unallocated: str
+    chargeback_schedule: str
+    chargeback_link_expiry_minutes: int
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -210,6 +227,11 @@ class FinOpsGuardConfig:
             return None
         templates = {template.key: template.as_json() for template in self.dunning_templates}
         return json.dumps(templates, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def attribution_dimensions_text(self) -> str:
+        """The attribution dimensions as the functions read them, e.g. ``tag:Team,tag:CostCenter``."""
+        return ",".join(self.attribution_dimensions)
 
     def report_environment(self) -> dict[str, str]:
         """Stage, schedule time zone and currency: what every chat-posting function renders with."""
@@ -255,6 +277,7 @@ class FinOpsGuardConfig:
                 "billingApiBurstLimit", value("billingApiBurstLimit"), 1, API_LIMIT_MAX
             ),
             **_billing_ops_settings(value, dunning_steps),
+            **_attribution_settings(value),
         )
 
 
@@ -273,6 +296,19 @@ def _billing_ops_settings(value: Any, steps: tuple[DunningStep, ...]) -> dict[st
             "invoiceDaysUntilDue", value("invoiceDaysUntilDue"), 0, INVOICE_DAYS_UNTIL_DUE_MAX
         ),
         "stripe_api_base": _optional_url("stripeApiBase", value("stripeApiBase"), _HTTP_URL, "http:// or https://"),
+    }
+
+
+def _attribution_settings(value: Any) -> dict[str, Any]:
+    dimensions = _attribution_dimensions(value("attributionDimensions"))
+    return {
+        "attribution_dimensions": dimensions,
+        "team_dimension": _team_dimension(value("teamDimension"), dimensions),
+        "chargeback_unallocated": _chargeback_unallocated(value("chargebackUnallocated")),
+        "chargeback_schedule": _schedule_expression("chargebackSchedule", value("chargebackSchedule")),
+        "chargeback_link_expiry_minutes": _int_in_range(
+            "chargebackLinkExpiryMinutes", value("chargebackLinkExpiryMinutes"), 1, CHARGEBACK_LINK_MINUTES_MAX
+        ),
     }
 
 
@@ -685,3 +721,64 @@ def _check_template_text(raw: Any, template_key: str, field_name: str, text: Any
     plain = _PLACEHOLDER.sub("", text)
     if "{" in plain or "}" in plain:
         raise ConfigError(key, raw, f"holds an unpaired {{ or }} in {where}; allowed placeholders: {allowed}")
+
+
+def _dimension_spec(key: str, raw: Any, spec: Any, *, listed: bool) -> str:
+    """One attribution dimension (``listed``: an item of the list ``raw``) in the grammar the functions
+    parse (finops_guard.teams), normalised."""
+    problem = (
+        "tag:<tag key> or costCategory:<cost category name> (a tag key of 1 to 128 letters, digits, spaces "
+        f"or _.:/=+-@; a cost category name of at most {COST_CATEGORY_NAME_MAX} characters)"
+    )
+    problem = f"holds {spec!r}, not {problem}" if listed else f"is not {problem}"
+    if not isinstance(spec, str):
+        raise ConfigError(key, raw, problem)
+    try:
+        dimension = parse_dimension(spec)
+    except TeamConfigError:
+        raise ConfigError(key, raw, problem) from None
+    if dimension.kind == "costCategory" and len(dimension.key) > COST_CATEGORY_NAME_MAX:
+        raise ConfigError(key, raw, problem)
+    return dimension.spec()
+
+
+def _attribution_dimensions(raw: Any) -> tuple[str, ...]:
+    key = "attributionDimensions"
+    specs = _unique([_dimension_spec(key, raw, spec, listed=True) for spec in _string_list(key, raw)])
+    if not 1 <= len(specs) <= MAX_DIMENSIONS:
+        raise ConfigError(
+            key,
+            raw,
+            f"lists {len(specs)} dimensions; give 1 to {MAX_DIMENSIONS} (each is one more Cost Explorer request "
+            'per weekly report and chargeback run), e.g. ["tag:Team", "tag:CostCenter"]',
+        )
+    return specs
+
+
+def _team_dimension(raw: Any, dimensions: tuple[str, ...]) -> str | None:
+    key = "teamDimension"
+    if raw is None:  # absent, or JSON null (which context cannot tell from absent)
+        return dimensions[0]
+    if isinstance(raw, str) and raw.strip().lower() in _NULLS:
+        return None
+    spec = _dimension_spec(key, raw, raw, listed=False)
+    if spec not in dimensions:
+        raise ConfigError(
+            key,
+            raw,
+            f'must be one of attributionDimensions ({", ".join(dimensions)}), or "" or "null" to switch team '
+            "routing off",
+        )
+    return spec
+
+
+def _chargeback_unallocated(raw: Any) -> str:
+    rule = _string("chargebackUnallocated", raw).lower()
+    if rule not in CHARGEBACK_UNALLOCATED:
+        raise ConfigError(
+            "chargebackUnallocated",
+            raw,
+            "must be 'proportional' (untagged spend shared out by each team's share of tagged spend) or "
+            "'separate' (kept as its own unallocated line)",
+        )
+    return rule

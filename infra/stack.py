@@ -9,6 +9,7 @@ from constructs import Construct
 from infra.config import FinOpsGuardConfig, load_config
 from infra.constructs.alerts import AlertTopic
 from infra.constructs.anomalies import Anomalies
+from infra.constructs.attribution import Attribution
 from infra.constructs.billing_api import BillingApi
 from infra.constructs.billing_jobs import BillingJobs
 from infra.constructs.budgets import Budgets
@@ -24,7 +25,7 @@ class FinOpsGuardStack(Stack):
             construct_id,
             description=(
                 f"FinOps Guard ({config.stage}): weekly AWS cost reports, budget and cost anomaly alerts, "
-                "Stripe billing ledger and billing operations"
+                "cost attribution and chargeback, Stripe billing ledger and billing operations"
             ),
         )
         self.config = config
@@ -72,6 +73,17 @@ class FinOpsGuardStack(Stack):
             webhook_secrets=self.cost_reports.webhook_secrets,
             outbox_table=self.cost_reports.outbox_table,
         )
+        self.attribution = Attribution(
+            self,
+            "Attribution",
+            config=config,
+            layers=self.layers,
+            alarm_topic=self.ops.topic,
+            webhook_secrets=self.cost_reports.webhook_secrets,
+            outbox_table=self.cost_reports.outbox_table,
+        )
+        for poster in (self.cost_reports.weekly_report, self.budgets.budget_guard, self.anomalies.anomaly_alerts):
+            self.attribution.allow_team_routing(poster)
         self.billing = BillingApi(
             self,
             "BillingApi",
@@ -95,6 +107,7 @@ class FinOpsGuardStack(Stack):
             cost_reports=self.cost_reports,
             budgets=self.budgets,
             anomalies=self.anomalies,
+            attribution=self.attribution,
             billing=self.billing,
             billing_jobs=self.billing_jobs,
         )
@@ -118,6 +131,10 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "AnomaliesTableName", value=anomalies.anomalies_table.table_name)
         CfnOutput(self, "AnomalyInboxQueueUrl", value=anomalies.inbox.queue_url)
         CfnOutput(self, "AnomalyFunctionName", value=anomalies.function.function_name)
+        attribution = self.attribution
+        CfnOutput(self, "TeamRoutesTableName", value=attribution.team_routes_table.table_name)
+        CfnOutput(self, "ChargebackBucketName", value=attribution.chargeback_bucket.bucket_name)
+        CfnOutput(self, "ChargebackFunctionName", value=attribution.function.function_name)
         billing = self.billing
         CfnOutput(self, "StripeWebhookUrl", value=billing.webhook_url)
         CfnOutput(self, "StripeSecretName", value=billing.stripe_secret_name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -35,6 +35,7 @@ from infra.constructs.monitored_function import (
 )
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.secrets import placeholder_secret
+from infra.constructs.storage import access_log_bucket, report_bucket
 
 DUNNING_TIMEOUT = Duration.seconds(120)
 DUNNING_MEMORY_MB = 256
@@ -126,40 +127,16 @@ class BillingJobs(Construct):
         )
 
     def _add_access_log_bucket(self) -> s3.Bucket:
-        # S3 server access logging writes to its target only with SSE-S3 default encryption (not SSE-KMS).
-        # cdk-nag's S1 exempts a log target bucket: logging it to itself would log its own deliveries.
-        return s3.Bucket(
-            self,
-            "ExportAccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(ACCESS_LOG_DAYS))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        return access_log_bucket(self, "ExportAccessLogs", expire_after=Duration.days(ACCESS_LOG_DAYS))
 
     def _add_export_bucket(self) -> s3.Bucket:
-        # SSE-S3 rather than a customer managed KMS key: the weekly CSVs hold customer ids and amounts but
-        # no card data, access is already limited by IAM, the bucket policy and the public access block,
-        # and a CMK would add a monthly key fee and a kms:Decrypt grant for every finance reader.
-        return s3.Bucket(
+        return report_bucket(
             self,
             "ExportBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="export-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-overwritten-exports",
-                    noncurrent_version_expiration=Duration.days(EXPORT_NONCURRENT_DAYS),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=self.access_log_bucket,
+            access_logs_prefix="export-bucket/",
+            noncurrent_rule_id="expire-overwritten-exports",
+            keep_noncurrent=Duration.days(EXPORT_NONCURRENT_DAYS),
         )
 
     # --- functions ------------------------------------------------------------------------------

@@ -124,8 +124,8 @@ class Budgets(Construct):
         allow_cost_and_usage_reads(
             guard,
             scoped_to=(
-                "log group, DLQ, webhook secrets, budget, alert and outbox tables, finance topic and its key, "
-                "and the default event bus"
+                "log group, DLQ, webhook secrets, budget, alert, outbox and team routes tables, finance topic "
+                "and its key, the default event bus, and the team webhook secrets under its stage's prefix"
             ),
         )
         default_bus_arn = Stack.of(self).format_arn(

@@ -111,7 +111,11 @@ class CostReports(Construct):
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
         allow_cost_and_usage_reads(
-            self.weekly_report, scoped_to="log group, DLQ, webhook secrets, outbox and budget tables"
+            self.weekly_report,
+            scoped_to=(
+                "log group, DLQ, webhook secrets, outbox, budget and team routes tables, and the team webhook "
+                "secrets under its stage's prefix"
+            ),
         )
         for statement in (
             self.webhook_secrets.read_statement(),

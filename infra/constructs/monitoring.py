@@ -26,6 +26,7 @@ from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
 from infra.constructs.anomalies import FORWARDING_SLO_SECONDS, Anomalies
+from infra.constructs.attribution import Attribution
 from infra.constructs.billing_api import BillingApi
 from infra.constructs.billing_jobs import INVOICE_SLO_PERCENT, BillingJobs
 from infra.constructs.budgets import Budgets
@@ -71,6 +72,7 @@ class Monitoring(Construct):
         cost_reports: CostReports,
         budgets: Budgets,
         anomalies: Anomalies,
+        attribution: Attribution,
         billing: BillingApi,
         billing_jobs: BillingJobs,
     ) -> None:
@@ -86,6 +88,7 @@ class Monitoring(Construct):
             cost_reports.weekly_report,
             budgets.budget_guard,
             anomalies.anomaly_alerts,
+            attribution.chargeback,
             billing.stripe_webhook,
             billing.billing_notifier,
             billing_jobs.dunning_sender,
@@ -97,6 +100,7 @@ class Monitoring(Construct):
             ChatPoster(cost_reports.weekly_report, "team", team),
             ChatPoster(budgets.budget_guard, "team", team),
             ChatPoster(anomalies.anomaly_alerts, "team", team),
+            ChatPoster(attribution.chargeback, "team", team),
             ChatPoster(billing.billing_notifier, "finance", finance),
             ChatPoster(billing_jobs.billing_admin, "finance", finance),
         ]

@@ -1,13 +1,15 @@
 """The one way FinOps Guard keeps state in DynamoDB: on-demand, point-in-time recovery, encrypted,
-retained when the stack is deleted (ledgers, budgets and alert history outlive a redeploy)."""
+retained when the stack is deleted (ledgers, budgets and alert history outlive a redeploy); and the
+one way it keeps files in S3: private, TLS only, encrypted, versioned, access-logged, retained."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
@@ -60,3 +62,50 @@ def state_table(
 
 def _string_attribute(name: str) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def access_log_bucket(scope: Construct, construct_id: str, *, expire_after: Duration) -> s3.Bucket:
+    """A bucket for S3 server access logs, which expire ``expire_after`` their delivery."""
+    # S3 server access logging writes to its target only with SSE-S3 default encryption (not SSE-KMS).
+    # cdk-nag's S1 exempts a log target bucket: logging it to itself would log its own deliveries.
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=expire_after)],
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def report_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    access_logs: s3.IBucket,
+    access_logs_prefix: str,
+    noncurrent_rule_id: str,
+    keep_noncurrent: Duration,
+) -> s3.Bucket:
+    """A bucket of reports (CSV exports): overwriting or re-running keeps the earlier version for
+    ``keep_noncurrent``; current versions are kept until someone deletes them."""
+    # SSE-S3 rather than a customer managed KMS key: the reports hold amounts and ids, no card data,
+    # access is already limited by IAM, the bucket policy and the public access block, and a CMK would
+    # add a monthly key fee and a kms:Decrypt grant for every reader (and for every pre-signed link).
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        enforce_ssl=True,
+        versioned=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+        lifecycle_rules=[
+            s3.LifecycleRule(id=noncurrent_rule_id, noncurrent_version_expiration=keep_noncurrent),
+        ],
+        removal_policy=RemovalPolicy.RETAIN,
+    )

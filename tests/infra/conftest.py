@@ -70,6 +70,11 @@ FULL_CONTEXT = {
     "billingPortalReturnUrl": "https://billing.example.com/account",
     "invoiceDaysUntilDue": "14",
     "stripeApiBase": "http://127.0.0.1:12111",
+    "attributionDimensions": '["tag:CostCenter", "tag:Team", "costCategory:Project"]',
+    "teamDimension": "tag:Team",  # not the first dimension
+    "chargebackUnallocated": "separate",
+    "chargebackSchedule": "cron(0 6 1 * ? *)",
+    "chargebackLinkExpiryMinutes": "120",
 }
 
 
@@ -198,14 +203,24 @@ def layer_id(synth: Synth, name: str) -> str:
     )
 
 
-def export_bucket_id(synth: Synth) -> str:
-    """The ledger export bucket: the only bucket that writes server access logs (to the other one)."""
+def logged_bucket_id(synth: Synth, log_prefix: str) -> str:
+    """The bucket that writes its server access logs under ``log_prefix``."""
     [lid] = [
         lid
         for lid, bucket in synth.resources("AWS::S3::Bucket").items()
-        if "LoggingConfiguration" in bucket["Properties"]
+        if bucket["Properties"].get("LoggingConfiguration", {}).get("LogFilePrefix") == log_prefix
     ]
     return lid
+
+
+def export_bucket_id(synth: Synth) -> str:
+    """The ledger export bucket."""
+    return logged_bucket_id(synth, "export-bucket/")
+
+
+def chargeback_bucket_id(synth: Synth) -> str:
+    """The monthly chargeback bucket."""
+    return logged_bucket_id(synth, "chargeback-bucket/")
 
 
 def _token_text(token: dict[str, Any]) -> str:
@@ -224,6 +239,39 @@ def joined_text(value: str | dict[str, Any]) -> str:
         return value
     separator, parts = value["Fn::Join"]
     return separator.join(part if isinstance(part, str) else _token_text(part) for part in parts)
+
+
+def read_team_routes(synth: Synth) -> dict[str, Any]:
+    """The statement that lets a posting function read the team routes."""
+    return {
+        "Sid": "ReadTeamRoutes",
+        "Effect": "Allow",
+        "Action": "dynamodb:Query",
+        "Resource": arn_of(table_id_of(synth, "team-routes")),
+    }
+
+
+def read_team_webhook_secrets(stage: str) -> dict[str, Any]:
+    """The statement that lets a posting function read the webhook secrets of team channels."""
+    return {
+        "Sid": "ReadTeamWebhookSecrets",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":secretsmanager:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    f":secret:finops-guard/{stage}/teams/*",
+                ],
+            ]
+        },
+    }
 
 
 def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ from conftest import (
     logical_id,
     policy_statements_of_role,
     queue_id_of,
+    read_team_routes,
+    read_team_webhook_secrets,
     ref,
     role_id_of,
     secret_id,
@@ -455,6 +457,10 @@ def test_anomaly_function_environment_is_exactly_the_documented_settings(full_sy
         "FINOPSGUARD_ANOMALIES_TABLE": ref(table_id_of(full_synth, "anomalies")),
         "FINOPSGUARD_ANOMALY_MIN_IMPACT": "25",
         "FINOPSGUARD_ANOMALY_REALERT_GROWTH": "1.5",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
+        "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
+        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
         "POWERTOOLS_SERVICE_NAME": "anomaly-alerts",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -508,6 +514,8 @@ def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_s
             "Action": "dynamodb:UpdateItem",
             "Resource": arn_of(table_id_of(full_synth, "outbox")),
         },
+        read_team_routes(full_synth),
+        read_team_webhook_secrets("qa"),
     ]
 
 

@@ -15,6 +15,8 @@ from conftest import (
     layer_id,
     log_group_id_of,
     policy_statements_of_role,
+    read_team_routes,
+    read_team_webhook_secrets,
     ref,
     role_id_of,
     schedule_of,
@@ -128,6 +130,10 @@ def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth:
         "FINOPSGUARD_ALERT_TOPIC_ARN": ref(topic_id_of(full_synth, "finance-alerts")),
         "FINOPSGUARD_EVENT_BUS_NAME": "default",
         "FINOPSGUARD_FORECAST_INTERVAL": "0.9",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
+        "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
+        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
         "POWERTOOLS_SERVICE_NAME": "budget-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -221,6 +227,8 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
                 ]
             },
         },
+        read_team_routes(full_synth),
+        read_team_webhook_secrets("qa"),
     ]
 
 

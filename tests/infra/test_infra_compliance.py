@@ -15,6 +15,7 @@ pytestmark = pytest.mark.infra
 VARIANTS = ["default_synth", "full_synth"]
 
 # Each acknowledgment: (construct path below the stack, rule id). Reviewed one by one.
+TEAM_SECRETS = "arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:finops-guard/{stage}/teams/*"
 EXPECTED_ACKNOWLEDGMENTS = {
     ("CostReports/TeamsWebhookSecret", "AwsSolutions-SMG4"),
     ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
@@ -48,11 +49,22 @@ EXPECTED_ACKNOWLEDGMENTS = {
         "BillingJobs/BillingAdmin/Role/DefaultPolicy",
         "AwsSolutions-IAM5[Resource::<BillingJobsExportBucket410ADD4A.Arn>/ledger/*]",
     ),
+    ("Attribution/Chargeback/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+    (
+        "Attribution/Chargeback/Role/DefaultPolicy",
+        "AwsSolutions-IAM5[Resource::<AttributionChargebackBucket30FDDA4A.Arn>/chargeback/*]",
+    ),
     (
         "BillingApi/Api/CloudWatchRole",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AmazonAPIGatewayPushToCloudWatchLogs]",
     ),
+}
+# Team routing: the webhook secrets of team channels, named by the stage.
+TEAM_ROUTING = {
+    "CostReports/WeeklyReport/Role/DefaultPolicy",
+    "Budgets/BudgetGuard/Role/DefaultPolicy",
+    "Anomalies/AnomalyAlerts/Role/DefaultPolicy",
 }
 SLACK_ONLY = {
     ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
@@ -94,9 +106,16 @@ def test_synth_reports_no_validation_failures(full_synth: Synth) -> None:
     assert report["pluginReports"] == []
 
 
+def team_routing_acknowledgments(stage: str) -> set[tuple[str, str]]:
+    rule_id = f"AwsSolutions-IAM5[Resource::{TEAM_SECRETS.format(stage=stage)}]"
+    return {(path, rule_id) for path in TEAM_ROUTING}
+
+
 def test_acknowledgments_are_exactly_the_reviewed_ones(full_synth: Synth, default_synth: Synth) -> None:
-    assert set(acknowledgments(full_synth)) == EXPECTED_ACKNOWLEDGMENTS
-    assert set(acknowledgments(default_synth)) == EXPECTED_ACKNOWLEDGMENTS - SLACK_ONLY
+    assert set(acknowledgments(full_synth)) == EXPECTED_ACKNOWLEDGMENTS | team_routing_acknowledgments("qa")
+    assert set(acknowledgments(default_synth)) == (EXPECTED_ACKNOWLEDGMENTS - SLACK_ONLY) | (
+        team_routing_acknowledgments("dev")
+    )
 
 
 def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
@@ -126,6 +145,7 @@ def test_wildcards_are_only_cost_explorer_list_streams_sms_and_the_finance_topic
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": finance_key_arn,
         },
+        cost_explorer,  # chargeback
         {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},  # billing notifier stream trigger
         {"Sid": "SendDunningSms", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},  # SMS to phones
     ]

@@ -187,6 +187,37 @@ pytestmark = pytest.mark.infra
         ("stripeApiBase", "ftp://127.0.0.1"),
         ("stripeApiBase", "http://"),
         ("stripeApiBase", ["http://127.0.0.1:12111"]),
+        ("attributionDimensions", "Team"),
+        ("attributionDimensions", "tags:Team"),
+        ("attributionDimensions", "tag:"),
+        ("attributionDimensions", "tag:Team,"),
+        ("attributionDimensions", "tag:Team|Lead"),
+        ("attributionDimensions", "tag:" + "k" * 129),
+        ("attributionDimensions", "costCategory:" + "c" * 51),
+        ("attributionDimensions", "CostCategory:Project"),
+        ("attributionDimensions", ["tag:Team", 5]),
+        ("attributionDimensions", []),
+        ("attributionDimensions", "[]"),
+        ("attributionDimensions", "tag:A,tag:B,tag:C,tag:D"),
+        ("attributionDimensions", '["tag:Team"'),
+        ("attributionDimensions", {"tag": "Team"}),
+        ("teamDimension", "Team"),
+        ("teamDimension", "tag:Project"),
+        ("teamDimension", "tag:team"),
+        ("teamDimension", ["tag:Team"]),
+        ("teamDimension", 5),
+        ("chargebackUnallocated", "evenly"),
+        ("chargebackUnallocated", ""),
+        ("chargebackUnallocated", 1),
+        ("chargebackSchedule", "monthly"),
+        ("chargebackSchedule", "cron(0 9 1 * *)"),
+        ("chargebackSchedule", "cron(0 9 1 * * *)"),
+        ("chargebackSchedule", "rate(1 months)"),
+        ("chargebackLinkExpiryMinutes", "0"),
+        ("chargebackLinkExpiryMinutes", 721),
+        ("chargebackLinkExpiryMinutes", "1h"),
+        ("chargebackLinkExpiryMinutes", 1.5),
+        ("chargebackLinkExpiryMinutes", True),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -307,6 +338,11 @@ def test_default_config_from_cdk_json() -> None:
         billing_portal_return_url=None,
         invoice_days_until_due=30,
         stripe_api_base=None,
+        attribution_dimensions=("tag:Team", "tag:CostCenter"),
+        team_dimension="tag:Team",
+        chargeback_unallocated="proportional",
+        chargeback_schedule="cron(0 9 1 * ? *)",
+        chargeback_link_expiry_minutes=60,
     )
 
 
@@ -666,3 +702,133 @@ def test_plain_http_ops_endpoint_is_rejected_naming_the_key_and_the_url() -> Non
         f"Invalid context 'opsAlarmHttpsEndpoints': {raw!r} holds 'http://paging.example.com/hook', not an "
         "absolute https:// URL (alarms leave over TLS only)"
     )
+
+
+# --- attribution and chargeback ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["tag:CostCenter", "tag:Team", "costCategory:Project"],
+        '["tag:CostCenter", "tag:Team", "costCategory:Project"]',
+        " tag:CostCenter , tag:Team,costCategory:Project",
+        ["tag:CostCenter", "tag:Team", "tag:CostCenter", "costCategory:Project"],
+    ],
+)
+def test_attribution_dimensions_from_cdk_json_or_cli_keep_their_order_once_each(raw: object) -> None:
+    config = FinOpsGuardConfig.from_context({"attributionDimensions": raw})
+
+    assert config.attribution_dimensions == ("tag:CostCenter", "tag:Team", "costCategory:Project")
+    assert config.attribution_dimensions_text == "tag:CostCenter,tag:Team,costCategory:Project"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["tag:Team", "tag:cost-center", "tag:aws:createdBy", "tag:Team Name", "tag:a.b/c=d+e-f@g", "tag:" + "k" * 128,
+     "costCategory:Project", "tag:Team|Lead", "tag:", "Team", "tags:Team", "tag:" + "k" * 129, "tag:Team,Lead"],
+)  # fmt: skip
+def test_attribution_dimensions_accept_exactly_what_the_functions_parse(spec: str) -> None:
+    from finops_guard.teams import TeamConfigError, parse_dimension
+
+    try:
+        parse_dimension(spec)
+        parsed = True
+    except TeamConfigError:
+        parsed = False
+    try:
+        FinOpsGuardConfig.from_context({"attributionDimensions": [spec]})
+        accepted = True
+    except ConfigError:
+        accepted = False
+
+    assert accepted is parsed
+
+
+def test_cost_category_name_longer_than_cost_explorer_allows_is_rejected_naming_the_dimension() -> None:
+    spec = "costCategory:" + "c" * 51
+
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({"attributionDimensions": ["tag:Team", spec]})
+
+    assert raised.value.key == "attributionDimensions"
+    assert f"holds {spec!r}, not tag:<tag key> or costCategory:<cost category name>" in str(raised.value)
+    assert "a cost category name of at most 50 characters" in str(raised.value)
+
+
+def test_four_attribution_dimensions_are_rejected_stating_the_limit() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=(
+            r"^Invalid context 'attributionDimensions': 'tag:A,tag:B,tag:C,tag:D' lists 4 dimensions; give 1 to 3 "
+            r"\(each is one more Cost Explorer request per weekly report and chargeback run\)"
+        ),
+    ):
+        FinOpsGuardConfig.from_context({"attributionDimensions": "tag:A,tag:B,tag:C,tag:D"})
+
+
+def test_team_dimension_defaults_to_the_first_attribution_dimension() -> None:
+    config = FinOpsGuardConfig.from_context({"attributionDimensions": "costCategory:Project,tag:Team"})
+
+    assert config.team_dimension == "costCategory:Project"
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "null", "None"])
+def test_empty_or_null_team_dimension_switches_team_routing_off(raw: str) -> None:
+    assert FinOpsGuardConfig.from_context({"teamDimension": raw}).team_dimension is None
+
+
+def test_team_dimension_may_be_any_attribution_dimension() -> None:
+    config = FinOpsGuardConfig.from_context({"teamDimension": " tag:CostCenter "})
+
+    assert config.team_dimension == "tag:CostCenter"
+
+
+def test_team_dimension_outside_the_attribution_dimensions_is_rejected_listing_them() -> None:
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({"teamDimension": "tag:Project"})
+
+    assert raised.value.key == "teamDimension"
+    assert str(raised.value) == (
+        "Invalid context 'teamDimension': 'tag:Project' must be one of attributionDimensions (tag:Team, "
+        'tag:CostCenter), or "" or "null" to switch team routing off'
+    )
+
+
+def test_team_dimension_is_checked_against_the_configured_dimensions_not_the_defaults() -> None:
+    with pytest.raises(ConfigError) as raised:
+        FinOpsGuardConfig.from_context({"attributionDimensions": "tag:Project", "teamDimension": "tag:Team"})
+
+    assert raised.value.key == "teamDimension"
+
+
+def test_chargeback_settings_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {
+            "chargebackUnallocated": " Separate ",
+            "chargebackSchedule": " cron(0 6  1 * ? *) ",
+            "chargebackLinkExpiryMinutes": "720",
+        }
+    )
+
+    assert config.chargeback_unallocated == "separate"
+    assert config.chargeback_schedule == "cron(0 6 1 * ? *)"
+    assert config.chargeback_link_expiry_minutes == 720
+
+
+@pytest.mark.parametrize(("raw", "minutes"), [(1, 1), ("1", 1), (720, 720)])
+def test_chargeback_link_expiry_takes_one_minute_to_twelve_hours(raw: object, minutes: int) -> None:
+    assert FinOpsGuardConfig.from_context({"chargebackLinkExpiryMinutes": raw}).chargeback_link_expiry_minutes == (
+        minutes
+    )
+
+
+def test_unknown_unallocated_rule_message_states_both_rules() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=(
+            r"^Invalid context 'chargebackUnallocated': 'evenly' must be 'proportional' \(untagged spend shared out "
+            r"by each team's share of tagged spend\) or 'separate' \(kept as its own unallocated line\)$"
+        ),
+    ):
+        FinOpsGuardConfig.from_context({"chargebackUnallocated": "evenly"})

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 import boto3
 import botocore.client
 import pytest
-from conftest import Synth, arn_of, policy_statements_of_role, role_id_of, table_id_of
+from conftest import (
+    Synth,
+    arn_of,
+    chargeback_bucket_id,
+    export_bucket_id,
+    joined_text,
+    policy_statements_of_role,
+    role_id_of,
+    table_id_of,
+)
 from moto import mock_aws
 
 from devtools.lambda_runner import ROOT
@@ -30,7 +41,12 @@ TRANSACT_ACTIONS = {
 
 
 def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(IAM action, DynamoDB table name, "<table>/index/<index>" for index reads, or "") for one API call."""
+    """(IAM action, what it acts on) for one API call: a DynamoDB table name ("<table>/index/<index>" for
+    index reads), "secret:<SecretId>", "object:<bucket>/<key>", or "" for the rest."""
+    if service == "secretsmanager" and "SecretId" in params:
+        return [(f"secretsmanager:{operation}", f"secret:{params['SecretId']}")]
+    if service == "s3" and "Bucket" in params and "Key" in params:
+        return [(f"s3:{operation}", f"object:{params['Bucket']}/{params['Key']}")]
     if service != "dynamodb":
         prefixes = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce", "s3": "s3",
                     "sesv2": "ses"}  # fmt: skip
@@ -85,7 +101,8 @@ def recorder(monkeypatch):
     def clear_caches() -> None:
         for cached in (runtime.settings, runtime.outbox, runtime.budget_table, runtime.budget_alert_table,
                        runtime.anomaly_table, runtime.event_publisher, runtime.billing_settings, runtime.billing_store,
-                       runtime._ce_client, runtime.billing_ops_settings, runtime.stripe_api):  # fmt: skip
+                       runtime._ce_client, runtime.billing_ops_settings, runtime.stripe_api,
+                       runtime.team_routes_table, runtime.export_bucket):  # fmt: skip
             cached.cache_clear()
         secrets.clear_cache()
 
@@ -102,7 +119,17 @@ def short(name: str) -> str:
     return name.removeprefix("finops-guard-iam-")
 
 
-def missing_grants(synth: Synth, function: str, calls: set[tuple[str, str]]) -> list[tuple[str, str]]:
+def resource_text(value: str | dict[str, Any]) -> str:
+    """A statement's resource as one text with <Ref:..>/<GetAtt:..> placeholders, for wildcard matching."""
+    return joined_text(value if isinstance(value, str) or "Fn::Join" in value else {"Fn::Join": ["", [value]]})
+
+
+def missing_grants(
+    synth: Synth, function: str, calls: set[tuple[str, str]], *, buckets: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """The calls no Allow statement of ``function``'s role covers. Tables are matched by their synthesized
+    table; objects by the bucket ``buckets`` maps (test bucket name -> logical id) and the key; secrets
+    named like the stack's (``finops-guard/...``) by ARN, the test's own secrets by action only."""
     statements = policy_statements_of_role(synth, role_id_of(synth, function))
 
     def resource_of(table: str) -> Any:
@@ -110,16 +137,33 @@ def missing_grants(synth: Synth, function: str, calls: set[tuple[str, str]]) -> 
         arn = arn_of(table_id_of(synth, short(name)))
         return {"Fn::Join": ["", [arn, f"/index/{index}"]]} if index else arn
 
-    def allowed(action: str, table: str) -> bool:
-        resource = resource_of(table) if table else None
+    def arn_text(target: str) -> str | None:
+        """What a wildcard resource must match, or None when any resource will do."""
+        kind, _, name = target.partition(":")
+        if kind == "secret":
+            # Secret ARNs end in '-' and six random characters after the name.
+            account = "arn:<Ref:AWS::Partition>:secretsmanager:<Ref:AWS::Region>:<Ref:AWS::AccountId>"
+            return f"{account}:secret:{name}-AbCdEf" if name.startswith("finops-guard/") else None
+        bucket, _, key = name.partition("/")
+        bucket_id = (buckets or {}).get(bucket)
+        return f"<GetAtt:{bucket_id}.Arn>/{key}" if bucket_id else f"<unknown bucket {bucket}>/{key}"
+
+    def covers(statement_resource: Any, target: str) -> bool:
+        if target.startswith(("secret:", "object:")):
+            text = arn_text(target)
+            return text is None or fnmatchcase(text, resource_text(statement_resource))
+        return statement_resource == resource_of(target)
+
+    def allowed(action: str, target: str) -> bool:
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            if statement["Effect"] == "Allow" and action in actions and (resource is None or resource in resources):
-                return True
+            if statement["Effect"] == "Allow" and action in actions:
+                if not target or any(covers(resource, target) for resource in resources):
+                    return True
         return False
 
-    return sorted((action, short(table)) for action, table in calls if not allowed(action, table))
+    return sorted((action, short(target)) for action, target in calls if not allowed(action, target))
 
 
 def chat_secret(aws: Any, setenv: Any, chat: Any) -> None:
@@ -389,7 +433,114 @@ def test_billing_operations_roles_allow_every_call_their_code_makes(full_synth: 
         admin.lambda_handler({"action": "weekly_export"}, FakeContext("iam-admin")),
     ]
     assert [r.get("statusCode", 200) for r in replies] == [201, 404, 200, 200, 200, 200, 200, 200], replies
-    assert ("dynamodb:DeleteItem", tables["invoice_requests"]) in calls and ("s3:PutObject", "") in calls
-    assert missing_grants(full_synth, "billing-admin", calls) == []
+    assert ("dynamodb:DeleteItem", tables["invoice_requests"]) in calls
+    assert any(action == "s3:PutObject" and target.startswith(f"object:{bucket}/ledger/") for action, target in calls)
+    assert missing_grants(full_synth, "billing-admin", calls, buckets={bucket: export_bucket_id(full_synth)}) == []
     assert ("dynamodb:UpdateItem", tables["invoice_requests"]) in webhook  # invoice.sent confirmed the bot invoice
     assert missing_grants(full_synth, "stripe-webhook", webhook) == []
+
+
+# --- attribution: team routing and the monthly chargeback -------------------------------------
+
+
+TEAM_SECRET = "finops-guard/qa/teams/data"
+
+
+def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
+    """Routing on (tag `team`, as the synthetic org is tagged): team `data` with its own Teams channel,
+    owning account 222222222222 (the sample anomaly's root cause). Returns the routes table name."""
+    from datetime import UTC, datetime
+
+    from finops_guard.adapters.team_routes import TeamRoutesTable
+    from finops_guard.teams import TeamRoute
+
+    routes_table = aws.create_team_routes_table("iam")
+    aws.client("secretsmanager").create_secret(Name=TEAM_SECRET, SecretString=chat.url("/team-data"))
+    route = TeamRoute("data", teams_secret=TEAM_SECRET, accounts=("222222222222",))
+    TeamRoutesTable(routes_table, aws.client("dynamodb")).put(route, now=datetime.now(UTC))
+    for key, value in {
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+        "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
+        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_USE_MOCK_DATA": "true",
+    }.items():
+        setenv(key, value)
+    return routes_table
+
+
+def test_posting_roles_allow_the_team_routing_calls_their_code_makes(full_synth: Synth, recorder, chat) -> None:
+    """Weekly report, budget guard and anomaly alerts each read the routes and post to a team's channel."""
+    from datetime import UTC, datetime
+
+    from finops_guard.adapters import secrets
+    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.budgets import parse_budget
+
+    from devtools.lambda_runner import FakeContext, load_handler
+    from devtools.sqs_events import sqs_event
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    routes_table = team_routing(aws, setenv, chat)
+    budgets_table, alerts_table = aws.create_budget_tables("iam")
+    for key, value in {
+        "FINOPSGUARD_BUDGETS_TABLE": budgets_table,
+        "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
+        "FINOPSGUARD_ANOMALIES_TABLE": aws.create_anomalies_table("iam"),
+    }.items():
+        setenv(key, value)
+    team_budget = parse_budget({"id": "data", "amount": "1", "currency": "USD", "scope": {"tag": {"team": ["data"]}}})
+    BudgetTable(budgets_table, aws.client("dynamodb")).put_many([team_budget], now=datetime.now(UTC))
+    team_reads = {("dynamodb:Query", routes_table), ("secretsmanager:GetSecretValue", f"secret:{TEAM_SECRET}")}
+    runs = {
+        "weekly-report": lambda: load_handler("weekly_report").lambda_handler(
+            {"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam-weekly")
+        ),
+        "budget-guard": lambda: load_handler("budget_guard").lambda_handler(
+            {"scheduled_time": "2026-11-16T09:00:00Z"}, FakeContext("iam-guard")
+        ),
+        "anomaly-alerts": lambda: load_handler("anomaly_alerts").lambda_handler(
+            sqs_event([(ROOT / "events" / "anomaly_eventbridge.json").read_text()]), FakeContext("iam-anomaly")
+        ),
+    }
+
+    for function, run in runs.items():
+        secrets.clear_cache()  # each function reads the team secret with its own role
+        calls.clear()
+        chat.clear()
+        setenv("POWERTOOLS_SERVICE_NAME", function)
+        run()
+        assert "/team-data" in {post.path for post in chat.received}, function
+        assert team_reads <= calls, function
+        assert missing_grants(full_synth, function, calls) == [], function
+
+
+def test_chargeback_role_allows_every_call_its_code_makes(full_synth: Synth, recorder, chat) -> None:
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    bucket = aws.create_export_bucket("finops-guard-iam-chargeback")
+    for key, value in {
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
+        "FINOPSGUARD_CHARGEBACK_BUCKET": bucket,
+        "FINOPSGUARD_USE_MOCK_DATA": "true",
+        "POWERTOOLS_SERVICE_NAME": "chargeback",
+    }.items():
+        setenv(key, value)
+    buckets = {bucket: chargeback_bucket_id(full_synth)}
+    calls.clear()  # only what the function does from here on
+
+    reply = load_handler("chargeback").lambda_handler({"scheduled_time": "2026-11-01T08:00:00Z"}, FakeContext("iam"))
+
+    assert [o["key"] for o in reply["objects"]] == [
+        "chargeback/2026-10/tag-team.csv",
+        "chargeback/2026-10/tag-costcenter.csv",
+    ]
+    assert ("s3:PutObject", f"object:{bucket}/chargeback/2026-10/tag-team.csv") in calls
+    assert missing_grants(full_synth, "chargeback", calls, buckets=buckets) == []
+    # Each card links a pre-signed GET of the version just written: S3 checks s3:GetObjectVersion of this role.
+    links = {("s3:GetObjectVersion", f"object:{bucket}/{o['key']}") for o in reply["objects"] if o["version_id"]}
+    assert len(links) == 2
+    assert missing_grants(full_synth, "chargeback", links, buckets=buckets) == []

@@ -22,6 +22,7 @@ FUNCTIONS = [
     "weekly-report",
     "budget-guard",
     "anomaly-alerts",
+    "chargeback",
     "stripe-webhook",
     "billing-notifier",
     "dunning-sender",
@@ -33,6 +34,7 @@ CHAT_POSTERS = [
     ("weekly-report", "team", ["finops-guard/qa/teams-webhook-url", "finops-guard/qa/slack-webhook-url"]),
     ("budget-guard", "team", ["finops-guard/qa/teams-webhook-url", "finops-guard/qa/slack-webhook-url"]),
     ("anomaly-alerts", "team", ["finops-guard/qa/teams-webhook-url", "finops-guard/qa/slack-webhook-url"]),
+    ("chargeback", "team", ["finops-guard/qa/teams-webhook-url", "finops-guard/qa/slack-webhook-url"]),
     (
         "billing-notifier",
         "finance",
@@ -228,7 +230,7 @@ def test_chat_delivery_failure_pages_ops_per_posting_function(
     assert "finops-guard report pending --stage qa" in description
 
 
-def test_only_the_five_posting_functions_have_a_chat_delivery_alarm(full_synth: Synth) -> None:
+def test_only_the_six_posting_functions_have_a_chat_delivery_alarm(full_synth: Synth) -> None:
     chat_alarms = sorted(name for name in alarms(full_synth) if name.endswith("-ChatDeliveryFailures"))
 
     assert chat_alarms == sorted(f"FinOpsGuard-qa-{short_name}-ChatDeliveryFailures" for short_name, *_ in CHAT_POSTERS)

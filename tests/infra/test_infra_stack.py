@@ -11,6 +11,7 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
+    chargeback_bucket_id,
     dlq_id_of,
     export_bucket_id,
     function_of,
@@ -18,6 +19,8 @@ from conftest import (
     log_group_id_of,
     policy_statements_of_role,
     queue_id_of,
+    read_team_routes,
+    read_team_webhook_secrets,
     ref,
     role_id_of,
     schedule_of,
@@ -180,6 +183,10 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_OUTBOX_TABLE": ref(outbox_table_id(full_synth)),
         "FINOPSGUARD_BUDGETS_TABLE": ref(table_id_of(full_synth, "budgets")),
         "FINOPSGUARD_BUDGET_ALERTS_TABLE": ref(table_id_of(full_synth, "budget-alerts")),
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
+        "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
+        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
         "POWERTOOLS_SERVICE_NAME": "weekly-report",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -262,6 +269,8 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
             "Action": "dynamodb:BatchGetItem",
             "Resource": arn_of(table_id_of(full_synth, "budget-alerts")),
         },
+        read_team_routes(full_synth),
+        read_team_webhook_secrets("qa"),
     ]
     full_synth.template.has_resource_properties(
         "AWS::IAM::Policy",
@@ -312,7 +321,7 @@ def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_assets_are_the_eight_handlers_and_the_three_layers(full_synth: Synth) -> None:
+def test_assets_are_the_nine_handlers_and_the_three_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -322,6 +331,7 @@ def test_assets_are_the_eight_handlers_and_the_three_layers(full_synth: Synth) -
 
     assert [s for s in sources if "Code" in s] == [
         "Anomalies/AnomalyAlerts/Function/Code",
+        "Attribution/Chargeback/Function/Code",
         "BillingApi/BillingNotifier/Function/Code",
         "BillingApi/StripeWebhook/Function/Code",
         "BillingJobs/BillingAdmin/Function/Code",
@@ -442,8 +452,8 @@ def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
     resource_ids = full_synth.resources(resource_type)
-    # Topics: ops, finance, cost anomalies. Queues: eight function DLQs and the anomaly inbox.
-    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 9)
+    # Topics: ops, finance, cost anomalies. Queues: nine function DLQs and the anomaly inbox.
+    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 10)
 
     for resource_id in resource_ids:
         full_synth.template.has_resource_properties(
@@ -479,6 +489,7 @@ def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_
         "weekly-report",
         "budget-guard",
         "anomaly-alerts",
+        "chargeback",
         "stripe-webhook",
         "billing-notifier",
         "dunning-sender",
@@ -599,6 +610,9 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
         "AnomaliesTableName": {"Value": ref(table_id_of(full_synth, "anomalies"))},
         "AnomalyInboxQueueUrl": {"Value": ref(queue_id_of(full_synth, "anomaly-inbox"))},
         "AnomalyFunctionName": {"Value": ref(function_of(full_synth, "anomaly-alerts")[0])},
+        "TeamRoutesTableName": {"Value": ref(table_id_of(full_synth, "team-routes"))},
+        "ChargebackBucketName": {"Value": ref(chargeback_bucket_id(full_synth))},
+        "ChargebackFunctionName": {"Value": ref(function_of(full_synth, "chargeback")[0])},
         "StripeSecretName": {"Value": "finops-guard/qa/stripe-webhook-secret"},
         "FinanceTeamsSecretName": {"Value": "finops-guard/qa/finance-teams-webhook-url"},
         "LedgerTableName": {"Value": ref(table_id_of(full_synth, "billing-ledger"))},
@@ -624,6 +638,9 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "AnomaliesTableName",
         "AnomalyInboxQueueUrl",
         "AnomalyFunctionName",
+        "TeamRoutesTableName",
+        "ChargebackBucketName",
+        "ChargebackFunctionName",
         "StripeWebhookUrl",
         "StripeSecretName",
         "FinanceTeamsSecretName",
