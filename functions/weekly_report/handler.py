@@ -27,21 +27,25 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = runtime.settings_for(event)
     costs = runtime.cost_source(settings)
     routing = runtime.routing(settings)
+    now = runtime.scheduled_time(event)
+    savings = runtime.savings_overview(settings, now)
     try:
         outcome = run_weekly_report(
             settings,
-            now=runtime.scheduled_time(event),
+            now=now,
             costs=costs,
             outbox=runtime.outbox(settings.require("outbox_table")),
             poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
             budgets=runtime.budget_overview(settings, routing),
             routing=routing,
+            savings=savings.recommendations,
+            commitment=savings.commitment,
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
         raise
     finally:
-        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
+        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests + savings.cost_requests)
     report = outcome.report
     if not settings.use_mock_data:  # a smoke test's synthetic card neither meets the SLO nor feeds the dashboard
         metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)
@@ -63,5 +67,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "currency": report.currency,
         "delivered": outcome.delivery.delivered,
         "skipped": outcome.delivery.skipped,
-        "cost_explorer_requests": outcome.cost_requests,
+        "cost_explorer_requests": outcome.cost_requests + savings.cost_requests,
     }

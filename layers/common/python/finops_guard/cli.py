@@ -12,6 +12,7 @@
   finops-guard invoice create --customer cus_... --amount 1250.00 --currency EUR --description "..."
                                                                   Stripe invoice, sent; card to finance
   finops-guard teams add|list|remove, chargeback run|link        see finops_guard/cli_teams.py
+  finops-guard savings list|show|accept|implement|dismiss|reopen  see finops_guard/cli_savings.py
 
 Tables default to the stack's names for --stage (finops-guard-<stage>-budgets, ...); set
 AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finops_guard import cli_teams
+from finops_guard import cli_savings, cli_teams
 from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
 from finops_guard.delivery import DeliveryFailed, deliver_all
 from finops_guard.settings import ReportSettings, SettingsError
@@ -511,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--secret", help="the whsec_ signing secret (default STRIPE_WEBHOOK_SECRET or a test secret)")
     serve.set_defaults(func=cmd_local_serve)
     cli_teams.register(commands)
+    cli_savings.register(commands)
     return parser
 
 

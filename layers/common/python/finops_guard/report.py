@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finops_guard import kpis
 from finops_guard.attribution import AttributionSummary
@@ -16,6 +16,9 @@ from finops_guard.kpis import Change, Ranked
 from finops_guard.money import ZERO
 from finops_guard.periods import ReportWindow
 from finops_guard.teams import Routing
+
+if TYPE_CHECKING:
+    from finops_guard.savings import SavingsSummary
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class WeeklyReport:
     budgets: tuple[BudgetLine, ...] = ()
     attribution: tuple[AttributionSummary, ...] = ()
     scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
+    savings: SavingsSummary | None = None  # open opportunities, realised savings, commitment KPI
 
     @property
     def estimated_days(self) -> tuple[date, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
     from finops_guard.adapters.export_bucket import ExportBucket
     from finops_guard.adapters.notify import EventBridgePublisher
+    from finops_guard.adapters.recommendations_store import RecommendationsTable
     from finops_guard.adapters.stripe_api import StripeApi
     from finops_guard.adapters.team_routes import TeamRoutesTable
+    from finops_guard.savings import CommitmentKpi, Recommendation
     from finops_guard.teams import Routing
 
 SAFETY_MARGIN_S = 10.0
@@ -244,3 +246,53 @@ def scheduled_time(event: dict[str, Any] | None) -> datetime:
         if parsed is not None and parsed.tzinfo is not None:
             return parsed.astimezone(UTC)
     return datetime.now(UTC)
+
+
+@cache
+def recommendations_table(table_name: str) -> RecommendationsTable:
+    from finops_guard.adapters.recommendations_store import RecommendationsTable
+
+    return RecommendationsTable(table_name)
+
+
+@cache
+def cost_optimization_hub_client() -> Any:
+    from finops_guard.adapters.cost_optimization_hub import cost_optimization_hub_client
+
+    return cost_optimization_hub_client()
+
+
+@dataclass
+class SavingsOverview:
+    """What the weekly card shows about savings: stored recommendations and the commitment KPI."""
+
+    recommendations: list[Recommendation] = field(default_factory=list)
+    commitment: CommitmentKpi | None = None
+    cost_requests: int = 0  # the KPI's Cost Explorer requests (2 when enabled)
+
+
+def savings_overview(config: ReportSettings, now: datetime) -> SavingsOverview:
+    """Stored recommendations and, when enabled, Savings Plans coverage and utilisation
+    month-to-date. The weekly card is the main job: failing to read either is logged, not fatal."""
+    overview = SavingsOverview()
+    if config.recommendations_table:
+        try:
+            overview.recommendations = recommendations_table(config.recommendations_table).all()
+        except (BotoCoreError, ClientError) as error:
+            log.error(
+                "recommendations could not be read; card sent without them", extra={"error": type(error).__name__}
+            )
+    if config.savings_plans_kpi and not config.use_mock_data:
+        from finops_guard.adapters.savings_plans import SavingsPlansSource
+        from finops_guard.periods import report_window
+        from finops_guard.savings import commitment_window
+
+        source = SavingsPlansSource(_ce_client())
+        try:
+            overview.commitment = source.commitment(commitment_window(report_window(now).as_of), config.currency)
+        except (BotoCoreError, ClientError) as error:
+            log.error(
+                "Savings Plans KPI could not be read; card sent without it", extra={"error": type(error).__name__}
+            )
+        overview.cost_requests = source.requests
+    return overview

@@ -75,6 +75,8 @@ class ReportSettings:
     chargeback_bucket: str | None = None
     chargeback_unallocated: str = "proportional"  # or "separate": untagged cost kept as its own line
     chargeback_link_minutes: int = 60
+    recommendations_table: str | None = None  # savings opportunities (Cost Optimization Hub), when enabled
+    savings_plans_kpi: bool = False  # the weekly card asks for Savings Plans coverage/utilisation (2 requests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -145,6 +147,8 @@ class ReportSettings:
             chargeback_bucket=get("CHARGEBACK_BUCKET"),
             chargeback_unallocated=unallocated,
             chargeback_link_minutes=int(link_text),
+            recommendations_table=get("RECOMMENDATIONS_TABLE"),
+            savings_plans_kpi=_flag(env.get(PREFIX + "SAVINGS_PLANS_KPI")),
         )
 
     def require(self, field_name: str) -> str:

@@ -15,6 +15,7 @@ from finops_guard.costs import CostAggregate, aggregate_pages
 from finops_guard.delivery import ChatMessage, DeliveryFailed, DeliveryResult, Outbox, Poster, deliver_all
 from finops_guard.periods import report_window
 from finops_guard.report import BudgetLine, WeeklyReport, build_weekly_report
+from finops_guard.savings import CommitmentKpi, Recommendation, summarize
 from finops_guard.settings import ReportSettings
 from finops_guard.teams import Routing, message_suffix
 
@@ -43,13 +44,16 @@ def compose(
     now: datetime,
     budgets: Sequence[BudgetLine] = (),
     routing: Routing | None = None,
+    savings: Sequence[Recommendation] = (),
+    commitment: CommitmentKpi | None = None,
 ) -> tuple[WeeklyReport, list[ChatMessage]]:
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
 
     Cost Explorer: one request for the organisation and one per attribution dimension (plus their
     pages), however many teams there are. `budgets`: stored budgets with their latest guard
-    evaluation, shown in their own section (and on the cards of the teams they concern)."""
+    evaluation, shown in their own section (and on the cards of the teams they concern). `savings`:
+    stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI."""
     window = report_window(now)
     aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
     routing = routing or Routing(None)
@@ -66,12 +70,15 @@ def compose(
     report = _report(settings, aggregate, now, monthly_budget=settings.monthly_budget)
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
     report = replace(report, budgets=tuple(budgets), attribution=summaries)
+    if savings or commitment is not None:
+        summary = summarize(savings, window.as_of, currency=settings.currency, commitment=commitment)
+        report = replace(report, savings=summary)
     # Synthetic data must never take the real week's message id (the real report would be skipped).
     base_id = f"smoke-test/{now:%Y-%m-%dT%H:%M:%SZ}" if settings.use_mock_data else report.report_id
     messages = _render(settings, report, base_id)
     by_team = next((a for a in attributions if a.dimension == routing.dimension), None)
     if by_team is not None:
-        messages += _team_messages(settings, report, by_team, routing, budgets, base_id, now)
+        messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now)
     return report, messages
 
 
@@ -81,10 +88,12 @@ def _team_messages(
     by_team: AttributionAggregate,
     routing: Routing,
     budgets: Sequence[BudgetLine],
+    savings: Sequence[Recommendation],
     base_id: str,
     now: datetime,
 ) -> list[ChatMessage]:
-    """Each routed team's card, in its own channels: its spend only, and the budgets that name it."""
+    """Each routed team's card, in its own channels: its spend only, the budgets that name it and
+    its own savings opportunities."""
     messages = []
     for route in routing.routes:
         suffix = message_suffix(route.team)
@@ -93,6 +102,9 @@ def _team_messages(
             report_id=f"{report.report_id}/{suffix}",
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
+            savings=summarize(savings, report.window.as_of, currency=settings.currency, team=route.team)
+            if savings
+            else None,
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))
@@ -133,9 +145,13 @@ def run_weekly_report(
     poster: Poster,
     budgets: Sequence[BudgetLine] = (),
     routing: Routing | None = None,
+    savings: Sequence[Recommendation] = (),
+    commitment: CommitmentKpi | None = None,
 ) -> WeeklyReportOutcome:
     """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed."""
-    report, messages = compose(settings, costs, now=now, budgets=budgets, routing=routing)
+    report, messages = compose(
+        settings, costs, now=now, budgets=budgets, routing=routing, savings=savings, commitment=commitment
+    )
     result = deliver_all(messages, outbox, poster, now)
     outcome = WeeklyReportOutcome(report, messages, result, costs.requests)
     if result.failed:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from finops_guard.cards import common
+from finops_guard.cards import savings as savings_section
 from finops_guard.money import format_money, quantize
 from finops_guard.report import WeeklyReport
 
@@ -125,6 +126,8 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
         body += _ranked_section(common.attribution_heading(summary), common.attribution_rows(summary, c))
     if report.budgets:
         body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
+    if report.savings is not None:
+        body += savings_section.teams_section(report.savings, c)
     return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
 
 
