@@ -11,6 +11,9 @@
    prod-data, the last day Estimated, some spend untagged) and runs the daily budget guard, then the
    weekly report, exactly as Lambda would (functions/*/handler.py with Scheduler events), then last
    month's chargeback (CSVs to a versioned bucket, fetched back through the pre-signed link);
+   before the weekly report, two daily savings refreshes (Cost Optimization Hub answered by
+   botocore's Stubber: it is not in moto) with one recommendation accepted and implemented 20 days
+   ago in between, so the card shows open savings and that item's measured ROI;
 6. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from devtools.billing_ops_demo import run_billing_operations
@@ -60,7 +63,7 @@ def demo_budgets(as_of) -> list[dict]:
     query = plan_queries([probe], as_of, 28)[0]
     forecast = evaluate(collect_budget_costs(query, synthetic_query_pages(query.request()), as_of)["probe"], as_of)
     data_actual = scoped_actual({"account": ["222222222222"]}, as_of)
-    web_month = scoped_actual({"tag": {"team": ["web"]}}, as_of)
+    web_month = scoped_actual({"tag": {"Team": ["web"]}}, as_of)
     whole = lambda value: str(value.quantize(Decimal("1")))  # noqa: E731
     return [
         {
@@ -87,7 +90,7 @@ def demo_budgets(as_of) -> list[dict]:
         {
             "id": "web-team",
             "name": "Team web (tag)",
-            "scope": {"tag": {"team": ["web"]}},
+            "scope": {"tag": {"Team": ["web"]}},
             "amount": whole(web_month * 8),  # a quarter is ~3 months: comfortably under
             "currency": "USD",
             "period": "quarterly",
@@ -124,6 +127,7 @@ def main() -> int:
             aws.put_secret(slack_secret, chat.url("/slack"))
             routes_table = aws.create_team_routes_table(STAGE)
             export_bucket = aws.create_export_bucket(f"finops-guard-{STAGE}-exports")
+            recommendations = aws.create_recommendations_table(STAGE)
             os.environ.update(
                 {
                     "FINOPSGUARD_STAGE": STAGE,
@@ -138,12 +142,13 @@ def main() -> int:
                     "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
                     "FINOPSGUARD_ALERT_TOPIC_ARN": topic,
                     "FINOPSGUARD_ANOMALIES_TABLE": anomalies_table,
-                    # The synthetic organisation tags `team` (lower case) and `CostCenter`.
-                    "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
-                    "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+                    # The synthetic organisation is tagged `Team` and `CostCenter`, some of it untagged.
+                    "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
+                    "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
                     "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
                     "FINOPSGUARD_TEAM_SECRET_PREFIX": f"finops-guard/{STAGE}/teams/",
                     "FINOPSGUARD_CHARGEBACK_BUCKET": export_bucket,
+                    "FINOPSGUARD_RECOMMENDATIONS_TABLE": recommendations,
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
                     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
@@ -166,6 +171,10 @@ def main() -> int:
             )
             print(f"   fired: {', '.join(guard['fired'])}; Cost Explorer requests: {guard['cost_explorer_requests']}")
             alerts_received = len(chat.received)
+
+            print("== savings refresh, savings accept + implement, savings refresh (ROI measured)")
+            os.environ["POWERTOOLS_SERVICE_NAME"] = "savings-refresh"
+            savings_lines = run_savings(aws, fired_at)
 
             print("== weekly report")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "weekly-report"
@@ -254,6 +263,7 @@ def main() -> int:
     totals = ", ".join(f"{dimension} {Decimal(total):,.2f}" for dimension, total in chargeback["totals"].items())
     print(f"  chargeback {chargeback['month']}: {totals} {chargeback['currency']};")
     print(f"    {chargeback['cost_explorer_requests']} Cost Explorer requests; CSVs fetched through the card links")
+    print("\n".join(savings_lines))
     for step, outcome in anomaly_steps:
         print(f"  anomalies — {step}: {outcome}")
     print(billing_summary)
@@ -339,6 +349,52 @@ def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, tim
         (OUT / f"chargeback-{result['month']}-{name}").write_text(text, encoding="utf-8", newline="")
         files.append((f"chargeback-{result['month']}-{name}", "".join(text.splitlines(keepends=True)[:12])))
     return result, files
+
+
+def run_savings(aws: EmbeddedAws, fired_at: datetime) -> list[str]:
+    """Two daily refreshes around an operator accepting and implementing the web team's EC2
+    rightsizing 20 days ago; Cost Explorer's answer for its ROI: EC2 in that account cost 14.00 a
+    day before and 12.00 after."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from botocore.stub import Stubber
+    from finops_guard import cli, runtime
+    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.savings import roi_request
+
+    from devtools.hub_stub import fake_client, hub_page, stub_listing
+
+    hub = fake_client("cost-optimization-hub")
+    setattr(runtime, "cost_optimization_hub_client", lambda: hub)  # noqa: B010 - the handler's one seam
+    handler = load_handler("savings_refresh")
+    event = {"scheduled_time": fired_at.isoformat().replace("+00:00", "Z")}
+    implemented_on = (fired_at - timedelta(days=20)).date()
+    with Stubber(hub) as stubber:
+        stub_listing(stubber, hub_page("page1"), hub_page("page2"))
+        first = handler.lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-savings-refresh"))
+        table = runtime.recommendations_table(os.environ["FINOPSGUARD_RECOMMENDATIONS_TABLE"])
+        rightsizing = next(r for r in table.all() if r.team == "web" and r.action_type == "Rightsize")
+        cli.main(["savings", "accept", rightsizing.rec_id, "--by", "ana@example.com"])
+        cli.main(["savings", "implement", rightsizing.rec_id, "--on", implemented_on.isoformat(),
+                  "--by", "ana@example.com"])  # fmt: skip
+        pages = synthetic_query_pages(roi_request(replace(rightsizing, implemented_on=implemented_on)))
+        for result in pages[0]["ResultsByTime"]:  # the demo's world: 14.00 a day before, 12.00 after
+            day = date.fromisoformat(result["TimePeriod"]["Start"])
+            amount = "14.00" if day < implemented_on else ("13.00" if day == implemented_on else "12.00")
+            result["Total"]["UnblendedCost"]["Amount"] = amount
+        aws.seed_cost_and_usage(pages)
+        stub_listing(stubber, hub_page("page1"), hub_page("page2"))
+        second = handler.lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-savings-refresh"))
+    measured = table.get(rightsizing.rec_id)
+    roi = measured.roi if measured else None
+    return [
+        f"Savings: {first['listed']} recommendations listed ({first['cost_optimization_hub_requests']} Cost"
+        f" Optimization Hub requests), {first['new']} new; one implemented on {implemented_on};",
+        f"  ROI measured with {second['cost_explorer_requests']} Cost Explorer request: "
+        f"{roi.monthly_saving if roi else 'n/a'} USD a month realised"
+        f" vs {rightsizing.estimated_monthly_savings} estimated",
+    ]
 
 
 def run_anomaly_stream(handler, chat: ChatRecorder) -> list[tuple[str, str]]:

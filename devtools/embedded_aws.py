@@ -123,7 +123,13 @@ class EmbeddedAws:
 
     def create_team_routes_table(self, stage: str = "test") -> str:
         """The team routes table, with the CDK key schema (pk, sk)."""
-        name = f"finops-guard-{stage}-team-routes"
+        return self._pk_sk_table(f"finops-guard-{stage}-team-routes")
+
+    def create_recommendations_table(self, stage: str = "test") -> str:
+        """The savings recommendations table, with the CDK key schema (pk, sk)."""
+        return self._pk_sk_table(f"finops-guard-{stage}-recommendations")
+
+    def _pk_sk_table(self, name: str) -> str:
         self.client("dynamodb").create_table(
             TableName=name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],

@@ -22,7 +22,7 @@ from tests.conftest import load_handler
 from tests.integration.conftest import FIRED_AT, TEAMS_PATH
 
 pytestmark = pytest.mark.integration
-TEAM, COST_CENTER = parse_dimension("tag:team"), parse_dimension("tag:CostCenter")
+TEAM, COST_CENTER = parse_dimension("tag:Team"), parse_dimension("tag:CostCenter")
 PREFIX = "finops-guard/test/teams/"
 CHARGEBACK_EVENT = {"job": "chargeback", "scheduled_time": "2026-12-01T08:00:00Z"}  # 09:00 in Madrid
 
@@ -32,8 +32,8 @@ def teams(deployed, monkeypatch):
     """The deployment with attribution on and a routes table."""
     table = deployed.aws.create_team_routes_table()
     for key, value in {
-        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
-        "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": table,
         "FINOPSGUARD_TEAM_SECRET_PREFIX": PREFIX,
     }.items():
@@ -74,11 +74,11 @@ def test_two_teams_get_their_own_cards_and_the_default_channel_gets_attribution(
     result = teams.invoke()
     by_path = {r.path: r for r in teams.chat.received}
     assert set(by_path) == {TEAMS_PATH, web, data}
-    assert body(by_path[web])[0]["text"].startswith("AWS cost report · team web · week ending")
+    assert body(by_path[web])[0]["text"].startswith("AWS cost report · Team web · week ending")
     texts = [b.get("text", "") for b in body(by_path[TEAMS_PATH])]
-    assert "Spend by team (MTD · week over week)" in texts
+    assert "Spend by Team (MTD · week over week)" in texts
     facts = next(b for b in body(by_path[TEAMS_PATH]) if b.get("type") == "FactSet" and
-                 b["facts"][0]["title"] == "Attributed to a team")["facts"]  # fmt: skip
+                 b["facts"][0]["title"] == "Attributed to a Team")["facts"]  # fmt: skip
     assert facts[1]["title"] == "Untagged"
     assert any(f["title"].startswith("Untagged: ") for f in facts)
     assert result["cost_explorer_requests"] == 3
@@ -92,7 +92,7 @@ def test_twenty_teams_cost_the_same_three_cost_explorer_requests(teams):
     seed_weekly(teams)
     result = teams.invoke()
     assert len(teams.ce_requests) == 3 == result["cost_explorer_requests"]
-    assert [r["GroupBy"][0]["Key"] for r in teams.ce_requests] == ["SERVICE", "team", "CostCenter"]
+    assert [r["GroupBy"][0]["Key"] for r in teams.ce_requests] == ["SERVICE", "Team", "CostCenter"]
     assert len(teams.chat.received) == 21
 
 
@@ -144,7 +144,7 @@ def test_chargeback_writes_exact_csvs_and_announces_a_working_link(chargeback):
     assert {r["line"] for r in rows} == {"tagged", "untagged share"}
     [card] = deployed.chat.received
     actions = card.json()["attachments"][0]["content"]["actions"]
-    assert [a["title"] for a in actions] == ["Download CSV (team)", "Download CSV (CostCenter)"]
+    assert [a["title"] for a in actions] == ["Download CSV (Team)", "Download CSV (CostCenter)"]
     assert "X-Amz-Expires=1800" in actions[0]["url"]
     assert requests.get(actions[0]["url"], timeout=5).text == stored
 

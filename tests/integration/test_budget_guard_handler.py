@@ -101,7 +101,7 @@ def test_fifty_budgets_over_three_scope_kinds_cost_at_most_three_requests(guard,
                 for i in range(1, 21)]  # fmt: skip
     services = [{"id": f"s{i}", "amount": "100000", "currency": "USD", "scope": {"service": [f"Service {i}"]}}
                 for i in range(20)]  # fmt: skip
-    teams = [{"id": f"t{i}", "amount": "100000", "currency": "USD", "scope": {"tag": {"team": [f"team{i}"]}}}
+    teams = [{"id": f"t{i}", "amount": "100000", "currency": "USD", "scope": {"tag": {"Team": [f"team{i}"]}}}
              for i in range(10)]  # fmt: skip
     documents = accounts + services + teams
     assert apply(tmp_path, documents) == 0
@@ -110,7 +110,7 @@ def test_fifty_budgets_over_three_scope_kinds_cost_at_most_three_requests(guard,
     assert len(guard.ce_requests) == result["cost_explorer_requests"] <= 3
     assert {tuple(g["Key"] for g in r["GroupBy"]) for r in guard.ce_requests} == {
         ("LINKED_ACCOUNT", "SERVICE"),
-        ("team", "SERVICE"),
+        ("Team", "SERVICE"),
     }
 
 

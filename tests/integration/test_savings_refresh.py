@@ -14,11 +14,8 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-import boto3
-import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from botocore.parsers import create_parser
 from botocore.stub import Stubber
 from finops_guard import cli_savings, runtime
 from finops_guard.adapters import recommendations_store
@@ -41,7 +38,8 @@ from finops_guard.savings import (
 )
 from finops_guard.teams import TeamRoute
 
-from tests.conftest import EVENTS, load_handler
+from devtools.hub_stub import fake_client, hub_page, stub_listing
+from tests.conftest import load_handler
 from tests.integration.conftest import FakeContext
 
 pytestmark = pytest.mark.integration
@@ -54,45 +52,10 @@ EC2_DATA = "MjIyMjIyMjIyMjIyLWVjMi1pLTA3NzY2NTU0NDMzMjIxMTAw"  # page 2: Stop, t
 SAVINGS_PLAN = "MTExMTExMTExMTExLWNvbXB1dGUtc2F2aW5ncy1wbGFucw"  # page 2: PurchaseSavingsPlans, untagged, 111…
 
 
-def hub_page(name: str, **changes) -> dict:
-    """An events/ page parsed exactly as botocore parses the service's answer."""
-    body = json.loads((EVENTS / f"cost_optimization_hub_list_recommendations_{name}.json").read_text())
-    body.update(changes)
-    body = {k: v for k, v in body.items() if v is not None}
-    model = botocore.session.get_session().get_service_model("cost-optimization-hub")
-    shape = model.operation_model("ListRecommendations").output_shape
-    parsed = create_parser("json").parse({"status_code": 200, "headers": {}, "body": json.dumps(body).encode()}, shape)
-    parsed.pop("ResponseMetadata")
-    return parsed
-
-
-def stub_listing(stubber: Stubber, *pages: dict) -> None:
-    """Queue one listing: each page is expected with the nextToken the previous page gave."""
-    token = None
-    for page in pages:
-        expected = {"maxResults": PAGE_SIZE, **({"nextToken": token} if token else {})}
-        stubber.add_response("list_recommendations", page, expected)
-        token = page.get("nextToken")
-
-
-def fake_client(service: str):
-    return boto3.client(service, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")  # fmt: skip
-
-
 @pytest.fixture
 def savings(deployed, monkeypatch):
-    dynamodb = deployed.aws.client("dynamodb")
-    for name in (TABLE, ROUTES_TABLE):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],  # fmt: skip
-            BillingMode="PAY_PER_REQUEST",
-        )
+    deployed.aws.create_recommendations_table()
+    deployed.aws.create_team_routes_table()
     platform = TeamRoute("platform", teams_secret="finops-guard/test/teams/platform", accounts=("111111111111",))
     TeamRoutesTable(ROUTES_TABLE).put(platform, NOW)
     for key, value in {

@@ -35,8 +35,8 @@ def data_team(deployed, monkeypatch):
     deployed.aws.put_secret(DATA_SECRET, deployed.chat.url(DATA_PATH))
     for key, value in {
         "FINOPSGUARD_TEAM_ROUTES_TABLE": table,
-        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
-        "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/test/teams/",
     }.items():
         monkeypatch.setenv(key, value)
@@ -55,7 +55,7 @@ def cards_by_path(deployed) -> dict[str, list[dict]]:
 
 
 def test_a_budget_scoped_on_a_teams_tag_alerts_its_channel_and_the_default_one(guard, data_team, tmp_path):  # noqa: F811
-    scope = {"tag": {"team": ["data"]}}
+    scope = {"tag": {"Team": ["data"]}}
     amount = (actual_spend({"id": "x", "scope": scope}) / Decimal("0.93")).quantize(Decimal("1"))  # ~93 % used
     documents = [{"id": "data-team", "name": "Data team", "scope": scope, "amount": str(amount),
                   "currency": "USD", "alert_on": ["actual"], "notify": ["teams"]}]  # fmt: skip

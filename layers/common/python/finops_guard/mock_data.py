@@ -158,14 +158,14 @@ UNTAGGED_ACCOUNTS = frozenset({"444444444444"})
 
 
 def _attributes(service: str, account: str) -> dict[tuple[str, str], str]:
-    """Grouping values of one (service, account) cost line: dimensions, `team` and `CostCenter` tags
+    """Grouping values of one (service, account) cost line: dimensions, `Team` and `CostCenter` tags
     (empty when untagged, as Cost Explorer answers), a cost category."""
     tagged = service not in UNTAGGED_SERVICES and account not in UNTAGGED_ACCOUNTS
     team = TEAMS[zlib.crc32(service.encode()) % len(TEAMS)] if tagged else ""
     return {
         ("DIMENSION", "SERVICE"): service,
         ("DIMENSION", "LINKED_ACCOUNT"): account,
-        ("TAG", "team"): f"team${team}",
+        ("TAG", "Team"): f"Team${team}",
         ("TAG", "CostCenter"): f"CostCenter${COST_CENTERS.get(team, '')}",
         ("COST_CATEGORY", "Environment"): f"Environment${ENVIRONMENTS.get(account, 'dev')}",
     }
@@ -192,7 +192,7 @@ def synthetic_query_pages(
     scale: dict[str, Decimal] | None = None,
 ) -> list[dict[str, Any]]:
     """Answer any DAILY or MONTHLY UnblendedCost `GetCostAndUsage` request (GroupBy up to two of
-    SERVICE, LINKED_ACCOUNT, TAG team, TAG CostCenter, COST_CATEGORY Environment; simple Filters)
+    SERVICE, LINKED_ACCOUNT, TAG Team, TAG CostCenter, COST_CATEGORY Environment; simple Filters)
     from the synthetic org.
     `scale` multiplies a service's cost (e.g. to push a budget over a threshold in the demo)."""
     accounts = ACCOUNTS if accounts is None else accounts
