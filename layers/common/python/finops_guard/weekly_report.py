@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from finops_guard.attribution import AttributionAggregate, aggregate_attribution, attribution_request
 from finops_guard.cards.slack import slack_payload
@@ -15,9 +15,11 @@ from finops_guard.costs import CostAggregate, aggregate_pages
 from finops_guard.delivery import ChatMessage, DeliveryFailed, DeliveryResult, Outbox, Poster, deliver_all
 from finops_guard.periods import report_window
 from finops_guard.report import BudgetLine, WeeklyReport, build_weekly_report
-from finops_guard.savings import CommitmentKpi, Recommendation, summarize
 from finops_guard.settings import ReportSettings
 from finops_guard.teams import Routing, message_suffix
+
+if TYPE_CHECKING:  # the savings model loads only when there are savings to show (cold start)
+    from finops_guard.savings import CommitmentKpi, Recommendation
 
 KIND = "weekly-report"
 
@@ -71,6 +73,8 @@ def compose(
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
     report = replace(report, budgets=tuple(budgets), attribution=summaries)
     if savings or commitment is not None:
+        from finops_guard.savings import summarize
+
         summary = summarize(savings, window.as_of, currency=settings.currency, commitment=commitment)
         report = replace(report, savings=summary)
     # Synthetic data must never take the real week's message id (the real report would be skipped).
@@ -94,17 +98,18 @@ def _team_messages(
 ) -> list[ChatMessage]:
     """Each routed team's card, in its own channels: its spend only, the budgets that name it and
     its own savings opportunities."""
+    from finops_guard.savings import summarize
+
     messages = []
     for route in routing.routes:
         suffix = message_suffix(route.team)
+        team_savings = summarize(savings, report.window.as_of, currency=settings.currency, team=route.team)
         team_report = replace(
             _report(settings, by_team.team_costs[route.team], now, monthly_budget=None),
             report_id=f"{report.report_id}/{suffix}",
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
-            savings=summarize(savings, report.window.as_of, currency=settings.currency, team=route.team)
-            if savings
-            else None,
+            savings=team_savings if savings else None,
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.cards import common
-from finops_guard.cards import savings as savings_section
 from finops_guard.money import format_money
 from finops_guard.report import WeeklyReport
 
@@ -59,7 +58,9 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
         lines = "\n".join(f"• {_escape(name)}: {_escape(state)}" for name, state in common.budget_rows(report))
         blocks.append(_section(f"*Budgets ({len(report.budgets)}), most consumed first*\n{lines}"))
     if report.savings is not None:
-        blocks += savings_section.slack_section(report.savings)
+        from finops_guard.cards.savings import slack_section
+
+        blocks += slack_section(report.savings)
     blocks.append(
         {
             "type": "actions",

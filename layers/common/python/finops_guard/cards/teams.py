@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from finops_guard.cards import common
-from finops_guard.cards import savings as savings_section
 from finops_guard.money import format_money, quantize
 from finops_guard.report import WeeklyReport
 
@@ -127,7 +126,9 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
     if report.budgets:
         body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
     if report.savings is not None:
-        body += savings_section.teams_section(report.savings, c)
+        from finops_guard.cards.savings import teams_section
+
+        body += teams_section(report.savings, c)
     return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
 
 
