@@ -67,6 +67,11 @@ DEFAULTS: dict[str, Any] = {
     "chargebackUnallocated": "proportional",
     "chargebackSchedule": "cron(0 9 1 * ? *)",
     "chargebackLinkExpiryMinutes": 60,
+    # Off by default: Cost Optimization Hub is an opt-in service; switched on in an account that is not
+    # enrolled, the daily refresh would fail and page every day until someone enrols or switches it off.
+    "savingsRecommendations": False,
+    "savingsPlansKpi": False,
+    "savingsSchedule": "cron(30 5 * * ? *)",
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -205,6 +210,9 @@ class FinOpsGuardConfig:
     chargeback_unallocated: str
     chargeback_schedule: str
     chargeback_link_expiry_minutes: int
+    savings_recommendations: bool  # Cost Optimization Hub -> recommendations table, daily, and the weekly card
+    savings_plans_kpi: bool  # the weekly card's Savings Plans coverage and utilisation (2 Cost Explorer requests)
+    savings_schedule: str
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -278,6 +286,9 @@ class FinOpsGuardConfig:
             ),
             **_billing_ops_settings(value, dunning_steps),
             **_attribution_settings(value),
+            savings_recommendations=_bool("savingsRecommendations", value("savingsRecommendations")),
+            savings_plans_kpi=_bool("savingsPlansKpi", value("savingsPlansKpi")),
+            savings_schedule=_schedule_expression("savingsSchedule", value("savingsSchedule")),
         )
 
 

@@ -16,6 +16,7 @@ from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitoring import Monitoring
+from infra.constructs.savings import Savings
 
 
 class FinOpsGuardStack(Stack):
@@ -84,6 +85,7 @@ class FinOpsGuardStack(Stack):
         )
         for poster in (self.cost_reports.weekly_report, self.budgets.budget_guard, self.anomalies.anomaly_alerts):
             self.attribution.allow_team_routing(poster)
+        self.savings = self._add_savings() if config.savings_recommendations else None
         self.billing = BillingApi(
             self,
             "BillingApi",
@@ -108,11 +110,19 @@ class FinOpsGuardStack(Stack):
             budgets=self.budgets,
             anomalies=self.anomalies,
             attribution=self.attribution,
+            savings=self.savings,
             billing=self.billing,
             billing_jobs=self.billing_jobs,
         )
         self._add_outputs()
         self._add_tags()
+
+    def _add_savings(self) -> Savings:
+        savings = Savings(self, "Savings", config=self.config, layers=self.layers, alarm_topic=self.ops.topic)
+        # The refresh assigns each recommendation to a team (tag or routed account); it posts nothing.
+        self.attribution.allow_team_assignment(savings.refresh)
+        savings.allow_recommendation_reads(self.cost_reports.weekly_report)
+        return savings
 
     def _add_outputs(self) -> None:
         reports, budgets = self.cost_reports, self.budgets
@@ -135,6 +145,9 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "TeamRoutesTableName", value=attribution.team_routes_table.table_name)
         CfnOutput(self, "ChargebackBucketName", value=attribution.chargeback_bucket.bucket_name)
         CfnOutput(self, "ChargebackFunctionName", value=attribution.function.function_name)
+        if self.savings is not None:
+            CfnOutput(self, "RecommendationsTableName", value=self.savings.recommendations_table.table_name)
+            CfnOutput(self, "SavingsRefreshFunctionName", value=self.savings.function.function_name)
         billing = self.billing
         CfnOutput(self, "StripeWebhookUrl", value=billing.webhook_url)
         CfnOutput(self, "StripeSecretName", value=billing.stripe_secret_name)

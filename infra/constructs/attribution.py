@@ -47,7 +47,8 @@ class Attribution(Construct):
     """Exposes ``team_routes_table``, ``team_secret_prefix``, ``access_log_bucket``, ``chargeback_bucket``,
     ``chargeback`` (a monitored function, and its ``function``) and ``schedule``.
 
-    ``allow_team_routing(fn)`` lets a posting function attribute spend and reach each team's channel.
+    ``allow_team_routing(fn)`` lets a posting function attribute spend and reach each team's channel;
+    ``allow_team_assignment(fn)`` only lets a function tell which team owns what (no team secrets).
     """
 
     def __init__(
@@ -81,31 +82,40 @@ class Attribution(Construct):
     def routing_enabled(self) -> bool:
         return self.config.team_dimension is not None
 
+    def allow_team_assignment(self, reader: MonitoredFunction) -> None:
+        """Let ``reader`` tell which team a cost or resource belongs to: the attribution dimensions and,
+        with team routing on, the team settings and a Query of the team routes (which team owns which
+        accounts). Nothing to post with: no team webhook secret."""
+        config = self.config
+        reader.function.add_environment("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", config.attribution_dimensions_text)
+        if config.team_dimension is None:
+            return
+        for name, value in self._routing_environment().items():
+            reader.function.add_environment(name, value)
+        reader.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadTeamRoutes",
+                actions=["dynamodb:Query"],
+                resources=[self.team_routes_table.table_arn],
+            )
+        )
+
     def allow_team_routing(self, poster: MonitoredFunction) -> None:
         """Let ``poster`` group spend by the attribution dimensions and, with team routing on, read the
         team routes and post to each team's own channel (its webhook secret under the team prefix).
 
         The dimensions are set even with routing off: the weekly card's attribution KPIs use them.
         """
-        config = self.config
-        poster.function.add_environment("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", config.attribution_dimensions_text)
-        if config.team_dimension is None:
+        self.allow_team_assignment(poster)
+        if self.config.team_dimension is None:
             return
-        for name, value in self._routing_environment().items():
-            poster.function.add_environment(name, value)
-        for statement in (
-            iam.PolicyStatement(
-                sid="ReadTeamRoutes",
-                actions=["dynamodb:Query"],
-                resources=[self.team_routes_table.table_arn],
-            ),
+        poster.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadTeamWebhookSecrets",
                 actions=["secretsmanager:GetSecretValue"],
                 resources=[self.team_secrets_arn],
-            ),
-        ):
-            poster.add_to_role_policy(statement)
+            )
+        )
         Validations.of(poster.role.node.find_child("DefaultPolicy")).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::{self._team_secrets_arn_pattern}]",

@@ -18,10 +18,16 @@ from infra.constructs.storage import state_table
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
+# The weekly card's commitment KPI (savingsPlansKpi): two Cost Explorer requests a week, USD 0.01 each.
+SAVINGS_PLANS_KPI_ACTIONS = ("ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUtilization")
 
 
-def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str) -> None:
-    """Let ``reader`` call ce:GetCostAndUsage and acknowledge the '*' resource it must use."""
+def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str, also_unscoped: str | None = None) -> None:
+    """Let ``reader`` call ce:GetCostAndUsage and acknowledge the '*' resource it must use.
+
+    One acknowledgment covers every Resource '*' of the reader's policy, so a reader with other
+    unscoped statements names them and why in ``also_unscoped`` (e.g. "x:Y, which ...").
+    """
     reader.add_to_role_policy(
         iam.PolicyStatement(
             sid="ReadCostAndUsage",
@@ -29,14 +35,16 @@ def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str) -> 
             resources=["*"],  # Cost Explorer has no resource-level permissions
         )
     )
+    no_arns = "Cost Explorer has no resource-level permissions (its actions accept no ARNs)"
+    unscoped = (
+        f"Only ce:GetCostAndUsage uses Resource '*': {no_arns}."
+        if also_unscoped is None
+        else f"Resource '*' is used only by ce:GetCostAndUsage, as {no_arns}, and by {also_unscoped}."
+    )
     Validations.of(reader.role.node.find_child("DefaultPolicy")).acknowledge(
         Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
-            reason=(
-                "Only ce:GetCostAndUsage uses Resource '*': Cost Explorer has no resource-level "
-                "permissions (its actions accept no ARNs). Every other statement of this policy is "
-                f"scoped to this stack's {scoped_to}."
-            ),
+            reason=f"{unscoped} Every other statement of this policy is scoped to this stack's {scoped_to}.",
         )
     )
 
@@ -89,6 +97,8 @@ class CostReports(Construct):
         }
         if config.monthly_budget is not None:
             environment["FINOPSGUARD_MONTHLY_BUDGET"] = config.monthly_budget
+        if config.savings_plans_kpi:
+            environment["FINOPSGUARD_SAVINGS_PLANS_KPI"] = "true"
         return environment
 
     def _add_weekly_report(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
@@ -110,13 +120,27 @@ class CostReports(Construct):
 
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        kpi = self.config.savings_plans_kpi
+        kpi_reads = (
+            f"{' and '.join(SAVINGS_PLANS_KPI_ACTIONS)} (the weekly card's Savings Plans KPI, two requests a "
+            "week), read-only Cost Explorer actions without resource-level permissions too"
+        )
         allow_cost_and_usage_reads(
             self.weekly_report,
             scoped_to=(
-                "log group, DLQ, webhook secrets, outbox, budget and team routes tables, and the team webhook "
-                "secrets under its stage's prefix"
+                "log group, DLQ, webhook secrets, outbox, budget, team routes and recommendations tables, and the "
+                "team webhook secrets under its stage's prefix"
             ),
+            also_unscoped=kpi_reads if kpi else None,
         )
+        if kpi:
+            self.weekly_report.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadSavingsPlansKpi",
+                    actions=list(SAVINGS_PLANS_KPI_ACTIONS),
+                    resources=["*"],  # Cost Explorer has no resource-level permissions
+                )
+            )
         for statement in (
             self.webhook_secrets.read_statement(),
             # Claiming and marking messages are conditional UpdateItems; reading and listing the

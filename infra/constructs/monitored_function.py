@@ -59,6 +59,8 @@ class MonitoredFunctionProps:
     redrive_hint: str = DEFAULT_REDRIVE_HINT
     # The calls the Duration alarm tells on-call to look for first.
     slow_calls: str = "Cost Explorer, Secrets Manager, webhook"
+    # The Errors alarm's known causes and their fixes, after reading the logs (None: the logs will tell).
+    error_causes: str | None = None
 
 
 class MonitoredFunction(Construct):
@@ -191,6 +193,7 @@ class MonitoredFunction(Construct):
                 description=(
                     f"{name} raised an error in the last 5 minutes; its run did not finish. "
                     f"First: {logs_hint} and read the ERROR lines. "
+                    + (f"{props.error_causes} " if props.error_causes else "")
                     + (props.retry_hint or f"Failed async events are retried twice, then parked in {name}-dlq.")
                 ),
             ),

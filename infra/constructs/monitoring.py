@@ -32,6 +32,7 @@ from infra.constructs.billing_jobs import INVOICE_SLO_PERCENT, BillingJobs
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
 from infra.constructs.monitored_function import METRICS_NAMESPACE, MonitoredFunction
+from infra.constructs.savings import Savings
 from infra.constructs.secrets import WebhookSecrets
 
 DAY = Duration.days(1)
@@ -73,6 +74,7 @@ class Monitoring(Construct):
         budgets: Budgets,
         anomalies: Anomalies,
         attribution: Attribution,
+        savings: Savings | None,
         billing: BillingApi,
         billing_jobs: BillingJobs,
     ) -> None:
@@ -89,6 +91,7 @@ class Monitoring(Construct):
             budgets.budget_guard,
             anomalies.anomaly_alerts,
             attribution.chargeback,
+            *([savings.refresh] if savings is not None else []),
             billing.stripe_webhook,
             billing.billing_notifier,
             billing_jobs.dunning_sender,

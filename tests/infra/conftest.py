@@ -75,6 +75,9 @@ FULL_CONTEXT = {
     "chargebackUnallocated": "separate",
     "chargebackSchedule": "cron(0 6 1 * ? *)",
     "chargebackLinkExpiryMinutes": "120",
+    "savingsRecommendations": "true",
+    "savingsPlansKpi": "true",
+    "savingsSchedule": "cron(0 4 * * ? *)",
 }
 
 

@@ -157,18 +157,25 @@ def test_routing_off_sets_no_team_variables_and_grants_no_team_reads(no_routing_
     assert [s["Sid"] for s in statements if s.get("Sid") in ("ReadTeamRoutes", "ReadTeamWebhookSecrets")] == []
 
 
-def test_no_other_function_may_read_team_routes_or_team_secrets(full_synth: Synth) -> None:
-    readers = []
-    for role_id in full_synth.resources("AWS::IAM::Role"):
-        policies = [
-            p for p in full_synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]
-        ]
-        for policy in policies:
-            sids = {s.get("Sid") for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-            if sids & {"ReadTeamRoutes", "ReadTeamWebhookSecrets"}:
-                readers.append(role_id)
+def readers_of(synth: Synth, sid: str) -> list[str]:
+    """The roles with a statement ``sid``."""
+    return sorted(
+        role_id
+        for role_id in synth.resources("AWS::IAM::Role")
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if ref(role_id) in policy["Properties"]["Roles"]
+        and sid in {s.get("Sid") for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    )
 
-    assert sorted(readers) == sorted(role_id_of(full_synth, name) for name in POSTERS)
+
+def test_only_the_posting_functions_may_read_team_secrets(full_synth: Synth) -> None:
+    assert readers_of(full_synth, "ReadTeamWebhookSecrets") == sorted(role_id_of(full_synth, n) for n in POSTERS)
+
+
+def test_only_the_posting_functions_and_the_savings_refresh_may_read_team_routes(full_synth: Synth) -> None:
+    readers = [*POSTERS, "savings-refresh"]  # the refresh assigns recommendations to teams; it posts nothing
+
+    assert readers_of(full_synth, "ReadTeamRoutes") == sorted(role_id_of(full_synth, n) for n in readers)
 
 
 # --- chargeback bucket ------------------------------------------------------------------------

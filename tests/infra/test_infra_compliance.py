@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import Validations
+from aws_cdk import CfnResource, Validations
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 from conftest import Synth, topic_id_of
@@ -70,6 +70,8 @@ SLACK_ONLY = {
     ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
     ("BillingApi/FinanceSlackWebhookSecret", "AwsSolutions-SMG4"),
 }
+# savingsRecommendations: Cost Optimization Hub has no resource-level permissions.
+SAVINGS_ONLY = {("Savings/SavingsRefresh/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")}
 
 
 def acknowledgments(synth: Synth) -> dict[tuple[str, str], str]:
@@ -112,10 +114,42 @@ def team_routing_acknowledgments(stage: str) -> set[tuple[str, str]]:
 
 
 def test_acknowledgments_are_exactly_the_reviewed_ones(full_synth: Synth, default_synth: Synth) -> None:
-    assert set(acknowledgments(full_synth)) == EXPECTED_ACKNOWLEDGMENTS | team_routing_acknowledgments("qa")
+    assert set(acknowledgments(full_synth)) == (
+        EXPECTED_ACKNOWLEDGMENTS | SAVINGS_ONLY | team_routing_acknowledgments("qa")
+    )
     assert set(acknowledgments(default_synth)) == (EXPECTED_ACKNOWLEDGMENTS - SLACK_ONLY) | (
         team_routing_acknowledgments("dev")
     )
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_each_unscoped_resource_acknowledgment_names_every_action_it_covers(
+    synth_name: str, request: pytest.FixtureRequest
+) -> None:
+    """One IAM5[Resource::*] acknowledgment covers all of a policy's '*' statements: a statement added
+    later (Savings Plans KPI, Cost Optimization Hub) must not hide behind a reason written for another."""
+    synth: Synth = request.getfixturevalue(synth_name)
+    stack = synth.stack
+    checked = 0
+
+    for (path, rule_id), reason in acknowledgments(synth).items():
+        if rule_id != "AwsSolutions-IAM5[Resource::*]":
+            continue
+        [policy] = [c for c in stack.node.find_all() if c.node.path == f"{stack.node.path}/{path}"]
+        cfn_policy = policy.node.default_child
+        assert isinstance(cfn_policy, CfnResource)
+        document = synth.template_json["Resources"][stack.get_logical_id(cfn_policy)]["Properties"]["PolicyDocument"]
+        unscoped = [
+            action
+            for statement in document["Statement"]
+            if statement["Resource"] == "*"
+            for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        ]
+        assert unscoped, path
+        assert [action for action in unscoped if action not in reason] == [], path
+        checked += 1
+
+    assert checked >= 4
 
 
 def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
@@ -125,7 +159,9 @@ def test_every_acknowledgment_explains_itself(full_synth: Synth) -> None:
         assert not {"todo", "tbd", "n/a", "ignore"} & {w.lower().strip(".,") for w in words}
 
 
-def test_wildcards_are_only_cost_explorer_list_streams_sms_and_the_finance_topic_key(full_synth: Synth) -> None:
+def test_wildcards_are_only_cost_explorer_cost_optimization_hub_list_streams_sms_and_the_finance_topic_key(
+    full_synth: Synth,
+) -> None:
     wildcard_statements = [
         statement
         for policy in full_synth.resources("AWS::IAM::Policy").values()
@@ -138,6 +174,12 @@ def test_wildcards_are_only_cost_explorer_list_streams_sms_and_the_finance_topic
     cost_explorer = {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
     assert wildcard_statements == [
         cost_explorer,  # weekly report
+        {
+            "Sid": "ReadSavingsPlansKpi",  # weekly report, savingsPlansKpi
+            "Effect": "Allow",
+            "Action": ["ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUtilization"],
+            "Resource": "*",
+        },
         cost_explorer,  # budget guard
         {
             "Sid": "FinanceAlertsEncrypt",
@@ -146,6 +188,13 @@ def test_wildcards_are_only_cost_explorer_list_streams_sms_and_the_finance_topic
             "Resource": finance_key_arn,
         },
         cost_explorer,  # chargeback
+        cost_explorer,  # savings refresh (ROI), savingsRecommendations
+        {
+            "Sid": "ListCostOptimizationHubRecommendations",
+            "Effect": "Allow",
+            "Action": ["cost-optimization-hub:GetRecommendation", "cost-optimization-hub:ListRecommendations"],
+            "Resource": "*",
+        },
         {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},  # billing notifier stream trigger
         {"Sid": "SendDunningSms", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},  # SMS to phones
     ]

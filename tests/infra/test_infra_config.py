@@ -218,6 +218,15 @@ pytestmark = pytest.mark.infra
         ("chargebackLinkExpiryMinutes", "1h"),
         ("chargebackLinkExpiryMinutes", 1.5),
         ("chargebackLinkExpiryMinutes", True),
+        ("savingsRecommendations", "maybe"),
+        ("savingsRecommendations", 1),
+        ("savingsRecommendations", ""),
+        ("savingsPlansKpi", "sometimes"),
+        ("savingsPlansKpi", ["true"]),
+        ("savingsSchedule", "daily"),
+        ("savingsSchedule", "cron(30 5 * * *)"),
+        ("savingsSchedule", "cron(30 5 * * * *)"),
+        ("savingsSchedule", "rate(1 days)"),
     ],
 )
 def test_invalid_context_value_is_rejected_naming_key_and_value(key: str, value: object) -> None:
@@ -343,6 +352,9 @@ def test_default_config_from_cdk_json() -> None:
         chargeback_unallocated="proportional",
         chargeback_schedule="cron(0 9 1 * ? *)",
         chargeback_link_expiry_minutes=60,
+        savings_recommendations=False,
+        savings_plans_kpi=False,
+        savings_schedule="cron(30 5 * * ? *)",
     )
 
 
@@ -832,3 +844,37 @@ def test_unknown_unallocated_rule_message_states_both_rules() -> None:
         ),
     ):
         FinOpsGuardConfig.from_context({"chargebackUnallocated": "evenly"})
+
+
+# --- savings opportunities --------------------------------------------------------------------
+
+
+def test_savings_sources_are_opt_in_and_refresh_daily_at_half_past_five() -> None:
+    config = FinOpsGuardConfig.from_context({})
+
+    assert (config.savings_recommendations, config.savings_plans_kpi) == (False, False)
+    assert config.savings_schedule == "cron(30 5 * * ? *)"
+
+
+def test_savings_settings_from_cli_strings() -> None:
+    config = FinOpsGuardConfig.from_context(
+        {"savingsRecommendations": " TRUE ", "savingsPlansKpi": "yes", "savingsSchedule": " rate(1  day) "}
+    )
+
+    assert (config.savings_recommendations, config.savings_plans_kpi) == (True, True)
+    assert config.savings_schedule == "rate(1 day)"
+
+
+def test_savings_switches_are_independent() -> None:
+    config = FinOpsGuardConfig.from_context({"savingsRecommendations": "false", "savingsPlansKpi": True})
+
+    assert (config.savings_recommendations, config.savings_plans_kpi) == (False, True)
+
+
+def test_invalid_savings_schedule_fails_synth_before_any_construct_naming_the_key() -> None:
+    app = App(context={**cdk_json_context(), "savingsRecommendations": "true", "savingsSchedule": "every day"})
+
+    with pytest.raises(ConfigError, match=r"^Invalid context 'savingsSchedule': 'every day' is not an EventBridge"):
+        create_stack(app)
+
+    assert app.node.children == []

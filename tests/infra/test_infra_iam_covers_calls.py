@@ -49,7 +49,7 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         return [(f"s3:{operation}", f"object:{params['Bucket']}/{params['Key']}")]
     if service != "dynamodb":
         prefixes = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce", "s3": "s3",
-                    "sesv2": "ses"}  # fmt: skip
+                    "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub"}  # fmt: skip
         prefix = prefixes.get(service)
         return [(f"{prefix}:{operation}", "")] if prefix else []
     if operation == "TransactWriteItems":
@@ -83,7 +83,8 @@ class InProcessAws:
 
 @pytest.fixture
 def recorder(monkeypatch):
-    """Yields (calls, aws, setenv): every AWS call made inside the `with mock_aws()` is recorded."""
+    """Yields (calls, aws, setenv): every AWS call made inside the `with mock_aws()` is recorded, also
+    those a botocore Stubber answers (it answers inside the call, after the recording)."""
     from finops_guard import runtime
     from finops_guard.adapters import secrets
 
@@ -102,7 +103,8 @@ def recorder(monkeypatch):
         for cached in (runtime.settings, runtime.outbox, runtime.budget_table, runtime.budget_alert_table,
                        runtime.anomaly_table, runtime.event_publisher, runtime.billing_settings, runtime.billing_store,
                        runtime._ce_client, runtime.billing_ops_settings, runtime.stripe_api,
-                       runtime.team_routes_table, runtime.export_bucket):  # fmt: skip
+                       runtime.team_routes_table, runtime.export_bucket, runtime.recommendations_table,
+                       runtime.cost_optimization_hub_client):  # fmt: skip
             cached.cache_clear()
         secrets.clear_cache()
 
@@ -234,7 +236,7 @@ def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(
     budgets = [
         parse_budget({"id": "tiny", "amount": "1", "currency": "USD", "notify": ["teams", "email"],
                       "enforce_hard_limit": True}),
-        parse_budget({"id": "roomy", "amount": "1000000000", "currency": "USD", "scope": {"tag": {"team": ["web"]}}}),
+        parse_budget({"id": "roomy", "amount": "1000000000", "currency": "USD", "scope": {"tag": {"Team": ["web"]}}}),
     ]  # fmt: skip
     from datetime import UTC, datetime
 
@@ -447,7 +449,7 @@ TEAM_SECRET = "finops-guard/qa/teams/data"
 
 
 def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
-    """Routing on (tag `team`, as the synthetic org is tagged): team `data` with its own Teams channel,
+    """Routing on (tag `Team`, as the synthetic org is tagged): team `data` with its own Teams channel,
     owning account 222222222222 (the sample anomaly's root cause). Returns the routes table name."""
     from datetime import UTC, datetime
 
@@ -459,8 +461,8 @@ def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
     route = TeamRoute("data", teams_secret=TEAM_SECRET, accounts=("222222222222",))
     TeamRoutesTable(routes_table, aws.client("dynamodb")).put(route, now=datetime.now(UTC))
     for key, value in {
-        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
-        "FINOPSGUARD_TEAM_DIMENSION": "tag:team",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
+        "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
         "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
         "FINOPSGUARD_USE_MOCK_DATA": "true",
@@ -490,7 +492,7 @@ def test_posting_roles_allow_the_team_routing_calls_their_code_makes(full_synth:
         "FINOPSGUARD_ANOMALIES_TABLE": aws.create_anomalies_table("iam"),
     }.items():
         setenv(key, value)
-    team_budget = parse_budget({"id": "data", "amount": "1", "currency": "USD", "scope": {"tag": {"team": ["data"]}}})
+    team_budget = parse_budget({"id": "data", "amount": "1", "currency": "USD", "scope": {"tag": {"Team": ["data"]}}})
     BudgetTable(budgets_table, aws.client("dynamodb")).put_many([team_budget], now=datetime.now(UTC))
     team_reads = {("dynamodb:Query", routes_table), ("secretsmanager:GetSecretValue", f"secret:{TEAM_SECRET}")}
     runs = {
@@ -523,7 +525,7 @@ def test_chargeback_role_allows_every_call_its_code_makes(full_synth: Synth, rec
     chat_secret(aws, setenv, chat)
     bucket = aws.create_export_bucket("finops-guard-iam-chargeback")
     for key, value in {
-        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:team,tag:CostCenter",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
         "FINOPSGUARD_CHARGEBACK_BUCKET": bucket,
         "FINOPSGUARD_USE_MOCK_DATA": "true",
         "POWERTOOLS_SERVICE_NAME": "chargeback",
@@ -544,3 +546,133 @@ def test_chargeback_role_allows_every_call_its_code_makes(full_synth: Synth, rec
     links = {("s3:GetObjectVersion", f"object:{bucket}/{o['key']}") for o in reply["objects"] if o["version_id"]}
     assert len(links) == 2
     assert missing_grants(full_synth, "chargeback", links, buckets=buckets) == []
+
+
+# --- savings: the daily refresh and the weekly card's savings section ---------------------------
+
+SAVINGS_AT = "2026-11-16T06:00:00Z"
+EC2_WEB = "MTExMTExMTExMTExLWVjMi1pLTBhMWIyYzNkNGU1ZjYwNzE4"  # page 1: Rightsize, account 111111111111
+
+
+def hub_page(name: str, **changes: Any) -> dict[str, Any]:
+    """An events/ ListRecommendations page as boto3 returns it (botocore's parser turns the wire
+    JSON's epoch timestamps into datetimes), for a Stubber to serve."""
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    body = {**json.loads((ROOT / "events" / f"cost_optimization_hub_list_recommendations_{name}.json").read_text())}
+    body = {key: value for key, value in {**body, **changes}.items() if value is not None}
+    shape = botocore.session.get_session().get_service_model("cost-optimization-hub")
+    output = shape.operation_model("ListRecommendations").output_shape
+    parsed = create_parser("json").parse({"status_code": 200, "headers": {}, "body": json.dumps(body).encode()}, output)
+    parsed.pop("ResponseMetadata")
+    return dict(parsed)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """Cost Optimization Hub (not in moto) answered by a Stubber; the refresh gets this client."""
+    from botocore.stub import Stubber
+    from finops_guard import runtime
+
+    client = boto3.client("cost-optimization-hub", region_name="us-east-1")
+    monkeypatch.setattr(runtime, "cost_optimization_hub_client", lambda: client)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_savings_refresh_role_allows_every_call_its_code_makes(full_synth: Synth, recorder, chat, hub) -> None:
+    """Two daily runs: the first stores every listed item; after an operator accepts one and records it as
+    implemented four weeks ago, the second resolves what is gone upstream and measures that item's ROI
+    (one Cost Explorer request)."""
+    from datetime import UTC, date, datetime
+
+    from finops_guard.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.savings import ACCEPTED, IMPLEMENTED, change_status
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    routes_table = team_routing(aws, setenv, chat)
+    table = aws.create_recommendations_table("iam")
+    for key, value in {
+        "FINOPSGUARD_RECOMMENDATIONS_TABLE": table,
+        "FINOPSGUARD_USE_MOCK_DATA": "false",  # ROI is measured on Cost Explorer only
+        "POWERTOOLS_SERVICE_NAME": "savings-refresh",
+    }.items():
+        setenv(key, value)
+    refresh = load_handler("savings_refresh")
+    event = {"job": "savings-refresh", "scheduled_time": SAVINGS_AT}
+    hub.add_response("list_recommendations", hub_page("page1"))
+    hub.add_response("list_recommendations", hub_page("page2"))
+    calls.clear()  # only what the function does from here on
+
+    assert refresh.lambda_handler(event, FakeContext("iam-savings"))["new"] == 4
+    operator = set(calls)
+    store, at = RecommendationsTable(table, aws.client("dynamodb")), datetime(2026, 11, 16, 7, tzinfo=UTC)
+    change_status(store, EC2_WEB, ACCEPTED, now=at, by="cli:iam")
+    change_status(store, EC2_WEB, IMPLEMENTED, now=at, by="cli:iam", implemented_on=date(2026, 10, 19))
+    calls.clear()
+    calls.update(operator)  # the CLI's GetItem runs with the operator's credentials, not this role
+    hub.add_response("list_recommendations", hub_page("page1", nextToken=None))  # page 2's items are gone
+    reply = refresh.lambda_handler({**event, "scheduled_time": "2026-11-17T06:00:00Z"}, FakeContext("iam-savings"))
+
+    assert (reply["resolved_upstream"], reply["cost_explorer_requests"]) == (2, 1)
+    assert {
+        ("cost-optimization-hub:ListRecommendations", ""),
+        ("ce:GetCostAndUsage", ""),
+        ("dynamodb:Query", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:Query", routes_table),
+    } <= calls
+    assert not [action for action, _ in calls if action.startswith("secretsmanager:")]  # no team secret
+    assert missing_grants(full_synth, "savings-refresh", calls) == []
+
+
+def test_weekly_report_role_allows_the_savings_section_and_savings_plans_kpi_calls(
+    full_synth: Synth, recorder, chat, monkeypatch
+) -> None:
+    """The card reads the stored recommendations and, with savingsPlansKpi, Savings Plans coverage and
+    utilisation (not in moto: a Stubber answers them, shaped as the Cost Explorer model requires)."""
+    from datetime import UTC, datetime
+
+    from botocore.stub import Stubber
+    from finops_guard.adapters import savings_plans
+    from finops_guard.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.savings import from_hub
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    table = aws.create_recommendations_table("iam")
+    store = RecommendationsTable(table, aws.client("dynamodb"))
+    for item in hub_page("page1")["items"]:
+        store.upsert(from_hub(item, datetime(2026, 11, 10, tzinfo=UTC)), datetime(2026, 11, 10, tzinfo=UTC))
+    for key, value in {
+        "FINOPSGUARD_RECOMMENDATIONS_TABLE": table,
+        "FINOPSGUARD_SAVINGS_PLANS_KPI": "true",
+        "FINOPSGUARD_USE_MOCK_DATA": "false",  # the KPI is never asked for on synthetic data
+        "POWERTOOLS_SERVICE_NAME": "weekly-report",
+    }.items():
+        setenv(key, value)
+    kpi_client, kpi_source = boto3.client("ce", region_name="us-east-1"), savings_plans.SavingsPlansSource
+    monkeypatch.setattr(savings_plans, "SavingsPlansSource", lambda _: kpi_source(kpi_client))
+    calls.clear()  # only what the function does from here on
+
+    with Stubber(kpi_client) as stubber:
+        stubber.add_response("get_savings_plans_coverage", {"SavingsPlansCoverages": []})
+        stubber.add_response("get_savings_plans_utilization", {"SavingsPlansUtilizationsByTime": [], "Total": {
+            "Utilization": {"TotalCommitment": "640", "UsedCommitment": "620.5", "UnusedCommitment": "19.5",
+                            "UtilizationPercentage": "96.95"}}})  # fmt: skip
+        reply = load_handler("weekly_report").lambda_handler({"scheduled_time": SAVINGS_AT}, FakeContext("iam-weekly"))
+        stubber.assert_no_pending_responses()
+
+    assert reply["cost_explorer_requests"] >= 3  # the report's own, then coverage and utilisation
+    assert {
+        ("dynamodb:Query", table),
+        ("ce:GetSavingsPlansCoverage", ""),
+        ("ce:GetSavingsPlansUtilization", ""),
+    } <= calls
+    assert missing_grants(full_synth, "weekly-report", calls) == []

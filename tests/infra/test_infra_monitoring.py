@@ -23,6 +23,7 @@ FUNCTIONS = [
     "budget-guard",
     "anomaly-alerts",
     "chargeback",
+    "savings-refresh",
     "stripe-webhook",
     "billing-notifier",
     "dunning-sender",

@@ -178,6 +178,7 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TOP_N": "7",
         "FINOPSGUARD_MONTHLY_BUDGET": "1500.50",
+        "FINOPSGUARD_SAVINGS_PLANS_KPI": "true",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
         "FINOPSGUARD_OUTBOX_TABLE": ref(outbox_table_id(full_synth)),
@@ -187,6 +188,7 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
         "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_RECOMMENDATIONS_TABLE": ref(table_id_of(full_synth, "recommendations")),
         "POWERTOOLS_SERVICE_NAME": "weekly-report",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -203,6 +205,8 @@ def test_optional_settings_are_absent_from_the_environment_by_default(default_sy
                         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/dev/teams-webhook-url",
                         "FINOPSGUARD_MONTHLY_BUDGET": Match.absent(),
                         "FINOPSGUARD_SLACK_SECRET_NAME": Match.absent(),
+                        "FINOPSGUARD_SAVINGS_PLANS_KPI": Match.absent(),
+                        "FINOPSGUARD_RECOMMENDATIONS_TABLE": Match.absent(),
                     }
                 )
             }
@@ -246,6 +250,12 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
         {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id(full_synth))},
         {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
         {
+            "Sid": "ReadSavingsPlansKpi",
+            "Effect": "Allow",
+            "Action": ["ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUtilization"],
+            "Resource": "*",
+        },
+        {
             "Sid": "ReadWebhookSecrets",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
@@ -271,6 +281,12 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
         },
         read_team_routes(full_synth),
         read_team_webhook_secrets("qa"),
+        {
+            "Sid": "ReadRecommendations",
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": arn_of(table_id_of(full_synth, "recommendations")),
+        },
     ]
     full_synth.template.has_resource_properties(
         "AWS::IAM::Policy",
@@ -321,7 +337,7 @@ def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_assets_are_the_nine_handlers_and_the_three_layers(full_synth: Synth) -> None:
+def test_assets_are_the_ten_handlers_and_the_three_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -342,6 +358,7 @@ def test_assets_are_the_nine_handlers_and_the_three_layers(full_synth: Synth) ->
         "Layers/BillingDeps/Code",
         "Layers/Common/Code",
         "Layers/ReportDeps/Code",
+        "Savings/SavingsRefresh/Function/Code",
     ]
 
 
@@ -452,8 +469,8 @@ def test_topics_and_queues_refuse_requests_without_tls(
     full_synth: Synth, resource_type: str, policy_type: str, target_key: str
 ) -> None:
     resource_ids = full_synth.resources(resource_type)
-    # Topics: ops, finance, cost anomalies. Queues: nine function DLQs and the anomaly inbox.
-    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 10)
+    # Topics: ops, finance, cost anomalies. Queues: ten function DLQs and the anomaly inbox.
+    assert len(resource_ids) == (3 if resource_type == "AWS::SNS::Topic" else 11)
 
     for resource_id in resource_ids:
         full_synth.template.has_resource_properties(
@@ -490,6 +507,7 @@ def test_ops_email_subscription_only_when_configured(full_synth: Synth, default_
         "budget-guard",
         "anomaly-alerts",
         "chargeback",
+        "savings-refresh",
         "stripe-webhook",
         "billing-notifier",
         "dunning-sender",
@@ -613,6 +631,8 @@ def test_stack_outputs_name_what_operators_need(full_synth: Synth) -> None:
         "TeamRoutesTableName": {"Value": ref(table_id_of(full_synth, "team-routes"))},
         "ChargebackBucketName": {"Value": ref(chargeback_bucket_id(full_synth))},
         "ChargebackFunctionName": {"Value": ref(function_of(full_synth, "chargeback")[0])},
+        "RecommendationsTableName": {"Value": ref(table_id_of(full_synth, "recommendations"))},
+        "SavingsRefreshFunctionName": {"Value": ref(function_of(full_synth, "savings-refresh")[0])},
         "StripeSecretName": {"Value": "finops-guard/qa/stripe-webhook-secret"},
         "FinanceTeamsSecretName": {"Value": "finops-guard/qa/finance-teams-webhook-url"},
         "LedgerTableName": {"Value": ref(table_id_of(full_synth, "billing-ledger"))},

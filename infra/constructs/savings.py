@@ -1,0 +1,160 @@
+"""Savings opportunities (savingsRecommendations): the recommendations table and the daily refresh.
+
+EventBridge Scheduler (daily, report time zone) -> savings refresh -> Cost Optimization Hub (every
+page of ListRecommendations) -> the recommendations table (one UpdateItem per listed item and status
+move; items missing upstream close as resolved-upstream) -> the ROI of implemented items (one Cost
+Explorer request per item, once). It posts nothing: the weekly card reads the table.
+
+Team assignment: the refresh reads the team routes (which team owns which accounts) but never a team
+webhook secret. The operator CLI (``finops-guard savings ...``) runs with the operator's credentials.
+The Savings Plans KPI (savingsPlansKpi) is the weekly report's own Cost Explorer read (cost_reports).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config import FinOpsGuardConfig
+from infra.constructs.cost_reports import allow_cost_and_usage_reads
+from infra.constructs.layers import SharedLayers
+from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.constructs.schedules import FunctionSchedule, add_function_schedule
+from infra.constructs.storage import state_table
+
+SAVINGS_REFRESH_FUNCTION = "savings-refresh"
+# Pages of 1,000 recommendations, then one UpdateItem per listed item (hundreds in a large
+# organization) and a Cost Explorer request per implemented item due for ROI: seconds to a minute.
+SAVINGS_REFRESH_TIMEOUT = Duration.seconds(300)
+SAVINGS_REFRESH_MEMORY_MB = 256
+# The Service Authorization Reference lists cost-optimization-hub:GetRecommendation as a dependent
+# action of ListRecommendations (a caller may need both), and no resource types for either.
+COST_OPTIMIZATION_HUB_ACTIONS = ("cost-optimization-hub:ListRecommendations", "cost-optimization-hub:GetRecommendation")
+NOT_ENROLLED = (
+    "Likely causes: AccessDeniedException from Cost Optimization Hub because the account is not enrolled in it "
+    "(an opt-in: Billing and Cost Management console > Cost Optimization Hub > enable; recommendations appear "
+    "within a day), or set the context savingsRecommendations to false and redeploy; ThrottlingException or "
+    "InternalServerException: Cost Optimization Hub was unavailable, the next run catches up. A failed "
+    "listing writes nothing, so no recommendation is closed by mistake."
+)
+
+
+class Savings(Construct):
+    """Exposes ``recommendations_table``, ``refresh`` (a monitored function, and its ``function``) and
+    ``schedule``. Created only with savingsRecommendations on.
+
+    ``allow_recommendation_reads(fn)`` lets a function read every stored recommendation (the weekly card).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: FinOpsGuardConfig,
+        layers: SharedLayers,
+        alarm_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.recommendations_table = self._add_recommendations_table()
+        self.refresh = self._add_refresh(layers, alarm_topic)
+        self.function = self.refresh.function
+        self._grant_refresh()
+        self.schedule = self._add_schedule()
+
+    def allow_recommendation_reads(self, reader: MonitoredFunction) -> None:
+        """Let ``reader`` list every stored recommendation: one Query of the single partition."""
+        reader.function.add_environment("FINOPSGUARD_RECOMMENDATIONS_TABLE", self.recommendations_table.table_name)
+        reader.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadRecommendations",
+                actions=["dynamodb:Query"],
+                resources=[self.recommendations_table.table_arn],
+            )
+        )
+
+    def _add_recommendations_table(self) -> dynamodb.Table:
+        # pk is always "REC" and sk the Cost Optimization Hub recommendation id: one Query lists them all.
+        return state_table(
+            self,
+            "RecommendationsTable",
+            table_name=f"finops-guard-{self.config.stage}-recommendations",
+            partition_key="pk",
+            sort_key="sk",
+        )
+
+    def _add_refresh(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+        return MonitoredFunction(
+            self,
+            "SavingsRefresh",
+            props=MonitoredFunctionProps(
+                stage=self.config.stage,
+                name=SAVINGS_REFRESH_FUNCTION,
+                description=(
+                    "Keeps the Cost Optimization Hub recommendations in the recommendations table and measures "
+                    "the ROI of implemented ones"
+                ),
+                code=function_code("savings_refresh"),
+                timeout=SAVINGS_REFRESH_TIMEOUT,
+                memory_size=SAVINGS_REFRESH_MEMORY_MB,
+                environment={
+                    **self.config.report_environment(),
+                    "FINOPSGUARD_RECOMMENDATIONS_TABLE": self.recommendations_table.table_name,
+                },
+                layers=[layers.common, layers.report_deps],
+                alarm_topic=alarm_topic,
+                slow_calls="Cost Optimization Hub pages, DynamoDB UpdateItem per recommendation, Cost Explorer",
+                error_causes=NOT_ENROLLED,
+                redrive_hint=(
+                    "invoke the function with the message body (a refresh lists everything again and is safe "
+                    "to repeat) and delete the message"
+                ),
+            ),
+        )
+
+    def _grant_refresh(self) -> None:
+        refresh = self.refresh
+        allow_cost_and_usage_reads(
+            refresh,
+            scoped_to="log group, DLQ, recommendations table and team routes table",
+            also_unscoped=(
+                " and ".join(COST_OPTIMIZATION_HUB_ACTIONS) + " (its dependent action in the Service "
+                "Authorization Reference), read-only actions for which Cost Optimization Hub defines no resource "
+                "types, so they accept no ARNs"
+            ),
+        )
+        for statement in (
+            iam.PolicyStatement(
+                sid="ListCostOptimizationHubRecommendations",
+                actions=list(COST_OPTIMIZATION_HUB_ACTIONS),
+                resources=["*"],  # Cost Optimization Hub has no resource-level permissions
+            ),
+            # Reads are one Query of the single partition; the upsert, each status move and the ROI
+            # result are (conditional) UpdateItems. Nothing is put, read singly or deleted.
+            iam.PolicyStatement(
+                sid="TrackRecommendations",
+                actions=["dynamodb:Query", "dynamodb:UpdateItem"],
+                resources=[self.recommendations_table.table_arn],
+            ),
+        ):
+            refresh.add_to_role_policy(statement)
+
+    def _add_schedule(self) -> scheduler.Schedule:
+        config = self.config
+        return add_function_schedule(
+            self,
+            self.refresh,
+            FunctionSchedule(
+                construct_prefix="SavingsRefresh",
+                schedule_name=f"finops-guard-{config.stage}-savings-refresh",
+                purpose="the daily savings refresh",
+                expression=config.savings_schedule,
+                timezone=config.timezone,
+                payload={"job": "savings-refresh"},
+            ),
+        )
