@@ -85,7 +85,7 @@ class FinOpsGuardStack(Stack):
         )
         for poster in (self.cost_reports.weekly_report, self.budgets.budget_guard, self.anomalies.anomaly_alerts):
             self.attribution.allow_team_routing(poster)
-        self.savings = self._add_savings() if config.savings_recommendations else None
+        self.savings = self._add_savings()
         self.billing = BillingApi(
             self,
             "BillingApi",
@@ -118,9 +118,11 @@ class FinOpsGuardStack(Stack):
         self._add_tags()
 
     def _add_savings(self) -> Savings:
+        # The recommendations table always; the refresh (and the card's reads) with savingsRecommendations.
         savings = Savings(self, "Savings", config=self.config, layers=self.layers, alarm_topic=self.ops.topic)
-        # The refresh assigns each recommendation to a team (tag or routed account); it posts nothing.
-        self.attribution.allow_team_assignment(savings.refresh)
+        if savings.refresh is not None:
+            # The refresh assigns each recommendation to a team (tag or routed account); it posts nothing.
+            self.attribution.allow_team_assignment(savings.refresh)
         savings.allow_recommendation_reads(self.cost_reports.weekly_report)
         return savings
 
@@ -145,9 +147,10 @@ class FinOpsGuardStack(Stack):
         CfnOutput(self, "TeamRoutesTableName", value=attribution.team_routes_table.table_name)
         CfnOutput(self, "ChargebackBucketName", value=attribution.chargeback_bucket.bucket_name)
         CfnOutput(self, "ChargebackFunctionName", value=attribution.function.function_name)
-        if self.savings is not None:
-            CfnOutput(self, "RecommendationsTableName", value=self.savings.recommendations_table.table_name)
-            CfnOutput(self, "SavingsRefreshFunctionName", value=self.savings.function.function_name)
+        savings = self.savings
+        CfnOutput(self, "RecommendationsTableName", value=savings.recommendations_table.table_name)
+        if savings.function is not None:
+            CfnOutput(self, "SavingsRefreshFunctionName", value=savings.function.function_name)
         billing = self.billing
         CfnOutput(self, "StripeWebhookUrl", value=billing.webhook_url)
         CfnOutput(self, "StripeSecretName", value=billing.stripe_secret_name)

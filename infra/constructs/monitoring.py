@@ -74,7 +74,7 @@ class Monitoring(Construct):
         budgets: Budgets,
         anomalies: Anomalies,
         attribution: Attribution,
-        savings: Savings | None,
+        savings: Savings,
         billing: BillingApi,
         billing_jobs: BillingJobs,
     ) -> None:
@@ -91,7 +91,7 @@ class Monitoring(Construct):
             budgets.budget_guard,
             anomalies.anomaly_alerts,
             attribution.chargeback,
-            *([savings.refresh] if savings is not None else []),
+            *([savings.refresh] if savings.refresh is not None else []),  # savingsRecommendations
             billing.stripe_webhook,
             billing.billing_notifier,
             billing_jobs.dunning_sender,

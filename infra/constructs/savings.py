@@ -1,4 +1,10 @@
-"""Savings opportunities (savingsRecommendations): the recommendations table and the daily refresh.
+"""Savings opportunities: the recommendations table (always) and, with savingsRecommendations on, the
+daily refresh.
+
+The table exists whatever the switch says, as the team routes table does: it is retained on delete
+under a fixed name, so creating it only while the switch is on would fail the deploy that turns the
+switch on again (the retained table already exists), and ``finops-guard savings ...`` would have no
+table while it is off. Empty and on demand, it costs nothing.
 
 EventBridge Scheduler (daily, report time zone) -> savings refresh -> Cost Optimization Hub (every
 page of ListRecommendations) -> the recommendations table (one UpdateItem per listed item and status
@@ -15,6 +21,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -44,10 +51,11 @@ NOT_ENROLLED = (
 
 
 class Savings(Construct):
-    """Exposes ``recommendations_table``, ``refresh`` (a monitored function, and its ``function``) and
-    ``schedule``. Created only with savingsRecommendations on.
+    """Exposes ``recommendations_table`` (always) and, with savingsRecommendations on (``refresh_enabled``),
+    ``refresh`` (a monitored function, and its ``function``) and ``schedule``; these are None when off.
 
-    ``allow_recommendation_reads(fn)`` lets a function read every stored recommendation (the weekly card).
+    ``allow_recommendation_reads(fn)`` lets a function read every stored recommendation (the weekly card)
+    while the refresh keeps them; with it off it grants nothing.
     """
 
     def __init__(
@@ -61,14 +69,28 @@ class Savings(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        # The same construct id on and off: the table's logical id never changes with the switch.
         self.recommendations_table = self._add_recommendations_table()
-        self.refresh = self._add_refresh(layers, alarm_topic)
-        self.function = self.refresh.function
-        self._grant_refresh()
-        self.schedule = self._add_schedule()
+        self.refresh: MonitoredFunction | None = None
+        self.function: lambda_.Function | None = None
+        self.schedule: scheduler.Schedule | None = None
+        if self.refresh_enabled:
+            refresh = self._add_refresh(layers, alarm_topic)
+            self._grant_refresh(refresh)
+            self.refresh, self.function = refresh, refresh.function
+            self.schedule = self._add_schedule(refresh)
+
+    @property
+    def refresh_enabled(self) -> bool:
+        return self.config.savings_recommendations
 
     def allow_recommendation_reads(self, reader: MonitoredFunction) -> None:
-        """Let ``reader`` list every stored recommendation: one Query of the single partition."""
+        """Let ``reader`` list every stored recommendation: one Query of the single partition.
+
+        Nothing with the refresh off: the weekly card's savings section is part of the opt-in.
+        """
+        if not self.refresh_enabled:
+            return
         reader.function.add_environment("FINOPSGUARD_RECOMMENDATIONS_TABLE", self.recommendations_table.table_name)
         reader.add_to_role_policy(
             iam.PolicyStatement(
@@ -117,8 +139,7 @@ class Savings(Construct):
             ),
         )
 
-    def _grant_refresh(self) -> None:
-        refresh = self.refresh
+    def _grant_refresh(self, refresh: MonitoredFunction) -> None:
         allow_cost_and_usage_reads(
             refresh,
             scoped_to="log group, DLQ, recommendations table and team routes table",
@@ -144,11 +165,11 @@ class Savings(Construct):
         ):
             refresh.add_to_role_policy(statement)
 
-    def _add_schedule(self) -> scheduler.Schedule:
+    def _add_schedule(self, refresh: MonitoredFunction) -> scheduler.Schedule:
         config = self.config
         return add_function_schedule(
             self,
-            self.refresh,
+            refresh,
             FunctionSchedule(
                 construct_prefix="SavingsRefresh",
                 schedule_name=f"finops-guard-{config.stage}-savings-refresh",

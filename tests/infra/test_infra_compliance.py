@@ -70,7 +70,8 @@ SLACK_ONLY = {
     ("CostReports/SlackWebhookSecret", "AwsSolutions-SMG4"),
     ("BillingApi/FinanceSlackWebhookSecret", "AwsSolutions-SMG4"),
 }
-# savingsRecommendations: Cost Optimization Hub has no resource-level permissions.
+# savingsRecommendations: the refresh's Cost Optimization Hub actions have no resource-level permissions.
+# The recommendations table, there in every variant, needs no acknowledgment.
 SAVINGS_ONLY = {("Savings/SavingsRefresh/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")}
 
 

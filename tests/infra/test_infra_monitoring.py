@@ -326,6 +326,15 @@ def test_dashboard_body_names_every_kpi_metric_and_every_function(full_synth: Sy
         assert f"finops-guard-qa-{short_name}" in text, short_name
 
 
+def test_default_dashboard_graphs_every_function_but_the_savings_refresh(default_synth: Synth) -> None:
+    """savingsRecommendations is off by default: the recommendations table exists, its refresh does not."""
+    _, body = dashboard(default_synth)
+    titles = {w["properties"].get("title") for w in body["widgets"]}
+
+    assert [name for name in FUNCTIONS if f"finops-guard-dev-{name}" not in titles] == ["savings-refresh"]
+    assert "savings-refresh" not in json.dumps(body)
+
+
 def test_spend_is_shown_as_single_values_and_a_daily_graph_in_the_report_currency(full_synth: Synth) -> None:
     _, body = dashboard(full_synth)
     month_to_date = custom(

@@ -1,6 +1,7 @@
-"""Exact properties of savings opportunities: the recommendations table, the daily savings refresh
-(function, role, schedule, alarms), the weekly report's savings reads and the Savings Plans KPI, and
-that none of it exists while switched off (the default)."""
+"""Exact properties of savings opportunities: the recommendations table (always there, the same resource
+with savingsRecommendations on or off), the daily savings refresh (function, role, schedule, alarms), the
+weekly report's savings reads and the Savings Plans KPI, and that nothing but the table exists while
+switched off (the default)."""
 
 from __future__ import annotations
 
@@ -79,14 +80,21 @@ def read_recommendations(synth: Synth) -> dict[str, Any]:
 # --- switched off (the default) ---------------------------------------------------------------
 
 
-def test_default_context_creates_no_recommendations_table_refresh_or_schedule(default_synth: Synth) -> None:
-    assert stage_name(default_synth, "recommendations") not in names_of(
-        default_synth, "AWS::DynamoDB::Table", "TableName"
-    )
+def test_default_context_creates_the_recommendations_table_but_no_refresh_schedule_or_alarms(
+    default_synth: Synth,
+) -> None:
+    assert table_id_of(default_synth, "recommendations")
     assert stage_name(default_synth, REFRESH) not in names_of(default_synth, "AWS::Lambda::Function", "FunctionName")
     assert stage_name(default_synth, REFRESH) not in names_of(default_synth, "AWS::Scheduler::Schedule", "Name")
+    assert f"{stage_name(default_synth, REFRESH)}-dlq" not in names_of(default_synth, "AWS::SQS::Queue", "QueueName")
     assert alarms_of(default_synth, "FinOpsGuard-dev-savings-refresh-") == {}
-    assert not {"RecommendationsTableName", "SavingsRefreshFunctionName"} & set(default_synth.template_json["Outputs"])
+
+
+def test_default_outputs_name_the_recommendations_table_but_no_refresh(default_synth: Synth) -> None:
+    outputs = default_synth.template_json["Outputs"]
+
+    assert outputs["RecommendationsTableName"] == {"Value": ref(table_id_of(default_synth, "recommendations"))}
+    assert "SavingsRefreshFunctionName" not in outputs
 
 
 def test_default_weekly_report_gets_no_savings_settings_or_grants(default_synth: Synth) -> None:
@@ -98,6 +106,14 @@ def test_default_weekly_report_gets_no_savings_settings_or_grants(default_synth:
     assert not [s for s in statements if "Savings" in json.dumps(s["Action"])]
 
 
+def test_no_role_may_touch_the_recommendations_table_by_default(default_synth: Synth) -> None:
+    """Only the operator CLI (its own credentials) uses the table while the refresh is off."""
+    table_id = table_id_of(default_synth, "recommendations")
+    policies = json.dumps([p["Properties"] for p in default_synth.resources("AWS::IAM::Policy").values()])
+
+    assert table_id not in policies
+
+
 def test_no_role_may_call_cost_optimization_hub_by_default(default_synth: Synth) -> None:
     policies = json.dumps([p["Properties"] for p in default_synth.resources("AWS::IAM::Policy").values()])
 
@@ -107,14 +123,16 @@ def test_no_role_may_call_cost_optimization_hub_by_default(default_synth: Synth)
 # --- recommendations table --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("synth_name", "stage"), [("default_synth", "dev"), ("full_synth", "qa")])
 def test_recommendations_table_is_keyed_by_partition_and_id_on_demand_recoverable_encrypted_and_retained(
-    full_synth: Synth,
+    synth_name: str, stage: str, request: pytest.FixtureRequest
 ) -> None:
-    table = resource(full_synth, table_id_of(full_synth, "recommendations"))
+    synth: Synth = request.getfixturevalue(synth_name)
+    table = resource(synth, table_id_of(synth, "recommendations"))
 
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert {key: value for key, value in table["Properties"].items() if key != "Tags"} == {
-        "TableName": "finops-guard-qa-recommendations",
+        "TableName": f"finops-guard-{stage}-recommendations",
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -127,6 +145,18 @@ def test_recommendations_table_is_keyed_by_partition_and_id_on_demand_recoverabl
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
+
+
+def test_switching_recommendations_on_and_off_keeps_the_same_table_resource(
+    default_synth: Synth, recommendations_only_synth: Synth
+) -> None:
+    """Same logical id and properties either way: toggling the switch never replaces, deletes or re-creates
+    the retained, fixed-name table (re-creating it would fail: the retained table already exists)."""
+    off_id = table_id_of(default_synth, "recommendations")
+    on_id = table_id_of(recommendations_only_synth, "recommendations")
+
+    assert off_id == on_id
+    assert resource(default_synth, off_id) == resource(recommendations_only_synth, on_id)
 
 
 def test_stack_outputs_name_the_recommendations_table_and_the_refresh(full_synth: Synth) -> None:

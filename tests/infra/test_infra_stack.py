@@ -661,6 +661,7 @@ def test_default_stack_has_no_slack_output(default_synth: Synth) -> None:
         "TeamRoutesTableName",
         "ChargebackBucketName",
         "ChargebackFunctionName",
+        "RecommendationsTableName",  # the table is always there; its refresh (and output) are opt-in
         "StripeWebhookUrl",
         "StripeSecretName",
         "FinanceTeamsSecretName",
