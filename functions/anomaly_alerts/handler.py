@@ -43,7 +43,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     metrics.add_metric("AnomalyMessages", MetricUnit.Count, len(records))
     metrics.add_metric("AnomaliesAlerted", MetricUnit.Count, len(outcome.alerted))
-    metrics.add_metric("MalformedAnomalyMessages", MetricUnit.Count, len(outcome.malformed))
+    if outcome.malformed:  # the alarm treats no data as fine: a zero would be billed for nothing
+        metrics.add_metric("MalformedAnomalyMessages", MetricUnit.Count, len(outcome.malformed))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
     for seconds in outcome.latencies:

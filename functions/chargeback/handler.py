@@ -47,7 +47,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     finally:
         metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
-    metrics.add_metric("ChargebackPublished", MetricUnit.Count, 1)
     logger.info(
         "chargeback published",
         extra={"month": str(month), "objects": [p.key for p in outcome.published], "complete": outcome.complete},

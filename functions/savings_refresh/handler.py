@@ -38,8 +38,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             costs=costs if isinstance(costs, CostExplorerSource) else None,  # no ROI on synthetic data
         )
     finally:
-        metrics.add_metric("CostOptimizationHubRequests", MetricUnit.Count, hub.requests)
-        # Usually zero: sent only when not (a daily zero is a custom metric billed for nothing).
+        # Usually zero: sent only when not (a daily zero is a custom metric billed for nothing). Cost
+        # Optimization Hub is free: its request count is in the log line, not a metric.
         for name, value in (("CostExplorerRequests", costs.requests), ("RecommendationsNew", len(outcome.new)),
                             ("RecommendationsResolvedUpstream", len(outcome.resolved_upstream))):  # fmt: skip
             if value:
@@ -47,7 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("savings refresh", extra={"listed": outcome.listed, "new": outcome.new,
                                           "reopened": outcome.reopened, "resolved_upstream": outcome.resolved_upstream,
                                           "roi_measured": outcome.roi_measured, "lost_races": outcome.lost_races,
-                                          "unreadable": hub.unreadable})  # fmt: skip
+                                          "unreadable": hub.unreadable, "hub_requests": hub.requests})  # fmt: skip
     return {
         "listed": outcome.listed,
         "new": len(outcome.new),
