@@ -18,11 +18,23 @@ How the figures are made (`python -m devtools.bench_selfcost`, `--json` for the 
   on a cold start. Scheduled runs start cold; the webhook's containers follow its arrival times.
 - Money is Decimal throughout; prices live in PRICES, one table, with their sources.
 
-Scenario A: one account, no Stripe (the billing machinery still runs: hourly dunning sender, daily
-reconciliation, weekly export). Scenario B: A's report workloads plus 10,008 Stripe events a month
+- Cost Explorer answers come from the synthetic organisation (finops_guard.mock_data), queued on
+  the embedded Cost Explorer in the order each run asks (CostAnswers); Cost Optimization Hub, which
+  moto lacks, is answered by botocore's Stubber, the Savings Plans reads by a before-call handler.
+
+Scenario A: one account, no Stripe, cdk.json's defaults: attribution by tag:Team and tag:CostCenter
+(the weekly report's extra request per dimension, the monthly chargeback on the 1st: a request, a
+CSV and a pre-signed link per dimension), the team routes table empty. The billing machinery still
+runs (hourly dunning sender, daily reconciliation, weekly export). "A without attribution": the
+same month with the attribution variables emptied and no chargeback, to price attribution (not a
+deployable configuration: attributionDimensions takes 1 to 3). Scenario C: A with the opt-in
+savings recommendations and Savings Plans KPI (a second template synthesized with them on; the
+daily savings refresh, the weekly report reading the recommendations and the KPI). Scenario B: A's
+report workloads with two teams routed to their own channels, plus 10,008 Stripe events a month
 (139 customer groups of devtools.billing_month's month), of which 14 groups (1,008 events) go through
 the webhook and are weighted to the month; the ledger is then replicated to full size for the
-reconciliation, export and admin calls. Stripe's own fees are not AWS cost and are left out.
+reconciliation, export and admin calls. Stripe's own fees are not AWS cost and are left out. Each
+configuration's month starts from empty report state (outbox, budget alerts, anomalies).
 """
 
 from __future__ import annotations
@@ -46,9 +58,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -186,6 +199,10 @@ PRICES: dict[str, Price] = {
                     "aws.amazon.com/s3/pricing"),
     "s3.storage": Price("S3", "Standard storage", _D("0.023"), _D(1), "GB-month", _D(5), "12 months",
                         "aws.amazon.com/s3/pricing"),
+    # aws.amazon.com/aws-cost-management/cost-optimization-hub (FAQ: "available at no additional charge");
+    # the savings refresh lists its recommendations daily, a zero line that shows the requests were counted.
+    "costoptimizationhub.request": Price("Cost Optimization Hub", "API requests (free)", _D(0), _D(1), "request",
+                                         source="aws.amazon.com/aws-cost-management/cost-optimization-hub"),
     # aws.amazon.com/ec2/pricing/on-demand (data transfer): out to the internet $0.09 per GB after
     # 100 GB a month free (all services).
     "dataout.internet": Price("Data transfer", "out to the internet (chat webhook posts)", _D("0.09"), _D(1), "GB",
@@ -603,8 +620,8 @@ def _refers_to_type(value: Any, resources: Mapping[str, Mapping[str, Any]], kind
     return isinstance(value, str) and f":{kind.split('::')[1].lower()}:" in value
 
 
-def synthesize_template() -> dict[str, Any]:
-    """The stack with cdk.json's default context, synthesized in-process as tests/infra does."""
+def synthesize_template(changes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The stack with cdk.json's default context (with `changes`), synthesized in-process as tests/infra does."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -612,7 +629,7 @@ def synthesize_template() -> dict[str, Any]:
 
     from infra.stack import create_stack
 
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context = {**json.loads((ROOT / "cdk.json").read_text())["context"], **(changes or {})}
     context["aws:cdk:bundling-stacks"] = []  # no layer bundling: the template's resources are the same
     with tempfile.TemporaryDirectory() as outdir, redirect_stdout(io.StringIO()):
         app = App(context=context, outdir=outdir)
@@ -720,6 +737,8 @@ def request_units(
             if body is not None:
                 size = len(body) if isinstance(body, bytes | str) else 0
                 units["s3.storage"] += Decimal(size) / GIB  # kept all month (versioned bucket)
+    elif service == "cost-optimization-hub":
+        units["costoptimizationhub.request"] += 1
     elif service == "sqs":
         units["sqs.request"] += _chunks(len(json.dumps(params, default=str).encode()))
     elif service == "kms":
@@ -1163,11 +1182,10 @@ class Deployment:
         self.outbox = aws.create_outbox_table(f"finops-guard-{STAGE}-outbox")
         self.budgets_table, self.alerts_table = aws.create_budget_tables(STAGE)
         self.anomalies_table = aws.create_anomalies_table(STAGE)
+        self.team_routes_table = aws.create_team_routes_table(STAGE)  # empty until `finops-guard teams add`
         self.topic_arns = {name: aws.client("sns").create_topic(Name=name)["TopicArn"] for name in facts.topics}
-        self.bucket = f"finops-guard-{STAGE}-export"
-        aws.client("s3").create_bucket(
-            Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-        )
+        self.buckets: dict[str, str] = {}  # the template's logical id -> its embedded bucket
+        self.chat_url = chat_url
         self.secret_names = [str(p["Properties"]["Name"]) for p in facts.resources.values()
                              if p["Type"] == "AWS::SecretsManager::Secret"]  # fmt: skip
         for name in self.secret_names:
@@ -1180,7 +1198,7 @@ class Deployment:
             else:  # the API key: CDK's generated placeholder until an operator puts an rk_ key
                 value = secrets_module.token_urlsafe(24)
             aws.put_secret(name, value)
-        self.environments = {name: self._environment(f) for name, f in facts.functions.items()}
+        self.environments = {name: self.environment_of(f) for name, f in facts.functions.items()}
 
     def _resolve(self, value: Any) -> str:
         if isinstance(value, str):
@@ -1193,11 +1211,35 @@ class Deployment:
         if resource["Type"] == "AWS::SNS::Topic":
             return str(self.topic_arns[props["TopicName"]])
         if resource["Type"] == "AWS::S3::Bucket":
-            return self.bucket
+            return self._bucket(target)
         raise ValueError(f"cannot resolve {value} ({resource['Type']})")
 
-    def _environment(self, function: FunctionFacts) -> dict[str, str]:
+    def _bucket(self, logical_id: str) -> str:
+        """One embedded bucket per template bucket a function names (export, chargeback), versioned
+        like the template's, named after the construct (`...-attributionchargebackbucket`)."""
+        if logical_id not in self.buckets:
+            construct = re.sub(r"[0-9A-F]{8}$", "", logical_id).lower()
+            self.buckets[logical_id] = self.aws.create_export_bucket(f"finops-guard-{STAGE}-{construct}"[:63])
+        return self.buckets[logical_id]
+
+    def environment_of(self, function: FunctionFacts) -> dict[str, str]:
         return {key: self._resolve(value) for key, value in function.environment.items()}
+
+    def route_teams(self, teams: Sequence[str], now: datetime) -> list[str]:
+        """What `finops-guard teams add <team> --teams-secret ...` leaves: per team a Teams webhook
+        secret under the team prefix (the operator creates it; it is not in the template) and a route
+        by the team tag alone (no accounts). Returns the secrets' names."""
+        from finops_guard.adapters.team_routes import TeamRoutesTable
+        from finops_guard.teams import TeamRoute, team_secret_prefix
+
+        routes = TeamRoutesTable(self.team_routes_table, self.aws.client("dynamodb"))
+        names = []
+        for team in teams:
+            name = f"{team_secret_prefix(STAGE)}{team}"
+            self.aws.put_secret(name, self.chat_url(f"/teams/{team}"))
+            routes.put(TeamRoute(team, teams_secret=name), now)
+            names.append(name)
+        return names
 
 
 def scheduled_event(schedule: ScheduleFacts, at: datetime) -> dict[str, Any]:
@@ -1262,14 +1304,102 @@ def anomaly_bodies(anomaly_id: str, impact: Decimal, when: datetime) -> list[str
     return [json.dumps(sns), json.dumps(bridge)]
 
 
-def run_reports(sim: Simulation) -> list[Invocation]:
-    """Weekly reports, the daily budget guard and anomaly alerts, at their scheduled times."""
+Answer = tuple[Any, Callable[[], list[dict[str, Any]]]]  # (the request, or a key naming it; its pages)
+
+
+class CostAnswers:
+    """GetCostAndUsage answers on the embedded AWS. moto answers a request body it has not seen with
+    the next queued page and one it has seen with the same answer again, so each distinct request is
+    queued once, in the order the handler asks, just before the run that asks it (later
+    configurations of the same month are answered from moto's memory). A queued page nobody asked
+    for would answer the next new request instead: `check` reports and drops it."""
+
+    def __init__(self, aws: Any, queued: Callable[[], list[Any]] | None = None) -> None:
+        self.aws = aws
+        self.queued = queued or _moto_cost_and_usage_queue
+        self.seeded: set[str] = set()
+        self.problems: list[str] = []
+
+    def seed(self, answers: Iterable[Answer]) -> None:
+        pages: list[dict[str, Any]] = []
+        for request, answer in answers:
+            key = json.dumps(request, sort_keys=True, default=str)
+            if key not in self.seeded:
+                self.seeded.add(key)
+                pages += answer()
+        if pages:
+            self.aws.seed_cost_and_usage(pages)
+
+    def check(self, run: str) -> None:
+        queue = self.queued()
+        if queue:
+            self.problems.append(f"{run}: {len(queue)} seeded Cost Explorer answer(s) never asked for")
+            queue.clear()
+
+
+def _moto_cost_and_usage_queue(account: str = "123456789012") -> list[Any]:
+    """The embedded Cost Explorer's queue of seeded answers (moto runs in this process)."""
+    from moto.ce.models import ce_backends
+
+    queue: list[Any] = ce_backends[account]["global"].cost_usage_results_queue
+    return queue
+
+
+def _synthetic(request: dict[str, Any]) -> Answer:
+    from finops_guard.mock_data import synthetic_query_pages
+
+    return request, partial(synthetic_query_pages, request, accounts=_one_account())
+
+
+def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
+    """The AttributionDimensions a function's environment configures, in order."""
+    from finops_guard.teams import parse_dimensions
+
+    specs = [d for d in env.get("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "").split(",") if d.strip()]
+    return tuple(parse_dimensions(specs))
+
+
+def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
+    """The weekly report's requests in its order: the organisation's costs, then one per dimension."""
+    from finops_guard.attribution import attribution_request
+    from finops_guard.mock_data import synthetic_pages
+    from finops_guard.periods import report_window
+
+    window = report_window(at)
+
+    def organisation() -> list[dict[str, Any]]:
+        return list(synthetic_pages(window.query_start, window.query_end, accounts=_one_account()))
+
+    return [(("weekly", window.query_start, window.query_end), organisation)] + [
+        _synthetic(attribution_request(d, window.query_start, window.query_end, "DAILY")) for d in dimensions
+    ]
+
+
+def chargeback_answers(at: datetime, dimensions: Sequence[Any], timezone: str) -> list[Answer]:
+    """The chargeback's requests: last month, one per dimension."""
+    from finops_guard.chargeback import chargeback_request, month_before
+
+    month = month_before(at, timezone)
+    return [_synthetic(chargeback_request(d, month)) for d in dimensions]
+
+
+# Attribution switched off (not deployable: attributionDimensions takes 1 to 3): the weekly report
+# without its attribution requests, and no team routing in the posting functions.
+NO_ATTRIBUTION = {name: "" for name in ("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "FINOPSGUARD_TEAM_DIMENSION",
+                                        "FINOPSGUARD_TEAM_ROUTES_TABLE", "FINOPSGUARD_TEAM_SECRET_PREFIX")}  # fmt: skip
+NO_ATTRIBUTION_LABEL = "A-no-attribution"
+ROUTED_TEAMS = ("platform", "data")  # scenario B: two of the synthetic org's Team tag values get a channel
+
+
+def run_reports(
+    sim: Simulation, answers: CostAnswers, *, overrides: Mapping[str, str] | None = None, chargeback: bool = True
+) -> list[Invocation]:
+    """Weekly reports, the daily budget guard, the monthly chargeback (the 1st, last month) and
+    anomaly alerts, at their scheduled times. `overrides`: environment changes for all of them."""
     from finops_guard.adapters.budget_store import BudgetTable
     from finops_guard.budget_costs import plan_queries
     from finops_guard.budgets import parse_budgets
     from finops_guard.forecast import DEFAULT_LOOKBACK
-    from finops_guard.mock_data import synthetic_pages, synthetic_query_pages
-    from finops_guard.periods import report_window
 
     from devtools.sqs_events import sqs_event
 
@@ -1278,9 +1408,10 @@ def run_reports(sim: Simulation) -> list[Invocation]:
     budgets = parse_budgets(documents)
     BudgetTable(sim.deployment.budgets_table, aws.client("dynamodb")).put_many(budgets, now=start)
     first = len(sim.lambdas.records)
+    scheduled = ("weekly-report", "budget-guard", *(("chargeback",) if chargeback else ()))
     jobs: list[tuple[datetime, str, ScheduleFacts | None, Any]] = []
     for spec in sim.facts.schedules:
-        if spec.function in ("weekly-report", "budget-guard"):
+        if spec.function in scheduled:
             jobs += [(at, spec.function, spec, None) for at in sim.runs(spec)]
     sightings = [  # (day, hour, anomaly, impact): four anomalies, one grows by 60 %, one is seen again unchanged
         (3, 7, "a1", Decimal(150)), (8, 14, "a2", Decimal(420)), (12, 6, "a2", Decimal(672)),
@@ -1289,27 +1420,164 @@ def run_reports(sim: Simulation) -> list[Invocation]:
     for day, hour, anomaly, impact in sightings:
         jobs.append((datetime(MONTH[0], MONTH[1], day, hour, tzinfo=UTC), "anomaly-alerts", None, (anomaly, impact)))
     for at, function, schedule, detail in sorted(jobs, key=lambda job: job[0]):
+        env = {**sim.lambdas.environments[function], **(overrides or {})}
+        extra = {"scheduler.invocation": Decimal(1)}
         if function == "weekly-report":
-            window = report_window(at)
-            aws.seed_cost_and_usage(
-                list(synthetic_pages(window.query_start, window.query_end, accounts=_one_account()))
-            )
+            answers.seed(weekly_answers(at, attribution_dimensions(env)))
         elif function == "budget-guard":
-            as_of = at.date() - timedelta(days=1)
-            queries = plan_queries(budgets, as_of, DEFAULT_LOOKBACK)
-            aws.seed_cost_and_usage(
-                [page for q in queries for page in synthetic_query_pages(q.request(), accounts=_one_account())]
-            )
+            answers.seed(_synthetic(q.request()) for q in plan_queries(budgets, at.date() - timedelta(days=1),
+                                                                        DEFAULT_LOOKBACK))  # fmt: skip
+        elif function == "chargeback":
+            dimensions = attribution_dimensions(env)
+            answers.seed(chargeback_answers(at, dimensions, env["FINOPSGUARD_TIMEZONE"]))
+            extra["s3.get"] = Decimal(len(dimensions))  # assumption: each CSV is downloaded once through its link
         if schedule is not None:
-            sim.lambdas.invoke_async(function, scheduled_event(schedule, at), at=at,
-                                     extra={"scheduler.invocation": Decimal(1)})  # fmt: skip
+            sim.lambdas.invoke_async(function, scheduled_event(schedule, at), at=at, extra=extra, env=overrides)
+            answers.check(f"{function} {_iso(at)}")
             continue
         anomaly, impact = detail
         bodies = anomaly_bodies(f"{anomaly}-e1b2c3d4-5f60-4718-8a9b", impact, at)
         # Delivery to the inbox: SNS publish by Cost Anomaly Detection (billed to the topic owner, its
         # key asked for a data key), SNS->SQS and EventBridge->SQS sends, and the poller's one delete.
         extra = {"sns.publish": Decimal(1), "kms.request": Decimal(1), "sqs.request": Decimal(len(bodies) + 1)}
-        sim.lambdas.invoke("anomaly-alerts", sqs_event(bodies), at=at, cold=True, extra=extra)
+        sim.lambdas.invoke("anomaly-alerts", sqs_event(bodies), at=at, cold=True, extra=extra, env=overrides)
+    return sim.lambdas.records[first:]
+
+
+def clear_report_state(sim: Simulation) -> None:
+    """Forget what the report functions remember (messages kept in the outbox, budget thresholds
+    alerted, anomalies seen), so the next configuration's month starts as a fresh deployment's
+    would. Harness requests: not counted."""
+    dynamodb = sim.aws.client("dynamodb")
+    deployment = sim.deployment
+    for table in (deployment.outbox, deployment.alerts_table, deployment.anomalies_table):
+        keys = [k["AttributeName"] for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]]
+        items = [item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]]
+        deletes = [{"DeleteRequest": {"Key": {k: item[k] for k in keys}}} for item in items]
+        for i in range(0, len(deletes), 25):
+            batch: dict[str, Any] = {table: deletes[i : i + 25]}
+            while batch:
+                batch = dynamodb.batch_write_item(RequestItems=batch).get("UnprocessedItems") or {}
+
+
+# --- scenario C: savings recommendations (opt-in) ---------------------------------------------------
+
+SAVINGS_FUNCTION = "savings-refresh"
+SAVINGS_CONTEXT = {"savingsRecommendations": True, "savingsPlansKpi": True}  # both opt-in, off by default
+# Cost Explorer's Savings Plans answers (moto has none): 62 % of eligible spend covered, 97 % used.
+SAVINGS_PLANS_ANSWERS: dict[str, dict[str, Any]] = {
+    "GetSavingsPlansCoverage": {"SavingsPlansCoverages": [{
+        "Attributes": {}, "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-16"},
+        "Coverage": {"SpendCoveredBySavingsPlans": "620.5", "OnDemandCost": "379.5", "TotalCost": "1000",
+                     "CoveragePercentage": "62.05"}}]},
+    "GetSavingsPlansUtilization": {"SavingsPlansUtilizationsByTime": [], "Total": {
+        "Utilization": {"TotalCommitment": "640", "UsedCommitment": "620.5", "UnusedCommitment": "19.5",
+                        "UtilizationPercentage": "96.95"},
+        "Savings": {"NetSavings": "210.25", "OnDemandCostEquivalent": "850.25"}}},
+}  # fmt: skip
+
+
+def opted_in_facts() -> tuple[TemplateFacts | None, str]:
+    """The template synthesized with SAVINGS_CONTEXT, or None and why it could not be."""
+    try:
+        return TemplateFacts.from_template(synthesize_template(SAVINGS_CONTEXT)), ""
+    except Exception as error:  # noqa: BLE001 - scenario C is optional: skipped, saying why
+        return None, f"synthesis failed: {type(error).__name__}: {error}"[:300]
+
+
+def with_savings_refresh(
+    facts: TemplateFacts, opted_in: TemplateFacts | None
+) -> tuple[TemplateFacts, ScheduleFacts | None]:
+    """`facts` plus the savings refresh function (and the resources its environment names) of the
+    template synthesized with SAVINGS_CONTEXT, and its schedule; no schedule when there is none."""
+    if opted_in is None:
+        return facts, None
+    schedule = next((s for s in opted_in.schedules if s.function == SAVINGS_FUNCTION), None)
+    if SAVINGS_FUNCTION not in opted_in.functions or schedule is None:
+        return facts, None
+    functions = {**facts.functions, SAVINGS_FUNCTION: opted_in.functions[SAVINGS_FUNCTION]}
+    return replace(facts, functions=functions, resources={**opted_in.resources, **facts.resources}), schedule
+
+
+@contextmanager
+def savings_plans_answered() -> Iterator[None]:
+    """Cost Explorer clients created meanwhile answer GetSavingsPlansCoverage/-Utilization from
+    SAVINGS_PLANS_ANSWERS, the way botocore's Stubber answers (no HTTP; the meter still counts them)."""
+    import botocore.session
+    from botocore.awsrequest import AWSResponse
+
+    original = botocore.session.Session.create_client
+
+    def answer(model: Any, **_: Any) -> tuple[Any, dict[str, Any]]:
+        return AWSResponse("", 200, {}, None), copy.deepcopy(SAVINGS_PLANS_ANSWERS[model.name])
+
+    def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(session, *args, **kwargs)
+        if client.meta.service_model.service_name == "ce":
+            for operation in SAVINGS_PLANS_ANSWERS:
+                client.meta.events.register(f"before-call.cost-explorer.{operation}", answer)
+        return client
+
+    botocore.session.Session.create_client = create_client
+    try:
+        yield
+    finally:
+        botocore.session.Session.create_client = original
+
+
+def run_savings(
+    sim: Simulation, answers: CostAnswers, schedule: ScheduleFacts, weekly_overrides: Mapping[str, str]
+) -> list[Invocation]:
+    """Scenario C's runs: the daily savings refresh (Cost Optimization Hub answered by botocore's
+    Stubber with the two documented sample pages: 4 recommendations) and the weekly reports with
+    `weekly_overrides` (reading the recommendations table and the Savings Plans KPI). On the 3rd an
+    operator accepts and implements one item (CLI requests, not counted): its ROI costs one request
+    14 days later."""
+    from botocore.stub import Stubber
+    from finops_guard import runtime
+    from finops_guard.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.savings import ACCEPTED, IMPLEMENTED, change_status, roi_due, roi_request, roi_unmeasurable_reason
+
+    from devtools.hub_stub import fake_client, hub_page, stub_listing
+
+    table_name = sim.lambdas.environments[SAVINGS_FUNCTION]["FINOPSGUARD_RECOMMENDATIONS_TABLE"]
+    weekly = next(s for s in sim.facts.schedules if s.function == "weekly-report")
+    jobs = [(at, SAVINGS_FUNCTION, schedule) for at in runs_in_month(schedule.expression, schedule.timezone, *MONTH)]
+    jobs += [(at, "weekly-report", weekly) for at in sim.runs(weekly)]
+    pages = [hub_page("page1"), hub_page("page2")]
+    table = RecommendationsTable(table_name, sim.aws.client("dynamodb"))
+    hub = fake_client("cost-optimization-hub")  # created under the meter: its requests are counted
+    first = len(sim.lambdas.records)
+    implemented: str | None = None
+    original = runtime.cost_optimization_hub_client
+    runtime.cost_optimization_hub_client = lambda: hub  # type: ignore[assignment]
+    try:
+        with Stubber(hub) as stubber, savings_plans_answered():
+            for at, function, spec in sorted(jobs, key=lambda job: job[0]):
+                overrides = weekly_overrides if function == "weekly-report" else {}
+                env = {**sim.lambdas.environments[function], **overrides}
+                if function == "weekly-report":
+                    answers.seed(weekly_answers(at, attribution_dimensions(env)))
+                else:
+                    stub_listing(stubber, *pages)
+                    rec = table.get(implemented) if implemented else None
+                    if rec is not None and roi_due(rec, at.date() - timedelta(days=1)):
+                        answers.seed([_synthetic(roi_request(rec))])
+                sim.lambdas.invoke_async(function, scheduled_event(spec, at), at=at,
+                                         extra={"scheduler.invocation": Decimal(1)}, env=overrides)  # fmt: skip
+                answers.check(f"{function} {_iso(at)}")
+                try:
+                    stubber.assert_no_pending_responses()
+                except AssertionError:  # they would answer the next run's listing: stop here, say so
+                    answers.problems.append(f"{function} {_iso(at)}: Cost Optimization Hub pages left unread")
+                    break
+                if function == SAVINGS_FUNCTION and implemented is None and at.day >= 3:
+                    implemented = next(r.rec_id for r in table.all() if roi_unmeasurable_reason(r) is None)
+                    change_status(table, implemented, ACCEPTED, now=at + timedelta(hours=3), by="cli:bench")
+                    change_status(table, implemented, IMPLEMENTED, now=at + timedelta(hours=4), by="cli:bench",
+                                  implemented_on=at.date())  # fmt: skip
+    finally:
+        runtime.cost_optimization_hub_client = original
     return sim.lambdas.records[first:]
 
 
@@ -1751,6 +2019,7 @@ def measure() -> dict[str, Any]:
         del os.environ[key]
     started = time.perf_counter()
     facts = TemplateFacts.from_template(synthesize_template())
+    opted_in, not_synthesized = opted_in_facts()
     synth_s = time.perf_counter() - started
 
     from devtools.chat_recorder import ChatRecorder
@@ -1778,25 +2047,47 @@ def measure() -> dict[str, Any]:
 
     try:
         with aws.activated(), meter.installed(), item_level_rollback():
-            deployment = Deployment(aws, facts, chat.url)
+            sim_facts, savings_schedule = with_savings_refresh(facts, opted_in)
+            aws.create_recommendations_table(STAGE)
+            deployment = Deployment(aws, sim_facts, chat.url)
             aws.client("ses").verify_email_identity(EmailAddress="billing@finops-guard.example")
             env = {name: {**e, "FINOPSGUARD_STRIPE_API_BASE": fake.base_url}
                    for name, e in deployment.environments.items()}  # fmt: skip
-            init_ms = measure_init_ms(facts.functions, env)
-            lambdas = Lambdas(facts, env, init_ms, meter, chat_bytes, month_start)
-            sim = Simulation(aws, facts, deployment, lambdas)
+            savings_weekly: dict[str, str] = {}
+            if opted_in is not None and savings_schedule is not None:
+                opted_weekly = deployment.environment_of(opted_in.functions["weekly-report"])
+                savings_weekly = {k: v for k, v in opted_weekly.items() if env["weekly-report"].get(k) != v}
+            init_ms = measure_init_ms(sim_facts.functions, env)
+            lambdas = Lambdas(sim_facts, env, init_ms, meter, chat_bytes, month_start)
+            sim = Simulation(aws, sim_facts, deployment, lambdas)
+            answers = CostAnswers(aws)
             t0 = time.perf_counter()
-            reports = run_reports(sim)
+            reports = run_reports(sim, answers)
             idle = run_idle_billing(sim)
             report_storage = table_storage(aws, facts)
             t1 = time.perf_counter()
+            clear_report_state(sim)
+            bare = run_reports(sim, answers, overrides=NO_ATTRIBUTION, chargeback=False)
+            t2 = time.perf_counter()
+            clear_report_state(sim)
+            savings: list[Invocation] = []
+            if savings_schedule is not None:
+                savings = run_savings(sim, answers, savings_schedule, savings_weekly)
+            savings_storage = table_storage(aws, facts)
+            t3 = time.perf_counter()
+            clear_report_state(sim)
+            team_secrets = deployment.route_teams(ROUTED_TEAMS, month_start - timedelta(days=1))
+            team_posts_before = sum(1 for r in chat.received if r.path.startswith("/teams/"))
+            routed = run_reports(sim, answers)
+            team_posts = sum(1 for r in chat.received if r.path.startswith("/teams/")) - team_posts_before
+            routed_storage = table_storage(aws, facts)
             # Scenario B's deployment: the real restricted key and a verified dunning sender.
             key_name = next(n for n in deployment.secret_names if n.endswith("stripe-api-key"))
             aws.client("secretsmanager").put_secret_value(SecretId=key_name, SecretString=fake.api_key)
             for name in ("dunning-sender", "reconciliation", "billing-admin"):
                 env[name]["FINOPSGUARD_DUNNING_SENDER_EMAIL"] = "billing@finops-guard.example"
             billing, stripe_figures = run_stripe_month(sim, fake, take_events)
-            t2 = time.perf_counter()
+            t4 = time.perf_counter()
     finally:
         fake.stop()
         chat.stop()
@@ -1806,16 +2097,36 @@ def measure() -> dict[str, Any]:
                        f"one {SQS_LONG_POLL_S} s long poll each, all month",
         "cloudwatch.alarm": f"{facts.counts.get('AWS::CloudWatch::Alarm', 0)} alarms in the template",
     })  # fmt: skip
-    report_sizes = {k: v for k, v in report_storage.items() if not _is_billing_table(k)}
-    a_storage = storage_counts(report_storage, facts.pitr_tables)
-    b_sizes = {**report_sizes, **{k: v for k, v in stripe_figures["storage"].items() if _is_billing_table(k)}}
-    b_storage = storage_counts(b_sizes, facts.pitr_tables)
+    savings_facts: dict[str, Any] = {"context": SAVINGS_CONTEXT}
+    if opted_in is None or savings_schedule is None:
+        savings_facts["skipped"] = not_synthesized or f"that template has no {SAVINGS_FUNCTION} schedule"
+    else:
+        savings_facts.update(
+            weekly_report_env=sorted(savings_weekly),
+            fixed=_bill_json(Bill.from_counts(opted_in.fixed_counts(hours_in_month))),
+            alarms=opted_in.counts.get("AWS::CloudWatch::Alarm", 0),
+            memory_mb=opted_in.functions[SAVINGS_FUNCTION].memory_mb,
+            schedule=[savings_schedule.expression, len(runs_in_month(savings_schedule.expression,
+                                                                     savings_schedule.timezone, *MONTH))],
+        )  # fmt: skip
+    recommendations = {k: v for k, v in savings_storage.items() if k.endswith("-recommendations")}
+    c_sizes = {**report_storage, **recommendations}
+    b_sizes = {**{k: v for k, v in routed_storage.items() if not _is_billing_table(k)},
+               **{k: v for k, v in stripe_figures["storage"].items() if _is_billing_table(k)}}  # fmt: skip
+    weekly_less = [r for r in reports if r.function != "weekly-report"]  # C replaces A's weekly reports
     scenarios = {}
-    for label, records, storage in (("A", reports + idle, a_storage), ("B", reports + billing, b_storage)):
-        counts = usage_counts(records, storage)
+    for label, records, sizes in (("A", reports + idle, report_storage),
+                                  (NO_ATTRIBUTION_LABEL, bare + idle, report_storage),
+                                  *([("C", weekly_less + savings + idle, c_sizes)] if savings else []),
+                                  ("B", routed + billing, b_sizes)):  # fmt: skip
+        counts = usage_counts(records, storage_counts(sizes, facts.pitr_tables))
         unpriced = {k: str(v) for k, v in counts.items() if k not in PRICES}  # a service this table has no price for
         bill = Bill.from_counts({k: v for k, v in counts.items() if k in PRICES})
         scenarios[label] = {**_bill_json(bill), **_summary(records), "unpriced": unpriced, "met": bill.usd < TARGET_USD}
+    # Each routed team's webhook secret is a secret the operator creates (not in the template).
+    scenarios["B"]["team_secrets"] = _bill_json(Bill.from_counts(
+        {"secretsmanager.secret": Decimal(len(team_secrets))},
+        {"secretsmanager.secret": f"{len(team_secrets)} routed teams' webhook secrets"}))  # fmt: skip
     return {
         "month": f"{MONTH[0]}-{MONTH[1]:02d}",
         "hours_in_month": hours_in_month,
@@ -1826,9 +2137,14 @@ def measure() -> dict[str, Any]:
         "template": {"memory_mb": {n: f.memory_mb for n, f in facts.functions.items()},
                      "schedules": {s.function: [s.expression, len(sim.runs(s))] for s in facts.schedules},
                      "init_ms": init_ms},
+        "attribution": {"dimensions": env["weekly-report"].get("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", ""),
+                        "routed_teams": list(ROUTED_TEAMS), "team_cards_posted": team_posts},
+        "savings": savings_facts,
+        "harness_problems": answers.problems,
         "stripe": {k: v for k, v in stripe_figures.items() if k != "storage"},
-        "seconds": {"synth": round(synth_s, 1), "scenario_a": round(t1 - t0, 1), "scenario_b": round(t2 - t1, 1),
-                    "total": round(time.perf_counter() - started, 1)},
+        "seconds": {"synth": round(synth_s, 1), "scenario_a": round(t1 - t0, 1),
+                    "a_without_attribution": round(t2 - t1, 1), "scenario_c": round(t3 - t2, 1),
+                    "scenario_b": round(t4 - t3, 1), "total": round(time.perf_counter() - started, 1)},
         "executed_invocations": len(lambdas.records),
     }  # fmt: skip
 
@@ -1901,6 +2217,8 @@ ASSUMPTIONS = (
     " index writes), reads per 4 KB of items read (half when eventually consistent); storage = the month's data",
     "custom metrics are prorated by the hour they are sent in; free tiers are account-wide, so the target is judged"
     " on list prices",
+    "each chargeback CSV is downloaded once through its card's pre-signed link (one S3 GET); scenario B's two teams"
+    " are routed by their Team tag alone (no accounts), each with a Teams webhook secret",
 )
 NOT_COUNTED = (
     "Stripe's own fees (not AWS)",
@@ -1910,13 +2228,77 @@ NOT_COUNTED = (
     "DynamoDB items a Query filtered out (none of the code's queries filter); Lambda's DynamoDB stream reads (free)",
     "a US SMS origination identity (toll-free or 10DLC number and registration), which is outside the stack",
     "data transfer of Stripe API calls and SES/SNS deliveries; API Gateway execution logs (ERROR level only)",
+    "S3 server access logs of the export and chargeback buckets (delivered free; a few KB stored)",
+    "the operator's own CLI requests (teams add, savings accept/implement, report resend)",
 )
+
+
+def bill_changes(base: Mapping[str, Any], other: Mapping[str, Any], top: int = 5) -> list[str]:
+    """The lines of `other` that differ from `base` most in money, e.g. 'Cost Explorer +20 request
+    +$0.2000' (bills as _bill_json writes them)."""
+    before = {line["key"]: line for line in base["lines"]}
+    after = {line["key"]: line for line in other["lines"]}
+    changes = []
+    for key in dict.fromkeys([*before, *after]):
+        money = Decimal(after[key]["usd"] if key in after else 0) - Decimal(before[key]["usd"] if key in before else 0)
+        count = Decimal(after[key]["quantity"] if key in after else 0) - Decimal(
+            before[key]["quantity"] if key in before else 0
+        )
+        if money or count:
+            changes.append((money, count, key))
+    changes.sort(key=lambda change: (-abs(change[0]), -abs(change[1])))
+
+    def signed(value: Decimal, text: str) -> str:
+        return ("-" if value < 0 else "+") + text
+
+    return [
+        f"{PRICES[key].service} {signed(count, _qty(str(abs(count))))} {PRICES[key].unit}"
+        f" {signed(money, usd(abs(money)))}"
+        for money, count, key in changes[:top]
+    ]
+
+
+def _variant_lines(figures: Mapping[str, Any]) -> list[str]:
+    """A without attribution and C (A + savings), each against A."""
+    scenarios, out = figures["scenarios"], []
+    a = scenarios["A"]
+    bare = scenarios.get(NO_ATTRIBUTION_LABEL)
+    if bare is not None:
+        price = Decimal(a["usd"]) - Decimal(bare["usd"])
+        dimensions = figures.get("attribution", {}).get("dimensions", "")
+        out += [
+            f"  A without attribution (what-if: attribution dimensions and team routing emptied, no chargeback;"
+            f" not deployable, attributionDimensions takes 1 to 3): usage {usd(Decimal(bare['usd']))}",
+            f"    attribution with its defaults ({dimensions or 'the default dimensions'}) costs"
+            f" {usd(price)} a month: " + ", ".join(bill_changes(bare, a)),
+        ]
+    savings, facts = scenarios.get("C"), figures.get("savings", {})
+    if savings is not None:
+        schedule = facts.get("schedule", ["?", 0])
+        fixed = figures["fixed"]
+        more_fixed = Decimal(facts["fixed"]["usd"]) - Decimal(fixed["usd"]) if "fixed" in facts else Decimal(0)
+        out += [
+            f"  C = A + savings recommendations (opt-in: {', '.join(facts.get('context', {}))} on): usage"
+            f" {usd(Decimal(savings['usd']))}, {usd(Decimal(savings['usd']) - Decimal(a['usd']))} more than A: "
+            + ", ".join(bill_changes(a, savings)),
+            f"    and {usd(more_fixed)} more fixed a month (its template: {facts.get('alarms', '?')} alarms):"
+            f" savings refresh {facts.get('memory_mb', '?')} MB, {schedule[0]} = {schedule[1]} runs, Cost"
+            " Optimization Hub answered by botocore's Stubber (2 pages, 4 items; the API is free), one item"
+            " implemented on the 3rd (its ROI measured once); weekly report with"
+            f" {', '.join(facts.get('weekly_report_env', []))}",
+        ]
+        out += ["    " + line.strip() for line in _scenario_details(savings)[2:3]]
+    elif facts.get("skipped"):
+        out.append(f"  C (A + savings recommendations, {facts.get('context')}) not measured: {facts['skipped']}")
+    return out
 
 
 def report(figures: Mapping[str, Any]) -> list[str]:
     target = Decimal(figures["target_usd"])
     stripe = figures["stripe"]
     schedules = figures["template"]["schedules"]
+    attribution = figures.get("attribution", {})
+    routed = attribution.get("routed_teams", [])
     out = [
         f"Self-cost: the deployment's own AWS bill for {figures['month']} at us-east-1 list prices"
         " (devtools/bench_selfcost.py):",
@@ -1926,10 +2308,13 @@ def report(figures: Mapping[str, Any]) -> list[str]:
         + ", ".join(f"{name} {expr} = {n}" for name, (expr, n) in schedules.items()) + ")",
     ]  # fmt: skip
     titles = {
-        "A": "Scenario A: one account, no Stripe -- 5 weekly reports, 30 budget-guard runs over 5 budgets (2 scope"
-             " kinds), 6 anomaly sightings; the billing jobs still run (720 dunning runs: 72 executed x 10;"
-             " 30 reconciliations; 5 exports)",
-        "B": f"Scenario B: A's reports + {stripe['events_full']:,} Stripe events/month ({stripe['groups']} customer"
+        "A": "Scenario A: one account, no Stripe, cdk.json defaults (attribution by tag:Team and tag:CostCenter,"
+             " no team routed yet) -- 5 weekly reports, 30 budget-guard runs over 5 budgets (2 scope kinds),"
+             " 6 anomaly sightings, the chargeback on the 1st; the billing jobs still run (720 dunning runs:"
+             " 72 executed x 10; 30 reconciliations; 5 exports)",
+        "B": f"Scenario B: A's reports with {len(routed)} teams routed to their own channels"
+             f" ({', '.join(routed)}: {attribution.get('team_cards_posted', '?')} team cards posted)"
+             f" + {stripe['events_full']:,} Stripe events/month ({stripe['groups']} customer"
              f" groups of devtools.billing_month; {stripe['events_sampled']:,} events through the webhook, weighted x"
              f"{stripe['scale']}), the notifier, 720 dunning runs ({stripe['dunning_busy_runs_sampled']} with due"
              f" steps, ~{Decimal(stripe['dunning_busy_runs_month']):.0f} a month), 30 reconciliations (3 executed x 10)"
@@ -1942,16 +2327,23 @@ def report(figures: Mapping[str, Any]) -> list[str]:
         out.append(f"    usage total {usd(Decimal(scenario['usd']))} at list price"
                    f" ({usd(Decimal(scenario['usd_after_free_tier']))} if the free tier covered it)")  # fmt: skip
         out += _scenario_details(scenario)
+        if label == "A":
+            out += _variant_lines(figures)
     fixed = figures["fixed"]
-    out.append("  Fixed monthly charges, counted from the synthesized template (the same in both scenarios):")
+    out.append("  Fixed monthly charges, counted from the synthesized template (the same in every scenario):")
     out += _table(fixed)
     out.append(f"    fixed total {usd(Decimal(fixed['usd']))} at list price"
                f" ({usd(Decimal(fixed['usd_after_free_tier']))} after the always-free allowances)")  # fmt: skip
     for label in ("A", "B"):
         scenario = figures["scenarios"][label]
-        total = Decimal(scenario["usd"]) + Decimal(fixed["usd"])
-        out.append(f"  Scenario {label}: usage {usd(Decimal(scenario['usd']), 2)} + fixed"
-                   f" {usd(Decimal(fixed['usd']), 2)} = {usd(total, 2)} a month")  # fmt: skip
+        secrets = scenario.get("team_secrets")
+        total = Decimal(scenario["usd"]) + Decimal(fixed["usd"]) + Decimal(secrets["usd"] if secrets else 0)
+        out.append(f"  Scenario {label}: usage {usd(Decimal(scenario['usd']), 2)}"
+                   f" + fixed {usd(Decimal(fixed['usd']), 2)}"
+                   + (f" + {secrets['lines'][0]['note']} {usd(Decimal(secrets['usd']), 2)}" if secrets else "")
+                   + f" = {usd(total, 2)} a month")  # fmt: skip
+    if figures.get("harness_problems"):
+        out.append("  HARNESS PROBLEMS (figures may be off): " + "; ".join(figures["harness_problems"][:5]))
     out.append("  assumptions: " + "; ".join(ASSUMPTIONS))
     out.append("  not counted: " + "; ".join(NOT_COUNTED))
     a = figures["scenarios"]["A"]

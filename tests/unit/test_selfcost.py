@@ -54,6 +54,10 @@ def test_every_price_is_decimal_and_its_free_tier_is_labelled():
         ("cloudwatch.dashboard", "3.00"),
         ("kms.key", "1.00"),
         ("kms.request", "0.000003"),
+        ("s3.put", "0.000005"),
+        ("s3.get", "0.0000004"),
+        ("s3.storage", "0.023"),
+        ("costoptimizationhub.request", "0"),
     ],
 )
 def test_unit_prices_are_the_published_list_prices(key, unit_price):
@@ -257,6 +261,84 @@ def test_an_email_counts_every_recipient_and_put_events_every_entry():
     assert sc.request_units("route53", "ListHostedZones", {}, {}) == {"unpriced.route53.ListHostedZones": 1}
 
 
+def test_a_chargeback_csv_costs_a_put_and_its_bytes_stored_and_a_download_a_get():
+    csv = b"month,dimension,value,service,line,amount,currency\r\n" * 20
+    params = {"Bucket": "b", "Key": "chargeback/2026-10/tag-team.csv", "Body": csv}
+
+    put = sc.request_units("s3", "PutObject", params, {})
+
+    assert put == {"s3.put": 1, "s3.storage": Decimal(len(csv)) / sc.GIB}
+    assert sc.request_units("s3", "GetObject", {"Bucket": "b", "Key": "k"}, {}) == {"s3.get": 1}
+
+
+def test_a_cost_optimization_hub_page_is_counted_and_priced_at_zero():
+    units = sc.request_units("cost-optimization-hub", "ListRecommendations", {"maxResults": 1000}, {})
+
+    assert units == {"costoptimizationhub.request": 1}
+    assert sc.Bill.from_counts({"costoptimizationhub.request": Decimal(60)}).usd == 0
+
+
+# --- Cost Explorer answers ----------------------------------------------------------------------------------
+
+
+class _SeededAws:
+    def __init__(self) -> None:
+        self.seeded: list[list[dict]] = []
+
+    def seed_cost_and_usage(self, pages: list[dict]) -> None:
+        self.seeded.append(pages)
+
+
+def test_each_distinct_request_is_answered_once_in_the_order_it_is_asked():
+    aws = _SeededAws()
+    answers = sc.CostAnswers(aws)
+    first, second = {"TimePeriod": {"Start": "2026-11-01"}}, {"TimePeriod": {"Start": "2026-11-02"}}
+
+    answers.seed([(first, lambda: [{"page": 1}]), (second, lambda: [{"page": 2}])])
+    answers.seed([(second, lambda: [{"page": "again"}]), (first, lambda: [{"page": "again"}])])
+
+    assert aws.seeded == [[{"page": 1}, {"page": 2}]]  # moto answers a body it has seen from memory
+
+
+def test_a_seeded_answer_nobody_asked_for_is_reported_and_dropped():
+    queue = [{"ResultsByTime": []}]  # what the embedded Cost Explorer still holds after the run
+    answers = sc.CostAnswers(_SeededAws(), queued=lambda: queue)
+
+    answers.check("weekly-report 2026-11-02T08:00:00Z")
+
+    assert answers.problems == ["weekly-report 2026-11-02T08:00:00Z: 1 seeded Cost Explorer answer(s) never asked for"]
+    assert queue == []
+
+
+def test_the_attribution_dimensions_are_read_from_the_environment_in_order():
+    dimensions = sc.attribution_dimensions({"FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,costCategory:Env"})
+
+    assert [d.spec() for d in dimensions] == ["tag:Team", "costCategory:Env"]
+    assert sc.attribution_dimensions({"FINOPSGUARD_ATTRIBUTION_DIMENSIONS": ""}) == ()
+
+
+def test_the_weekly_report_is_answered_for_the_organisation_then_for_each_dimension():
+    dimensions = sc.attribution_dimensions({"FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter"})
+
+    requests = [request for request, _ in sc.weekly_answers(datetime(2026, 11, 9, 8, tzinfo=UTC), dimensions)]
+
+    assert requests[0][0] == "weekly"
+    assert [r["GroupBy"] for r in requests[1:]] == [
+        [{"Type": "TAG", "Key": "Team"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
+        [{"Type": "TAG", "Key": "CostCenter"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
+    ]
+    assert {r["Granularity"] for r in requests[1:]} == {"DAILY"}
+
+
+def test_the_chargeback_on_the_first_is_answered_for_last_month_once_per_dimension():
+    dimensions = sc.attribution_dimensions({"FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter"})
+
+    answers = sc.chargeback_answers(datetime(2026, 11, 1, 9, tzinfo=UTC), dimensions, "UTC")
+
+    assert [request["TimePeriod"] for request, _ in answers] == [{"Start": "2026-10-01", "End": "2026-11-01"}] * 2
+    assert [request["GroupBy"][0]["Key"] for request, _ in answers] == ["Team", "CostCenter"]
+
+
 # --- schedules and containers ------------------------------------------------------------------------------
 
 
@@ -353,6 +435,53 @@ def test_fixed_charges_are_counted_from_the_template_resources():
     assert bill.usd == 2 * Decimal("0.40") + 1 + 3 * Decimal("0.10") + 3 + 648_000 * Decimal("0.0000004")
 
 
+def _with_savings_refresh() -> dict:
+    template = _template()
+    resources = template["Resources"]
+    resources["Refresh"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "FunctionName": "finops-guard-dev-savings-refresh",
+            "MemorySize": 256,
+            "Environment": {"Variables": {"FINOPSGUARD_RECOMMENDATIONS_TABLE": {"Ref": "Recs"}}},
+        },
+    }
+    resources["Recs"] = {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {"TableName": "finops-guard-dev-recommendations"},
+    }
+    resources["RefreshSchedule"] = {
+        "Type": "AWS::Scheduler::Schedule",
+        "Properties": {
+            "Name": "finops-guard-dev-savings-refresh",
+            "ScheduleExpression": "cron(30 5 * * ? *)",
+            "Target": {"Arn": {"Fn::GetAtt": ["Refresh", "Arn"]}},
+        },
+    }
+    return template  # fmt: skip
+
+
+def test_scenario_c_takes_the_savings_refresh_and_its_schedule_from_the_opted_in_template():
+    facts = sc.TemplateFacts.from_template(_template())
+    opted_in = sc.TemplateFacts.from_template(_with_savings_refresh())
+
+    merged, schedule = sc.with_savings_refresh(facts, opted_in)
+
+    assert set(merged.functions) == {"weekly-report", "savings-refresh"}
+    assert merged.functions["savings-refresh"].memory_mb == 256
+    assert "Recs" in merged.resources  # its environment's references resolve
+    assert schedule is not None
+    assert (schedule.function, schedule.expression) == ("savings-refresh", "cron(30 5 * * ? *)")
+    assert merged.schedules == facts.schedules  # the default scenarios keep the default schedules
+
+
+def test_without_a_savings_refresh_in_the_opted_in_template_scenario_c_has_no_schedule():
+    facts = sc.TemplateFacts.from_template(_template())
+
+    assert sc.with_savings_refresh(facts, facts) == (facts, None)
+    assert sc.with_savings_refresh(facts, None) == (facts, None)
+
+
 # --- the printout ------------------------------------------------------------------------------------------
 
 
@@ -365,12 +494,21 @@ def _figures(usage_a: dict[str, Decimal]) -> dict:
                 "calls": {"ce.GetCostAndUsage": "5"}}  # fmt: skip
 
     fixed = sc.Bill.from_counts({"kms.key": Decimal(3)})
+    bare = {**usage_a, "ce.request": usage_a["ce.request"] - 12}
+    secrets = sc._bill_json(
+        sc.Bill.from_counts(
+            {"secretsmanager.secret": Decimal(2)}, {"secretsmanager.secret": "2 routed teams' webhook secrets"}
+        )
+    )
     return {
         "month": "2026-11", "target_usd": "0.50", "executed_invocations": 5, "seconds": {"total": 1.0},
         "template": {"schedules": {"weekly-report": ["cron(0 8 ? * MON *)", 5]}},
         "stripe": {"events_full": 10008, "groups": 139, "events_sampled": 1008, "scale": "9.93",
                    "dunning_busy_runs_sampled": 45, "dunning_busy_runs_month": "446.8"},
-        "scenarios": {"A": scenario(usage_a), "B": scenario({**usage_a, "apigateway.request": Decimal(10_000)})},
+        "attribution": {"dimensions": "tag:Team,tag:CostCenter", "routed_teams": ["platform", "data"]},
+        "savings": {"context": sc.SAVINGS_CONTEXT, "skipped": "synthesis failed: RuntimeError: no"},
+        "scenarios": {"A": scenario(usage_a), sc.NO_ATTRIBUTION_LABEL: scenario(bare),
+                      "B": {**scenario({**usage_a, "apigateway.request": Decimal(10_000)}), "team_secrets": secrets}},
         "fixed": sc._bill_json(fixed),
     }  # fmt: skip
 
@@ -382,3 +520,35 @@ def test_the_verdict_is_judged_on_scenario_a_usage_only_and_names_the_fixed_char
     assert met[-1].endswith("$3.00) are reported beside it") and "$0.3500 -- met" in met[-1]
     assert "$1.5500 -- NOT MET" in missed[-1]
     assert any("Scenario A: usage $0.35 + fixed $3.00 = $3.35 a month" in line for line in met)
+
+
+def test_the_price_of_attribution_is_a_and_the_same_month_without_it():
+    lines = sc.report(_figures({"ce.request": Decimal(47), "s3.put": Decimal(2)}))
+
+    [price] = [line for line in lines if "attribution with its defaults" in line]
+    assert "(tag:Team,tag:CostCenter) costs $0.1200 a month: Cost Explorer +12.00 request +$0.1200" in price
+
+
+def test_scenario_b_adds_the_routed_teams_webhook_secrets_to_its_monthly_total():
+    lines = sc.report(_figures({"ce.request": Decimal(35)}))
+
+    [total] = [line for line in lines if line.startswith("  Scenario B: usage")]
+    assert total.endswith("+ fixed $3.00 + 2 routed teams' webhook secrets $0.80 = $4.19 a month")
+
+
+def test_a_skipped_scenario_c_says_why():
+    lines = sc.report(_figures({"ce.request": Decimal(35)}))
+
+    [skipped] = [line for line in lines if line.startswith("  C (A + savings recommendations")]
+    assert skipped.endswith("not measured: synthesis failed: RuntimeError: no")
+
+
+def test_bill_changes_list_the_lines_that_moved_most_in_money_first_with_their_signs():
+    base = sc._bill_json(sc.Bill.from_counts({"ce.request": Decimal(35), "lambda.request": Decimal(800)}))
+    other = sc._bill_json(sc.Bill.from_counts({"ce.request": Decimal(47), "s3.put": Decimal(2)}))
+
+    assert sc.bill_changes(base, other) == [
+        "Cost Explorer +12.00 request +$0.1200",
+        "Lambda -800 request -$0.0002",
+        "S3 +2.00 request +$0.0000",
+    ]
