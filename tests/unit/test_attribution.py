@@ -171,3 +171,22 @@ def test_a_budget_naming_a_team_shows_on_that_teams_card_only():
 
     assert budget_section(None) and budget_section("finops-guard/test/teams/team03")
     assert not budget_section("finops-guard/test/teams/team04")
+
+
+def test_each_team_card_shows_its_own_savings_and_the_default_card_shows_all():
+    from finops_guard.savings import OPEN
+
+    from tests.unit.test_savings import rec
+
+    costs, routing = twenty_teams()
+    recommendations = [rec("a", OPEN, "61.32", team="team01"), rec("b", OPEN, "12.34", team="team02")]
+    _, messages = compose(settings(), costs, now=NOW, routing=routing, savings=recommendations)
+
+    def savings_facts(secret: str | None) -> dict[str, str]:
+        body = next(m for m in messages if m.secret_name == secret).payload["attachments"][0]["content"]["body"]
+        heading = next(i for i, b in enumerate(body) if b.get("text") == "Savings opportunities")
+        return {f["title"]: f["value"] for f in body[heading + 1]["facts"]}
+
+    assert savings_facts(None)["Open savings (estimated)"].startswith("$73.66 / month")
+    assert savings_facts("finops-guard/test/teams/team01")["Open savings (estimated)"].startswith("$61.32 / month")
+    assert savings_facts("finops-guard/test/teams/team02")["Open savings (estimated)"].startswith("$12.34 / month")
