@@ -2222,8 +2222,7 @@ ASSUMPTIONS = (
 )
 NOT_COUNTED = (
     "Stripe's own fees (not AWS)",
-    "Errors/DeadLetters alarm notifications to the ops topic when scenario A's reconciliation fails (SNS e-mail only"
-    " with opsAlarmEmail)",
+    "alarm notifications to the ops topic (SNS e-mail only with opsAlarmEmail; none fire in these scenarios)",
     "KMS requests AWS services make with AWS managed keys (Secrets Manager, DynamoDB); SQS-managed SSE is free",
     "DynamoDB items a Query filtered out (none of the code's queries filter); Lambda's DynamoDB stream reads (free)",
     "a US SMS origination identity (toll-free or 10DLC number and registration), which is outside the stack",
