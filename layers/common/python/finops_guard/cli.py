@@ -81,7 +81,12 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     config = _settings(args)
     costs = runtime.cost_source(config)
     now = _now(args)
-    report, messages = compose(config, costs, now=now, routing=runtime.routing(config))
+    # Team routes and savings as the function reads them (from the FINOPSGUARD_* tables, when set).
+    savings = runtime.savings_overview(config, now)
+    routing = runtime.routing(config)
+    report, messages = compose(
+        config, costs, now=now, routing=routing, savings=savings.recommendations, commitment=savings.commitment
+    )
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel] or messages[:1]
         text = json.dumps(chosen[0].payload, ensure_ascii=False, indent=2)
