@@ -60,38 +60,19 @@ def teams_of(anomaly: Anomaly, routing: Routing) -> list[TeamRoute]:
     return routing.for_accounts([top.account_id if top else None, anomaly.account_id])
 
 
-def _team_messages(
-    alerting: list[Sighting], routing: Routing, render: Render
-) -> dict[str, tuple[ChatMessage, list[Sighting]]]:
+def _team_messages(alerting: list[Sighting], routing: Routing, render: Render) -> list[ChatMessage]:
+    """One card (or digest) per routed team and channel, holding only that team's anomalies."""
     by_team: dict[str, tuple[TeamRoute, list[Sighting]]] = {}
     for sighting in alerting:  # largest impact first, as in the default card
         for route in teams_of(sighting.anomaly, routing):
             by_team.setdefault(route.team, (route, []))[1].append(sighting)
-    messages = {}
+    messages = []
     for team in sorted(by_team):
         route, sightings = by_team[team]
         for channel, secret_name in route.destinations():
             message_id = alert_message_id(sightings, channel, team)
-            message = ChatMessage(message_id, channel, "cost-anomaly", render(sightings, channel), secret_name)
-            messages[message_id] = (message, sightings)
+            messages.append(ChatMessage(message_id, channel, "cost-anomaly", render(sightings, channel), secret_name))
     return messages
-
-
-def _settled_together(members: dict[str, list[Sighting]], not_done: set[str]) -> set[str]:
-    """Anomaly ids to retry: those in a message not delivered, plus (transitively) every anomaly that
-    shared a message with one of them. A retry must rebuild the very same message ids, so the outbox
-    skips what went out and posts only what is missing; a retried anomaly that came back without its
-    batch-mates would get a new digest id and be posted twice where the digest already went."""
-    retry = {s.anomaly.anomaly_id for message_id in not_done for s in members[message_id]}
-    grown = True
-    while grown:
-        grown = False
-        for sightings in members.values():
-            ids = {s.anomaly.anomaly_id for s in sightings}
-            if ids & retry and not ids <= retry:
-                retry |= ids
-                grown = True
-    return retry
 
 
 def forward_batch(
@@ -107,8 +88,8 @@ def forward_batch(
     routing: Routing | None = None,
 ) -> BatchOutcome:
     """Alert the anomalies of one SQS batch: the default `channels` get them all, each routed team its
-    own. An anomaly is marked delivered once every message it is in is delivered (or was already),
-    and so are those of the anomalies it shared a message with; otherwise its records go back to SQS."""
+    own. They are marked delivered once every message is delivered (or was already); otherwise
+    the batch's records go back to SQS."""
     outcome = BatchOutcome()
     parsed: list[tuple[InboxRecord, Anomaly]] = []
     for record in records:
@@ -132,31 +113,27 @@ def forward_batch(
     if not alerting:
         return outcome
 
-    messages: list[ChatMessage] = []
-    members: dict[str, list[Sighting]] = {}  # message id -> the anomalies it carries
-    for channel in channels:
-        message = ChatMessage(alert_message_id(alerting, channel), channel, "cost-anomaly", render(alerting, channel))
-        messages.append(message)
-        members[message.message_id] = alerting
+    messages = [ChatMessage(alert_message_id(alerting, c), c, "cost-anomaly", render(alerting, c)) for c in channels]
     if routing is not None:
-        for message_id, (message, sightings) in _team_messages(alerting, routing, render).items():
-            messages.append(message)
-            members[message_id] = sightings
+        messages += _team_messages(alerting, routing, render)
     outcome.delivery = deliver_all(messages, outbox, poster, now)
     done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)
-    # Kept in the outbox; SQS brings these records back and the store answers "undelivered".
-    retry = _settled_together(members, {m.message_id for m in messages if m.message_id not in done})
-    posted = clock()
-    first_published: dict[str, datetime] = {}
-    for _, anomaly in parsed:
-        seen = first_published.get(anomaly.anomaly_id, anomaly.published_at)
-        first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
-    for sighting in alerting:
-        anomaly_id = sighting.anomaly.anomaly_id
-        if anomaly_id in retry:
-            outcome.retry.extend(records_of[anomaly_id])
-            continue
-        store.mark_delivered(anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
-        seconds = (posted - first_published[anomaly_id]).total_seconds()
-        outcome.latencies.append(Decimal(str(round(seconds, 3))))
+    if all(m.message_id in done for m in messages):
+        posted = clock()
+        first_published: dict[str, datetime] = {}
+        for _, anomaly in parsed:
+            seen = first_published.get(anomaly.anomaly_id, anomaly.published_at)
+            first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
+        for sighting in alerting:
+            store.mark_delivered(sighting.anomaly.anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
+            seconds = (posted - first_published[sighting.anomaly.anomaly_id]).total_seconds()
+            outcome.latencies.append(Decimal(str(round(seconds, 3))))
+    else:
+        # Kept in the outbox; SQS brings these records back and the store answers "undelivered". The
+        # whole batch comes back, even anomalies whose team card went out: the default card holds
+        # them all, and only the same batch rebuilds the same message ids, so the outbox skips what
+        # was posted and sends only what is missing (a lone retried anomaly would get a new id and
+        # be posted twice to the default channel).
+        for sighting in alerting:
+            outcome.retry.extend(records_of[sighting.anomaly.anomaly_id])
     return outcome
