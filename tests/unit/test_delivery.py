@@ -126,6 +126,18 @@ def test_posts_are_paced_per_channel_at_the_documented_rates(monkeypatch):
     assert waits == [0.25, 0.5, 1.0]  # idle long enough: no wait
 
 
+def test_each_teams_own_webhook_is_paced_on_its_own(monkeypatch):
+    waits = []
+    monkeypatch.setattr(chat, "_pace_sleep", waits.append)
+    pacer = chat._Pacer()
+    pacer.wait("slack", lambda: 100.0)
+    pacer.wait("slack", lambda: 100.0, "finops-guard/prod/teams/web-slack")
+    pacer.wait("slack", lambda: 100.0, "finops-guard/prod/teams/data-slack")
+    assert waits == []  # three webhooks, three first slots
+    pacer.wait("slack", lambda: 100.0, "finops-guard/prod/teams/web-slack")
+    assert waits == [1.0]
+
+
 def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypatch):
     class NoNetwork:
         posts = 0

@@ -30,23 +30,26 @@ URL_GONE = frozenset({401, 403, 404, 410})
 
 
 class _Pacer:
-    """Process-wide spacing of posts per channel (shared by every poster in a warm container)."""
+    """Process-wide spacing of posts per webhook (shared by every poster in a warm container). The
+    rates are per webhook, so each team's own webhook (`destination`, its secret) has its own slots:
+    twenty team cards on Slack take twenty slots in parallel, not twenty seconds in a row."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._next_slot: dict[str, float] = {}
+        self._next_slot: dict[tuple[str, str | None], float] = {}
 
-    def reserve(self, channel: str, clock: Callable[[], float]) -> float:
-        """Take the channel's next free slot; returns how long to wait for it."""
+    def reserve(self, channel: str, clock: Callable[[], float], destination: str | None = None) -> float:
+        """Take the webhook's next free slot; returns how long to wait for it."""
         interval = MIN_INTERVAL_S.get(channel, 0.0)
+        key = (channel, destination)
         with self._lock:
             now = clock()
-            slot = max(now, self._next_slot.get(channel, now))
-            self._next_slot[channel] = slot + interval
+            slot = max(now, self._next_slot.get(key, now))
+            self._next_slot[key] = slot + interval
         return slot - now
 
-    def wait(self, channel: str, clock: Callable[[], float]) -> None:
-        delay = self.reserve(channel, clock)
+    def wait(self, channel: str, clock: Callable[[], float], destination: str | None = None) -> None:
+        delay = self.reserve(channel, clock, destination)
         if delay > 0:
             _pace_sleep(delay)
 
@@ -87,7 +90,7 @@ class WebhookPoster:
         last = "no attempt"
         for attempt in range(1, self._policy.max_attempts + 1):
             retry_after = None
-            pace = PACER.reserve(message.channel, self._clock)
+            pace = PACER.reserve(message.channel, self._clock, message.secret_name)
             if self._deadline is not None and self._clock() + pace > self._deadline:
                 raise _fail(PostFailed, f"{message.channel}: no time left in this run; kept for the next", attempt - 1)
             if pace > 0:
