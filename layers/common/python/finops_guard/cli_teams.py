@@ -40,21 +40,6 @@ def _config(args: argparse.Namespace) -> ReportSettings:
     return replace(config, **defaults)
 
 
-def _secret_missing(name: str) -> bool:
-    import boto3
-    from botocore.exceptions import ClientError
-
-    from finops_guard.adapters.aws import CLIENT_CONFIG
-
-    try:
-        boto3.client("secretsmanager", config=CLIENT_CONFIG).describe_secret(SecretId=name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ResourceNotFoundException":
-            return True
-        raise
-    return False
-
-
 def cmd_teams_add(args: argparse.Namespace) -> int:
     from finops_guard import runtime
 
@@ -63,7 +48,9 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
                                 "slack_secret": args.slack_secret, "accounts": args.account or []}  # fmt: skip
     route = parse_route(document, config.team_secret_prefix)
     if not args.no_check:
-        missing = [secret for _, secret in route.destinations() if _secret_missing(secret)]
+        from finops_guard.adapters.secrets import secret_exists
+
+        missing = [secret for _, secret in route.destinations() if not secret_exists(secret)]
         if missing:
             for secret in missing:
                 print(

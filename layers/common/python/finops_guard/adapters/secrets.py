@@ -141,3 +141,19 @@ def read_signing_secrets(current: str, previous: str | None, *, refresh: bool = 
                 f"Stripe signing secret '{name}' does not hold a whsec_ value yet: put-secret-value it"
             )
     return secrets
+
+
+def secret_exists(name: str) -> bool:
+    """Does the secret exist? DescribeSecret: metadata only, the value is never read (for operator
+    checks such as `teams add`, which may run with credentials that cannot read values)."""
+    import boto3
+
+    from finops_guard.adapters.aws import CLIENT_CONFIG
+
+    try:
+        boto3.client("secretsmanager", config=CLIENT_CONFIG).describe_secret(SecretId=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
