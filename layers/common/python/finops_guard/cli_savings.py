@@ -41,11 +41,11 @@ if TYPE_CHECKING:
 
 
 def _table(args: argparse.Namespace) -> RecommendationsTable:
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
+    from finops_guard import runtime
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     name = args.table or os.environ.get("FINOPSGUARD_RECOMMENDATIONS_TABLE") or f"finops-guard-{stage}-recommendations"
-    return RecommendationsTable(name)
+    return runtime.recommendations_table(name)
 
 
 def _operator() -> str:
