@@ -34,7 +34,7 @@ from infra.constructs.monitored_function import (
     function_code,
 )
 from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import state_table
+from infra.constructs.storage import state_table, use_outbox_statement
 
 FUNCTION_NAME = "anomaly-alerts"
 ALERTS_TIMEOUT = Duration.seconds(60)
@@ -222,11 +222,7 @@ class Anomalies(Construct):
                 actions=["dynamodb:UpdateItem"],
                 resources=[self.anomalies_table.table_arn],
             ),
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:UpdateItem"],
-                resources=[self.outbox_table.table_arn],
-            ),
+            use_outbox_statement(self.outbox_table),
         ):
             self.anomaly_alerts.add_to_role_policy(statement)
 

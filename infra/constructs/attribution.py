@@ -27,7 +27,7 @@ from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import access_log_bucket, report_bucket, state_table
+from infra.constructs.storage import access_log_bucket, report_bucket, state_table, use_outbox_statement
 
 CHARGEBACK_FUNCTION = "chargeback"
 # One Cost Explorer request per dimension (at most three), each maybe a few pages, then the chat post
@@ -217,11 +217,7 @@ class Attribution(Construct):
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
         for statement in (
             self.webhook_secrets.read_statement(),
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:UpdateItem"],
-                resources=[self.outbox_table.table_arn],
-            ),
+            use_outbox_statement(self.outbox_table),
             # PutObject writes the month's CSV; the card's pre-signed link names the version just written,
             # and S3 authorises a GET of a version as s3:GetObjectVersion of the signer (this role).
             iam.PolicyStatement(

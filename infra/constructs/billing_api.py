@@ -36,7 +36,7 @@ from infra.constructs.monitored_function import (
     function_code,
 )
 from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets, placeholder_secret
-from infra.constructs.storage import GlobalIndex, state_table
+from infra.constructs.storage import GlobalIndex, state_table, use_outbox_statement
 
 WEBHOOK_TIMEOUT = Duration.seconds(15)
 WEBHOOK_MEMORY_MB = 512
@@ -552,10 +552,6 @@ class BillingApi(Construct):
     def _grant_billing_notifier(self) -> None:
         for statement in (
             self.finance_secrets.read_statement("ReadFinanceWebhookSecrets"),
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:UpdateItem"],
-                resources=[self.outbox_table.table_arn],
-            ),
+            use_outbox_statement(self.outbox_table),
         ):
             self.billing_notifier.add_to_role_policy(statement)

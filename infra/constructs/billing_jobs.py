@@ -35,7 +35,7 @@ from infra.constructs.monitored_function import (
 )
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.secrets import placeholder_secret
-from infra.constructs.storage import access_log_bucket, report_bucket
+from infra.constructs.storage import access_log_bucket, report_bucket, use_outbox_statement
 
 DUNNING_TIMEOUT = Duration.seconds(120)
 DUNNING_MEMORY_MB = 256
@@ -387,11 +387,7 @@ class BillingJobs(Construct):
         for statement in (
             self._read_stripe_api_key(),
             billing.finance_secrets.read_statement("ReadFinanceWebhookSecrets"),
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:UpdateItem"],
-                resources=[billing.outbox_table.table_arn],
-            ),
+            use_outbox_statement(billing.outbox_table),
             iam.PolicyStatement(
                 sid="ReadLedgerMonths",
                 actions=["dynamodb:Query"],

@@ -14,7 +14,7 @@ from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets
-from infra.constructs.storage import state_table
+from infra.constructs.storage import state_table, use_outbox_statement
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -143,13 +143,7 @@ class CostReports(Construct):
             )
         for statement in (
             self.webhook_secrets.read_statement(),
-            # Claiming and marking messages are conditional UpdateItems; reading and listing the
-            # outbox (get_item, scan) is the operator CLI's job, under the operator's own credentials.
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:UpdateItem"],
-                resources=[self.outbox_table.table_arn],
-            ),
+            use_outbox_statement(self.outbox_table),
         ):
             self.weekly_report.add_to_role_policy(statement)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -109,3 +110,9 @@ def report_bucket(
         ],
         removal_policy=RemovalPolicy.RETAIN,
     )
+
+
+def use_outbox_statement(outbox_table: dynamodb.ITable) -> iam.PolicyStatement:
+    """What every posting function needs of the chat outbox: its claim, delivered and failed marks
+    are all UpdateItem. Reading kept messages back (get, scan) is the operator CLI's job."""
+    return iam.PolicyStatement(sid="UseOutbox", actions=["dynamodb:UpdateItem"], resources=[outbox_table.table_arn])
