@@ -16,7 +16,7 @@ from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
 from infra.constructs.schedules import FunctionSchedule, add_function_schedule
 from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import state_table
+from infra.constructs.storage import state_table, use_outbox_statement
 
 GUARD_TIMEOUT = Duration.seconds(300)
 GUARD_MEMORY_MB = 512
@@ -148,11 +148,7 @@ class Budgets(Construct):
                 ],
                 resources=[self.budget_alerts_table.table_arn],
             ),
-            iam.PolicyStatement(
-                sid="UseOutbox",
-                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
-                resources=[self.outbox_table.table_arn],
-            ),
+            use_outbox_statement(self.outbox_table),
             *self.finance_alerts.publish_statements("FinanceAlerts"),
             iam.PolicyStatement(
                 sid="PutBudgetEvents",

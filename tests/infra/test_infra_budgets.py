@@ -198,7 +198,7 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
         {
             "Sid": "UseOutbox",
             "Effect": "Allow",
-            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Action": "dynamodb:UpdateItem",
             "Resource": arn_of(table_id_of(full_synth, "outbox")),
         },
         {"Sid": "FinanceAlertsPublish", "Effect": "Allow", "Action": "sns:Publish", "Resource": ref(finance_topic_id)},
