@@ -191,6 +191,29 @@ def schedule_of(synth: Synth, short_name: str) -> tuple[str, dict[str, Any]]:
     return lid, synth.template_json["Resources"][lid]["Properties"]
 
 
+def scheduler_role_id(synth: Synth, short_name: str) -> str:
+    """The role the function's EventBridge Scheduler schedule assumes."""
+    return schedule_of(synth, short_name)[1]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+
+
+def only_invoke_and_park(synth: Synth, short_name: str, invoke_sid: str) -> list[dict[str, Any]]:
+    """A scheduler role's whole policy: invoke its one function, park undeliverable events in its DLQ."""
+    return [
+        {
+            "Action": "lambda:InvokeFunction",
+            "Effect": "Allow",
+            "Resource": arn_of(function_of(synth, short_name)[0]),
+            "Sid": invoke_sid,
+        },
+        {
+            "Action": "sqs:SendMessage",
+            "Effect": "Allow",
+            "Resource": arn_of(dlq_id_of(synth, short_name)),
+            "Sid": "ParkUndeliveredEvents",
+        },
+    ]
+
+
 def secret_id(synth: Synth, channel: str) -> str:
     return logical_id(
         synth,

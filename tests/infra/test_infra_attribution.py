@@ -16,12 +16,13 @@ from conftest import (
     function_of,
     layer_id,
     log_group_id_of,
+    only_invoke_and_park,
     policy_statements_of_role,
     read_team_routes,
     read_team_webhook_secrets,
     ref,
     role_id_of,
-    schedule_of,
+    scheduler_role_id,
     secret_id,
     synthesize,
     table_id_of,
@@ -420,23 +421,10 @@ def test_chargeback_runs_on_the_first_of_the_month_in_the_report_time_zone(
 
 
 def test_chargeback_scheduler_role_may_only_invoke_it_and_park_failed_events(full_synth: Synth) -> None:
-    _, schedule = schedule_of(full_synth, CHARGEBACK)
-    role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
-
-    assert policy_statements_of_role(full_synth, role_id) == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn_of(function_of(full_synth, CHARGEBACK)[0]),
-            "Sid": "InvokeChargeback",
-        },
-        {
-            "Action": "sqs:SendMessage",
-            "Effect": "Allow",
-            "Resource": arn_of(dlq_id_of(full_synth, CHARGEBACK)),
-            "Sid": "ParkUndeliveredEvents",
-        },
-    ]
+    role_id = scheduler_role_id(full_synth, CHARGEBACK)
+    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
+        full_synth, CHARGEBACK, "InvokeChargeback"
+    )
 
 
 # --- alarms -----------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from conftest import (
     layer_id,
     log_group_id_of,
     logical_id,
+    only_invoke_and_park,
     policy_statements_of_role,
     ref,
     role_id_of,
-    schedule_of,
+    scheduler_role_id,
     table_id_of,
     topic_id_of,
 )
@@ -660,23 +661,8 @@ def test_schedule_starts_its_function_with_retries_and_the_dlq(
 def test_scheduler_role_may_only_invoke_its_function_and_park_failed_events(
     full_synth: Synth, short_name: str, target: str, sid: str
 ) -> None:
-    _, schedule = schedule_of(full_synth, short_name)
-    role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
-
-    assert policy_statements_of_role(full_synth, role_id) == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn_of(function_of(full_synth, target)[0]),
-            "Sid": sid,
-        },
-        {
-            "Action": "sqs:SendMessage",
-            "Effect": "Allow",
-            "Resource": arn_of(dlq_id_of(full_synth, target)),
-            "Sid": "ParkUndeliveredEvents",
-        },
-    ]
+    role_id = scheduler_role_id(full_synth, short_name)
+    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(full_synth, target, sid)
 
 
 # --- finance admin routes ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from conftest import (
     function_of,
     layer_id,
     log_group_id_of,
+    only_invoke_and_park,
     policy_statements_of_role,
     read_team_routes,
     read_team_webhook_secrets,
@@ -305,20 +306,9 @@ def test_budget_scheduler_role_may_only_invoke_the_guard_and_park_failed_events(
             "Principal": {"Service": "scheduler.amazonaws.com"},
         }
     ]
-    assert policy_statements_of_role(full_synth, role_id) == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn_of(function_id),
-            "Sid": "InvokeBudgetGuard",
-        },
-        {
-            "Action": "sqs:SendMessage",
-            "Effect": "Allow",
-            "Resource": arn_of(dlq_id_of(full_synth, GUARD)),
-            "Sid": "ParkUndeliveredEvents",
-        },
-    ]
+    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
+        full_synth, GUARD, "InvokeBudgetGuard"
+    )
     assert "ManagedPolicyArns" not in role
 
 

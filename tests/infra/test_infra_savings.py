@@ -17,11 +17,12 @@ from conftest import (
     function_of,
     layer_id,
     log_group_id_of,
+    only_invoke_and_park,
     policy_statements_of_role,
     read_team_routes,
     ref,
     role_id_of,
-    schedule_of,
+    scheduler_role_id,
     stage_name,
     synthesize,
     table_id_of,
@@ -313,23 +314,10 @@ def test_refresh_runs_daily_in_the_report_time_zone(
 
 
 def test_refresh_scheduler_role_may_only_invoke_it_and_park_failed_events(full_synth: Synth) -> None:
-    _, schedule = schedule_of(full_synth, REFRESH)
-    role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
-
-    assert policy_statements_of_role(full_synth, role_id) == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn_of(function_of(full_synth, REFRESH)[0]),
-            "Sid": "InvokeSavingsRefresh",
-        },
-        {
-            "Action": "sqs:SendMessage",
-            "Effect": "Allow",
-            "Resource": arn_of(dlq_id_of(full_synth, REFRESH)),
-            "Sid": "ParkUndeliveredEvents",
-        },
-    ]
+    role_id = scheduler_role_id(full_synth, REFRESH)
+    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
+        full_synth, REFRESH, "InvokeSavingsRefresh"
+    )
 
 
 # --- alarms -----------------------------------------------------------------------------------

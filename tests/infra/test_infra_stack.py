@@ -17,6 +17,7 @@ from conftest import (
     function_of,
     layer_id,
     log_group_id_of,
+    only_invoke_and_park,
     policy_statements_of_role,
     queue_id_of,
     read_team_routes,
@@ -121,20 +122,9 @@ def test_scheduler_role_may_only_invoke_the_report_and_park_failed_events(full_s
             "Principal": {"Service": "scheduler.amazonaws.com"},
         }
     ]
-    assert policy_statements_of_role(full_synth, role_id) == [
-        {
-            "Action": "lambda:InvokeFunction",
-            "Effect": "Allow",
-            "Resource": arn_of(function_id),
-            "Sid": "InvokeWeeklyReport",
-        },
-        {
-            "Action": "sqs:SendMessage",
-            "Effect": "Allow",
-            "Resource": arn_of(dlq_id(full_synth)),
-            "Sid": "ParkUndeliveredEvents",
-        },
-    ]
+    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
+        full_synth, "weekly-report", "InvokeWeeklyReport"
+    )
     assert "ManagedPolicyArns" not in role
 
 
