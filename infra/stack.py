@@ -14,6 +14,7 @@ from infra.constructs.billing_api import BillingApi
 from infra.constructs.billing_jobs import BillingJobs
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
+from infra.constructs.deploy_setup import DeploySetup
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.savings import Savings
@@ -51,6 +52,10 @@ class FinOpsGuardStack(Stack):
             email=config.finance_alert_email,
         )
         self.layers = SharedLayers(self, "Layers", stage=config.stage)
+        # Adopts what the account may already have (services anomaly monitor, API Gateway logs role).
+        self.setup = DeploySetup(
+            self, "DeploySetup", stage=config.stage, layers=self.layers, tags=resource_tags(config)
+        )
         self.cost_reports = CostReports(
             self, "CostReports", config=config, layers=self.layers, alarm_topic=self.ops.topic
         )
@@ -73,7 +78,13 @@ class FinOpsGuardStack(Stack):
             alarm_topic=self.ops.topic,
             webhook_secrets=self.cost_reports.webhook_secrets,
             outbox_table=self.cost_reports.outbox_table,
+            setup=self.setup,
         )
+        if self.anomalies.monitor_since is not None:
+            # The weekly card says anomaly detection is still learning during the monitor's first days.
+            self.cost_reports.function.add_environment(
+                "FINOPSGUARD_ANOMALY_MONITOR_SINCE", self.anomalies.monitor_since
+            )
         self.attribution = Attribution(
             self,
             "Attribution",
@@ -93,6 +104,7 @@ class FinOpsGuardStack(Stack):
             layers=self.layers,
             alarm_topic=self.ops.topic,
             outbox_table=self.cost_reports.outbox_table,
+            setup=self.setup,
         )
         self.billing_jobs = BillingJobs(
             self,
@@ -113,6 +125,7 @@ class FinOpsGuardStack(Stack):
             savings=self.savings,
             billing=self.billing,
             billing_jobs=self.billing_jobs,
+            setup=self.setup,
         )
         self._add_outputs()
         self._add_tags()
@@ -165,10 +178,18 @@ class FinOpsGuardStack(Stack):
 
     def _add_tags(self) -> None:
         tags = Tags.of(self)
-        tags.add("Project", "FinOpsGuard")
-        tags.add("Environment", self.config.stage)
-        tags.add("Owner", self.config.owner)
-        tags.add("CostCenter", self.config.cost_center)
+        for key, value in resource_tags(self.config).items():
+            tags.add(key, value)
+
+
+def resource_tags(config: FinOpsGuardConfig) -> dict[str, str]:
+    """The cost allocation tags on every resource, so FinOps Guard's own cost shows under them."""
+    return {
+        "Project": "FinOpsGuard",
+        "Environment": config.stage,
+        "Owner": config.owner,
+        "CostCenter": config.cost_center,
+    }
 
 
 def create_stack(app: App) -> FinOpsGuardStack:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_ce as ce
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,6 +25,7 @@ from constructs import Construct
 
 from infra.config import CostFilter, FinOpsGuardConfig
 from infra.constructs.alerts import AlertTopic
+from infra.constructs.deploy_setup import DeploySetup
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import (
     ALARM_PERIOD,
@@ -76,7 +77,8 @@ def threshold_expression(absolute: str | None, percent: str | None, match: str) 
 
 class Anomalies(Construct):
     """Exposes ``anomalies_table``, ``alerts`` (topic and key), ``inbox``, ``anomaly_alerts`` (its ``function``),
-    ``rule``, ``monitors``, ``monitor_arns`` and ``subscription``."""
+    ``rule``, ``services_monitor`` (the adopted or created AWS-services monitor, a custom resource),
+    ``monitors`` (the CUSTOM ones), ``monitor_arns``, ``monitor_since`` and ``subscription``."""
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class Anomalies(Construct):
         alarm_topic: sns.ITopic,
         webhook_secrets: WebhookSecrets,
         outbox_table: dynamodb.ITable,
+        setup: DeploySetup,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -104,8 +107,16 @@ class Anomalies(Construct):
         self._add_event_source()
         self._grant_function()
         self._add_alarms()
-        self.monitors = self._add_monitors()
-        self.monitor_arns = [m.attr_monitor_arn for m in self.monitors] + list(config.anomaly_monitor_arns)
+        self.services_monitor = self._add_services_monitor(setup)
+        self.monitors = self._add_custom_monitors()
+        self.monitor_arns = [
+            *([self.services_monitor.get_att_string("MonitorArn")] if self.services_monitor else []),
+            *(m.attr_monitor_arn for m in self.monitors),
+            *config.anomaly_monitor_arns,
+        ]
+        # The day the services monitor began learning (its creation date, also when adopted): the weekly
+        # card says anomaly detection is still learning during its first days.
+        self.monitor_since = self.services_monitor.get_att_string("Since") if self.services_monitor else None
         self.subscription = self._add_subscription()
 
     @property
@@ -134,6 +145,8 @@ class Anomalies(Construct):
         )
         # Nothing for sns.amazonaws.com here: for encrypted topic -> SQS delivery the SNS docs require a key
         # policy on the *queue's* CMK only, and the inbox is SQS-managed SSE, which has no key policy.
+        # The topic statement with aws:SourceAccount and the key statement without a condition, as documented:
+        # https://docs.aws.amazon.com/cost-management/latest/userguide/ad-SNS.html
         alerts.allow_service_to_publish("costalerts.amazonaws.com", sid="AllowCostAnomalyDetectionToPublish")
         return alerts
 
@@ -275,21 +288,20 @@ class Anomalies(Construct):
             ),
         )
 
-    def _add_monitors(self) -> list[ce.CfnAnomalyMonitor]:
+    def _add_services_monitor(self, setup: DeploySetup) -> CustomResource | None:
+        if not self.config.anomaly_service_monitor:
+            return None
+        # AWS allows one AWS-services (DIMENSIONAL SERVICE) monitor per account, and many accounts have
+        # one: the custom resource adopts it, and creates finops-guard-<stage>-services only when none exists.
+        return setup.services_monitor(
+            self, "ServicesMonitor", monitor_name=f"finops-guard-{self.config.stage}-services"
+        )
+
+    def _add_custom_monitors(self) -> list[ce.CfnAnomalyMonitor]:
+        # CUSTOM monitors (linked accounts, tags, cost categories): see README, next to their keys, for
+        # where they can be created; `finops-guard preflight` checks it before a deploy.
         config, prefix = self.config, f"finops-guard-{self.config.stage}"
         monitors = []
-        if config.anomaly_service_monitor:
-            # AWS allows one DIMENSIONAL SERVICE monitor per account: where one exists already, set
-            # anomalyServiceMonitor false and list it in anomalyMonitorArns.
-            monitors.append(
-                ce.CfnAnomalyMonitor(
-                    self,
-                    "ServiceMonitor",
-                    monitor_name=f"{prefix}-services",
-                    monitor_type="DIMENSIONAL",
-                    monitor_dimension="SERVICE",
-                )
-            )
         custom: list[tuple[str, str, dict[str, Any]]] = []
         if config.anomaly_linked_accounts:
             linked = CostFilter(key="LINKED_ACCOUNT", values=config.anomaly_linked_accounts)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -27,6 +27,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
+from infra.constructs.deploy_setup import DeploySetup
 from infra.constructs.layers import SharedLayers
 from infra.constructs.monitored_function import (
     ALARM_PERIOD,
@@ -82,6 +83,7 @@ class BillingApi(Construct):
         layers: SharedLayers,
         alarm_topic: sns.ITopic,
         outbox_table: dynamodb.ITable,
+        setup: DeploySetup,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -97,6 +99,7 @@ class BillingApi(Construct):
         self._grant_stripe_webhook()
         self.access_logs = self._add_access_logs()
         self.api = self._add_api()
+        self.logs_role_setting = self._add_logs_role_setting(setup)
         self.webhook_url = self.api.url_for_path(WEBHOOK_PATH)
         self.api_alarms = self._add_api_alarms()
         self.billing_notifier = self._add_billing_notifier(layers, alarm_topic)
@@ -290,7 +293,10 @@ class BillingApi(Construct):
 
     def _add_access_logs(self) -> logs.LogGroup:
         return logs.LogGroup(
-            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
 
     def _add_api(self) -> apigateway.RestApi:
@@ -304,8 +310,9 @@ class BillingApi(Construct):
                 "IAM-authorised finance admin API (invoices, summary, alerts, portal sessions, ledger export)"
             ),
             endpoint_configuration=apigateway.EndpointConfiguration(types=[apigateway.EndpointType.REGIONAL]),
-            # Execution logging needs the account's API Gateway CloudWatch role (kept on stack deletion).
-            cloud_watch_role=True,
+            # Execution and access logging need the account's API Gateway CloudWatch role, one setting per
+            # account and region that other APIs may rely on: _add_logs_role_setting adopts it when set.
+            cloud_watch_role=False,
             deploy_options=apigateway.StageOptions(
                 stage_name=API_STAGE,
                 throttling_rate_limit=config.billing_api_rate_limit,
@@ -397,7 +404,23 @@ class BillingApi(Construct):
                 ),
             )
         )
-        role = api.node.find_child("CloudWatchRole")
+
+    def _add_logs_role_setting(self, setup: DeploySetup) -> CustomResource:
+        """API Gateway's account-wide CloudWatch Logs role, adopted when the account already names a role
+        that exists (a central team's, another stage's); FinOps Guard's own role only where none is set.
+        ``AWS::ApiGateway::Account`` would overwrite the account's setting, and two stages would fight over it."""
+        role = iam.Role(
+            self,
+            "LogsRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description="API Gateway's CloudWatch Logs role for this account and region (set by FinOps Guard)",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+            ],
+        )
+        # Once set, the account setting may serve other APIs too: the role outlives this stack, and a
+        # redeploy adopts it. A failed first create removes it (RetainExceptOnCreate).
+        role.apply_removal_policy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         Validations.of(role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -410,6 +433,10 @@ class BillingApi(Construct):
                 ),
             )
         )
+        setting = setup.api_gateway_cloudwatch_role(self, "LogsRoleSetting", role=role)
+        # The stage turns logging on: the account must name a logs role first.
+        self.api.deployment_stage.node.add_dependency(setting)
+        return setting
 
     def _add_api_alarms(self) -> list[cloudwatch.Alarm]:
         stage = self.config.stage

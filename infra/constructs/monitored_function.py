@@ -120,7 +120,7 @@ class MonitoredFunction(Construct):
             self,
             "LogGroup",
             retention=props.log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
 
     def _add_role(self) -> iam.Role:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
@@ -31,6 +31,7 @@ from infra.constructs.billing_api import BillingApi
 from infra.constructs.billing_jobs import INVOICE_SLO_PERCENT, BillingJobs
 from infra.constructs.budgets import Budgets
 from infra.constructs.cost_reports import CostReports
+from infra.constructs.deploy_setup import DeploySetup
 from infra.constructs.monitored_function import METRICS_NAMESPACE, MonitoredFunction
 from infra.constructs.savings import Savings
 from infra.constructs.secrets import WebhookSecrets
@@ -77,9 +78,11 @@ class Monitoring(Construct):
         savings: Savings,
         billing: BillingApi,
         billing_jobs: BillingJobs,
+        setup: DeploySetup,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.setup = setup
         self.billing = billing
         self.billing_jobs = billing_jobs
         self.weekly_report = cost_reports.weekly_report
@@ -171,10 +174,20 @@ class Monitoring(Construct):
                 f"{report.log_group.log_group_name} in CloudWatch Logs Insights and read the ERROR lines, fix "
                 f"the cause, then post it: aws lambda invoke --function-name {report.function_name} "
                 '--cli-binary-format raw-in-base64-out --payload \'{"report": "weekly"}\' out.json. '
-                "The alarm clears at the next midnight; after a first deploy it stays in ALARM until the "
-                "first report is posted."
+                "The alarm clears at the next midnight. A new stage counts its deploy as the first week's "
+                "post, so it pages only when the first scheduled day passes without a report (for example "
+                "because the webhook secret still holds its placeholder: the log says which secret to fill)."
             ),
         )
+        # Without it a new stage's alarm would start in ALARM: a week with no post yet is breaching.
+        grace = self.setup.report_grace(
+            self,
+            "WeeklyReportGrace",
+            namespace=METRICS_NAMESPACE,
+            metric_name="WeeklyReportPosted",
+            dimensions={"service": report.short_name},
+        )
+        alarm.node.add_dependency(grace)
         cfn_alarm = alarm.node.default_child
         assert isinstance(cfn_alarm, cloudwatch.CfnAlarm)
         cfn_alarm.evaluation_window = cloudwatch.CfnAlarm.EvaluationWindowProperty(
@@ -238,7 +251,8 @@ class Monitoring(Construct):
         dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=f"FinOpsGuard-{stage}",
+            # Dashboards are global: the region keeps the same stage in two regions apart.
+            dashboard_name=f"FinOpsGuard-{stage}-{Aws.REGION}",
             default_interval=DASHBOARD_RANGE,
             # Each widget keeps its own period: daily KPIs stay daily whatever the range.
             period_override=cloudwatch.PeriodOverride.INHERIT,

@@ -14,12 +14,17 @@ from constructs import Construct
 def placeholder_secret(
     scope: Construct, construct_id: str, *, name: str, description: str, no_rotation_reason: str
 ) -> secretsmanager.Secret:
-    """Secret ``name``, kept when the stack is deleted; ``no_rotation_reason`` acknowledges AwsSolutions-SMG4.
+    """Secret ``name``, kept when the stack is deleted (not when its first create fails: RetainExceptOnCreate);
+    ``no_rotation_reason`` acknowledges AwsSolutions-SMG4.
 
     The generated random string is only a placeholder: the real value is put with put-secret-value.
     """
     secret = secretsmanager.Secret(
-        scope, construct_id, secret_name=name, description=description, removal_policy=RemovalPolicy.RETAIN
+        scope,
+        construct_id,
+        secret_name=name,
+        description=description,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     )
     Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=no_rotation_reason))
     return secret

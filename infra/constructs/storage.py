@@ -1,6 +1,11 @@
 """The one way FinOps Guard keeps state in DynamoDB: on-demand, point-in-time recovery, encrypted,
 retained when the stack is deleted (ledgers, budgets and alert history outlive a redeploy); and the
-one way it keeps files in S3: private, TLS only, encrypted, versioned, access-logged, retained."""
+one way it keeps files in S3: private, TLS only, encrypted, versioned, access-logged, retained.
+
+Retained means RetainExceptOnCreate: a deploy that fails while creating the stack removes what it
+created (plain Retain would keep the fixed-name tables and block every retry with "already exists"),
+while a deleted stack leaves its data behind. After `cdk destroy`, a redeploy adopts the kept tables
+with `cdk deploy --import-existing-resources` (`finops-guard preflight` says when)."""
 
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ def state_table(
         ),
         time_to_live_attribute=ttl_attribute,
         stream=stream,
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     )
     for index in global_indexes:
         table.add_global_secondary_index(
@@ -77,7 +82,7 @@ def access_log_bucket(scope: Construct, construct_id: str, *, expire_after: Dura
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         enforce_ssl=True,
         lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=expire_after)],
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     )
 
 
@@ -108,7 +113,7 @@ def report_bucket(
         lifecycle_rules=[
             s3.LifecycleRule(id=noncurrent_rule_id, noncurrent_version_expiration=keep_noncurrent),
         ],
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     )
 
 

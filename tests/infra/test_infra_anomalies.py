@@ -115,7 +115,7 @@ def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_and_retaine
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_equals(
                 {
@@ -185,8 +185,10 @@ def test_topic_policy_lets_only_cost_anomaly_detection_of_this_account_publish_o
     )
 
 
-def test_key_policy_lets_cost_anomaly_detection_encrypt_for_this_account_only(full_synth: Synth) -> None:
-    # No statement for sns.amazonaws.com: the SSE-SQS inbox needs no key policy for SNS delivery.
+def test_key_policy_lets_cost_anomaly_detection_encrypt_without_a_condition(full_synth: Synth) -> None:
+    # As documented for services publishing to encrypted topics: no condition on the key statement (the
+    # topic statement limits the account). No statement for sns.amazonaws.com: the SSE-SQS inbox needs
+    # no key policy for SNS delivery.
     statements = resource(full_synth, anomaly_key_id(full_synth))["Properties"]["KeyPolicy"]["Statement"]
 
     assert statements == [
@@ -206,7 +208,6 @@ def test_key_policy_lets_cost_anomaly_detection_encrypt_for_this_account_only(fu
             "Principal": {"Service": "costalerts.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
-            "Condition": THIS_ACCOUNT,
         },
     ]
 
@@ -214,18 +215,29 @@ def test_key_policy_lets_cost_anomaly_detection_encrypt_for_this_account_only(fu
 # --- Cost Anomaly Detection -------------------------------------------------------------------
 
 
-def test_default_context_creates_one_dimensional_service_monitor(default_synth: Synth) -> None:
-    [(_, monitor)] = monitors_by_name(default_synth).values()
+def services_monitor(synth: Synth) -> tuple[str, dict]:
+    return synth.only("Custom::AnomalyServicesMonitor")
 
-    assert {k: v for k, v in monitor.items() if k != "ResourceTags"} == {
-        "MonitorName": "finops-guard-dev-services",
-        "MonitorType": "DIMENSIONAL",
-        "MonitorDimension": "SERVICE",
+
+def test_default_context_adopts_or_creates_the_services_monitor_through_a_custom_resource(
+    default_synth: Synth,
+) -> None:
+    # One AWS-services monitor per account: a CfnAnomalyMonitor would fail where one exists already.
+    assert default_synth.resources("AWS::CE::AnomalyMonitor") == {}
+    _, monitor = services_monitor(default_synth)
+
+    assert monitor["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith("DeploySetupFunction")
+    assert monitor["Properties"]["MonitorName"] == "finops-guard-dev-services"
+    assert monitor["Properties"]["Tags"] == {
+        "Project": "FinOpsGuard",
+        "Environment": "dev",
+        "Owner": "platform-team",
+        "CostCenter": "finops",
     }
 
 
 def test_default_subscription_sends_immediate_alerts_of_100_or_more_to_the_topic(default_synth: Synth) -> None:
-    [(service_monitor_id, _)] = monitors_by_name(default_synth).values()
+    service_monitor_id, _ = services_monitor(default_synth)
     found = subscription(default_synth)
     properties = found["Properties"]
 
@@ -235,6 +247,19 @@ def test_default_subscription_sends_immediate_alerts_of_100_or_more_to_the_topic
     assert properties["MonitorArnList"] == [{"Fn::GetAtt": [service_monitor_id, "MonitorArn"]}]
     assert json.loads(properties["ThresholdExpression"]) == absolute_at_least("100")
     assert "Threshold" not in properties  # the deprecated numeric threshold
+
+
+def test_weekly_report_learns_when_the_services_monitor_began(default_synth: Synth) -> None:
+    service_monitor_id, _ = services_monitor(default_synth)
+    [report] = [
+        f
+        for f in default_synth.resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("FunctionName") == "finops-guard-dev-weekly-report"
+    ]
+
+    assert report["Properties"]["Environment"]["Variables"]["FINOPSGUARD_ANOMALY_MONITOR_SINCE"] == {
+        "Fn::GetAtt": [service_monitor_id, "Since"]
+    }
 
 
 def test_subscription_waits_for_the_topic_policy(default_synth: Synth) -> None:
@@ -253,7 +278,6 @@ def test_full_options_create_custom_monitors_with_exact_specifications(full_synt
     assert sorted(monitors) == [
         "finops-guard-qa-cost-category",
         "finops-guard-qa-linked-accounts",
-        "finops-guard-qa-services",
         "finops-guard-qa-tag",
     ]
     specifications = {
@@ -270,12 +294,11 @@ def test_full_options_create_custom_monitors_with_exact_specifications(full_synt
     }
     for name in specifications:
         assert "MonitorDimension" not in monitors[name]
-    assert monitors["finops-guard-qa-services"]["MonitorType"] == "DIMENSIONAL"
-    assert monitors["finops-guard-qa-services"]["MonitorDimension"] == "SERVICE"
 
 
 def test_full_options_subscription_covers_created_and_existing_monitors(full_synth: Synth) -> None:
     monitor_ids = {name: lid for name, (lid, _) in monitors_by_name(full_synth).items()}
+    monitor_ids["finops-guard-qa-services"] = services_monitor(full_synth)[0]
 
     assert subscription(full_synth)["Properties"]["MonitorArnList"] == [
         {"Fn::GetAtt": [monitor_ids[f"finops-guard-qa-{name}"], "MonitorArn"]}
@@ -293,6 +316,7 @@ def test_existing_monitors_replace_the_service_monitor(existing_monitors_synth: 
     properties = subscription(existing_monitors_synth)["Properties"]
 
     assert existing_monitors_synth.resources("AWS::CE::AnomalyMonitor") == {}
+    assert existing_monitors_synth.resources("Custom::AnomalyServicesMonitor") == {}
     assert properties["MonitorArnList"] == [EXISTING_MONITOR, OTHER_MONITOR]
     assert json.loads(properties["ThresholdExpression"]) == percent_at_least("15")
 
@@ -654,7 +678,9 @@ def test_anomaly_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> 
 
     for lid in tagged:
         assert tags_of(full_synth, lid) == EXPECTED_TAGS, lid
-    assert len(resource_tagged) == 5
+    # The custom resource tags the services monitor it creates (an adopted one keeps its own tags).
+    assert services_monitor(full_synth)[1]["Properties"]["Tags"] == EXPECTED_TAGS
+    assert len(resource_tagged) == 4
     for lid in resource_tagged:
         assert tags_of(full_synth, lid, "ResourceTags") == EXPECTED_TAGS, lid
 

@@ -89,7 +89,7 @@ def test_team_routes_table_is_keyed_by_route_and_team_on_demand_recoverable_encr
 ) -> None:
     table = resource(full_synth, table_id_of(full_synth, "team-routes"))
 
-    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert {key: value for key, value in table["Properties"].items() if key != "Tags"} == {
         "TableName": "finops-guard-qa-team-routes",
         "KeySchema": [
@@ -185,7 +185,7 @@ def test_only_the_posting_functions_and_the_savings_refresh_may_read_team_routes
 def test_chargeback_bucket_is_versioned_encrypted_private_logged_and_retained(full_synth: Synth) -> None:
     bucket = resource(full_synth, chargeback_bucket_id(full_synth))
 
-    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert {key: value for key, value in bucket["Properties"].items() if key != "Tags"} == {
         "BucketEncryption": {
             "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
@@ -226,7 +226,7 @@ def test_chargeback_access_log_bucket_takes_only_the_chargeback_bucket_logs_and_
     log_bucket_id = access_log_bucket_id(full_synth)
     bucket = resource(full_synth, log_bucket_id)
 
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     assert {key: value for key, value in bucket["Properties"].items() if key != "Tags"} == {
         "BucketEncryption": {
             "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]

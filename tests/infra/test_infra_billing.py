@@ -120,7 +120,7 @@ def test_billing_tables_are_on_demand_recoverable_encrypted_retained_and_never_e
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_equals(
                 {
@@ -155,7 +155,7 @@ def test_stripe_signing_secret_is_a_retained_placeholder_with_rotation_steps(
     stage = synth.stack.config.stage
     secret = resource(synth, secret_id_named(synth, "stripe-webhook-secret"))
 
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     assert secret["Properties"]["GenerateSecretString"] == {}
     assert "SecretString" not in secret["Properties"]
     description = secret["Properties"]["Description"]
@@ -476,18 +476,21 @@ def test_access_log_is_one_json_object_per_request_in_its_own_log_group(full_syn
     }
     log_group = resource(full_synth, log_group_id)
     assert log_group["Properties"]["RetentionInDays"] == 30
-    assert log_group["DeletionPolicy"] == "Retain"
+    assert log_group["DeletionPolicy"] == "RetainExceptOnCreate"
     assert log_group_id not in {log_group_id_of(full_synth, name) for name in (WEBHOOK, NOTIFIER)}
 
 
-def test_execution_logging_uses_the_account_cloudwatch_role_kept_on_deletion(full_synth: Synth) -> None:
-    account_id, account = full_synth.only("AWS::ApiGateway::Account")
-    role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
+def test_logging_role_is_adopted_or_set_by_a_custom_resource_never_overwritten(full_synth: Synth) -> None:
+    # AWS::ApiGateway::Account would overwrite a central team's setting, and two stages would fight over it.
+    assert full_synth.resources("AWS::ApiGateway::Account") == {}
+    setting_id, setting = full_synth.only("Custom::ApiGatewayCloudWatchRole")
+    role_id = setting["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     role = resource(full_synth, role_id)
     stage_id, _ = stage_of(full_synth)
 
-    assert account["DeletionPolicy"] == "Retain"
-    assert role["DeletionPolicy"] == "Retain"
+    assert setting["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith("DeploySetupFunction")
+    # The role may serve every API of the account once set: kept when the stack goes, not after a failed create.
+    assert role["DeletionPolicy"] == "RetainExceptOnCreate"
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}}
     ]
@@ -499,7 +502,8 @@ def test_execution_logging_uses_the_account_cloudwatch_role_kept_on_deletion(ful
             ]
         }
     ]
-    assert resource(full_synth, stage_id)["DependsOn"] == [account_id]
+    # Logging is switched on by the stage: the account must name a logs role before it exists.
+    assert resource(full_synth, stage_id)["DependsOn"] == [setting_id]
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,7 @@ def test_stripe_api_key_is_a_retained_placeholder_that_says_which_key_and_how_to
     name = f"finops-guard/{synth.stack.config.stage}/stripe-api-key"
     secret = resource(synth, stripe_key_secret_id(synth))
 
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     assert secret["Properties"]["GenerateSecretString"] == {}
     description = secret["Properties"]["Description"]
     assert "restricted API key (rk_...)" in description
@@ -172,7 +172,7 @@ def test_export_bucket_is_versioned_encrypted_private_logged_and_retained(full_s
     full_synth.template.has_resource(
         "AWS::S3::Bucket",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_equals(
                 {
@@ -248,7 +248,7 @@ def test_access_log_bucket_takes_only_the_export_bucket_logs_and_expires_them(fu
         if p["Properties"]["Bucket"] == ref(log_bucket_id)
     ]
 
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     assert bucket["Properties"]["BucketEncryption"] == {
         "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
     }

@@ -65,7 +65,7 @@ def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained(
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_equals(
                 {

@@ -55,9 +55,20 @@ EXPECTED_ACKNOWLEDGMENTS = {
         "AwsSolutions-IAM5[Resource::<AttributionChargebackBucket30FDDA4A.Arn>/chargeback/*]",
     ),
     (
-        "BillingApi/Api/CloudWatchRole",
+        "BillingApi/LogsRole",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
         "AmazonAPIGatewayPushToCloudWatchLogs]",
+    ),
+    # The deploy-time custom resources: monitor ids chosen by AWS, any role the account setting may
+    # name (GetRole only), PutMetricData limited by namespace.
+    *(
+        ("DeploySetup/Role/DefaultPolicy", f"AwsSolutions-IAM5[Resource::{resource}]")
+        for resource in (
+            "arn:<AWS::Partition>:ce::<AWS::AccountId>:anomalymonitor/*",
+            "arn:<AWS::Partition>:ce::<AWS::AccountId>:anomalysubscription/*",
+            "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
+            "*",
+        )
     ),
 }
 # Team routing: the webhook secrets of team channels, named by the stage.
@@ -174,6 +185,13 @@ def test_wildcards_are_only_cost_explorer_cost_optimization_hub_list_streams_sms
 
     cost_explorer = {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
     assert wildcard_statements == [
+        {
+            "Sid": "OpenReportDeadline",  # deploy setup: the weekly deadline's first data point
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "FinOpsGuard"}},
+        },
         cost_explorer,  # weekly report
         {
             "Sid": "ReadSavingsPlansKpi",  # weekly report, savingsPlansKpi

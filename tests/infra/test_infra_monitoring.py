@@ -181,6 +181,30 @@ def test_weekly_report_deadline_pages_when_seven_complete_days_in_the_report_zon
     assert "DatapointsToAlarm" not in alarm  # all seven days
 
 
+def test_a_new_stage_counts_its_deploy_as_the_first_weeks_post_so_the_deadline_starts_ok(
+    default_synth: Synth,
+) -> None:
+    [(alarm_id, alarm)] = [
+        (lid, r)
+        for lid, r in default_synth.resources("AWS::CloudWatch::Alarm").items()
+        if r["Properties"]["AlarmName"] == "FinOpsGuard-dev-weekly-report-NotPosted"
+    ]
+    grace_id, grace = default_synth.only("Custom::ReportDeadlineGrace")
+
+    # The same series the alarm reads: one data point when the stack is created, before the alarm exists.
+    assert {k: v for k, v in grace["Properties"].items() if k != "ServiceToken"} == {
+        "Namespace": "FinOpsGuard",
+        "MetricName": "WeeklyReportPosted",
+        "Dimensions": {"service": "weekly-report"},
+    }
+    assert (alarm["Properties"]["Namespace"], alarm["Properties"]["MetricName"]) == (
+        "FinOpsGuard",
+        "WeeklyReportPosted",
+    )
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "service", "Value": "weekly-report"}]
+    assert grace_id in alarm["DependsOn"]
+
+
 def test_weekly_report_deadline_fits_cloudwatchs_seven_day_evaluation_range(
     full_synth: Synth, default_synth: Synth
 ) -> None:
@@ -281,9 +305,10 @@ def test_no_https_subscription_by_default(default_synth: Synth) -> None:
 # --- dashboard --------------------------------------------------------------------------------
 
 
-def test_dashboard_is_named_after_the_stage(full_synth: Synth, default_synth: Synth) -> None:
-    assert dashboard(full_synth)[0]["DashboardName"] == "FinOpsGuard-qa"
-    assert dashboard(default_synth)[0]["DashboardName"] == "FinOpsGuard-dev"
+def test_dashboard_is_named_after_the_stage_and_region(full_synth: Synth, default_synth: Synth) -> None:
+    # Dashboards are global: the same stage deployed in a second region must not collide.
+    assert dashboard(full_synth)[0]["DashboardName"] == {"Fn::Join": ["", ["FinOpsGuard-qa-", ref("AWS::Region")]]}
+    assert dashboard(default_synth)[0]["DashboardName"] == {"Fn::Join": ["", ["FinOpsGuard-dev-", ref("AWS::Region")]]}
 
 
 def test_dashboard_opens_on_two_weeks_and_keeps_each_widget_period(full_synth: Synth) -> None:

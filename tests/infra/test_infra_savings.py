@@ -131,7 +131,7 @@ def test_recommendations_table_is_keyed_by_partition_and_id_on_demand_recoverabl
     synth: Synth = request.getfixturevalue(synth_name)
     table = resource(synth, table_id_of(synth, "recommendations"))
 
-    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert {key: value for key, value in table["Properties"].items() if key != "Tags"} == {
         "TableName": f"finops-guard-{stage}-recommendations",
         "KeySchema": [

@@ -179,6 +179,9 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
         "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
         "FINOPSGUARD_RECOMMENDATIONS_TABLE": ref(table_id_of(full_synth, "recommendations")),
+        "FINOPSGUARD_ANOMALY_MONITOR_SINCE": {
+            "Fn::GetAtt": [full_synth.only("Custom::AnomalyServicesMonitor")[0], "Since"]
+        },
         "POWERTOOLS_SERVICE_NAME": "weekly-report",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -327,7 +330,7 @@ def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_assets_are_the_ten_handlers_and_the_three_layers(full_synth: Synth) -> None:
+def test_assets_are_the_eleven_handlers_and_the_three_layers(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
     sources = sorted(
         asset["displayName"]
@@ -345,6 +348,7 @@ def test_assets_are_the_ten_handlers_and_the_three_layers(full_synth: Synth) -> 
         "BillingJobs/Reconciliation/Function/Code",
         "Budgets/BudgetGuard/Function/Code",
         "CostReports/WeeklyReport/Function/Code",
+        "DeploySetup/Function/Code",
         "Layers/BillingDeps/Code",
         "Layers/Common/Code",
         "Layers/ReportDeps/Code",
@@ -526,7 +530,7 @@ def test_secrets_carry_no_value_in_the_template(synth_name: str, request: pytest
     for secret in synth.resources("AWS::SecretsManager::Secret").values():
         assert "SecretString" not in secret["Properties"]
         assert "put-secret-value --secret-id " + secret["Properties"]["Name"] in secret["Properties"]["Description"]
-        assert secret["DeletionPolicy"] == "Retain"
+        assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_slack_secret_exists_only_when_slack_is_enabled(full_synth: Synth, default_synth: Synth) -> None:
@@ -553,7 +557,7 @@ def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> Non
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
             "Properties": Match.object_like(
                 {

@@ -1,0 +1,229 @@
+"""A first deploy that fails can be retried, a destroyed stage can be redeployed, and the deploy-time
+custom resources hold exactly the permissions their code uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from conftest import Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of
+from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
+from moto import mock_aws
+
+from devtools.hub_stub import fake_client
+
+pytestmark = pytest.mark.infra
+
+VARIANTS = ["default_synth", "full_synth"]
+# Resource types whose fixed names would collide with a leftover of the same stage.
+NAMED = {"AWS::DynamoDB::Table": "TableName", "AWS::SecretsManager::Secret": "Name"}
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_a_failed_first_create_leaves_nothing_behind(synth_name: str, request: pytest.FixtureRequest) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+
+    # Plain Retain keeps resources even when the creating deploy rolls back: every retry then stops on
+    # "already exists". RetainExceptOnCreate removes them on a failed create and keeps them otherwise.
+    kept_on_rollback = {
+        lid: r["Type"] for lid, r in synth.template_json["Resources"].items() if r.get("DeletionPolicy") == "Retain"
+    }
+    assert kept_on_rollback == {}
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_named_tables_and_secrets_outlive_the_stack_but_not_a_failed_create(
+    synth_name: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    named = [
+        (r["Properties"][name], r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
+        for resource_type, name in NAMED.items()
+        for r in synth.resources(resource_type).values()
+    ]
+
+    assert len(named) >= 16
+    assert {(policy, replace) for _, policy, replace in named} == {("RetainExceptOnCreate", "Retain")}
+
+
+def test_topic_keys_are_scheduled_for_deletion_with_the_stack(full_synth: Synth) -> None:
+    # A topic key encrypts messages in flight only: kept after the topic is gone it would bill $1 a month.
+    keys = full_synth.resources("AWS::KMS::Key")
+
+    assert len(keys) == 3
+    for key in keys.values():
+        assert (key.get("DeletionPolicy"), key["Properties"]["PendingWindowInDays"]) == ("Delete", 30)
+
+
+# --- the deploy-setup function ----------------------------------------------------------------------
+
+
+def setup_role_statements(synth: Synth) -> list[dict[str, Any]]:
+    return policy_statements_of_role(synth, role_id_of(synth, "deploy-setup"))
+
+
+def test_deploy_setup_role_holds_exactly_what_its_three_custom_resources_use(full_synth: Synth) -> None:
+    statements = {s["Sid"]: s for s in setup_role_statements(full_synth)}
+    [logs_role_id] = [
+        lid
+        for lid, role in full_synth.resources("AWS::IAM::Role").items()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "apigateway.amazonaws.com"}
+    ]
+
+    def account_arn(service_path: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:", ref("AWS::Partition"), *service_path]]}
+
+    assert statements == {
+        "WriteOwnLogs": {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": statements["WriteOwnLogs"]["Resource"],
+        },
+        "AdoptOrCreateServicesMonitor": {
+            "Sid": "AdoptOrCreateServicesMonitor",
+            "Effect": "Allow",
+            "Action": ["ce:CreateAnomalyMonitor", "ce:DeleteAnomalyMonitor", "ce:GetAnomalyMonitors", "ce:TagResource"],
+            "Resource": account_arn([":ce::", ref("AWS::AccountId"), ":anomalymonitor/*"]),
+        },
+        "FindMonitorSubscriptions": {
+            "Sid": "FindMonitorSubscriptions",
+            "Effect": "Allow",
+            "Action": "ce:GetAnomalySubscriptions",
+            "Resource": account_arn([":ce::", ref("AWS::AccountId"), ":anomalysubscription/*"]),
+        },
+        "ReadAndSetApiGatewayAccount": {
+            "Sid": "ReadAndSetApiGatewayAccount",
+            "Effect": "Allow",
+            "Action": ["apigateway:GET", "apigateway:PATCH"],
+            "Resource": account_arn([":apigateway:", ref("AWS::Region"), "::/account"]),
+        },
+        "CheckCurrentLogsRole": {
+            "Sid": "CheckCurrentLogsRole",
+            "Effect": "Allow",
+            "Action": "iam:GetRole",
+            "Resource": account_arn([":iam::", ref("AWS::AccountId"), ":role/*"]),
+        },
+        "PassOwnLogsRole": {
+            "Sid": "PassOwnLogsRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": arn_of(logs_role_id),
+            "Condition": {"StringEquals": {"iam:PassedToService": "apigateway.amazonaws.com"}},
+        },
+        "OpenReportDeadline": {
+            "Sid": "OpenReportDeadline",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "FinOpsGuard"}},
+        },
+    }
+    assert statements["WriteOwnLogs"]["Resource"] == arn_of(
+        function_of(full_synth, "deploy-setup")[1]["LoggingConfig"]["LogGroup"]["Ref"]
+    )
+
+
+def test_without_a_services_monitor_the_setup_role_gets_no_cost_explorer_action(
+    existing_monitor_synth: Synth,
+) -> None:
+    actions = {
+        action
+        for s in setup_role_statements(existing_monitor_synth)
+        for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+
+    assert not {a for a in actions if a.startswith("ce:")}
+
+
+@pytest.fixture(scope="module")
+def existing_monitor_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    from conftest import synthesize
+
+    return synthesize(
+        tmp_path_factory.mktemp("cdk-no-services-monitor"),
+        {
+            "anomalyServiceMonitor": "false",
+            "anomalyMonitorArns": '["arn:aws:ce::123456789012:anomalymonitor/abcdef12-1234-4ea0-84cc-918a97d736ef"]',
+        },
+    )
+
+
+def _allowed(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for s in statements for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+
+def test_every_call_the_setup_code_makes_is_an_action_its_role_allows(full_synth: Synth) -> None:
+    """Moto enforces no IAM: record each operation the adapters issue and map it to its IAM action."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+    ce = fake_client("ce")
+    ce.meta.events.register("provide-client-params.*.*", lambda params, model, **kw: record(model))
+    with Stubber(ce) as stubber, mock_aws():
+        stubber.add_response("create_anomaly_monitor", {"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/x"})
+        stubber.add_response("get_anomaly_monitors", {"AnomalyMonitors": []}, {})
+        stubber.add_response("get_anomaly_subscriptions", {"AnomalySubscriptions": []})
+        stubber.add_response("delete_anomaly_monitor", {})
+        monitors = CostAnomalyMonitors(ce)
+        arn = monitors.create_services_monitor("finops-guard-qa-services", {"Project": "FinOpsGuard"})
+        monitors.services_monitors()
+        monitors.subscriptions_using(arn)
+        monitors.delete(arn)
+
+        clients = {name: boto3.client(name, region_name="us-east-1") for name in ("apigateway", "iam", "cloudwatch")}
+        for client in clients.values():
+            client.meta.events.register("provide-client-params.*.*", lambda params, model, **kw: record(model))
+        role = clients["iam"].create_role(RoleName="logs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        del calls[-1]  # the test's own set-up call is not the code's
+        settings = ApiGatewayAccountSettings(clients["apigateway"], clients["iam"], sleep=lambda _: None)
+        settings.cloudwatch_role_arn()
+        settings.role_exists("logs")
+        settings.set_cloudwatch_role(role)
+        CloudWatchMetricSink(clients["cloudwatch"]).put_count("FinOpsGuard", "WeeklyReportPosted", {}, 1, _now())
+        stubber.assert_no_pending_responses()
+
+    # API Gateway's IAM actions are HTTP verbs; UpdateAccount also passes the logs role.
+    as_iam = {
+        "apigateway:GetAccount": ["apigateway:GET"],
+        "apigateway:UpdateAccount": ["apigateway:PATCH", "iam:PassRole"],
+        "monitoring:PutMetricData": ["cloudwatch:PutMetricData"],
+    }
+    needed = {action for call in calls for action in as_iam.get(call, [call])}
+    assert "ce:CreateAnomalyMonitor" in needed and "iam:GetRole" in needed
+    assert needed - _allowed(setup_role_statements(full_synth)) == set()
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_the_setup_function_is_invoked_by_cloudformation_only(full_synth: Synth) -> None:
+    _, function = function_of(full_synth, "deploy-setup")
+    setup_ref = {"Fn::GetAtt": [function_of(full_synth, "deploy-setup")[0], "Arn"]}
+
+    assert function["Architectures"] == ["arm64"]
+    assert (function["Timeout"], function["MemorySize"]) == (120, 128)
+    # No schedule, no trigger, no resource policy: only the stack's own custom resources call it.
+    assert [
+        lid
+        for lid, p in full_synth.resources("AWS::Lambda::Permission").items()
+        if p["Properties"]["FunctionName"] == setup_ref
+    ] == []
+    tokens = {
+        r["Type"]
+        for r in full_synth.template_json["Resources"].values()
+        if r["Type"].startswith("Custom::") and r["Properties"]["ServiceToken"] == setup_ref
+    }
+    assert tokens == {
+        "Custom::AnomalyServicesMonitor",
+        "Custom::ApiGatewayCloudWatchRole",
+        "Custom::ReportDeadlineGrace",
+    }
