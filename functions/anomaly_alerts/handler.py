@@ -3,7 +3,9 @@ EventBridge rule) -> dedup per anomaly -> one card or one digest per channel, an
 each team routed to the anomalies' accounts.
 
 Returns SQS partial batch failures: malformed records and records whose alert could not be
-delivered are retried, then land in the dead-letter queue; the function never crash-loops.
+delivered are retried, then land in the dead-letter queue; the function never crash-loops. A card
+for a channel not set up yet (placeholder webhook secret) is kept in the outbox and its records are
+acknowledged: `finops-guard outbox redrive` sends it once the URL is put.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric("MalformedAnomalyMessages", MetricUnit.Count, len(outcome.malformed))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+    if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
     for seconds in outcome.latencies:
         metrics.add_metric("AnomalyForwardingLatency", MetricUnit.Seconds, float(seconds))
     logger.info(

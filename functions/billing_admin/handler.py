@@ -70,6 +70,8 @@ def _announce(issued: IssuedInvoice, requested_by: str, context: LambdaContext, 
     result = deliver_all(messages, runtime.outbox(chat.require("outbox_table")), poster, now)
     if result.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(result.failed))
+    if result.not_configured:  # a setup step: counted, never alarmed
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(result.not_configured))
 
 
 def route(event: dict[str, Any], context: LambdaContext, now: datetime) -> ApiReply:

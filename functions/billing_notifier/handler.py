@@ -2,6 +2,8 @@
 
 Partial batch failures: a record whose card could not be delivered is retried by the stream, then
 sent to the dead-letter queue; the card itself stays in the outbox for `finops-guard report resend`.
+A card for a finance channel not set up yet (placeholder webhook secret) is kept the same way but
+its record is not retried: retrying cannot help before the URL is put, and would end in the DLQ.
 """
 
 from __future__ import annotations
@@ -37,4 +39,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric("BillingAlertsPosted", MetricUnit.Count, len(outcome.posted))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+    if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in outcome.retry]}

@@ -3,6 +3,8 @@
 Each crossed threshold alerts once per period (conditional writes), in the budget's channels and
 those of the teams its scope names; `Budget Exceeded` goes to EventBridge for budgets with a hard
 limit. Undelivered alerts stay in the outbox and make the invocation fail, so the Errors alarm pages.
+An alert for a channel not set up yet (its webhook secret still holds the placeholder) is kept the
+same way without failing the run; the next run sends it once the URL is put.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 metric.add_dimension("budget", status.budget.budget_id)
     for status in outcome.errors:
         logger.error("budget not evaluated", extra={"budget_id": status.budget.budget_id, "reason": status.error})
+    if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
-        raise DeliveryFailed(outcome.delivery.failed)
+        raise DeliveryFailed(outcome.delivery.failed, outcome.delivery.not_configured)
     if invalid:
         # Every valid budget was guarded; fail so the Errors alarm names the broken ones.
         metrics.add_metric("InvalidStoredBudgets", MetricUnit.Count, len(invalid))
@@ -76,6 +80,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "events": outcome.events,
         "errors": {s.budget.budget_id: s.error for s in outcome.errors},
         "delivered": outcome.delivery.delivered,
+        "not_configured": [message_id for message_id, _ in outcome.delivery.not_configured],
         "dropped": outcome.dropped,
         "cost_explorer_requests": outcome.cost_requests,
     }

@@ -44,9 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        _count_not_configured(failure.not_configured)
         raise
     finally:
         metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
+    _count_not_configured(outcome.delivery.not_configured)
     logger.info(
         "chargeback published",
         extra={"month": str(month), "objects": [p.key for p in outcome.published], "complete": outcome.complete},
@@ -59,5 +61,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "complete": outcome.complete,
         "delivered": outcome.delivery.delivered,
         "skipped": outcome.delivery.skipped,
+        "not_configured": [message_id for message_id, _ in outcome.delivery.not_configured],
         "cost_explorer_requests": outcome.cost_requests,
     }
+
+
+def _count_not_configured(kept: list[tuple[str, str]]) -> None:
+    # A card kept for a channel not set up yet: counted when non-zero, never alarmed (a setup step).
+    if kept:
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(kept))

@@ -1,7 +1,9 @@
 """Weekly cost report: EventBridge Scheduler -> Cost Explorer -> Teams (and Slack) card.
 
 Failure to deliver raises, so the Errors alarm pages and Lambda retries; the rendered messages are
-kept in the outbox either way (`finops-guard report resend`).
+kept in the outbox either way (`finops-guard report resend`). A channel whose webhook secret still
+holds its placeholder is not set up yet: its card is kept the same way, the run succeeds, and the
+card that does get through says so in its Setup section.
 """
 
 from __future__ import annotations
@@ -29,26 +31,36 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     routing = runtime.routing(settings)
     now = runtime.scheduled_time(event)
     savings = runtime.savings_overview(settings, now)
+    tags = runtime.tag_activation(settings)
+    chat = runtime.chat_setup(settings)
     try:
         outcome = run_weekly_report(
             settings,
             now=now,
             costs=costs,
             outbox=runtime.outbox(settings.require("outbox_table")),
-            poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
+            poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis(), chat),
             budgets=runtime.budget_overview(settings, routing),
             routing=routing,
             savings=savings.recommendations,
             commitment=savings.commitment,
+            tags=tags,
+            unready_channels=chat.unready,
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        _count_not_configured(failure.not_configured)
         raise
     finally:
-        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests + savings.cost_requests)
+        tag_requests = tags.requests if tags is not None else 0
+        metrics.add_metric(
+            "CostExplorerRequests", MetricUnit.Count, costs.requests + savings.cost_requests + tag_requests
+        )
+    _count_not_configured(outcome.delivery.not_configured)
     report = outcome.report
     if not settings.use_mock_data:  # a smoke test's synthetic card neither meets the SLO nor feeds the dashboard
-        metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)
+        if outcome.posted:  # a card only kept (its channel not set up yet) was not posted
+            metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)
         # Dashboard KPIs, in the report currency. CloudWatch takes floats: converted here, at the edge.
         metrics.add_metric("MonthToDateSpend", MetricUnit.NoUnit, float(round(report.month_to_date, 2)))
         metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_trend.likely, 2)))
@@ -58,6 +70,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "report_id": report.report_id,
             "delivered": outcome.delivery.delivered,
             "skipped": outcome.delivery.skipped,
+            "kept_until_set_up": [message_id for message_id, _ in outcome.delivery.not_configured],
+            "setup": [item.text for item in report.setup],
         },
     )
     return {
@@ -67,5 +81,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "currency": report.currency,
         "delivered": outcome.delivery.delivered,
         "skipped": outcome.delivery.skipped,
+        "not_configured": [message_id for message_id, _ in outcome.delivery.not_configured],
         "cost_explorer_requests": outcome.cost_requests + savings.cost_requests,
     }
+
+
+def _count_not_configured(kept: list[tuple[str, str]]) -> None:
+    # Sent only when non-zero, and no alarm reads it: a channel not set up yet is a setup step, not a page.
+    if kept:
+        metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(kept))

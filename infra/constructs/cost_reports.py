@@ -20,6 +20,9 @@ REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
 # The weekly card's commitment KPI (savingsPlansKpi): two Cost Explorer requests a week, USD 0.01 each.
 SAVINGS_PLANS_KPI_ACTIONS = ("ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUtilization")
+# The weekly card's Setup section: is a `tag:` attribution dimension that attributes nothing activated?
+# One request (USD 0.01), only in that state.
+TAG_STATUS_ACTION = "ce:ListCostAllocationTags"
 
 
 def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str, also_unscoped: str | None = None) -> None:
@@ -121,23 +124,41 @@ class CostReports(Construct):
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
         kpi = self.config.savings_plans_kpi
-        kpi_reads = (
-            f"{' and '.join(SAVINGS_PLANS_KPI_ACTIONS)} (the weekly card's Savings Plans KPI, two requests a "
-            "week), read-only Cost Explorer actions without resource-level permissions too"
-        )
+        tags = any(spec.startswith("tag:") for spec in self.config.attribution_dimensions)
+        unscoped = []
+        if kpi:
+            unscoped.append(
+                f"{' and '.join(SAVINGS_PLANS_KPI_ACTIONS)} (the weekly card's Savings Plans KPI, two requests a week)"
+            )
+        if tags:
+            unscoped.append(
+                f"{TAG_STATUS_ACTION} (whether an attribution tag is active, asked only when it attributes nothing)"
+            )
         allow_cost_and_usage_reads(
             self.weekly_report,
             scoped_to=(
                 "log group, DLQ, webhook secrets, outbox, budget, team routes and recommendations tables, and the "
                 "team webhook secrets under its stage's prefix"
             ),
-            also_unscoped=kpi_reads if kpi else None,
+            also_unscoped=(
+                f"{' and by '.join(unscoped)}, read-only Cost Explorer actions without resource-level permissions too"
+                if unscoped
+                else None
+            ),
         )
         if kpi:
             self.weekly_report.add_to_role_policy(
                 iam.PolicyStatement(
                     sid="ReadSavingsPlansKpi",
                     actions=list(SAVINGS_PLANS_KPI_ACTIONS),
+                    resources=["*"],  # Cost Explorer has no resource-level permissions
+                )
+            )
+        if tags:
+            self.weekly_report.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadCostAllocationTagStatus",
+                    actions=[TAG_STATUS_ACTION],
                     resources=["*"],  # Cost Explorer has no resource-level permissions
                 )
             )

@@ -175,8 +175,9 @@ class Monitoring(Construct):
                 f"the cause, then post it: aws lambda invoke --function-name {report.function_name} "
                 '--cli-binary-format raw-in-base64-out --payload \'{"report": "weekly"}\' out.json. '
                 "The alarm clears at the next midnight. A new stage counts its deploy as the first week's "
-                "post, so it pages only when the first scheduled day passes without a report (for example "
-                "because the webhook secret still holds its placeholder: the log says which secret to fill)."
+                "post, so it pages only when the first scheduled day passes without a report. If the log "
+                "says a channel is not set up (ChatNotConfigured), put its webhook URL with the "
+                "put-secret-value command the WARNING line gives, then run finops-guard report resend."
             ),
         )
         # Without it a new stage's alarm would start in ALARM: a week with no post yet is breaching.
@@ -213,7 +214,7 @@ class Monitoring(Construct):
                     description=(
                         f"{function.function_name} could not deliver a message to the {poster.channel} chat in "
                         f"the last hour; it is kept in the outbox finops-guard-{stage}-outbox. First: run "
-                        f"finops-guard report pending --stage {stage} and read its last error. Secret not set, "
+                        f"finops-guard report pending --stage {stage} and read its last error. Secret missing, "
                         f"401, 403 or 404: put the channel's incoming webhook URL into {secrets} "
                         "(aws secretsmanager put-secret-value). 429, 5xx or timeouts: the chat service is "
                         f"failing; once it is back, run finops-guard report resend --stage {stage}."

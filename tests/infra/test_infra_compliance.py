@@ -199,6 +199,12 @@ def test_wildcards_are_only_cost_explorer_cost_optimization_hub_list_streams_sms
             "Action": ["ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUtilization"],
             "Resource": "*",
         },
+        {  # weekly report, attribution by tag: is a tag that attributes nothing active?
+            "Sid": "ReadCostAllocationTagStatus",
+            "Effect": "Allow",
+            "Action": "ce:ListCostAllocationTags",
+            "Resource": "*",
+        },
         cost_explorer,  # budget guard
         {
             "Sid": "FinanceAlertsEncrypt",

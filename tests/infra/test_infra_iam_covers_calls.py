@@ -257,6 +257,28 @@ def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(
     assert missing_grants(full_synth, "weekly-report", calls) == []
 
 
+def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Synth, recorder, chat) -> None:
+    """A `tag:` dimension that attributes nothing (here: Cost Explorer answers no spend at all) makes the
+    report ask ListCostAllocationTags (not in moto: answered on the handler's own client)."""
+    from finops_guard import runtime
+
+    from devtools.lambda_runner import FakeContext, load_handler
+    from devtools.operation_stub import OperationStub, cost_allocation_tags
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "tag:Team")
+    setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
+    answer = cost_allocation_tags({"Team": "Inactive"})
+    with OperationStub(runtime._ce_client(), "list_cost_allocation_tags", answer) as stub:
+        calls.clear()  # only what the function does from here on
+        load_handler("weekly_report").lambda_handler(
+            {"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam-weekly")
+        )
+    assert len(stub.requests) == 1 and ("ce:ListCostAllocationTags", "") in calls
+    assert missing_grants(full_synth, "weekly-report", calls) == []
+
+
 def test_anomaly_and_notifier_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
     from devtools.lambda_runner import FakeContext, load_handler
     from devtools.sqs_events import sqs_event

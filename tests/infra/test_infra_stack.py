@@ -249,6 +249,12 @@ def test_report_role_has_exactly_the_least_privilege_statements(full_synth: Synt
             "Resource": "*",
         },
         {
+            "Sid": "ReadCostAllocationTagStatus",
+            "Effect": "Allow",
+            "Action": "ce:ListCostAllocationTags",
+            "Resource": "*",
+        },
+        {
             "Sid": "ReadWebhookSecrets",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",

@@ -88,8 +88,8 @@ def forward_batch(
     routing: Routing | None = None,
 ) -> BatchOutcome:
     """Alert the anomalies of one SQS batch: the default `channels` get them all, each routed team its
-    own. They are marked delivered once every message is delivered (or was already); otherwise
-    the batch's records go back to SQS."""
+    own. They are marked delivered once every message is delivered (or was already, or is kept for
+    a channel not set up yet); otherwise the batch's records go back to SQS."""
     outcome = BatchOutcome()
     parsed: list[tuple[InboxRecord, Anomaly]] = []
     for record in records:
@@ -117,8 +117,13 @@ def forward_batch(
     if routing is not None:
         messages += _team_messages(alerting, routing, render)
     outcome.delivery = deliver_all(messages, outbox, poster, now)
-    done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)
-    if all(m.message_id in done for m in messages):
+    # A card kept for a channel not set up yet (placeholder webhook secret) settles its anomalies like a
+    # delivered one: retrying cannot help before the URL is put (the records would only end in the DLQ),
+    # the card waits in the outbox for `finops-guard outbox redrive`, and a later sighting alerts again
+    # only if the anomaly grew, so the redrive does not post a pile of copies.
+    if all(m.message_id in outcome.delivery.settled for m in messages):
+        done = set(outcome.delivery.delivered) | set(outcome.delivery.skipped)
+        reached_chat = any(m.message_id in done for m in messages)
         posted = clock()
         first_published: dict[str, datetime] = {}
         for _, anomaly in parsed:
@@ -126,8 +131,9 @@ def forward_batch(
             first_published[anomaly.anomaly_id] = min(seen, anomaly.published_at)
         for sighting in alerting:
             store.mark_delivered(sighting.anomaly.anomaly_id, sighting.alerted_impact or sighting.anomaly.total_impact)
-            seconds = (posted - first_published[sighting.anomaly.anomaly_id]).total_seconds()
-            outcome.latencies.append(Decimal(str(round(seconds, 3))))
+            if reached_chat:  # the latency SLO measures posting; nothing was posted when nothing is set up
+                seconds = (posted - first_published[sighting.anomaly.anomaly_id]).total_seconds()
+                outcome.latencies.append(Decimal(str(round(seconds, 3))))
     else:
         # Kept in the outbox; SQS brings these records back and the store answers "undelivered". The
         # whole batch comes back, even anomalies whose team card went out: the default card holds

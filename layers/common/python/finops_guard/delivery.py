@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -30,7 +30,27 @@ class ChatMessage:
 
 
 class ChatConfigError(RuntimeError):
-    """The channel cannot be used as configured (secret missing or without a webhook URL)."""
+    """The channel cannot be used as configured (secret missing, unreadable, or holding a bad URL)."""
+
+
+def put_webhook_command(secret_name: str) -> str:
+    """The command that sets up a chat channel: its webhook URL into its secret."""
+    return f"aws secretsmanager put-secret-value --secret-id {secret_name} --secret-string 'https://...'"
+
+
+class ChatNotConfigured(ChatConfigError):
+    """The channel's webhook secret still holds the placeholder the stack created (no http(s) URL yet).
+
+    A setup step, not a failure: the message waits in the outbox as an undelivered one does, and the
+    run neither fails nor counts a ChatDeliveryFailure (that alarm pages)."""
+
+    def __init__(self, channel: str, secret_name: str) -> None:
+        self.channel = channel
+        self.secret_name = secret_name
+        super().__init__(
+            f"{channel} chat is not set up yet: secret '{secret_name}' holds no webhook URL."
+            f" Put it with: {put_webhook_command(secret_name)}"
+        )
 
 
 class PostRejected(RuntimeError):
@@ -42,8 +62,9 @@ class PostFailed(RuntimeError):
 
 
 class DeliveryFailed(RuntimeError):
-    def __init__(self, failures: list[tuple[str, str]]) -> None:
+    def __init__(self, failures: list[tuple[str, str]], not_configured: Sequence[tuple[str, str]] = ()) -> None:
         self.failures = failures
+        self.not_configured = list(not_configured)  # kept too, for channels not set up yet (not failures)
         listed = "; ".join(f"{message_id}: {reason}" for message_id, reason in failures)
         super().__init__(f"{len(failures)} chat message(s) kept in the outbox, not delivered: {listed}")
 
@@ -99,11 +120,24 @@ class DeliveryResult:
     delivered: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # (message id, secret name): kept in the outbox because its channel is not set up yet. Not a failure.
+    not_configured: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> set[str]:
+        """Message ids nothing more can be done for in this run: delivered, already delivered or in
+        flight, or kept for a channel that is not set up yet."""
+        return {*self.delivered, *self.skipped, *(message_id for message_id, _ in self.not_configured)}
 
 
 def deliver_all(messages: Iterable[ChatMessage], outbox: Outbox, poster: Poster, now: datetime) -> DeliveryResult:
-    """Deliver each message once. Every channel is tried even when an earlier one fails."""
+    """Deliver each message once. Every channel is tried even when an earlier one fails.
+
+    A channel whose webhook secret still holds its placeholder is not set up yet: its messages are
+    kept in the outbox as failed ones are (a resend delivers them once the URL is put), listed in
+    `not_configured` rather than `failed`, and one WARNING per secret says how to set it up."""
     result = DeliveryResult()
+    warned: set[str] = set()
     for message in messages:
         if not outbox.claim(message, now):
             log.info("chat message already delivered or in flight", extra={"message_id": message.message_id})
@@ -111,6 +145,18 @@ def deliver_all(messages: Iterable[ChatMessage], outbox: Outbox, poster: Poster,
             continue
         try:
             attempts = poster.post(message)
+        except ChatNotConfigured as error:
+            outbox.mark_failed(message.message_id, now, str(error), 0)  # nothing was posted
+            result.not_configured.append((message.message_id, error.secret_name))
+            if error.secret_name not in warned:
+                warned.add(error.secret_name)
+                log.warning(
+                    f"{error.channel} chat is not set up yet; its messages wait in the outbox. Put the webhook"
+                    f" URL with: {put_webhook_command(error.secret_name)} then send them with:"
+                    " finops-guard outbox redrive",
+                    extra={"channel": error.channel, "secret_name": error.secret_name},
+                )
+            continue
         except (PostRejected, PostFailed, ChatConfigError) as error:
             attempts = getattr(error, "attempts", 1)
             outbox.mark_failed(message.message_id, now, str(error), attempts)

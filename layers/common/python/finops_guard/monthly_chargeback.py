@@ -102,5 +102,5 @@ def run_chargeback(
         outcome.messages.append(ChatMessage(f"chargeback/{month}/{run_id}/{channel}", channel, KIND, payload))
     outcome.delivery = deliver_all(outcome.messages, outbox, poster, now)
     if outcome.delivery.failed:
-        raise DeliveryFailed(outcome.delivery.failed)
+        raise DeliveryFailed(outcome.delivery.failed, outcome.delivery.not_configured)
     return outcome

@@ -19,6 +19,7 @@ from finops_guard.teams import Routing
 
 if TYPE_CHECKING:
     from finops_guard.savings import SavingsSummary
+    from finops_guard.setup_status import SetupItem
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class WeeklyReport:
     attribution: tuple[AttributionSummary, ...] = ()
     scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
     savings: SavingsSummary | None = None  # open opportunities, realised savings, commitment KPI
+    setup: tuple[SetupItem, ...] = ()  # what is not set up yet (the card's Setup section); empty once it all is
 
     @property
     def estimated_days(self) -> tuple[date, ...]:

@@ -21,7 +21,7 @@ from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
 from finops_guard.adapters.outbox import DynamoOutbox
 from finops_guard.adapters.secrets import read_webhook_url
-from finops_guard.delivery import ChatMessage, Poster, RoutingPoster
+from finops_guard.delivery import ChatConfigError, ChatMessage, ChatNotConfigured, Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
 from finops_guard.settings import BillingOpsSettings, BillingSettings, ReportSettings
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from finops_guard.adapters.billing_reads import BillingReads
     from finops_guard.adapters.billing_store import BillingStore
     from finops_guard.adapters.budget_store import BudgetAlertTable, BudgetTable
+    from finops_guard.adapters.cost_allocation_tags import CostAllocationTags
     from finops_guard.adapters.export_bucket import ExportBucket
     from finops_guard.adapters.notify import EventBridgePublisher
     from finops_guard.adapters.recommendations_store import RecommendationsTable
@@ -64,6 +65,40 @@ def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:
 @cache
 def _ce_client() -> Any:
     return cost_explorer_client()
+
+
+def tag_activation(config: ReportSettings) -> CostAllocationTags | None:
+    """Asks Cost Explorer whether attribution's tags are active (only when one attributes nothing);
+    None on synthetic data. A fresh one per run: it counts its requests."""
+    if config.use_mock_data:
+        return None
+    from finops_guard.adapters.cost_allocation_tags import CostAllocationTags
+
+    return CostAllocationTags(_ce_client())
+
+
+@dataclass
+class ChatSetup:
+    """The deployment's chat channels as one run found them, before rendering any card."""
+
+    unready: dict[str, str] = field(default_factory=dict)  # channel -> its secret, still holding the placeholder
+    # secret -> why it could not be read: delivery reports it as the failure it is, without reading again
+    unreadable: dict[str, ChatConfigError] = field(default_factory=dict)
+
+
+def chat_setup(config: ReportSettings) -> ChatSetup:
+    """Reads (and caches) the deployment's webhook secrets, so the card that gets through can say which
+    channel is not set up yet."""
+    setup = ChatSetup()
+    for channel in config.chat_channels:
+        secret = config.secret_for(channel)
+        try:
+            read_webhook_url(secret, channel=channel)
+        except ChatNotConfigured:
+            setup.unready[channel] = secret
+        except ChatConfigError as error:
+            setup.unreadable[secret] = error
+    return setup
 
 
 @cache
@@ -223,13 +258,19 @@ def alert_poster(config: ReportSettings, remaining_ms: int | None = None) -> Pos
     return RoutingPoster(channels)
 
 
-def webhook_poster(config: ReportSettings, remaining_ms: int | None = None) -> WebhookPoster:
-    """A poster that stops retrying before the Lambda timeout (remaining_ms from the context)."""
+def webhook_poster(
+    config: ReportSettings, remaining_ms: int | None = None, setup: ChatSetup | None = None
+) -> WebhookPoster:
+    """A poster that stops retrying before the Lambda timeout (remaining_ms from the context).
+    `setup`: this run's chat_setup; a secret it could not read is not read again in the same run."""
     deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_S
+    unreadable = setup.unreadable if setup is not None else {}
 
     def url_for(message: ChatMessage, refresh: bool = False) -> str:
         # A team's card names its own secret; everything else goes to the deployment's channel.
         secret = message.secret_name or config.secret_for(message.channel)
+        if secret in unreadable and not refresh:
+            raise ChatConfigError(str(unreadable[secret]))
         return read_webhook_url(secret, channel=message.channel, refresh=refresh)
 
     return WebhookPoster(url_for, refresh_url=lambda message: url_for(message, refresh=True), deadline=deadline)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,19 @@ def _decimal_in(text: str, name: str, low: Decimal | None, high: Decimal | None)
     if not value.is_finite() or (low is not None and value < low) or (high is not None and value > high):
         raise SettingsError(f"{PREFIX}{name}={text!r} is out of range")
     return value
+
+
+def _iso_date(text: str | None, name: str) -> date | None:
+    """`YYYY-MM-DD` exactly (date.fromisoformat alone would also take `20261110` or `2026-W46-2`)."""
+    if text is None:
+        return None
+    problem = SettingsError(f"{PREFIX}{name}={text!r} must be a date as YYYY-MM-DD")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise problem
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise problem from None
 
 
 def _attribution(
@@ -77,6 +91,7 @@ class ReportSettings:
     chargeback_link_minutes: int = 60
     recommendations_table: str | None = None  # savings opportunities (Cost Optimization Hub), when enabled
     savings_plans_kpi: bool = False  # the weekly card asks for Savings Plans coverage/utilisation (2 requests)
+    anomaly_monitor_since: date | None = None  # the services monitor's start: the card says it is learning
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -149,6 +164,7 @@ class ReportSettings:
             chargeback_link_minutes=int(link_text),
             recommendations_table=get("RECOMMENDATIONS_TABLE"),
             savings_plans_kpi=_flag(env.get(PREFIX + "SAVINGS_PLANS_KPI")),
+            anomaly_monitor_since=_iso_date(get("ANOMALY_MONITOR_SINCE"), "ANOMALY_MONITOR_SINCE"),
         )
 
     def require(self, field_name: str) -> str:

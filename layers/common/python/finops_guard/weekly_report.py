@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +19,9 @@ from finops_guard.settings import ReportSettings
 from finops_guard.teams import Routing, message_suffix
 
 if TYPE_CHECKING:  # the savings model loads only when there are savings to show (cold start)
+    from finops_guard.attribution import AttributionSummary
     from finops_guard.savings import CommitmentKpi, Recommendation
+    from finops_guard.setup_status import SetupItem
 
 KIND = "weekly-report"
 
@@ -31,12 +33,28 @@ class CostSource(Protocol):
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
+class TagActivation(Protocol):
+    """Cost allocation tags' activation (ce:ListCostAllocationTags, a billed Cost Explorer request)."""
+
+    requests: int
+
+    def statuses(self, keys: Sequence[str]) -> Mapping[str, str] | None:
+        """Tag key -> "Active" / "Inactive" for the keys Billing knows; None when it cannot be read."""
+        ...
+
+
 @dataclass
 class WeeklyReportOutcome:
     report: WeeklyReport
     messages: list[ChatMessage]
     delivery: DeliveryResult
     cost_requests: int
+
+    @property
+    def posted(self) -> bool:
+        """The organisation's card reached at least one of the deployment's channels (now, or earlier)."""
+        done = set(self.delivery.delivered) | set(self.delivery.skipped)
+        return any(m.secret_name is None and m.message_id in done for m in self.messages)
 
 
 def compose(
@@ -48,6 +66,8 @@ def compose(
     routing: Routing | None = None,
     savings: Sequence[Recommendation] = (),
     commitment: CommitmentKpi | None = None,
+    tags: TagActivation | None = None,
+    unready_channels: Mapping[str, str] | None = None,
 ) -> tuple[WeeklyReport, list[ChatMessage]]:
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
@@ -55,7 +75,10 @@ def compose(
     Cost Explorer: one request for the organisation and one per attribution dimension (plus their
     pages), however many teams there are. `budgets`: stored budgets with their latest guard
     evaluation, shown in their own section (and on the cards of the teams they concern). `savings`:
-    stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI."""
+    stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI.
+    Setup section of the organisation's cards: `tags` is asked about the `tag:` dimensions that
+    attribute nothing this month (one request, only then); `unready_channels` (channel -> secret)
+    are the deployment's channels whose webhook secret still holds its placeholder."""
     window = report_window(now)
     aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
     routing = routing or Routing(None)
@@ -72,6 +95,9 @@ def compose(
     report = _report(settings, aggregate, now, monthly_budget=settings.monthly_budget)
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
     report = replace(report, budgets=tuple(budgets), attribution=summaries)
+    setup = _setup(settings, summaries, now, window.month_to_date.first, tags, unready_channels or {})
+    if setup:
+        report = replace(report, setup=setup)
     if savings or commitment is not None:
         from finops_guard.savings import summarize
 
@@ -117,6 +143,26 @@ def _team_messages(
     return messages
 
 
+def _setup(
+    settings: ReportSettings,
+    summaries: Sequence[AttributionSummary],
+    now: datetime,
+    month_start: date,
+    tags: TagActivation | None,
+    unready_channels: Mapping[str, str],
+) -> tuple[SetupItem, ...]:
+    from finops_guard import setup_status  # loaded at run time, not in the handler's cold import
+
+    items = setup_status.chat_items(unready_channels)
+    keys = setup_status.tag_keys_to_check(summaries)
+    if keys and tags is not None:
+        items += setup_status.tag_items(keys, tags.statuses(keys), month_start)
+    learning = setup_status.anomaly_learning_item(settings.anomaly_monitor_since, now.astimezone(UTC).date())
+    if learning is not None:
+        items.append(learning)
+    return tuple(items)
+
+
 def _report(
     settings: ReportSettings, aggregate: CostAggregate, now: datetime, *, monthly_budget: Decimal | None
 ) -> WeeklyReport:
@@ -136,9 +182,20 @@ def _render(
 ) -> list[ChatMessage]:
     renderers = {"teams": teams_payload, "slack": slack_payload}
     return [
-        ChatMessage(f"{base_id}/{channel}", channel, KIND, renderers[channel](report, settings.timezone))
+        ChatMessage(
+            f"{base_id}/{channel}", channel, KIND, renderers[channel](_seen_in(report, channel), settings.timezone)
+        )
         for channel in (settings.chat_channels if channels is None else channels)
     ]
+
+
+def _seen_in(report: WeeklyReport, channel: str) -> WeeklyReport:
+    """A card does not say that its own channel is not set up: it is only read once it is."""
+    if not report.setup:
+        return report
+    from finops_guard.setup_status import for_channel
+
+    return replace(report, setup=for_channel(report.setup, channel))
 
 
 def run_weekly_report(
@@ -152,13 +209,25 @@ def run_weekly_report(
     routing: Routing | None = None,
     savings: Sequence[Recommendation] = (),
     commitment: CommitmentKpi | None = None,
+    tags: TagActivation | None = None,
+    unready_channels: Mapping[str, str] | None = None,
 ) -> WeeklyReportOutcome:
-    """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed."""
+    """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed.
+    A channel not set up yet is no failure: its message is kept and listed in `not_configured`."""
     report, messages = compose(
-        settings, costs, now=now, budgets=budgets, routing=routing, savings=savings, commitment=commitment
+        settings,
+        costs,
+        now=now,
+        budgets=budgets,
+        routing=routing,
+        savings=savings,
+        commitment=commitment,
+        tags=tags,
+        unready_channels=unready_channels,
     )
     result = deliver_all(messages, outbox, poster, now)
-    outcome = WeeklyReportOutcome(report, messages, result, costs.requests)
+    requests = costs.requests + (tags.requests if tags is not None else 0)
+    outcome = WeeklyReportOutcome(report, messages, result, requests)
     if result.failed:
-        raise DeliveryFailed(result.failed)
+        raise DeliveryFailed(result.failed, result.not_configured)
     return outcome

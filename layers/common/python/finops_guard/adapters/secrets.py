@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from finops_guard.delivery import ChatConfigError
+from finops_guard.delivery import ChatConfigError, ChatNotConfigured, put_webhook_command
 
 REFRESH_INTERVAL_S = 60.0
 _MISSING = object()
 _values: dict[str, object] = {}  # secret name -> its value, or _MISSING for an absent optional secret
 _refreshed_at: dict[str, float] = {}  # secret name -> when a failure last made us read it again (monotonic)
+_fetched_at: dict[str, float] = {}  # secret name -> when its value was last read from Secrets Manager
 
 
 class _Unreadable(Exception):
@@ -42,6 +43,7 @@ def _read(name: str, *, refresh: bool = False) -> object:
         return _values[name]
     if refresh:
         _refreshed_at[name] = time.monotonic()
+    _fetched_at[name] = time.monotonic()
     try:
         value = parameters.get_secret(name, force_fetch=True)
     except parameters.exceptions.GetParameterError as error:
@@ -64,9 +66,25 @@ def secret_text(name: str, *, refresh: bool = False) -> str | None:
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+_URL_SHAPE = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """Not a URL at all: still the random placeholder the stack created (or empty), so the channel is
+    not set up yet. A URL of the wrong kind (http:// to a public host, ftp://) was put by someone and
+    is refused as a misconfiguration instead: that one should page."""
+    return _URL_SHAPE.match(value) is None
+
+
 def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -> str:
+    """The webhook URL in `secret_name`. Raises ChatNotConfigured while the secret still holds its
+    placeholder, ChatConfigError when it is missing, unreadable or holds a URL that is not https."""
     try:
         url = secret_text(secret_name, refresh=refresh)
+        if url is not None and is_placeholder(url) and not refresh and _stale(secret_name):
+            # A cached placeholder may have been replaced since: read it again (at most once a minute),
+            # so a warm container picks up the URL put after it started.
+            url = secret_text(secret_name, refresh=True)
         code = "ResourceNotFoundException"
     except _Unreadable as error:
         url, code = None, error.code
@@ -78,7 +96,7 @@ def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -
     if url is None:
         raise ChatConfigError(
             f"{channel} webhook secret '{secret_name}' could not be read ({code}). Create it or put the URL:"
-            f" aws secretsmanager put-secret-value --secret-id {secret_name} --secret-string 'https://...'"
+            f" {put_webhook_command(secret_name)}"
         ) from None
     return validate_webhook_url(url, secret_name=secret_name, channel=channel)
 
@@ -92,15 +110,22 @@ def _error_code(error: Exception) -> str:
     return found.group(1) if found else type(cause or error).__name__
 
 
+def _stale(name: str) -> bool:
+    return time.monotonic() - _fetched_at.get(name, float("-inf")) >= REFRESH_INTERVAL_S
+
+
 def validate_webhook_url(url: str, *, secret_name: str, channel: str) -> str:
-    """HTTPS only (plain HTTP only to loopback, for local runs). The message never echoes the value."""
+    """HTTPS only (plain HTTP only to loopback, for local runs). A value that is no URL at all is the
+    placeholder: the channel is not set up yet. The message never echoes the value."""
+    if is_placeholder(url):
+        raise ChatNotConfigured(channel, secret_name)
     parts = urlsplit(url)
-    secure = parts.scheme == "https" and bool(parts.hostname)
-    local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+    secure = parts.scheme.lower() == "https" and bool(parts.hostname)
+    local = parts.scheme.lower() == "http" and parts.hostname in _LOOPBACK
     if not (secure or local):
         raise ChatConfigError(
-            f"{channel} webhook secret '{secret_name}' does not hold an https:// webhook URL yet. Put it with:"
-            f" aws secretsmanager put-secret-value --secret-id {secret_name} --secret-string 'https://...'"
+            f"{channel} webhook secret '{secret_name}' holds a URL that is not an https:// webhook URL."
+            f" Put the right one with: {put_webhook_command(secret_name)}"
         )
     return url
 
@@ -111,6 +136,7 @@ def clear_cache() -> None:
     parameters.clear_caches()
     _values.clear()
     _refreshed_at.clear()
+    _fetched_at.clear()
 
 
 class SigningSecretMissing(RuntimeError):

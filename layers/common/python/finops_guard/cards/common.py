@@ -151,3 +151,8 @@ def budget_rows(report: WeeklyReport) -> list[tuple[str, str]]:
     if hidden > 0:
         rows.append(("…", f"{hidden} more: finops-guard budgets list"))
     return rows
+
+
+def setup_heading(report: WeeklyReport) -> str:
+    count = len(report.setup)
+    return f"Setup: {count} thing{'s' if count != 1 else ''} not set up yet"

@@ -61,6 +61,11 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
         from finops_guard.cards.savings import slack_section
 
         blocks += slack_section(report.savings)
+    if report.setup:
+        lines = "\n".join(
+            f"• {_escape(item.text)}" + (f"\n   ↳ {_escape(item.fix)}" if item.fix else "") for item in report.setup
+        )
+        blocks.append(_section(f"*{common.setup_heading(report)}*\n{lines}"))
     blocks.append(
         {
             "type": "actions",

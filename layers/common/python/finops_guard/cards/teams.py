@@ -129,7 +129,18 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
         from finops_guard.cards.savings import teams_section
 
         body += teams_section(report.savings, c)
+    if report.setup:
+        body += _setup_section(report)
     return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
+
+
+def _setup_section(report: WeeklyReport) -> list[dict[str, Any]]:
+    items = [_text(common.setup_heading(report), weight="Bolder", color="Warning", separator=True, spacing="Medium")]
+    for item in report.setup:
+        items.append(_text(f"• {item.text}", spacing="Small"))
+        if item.fix:
+            items.append(_text(item.fix, isSubtle=True, size="Small", spacing="None"))
+    return items
 
 
 def adaptive_card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
