@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of
+from conftest import Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of, synthesize
 from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
 from moto import mock_aws
 
@@ -141,8 +141,6 @@ def test_without_a_services_monitor_the_setup_role_gets_no_cost_explorer_action(
 
 @pytest.fixture(scope="module")
 def existing_monitor_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    from conftest import synthesize
-
     return synthesize(
         tmp_path_factory.mktemp("cdk-no-services-monitor"),
         {

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finops_guard import cli_savings, cli_teams
+from finops_guard import cli_preflight, cli_savings, cli_teams
 from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
 from finops_guard.delivery import DeliveryFailed, deliver_all
 from finops_guard.settings import ReportSettings, SettingsError
@@ -85,7 +85,14 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     savings = runtime.savings_overview(config, now)
     routing = runtime.routing(config)
     report, messages = compose(
-        config, costs, now=now, routing=routing, savings=savings.recommendations, commitment=savings.commitment
+        config,
+        costs,
+        now=now,
+        routing=routing,
+        savings=savings.recommendations,
+        commitment=savings.commitment,
+        tags=runtime.tag_activation(config),
+        unready_channels=None if args.dry_run else runtime.chat_setup(config).unready,
     )
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel] or messages[:1]
@@ -97,8 +104,18 @@ def cmd_weekly(args: argparse.Namespace) -> int:
             print(text)
         return 0
     result = deliver_all(messages, runtime.outbox(config.require("outbox_table")), runtime.webhook_poster(config), now)
-    print(json.dumps({"delivered": result.delivered, "skipped": result.skipped, "failed": result.failed}, indent=2))
-    return 1 if result.failed else 0
+    summary = {"delivered": result.delivered, "skipped": result.skipped, "failed": result.failed}
+    print(json.dumps({**summary, "not_configured": result.not_configured}, indent=2))
+    _print_not_configured(result.not_configured)
+    return 1 if result.failed or result.not_configured else 0
+
+
+def _print_not_configured(kept: list[tuple[str, str]]) -> None:
+    from finops_guard.delivery import put_webhook_command
+
+    for secret in dict.fromkeys(secret for _, secret in kept):
+        ids = ", ".join(message_id for message_id, s in kept if s == secret)
+        print(f"kept, chat not set up yet ({ids}): {put_webhook_command(secret)}", file=sys.stderr)
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
@@ -141,7 +158,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
         slack_secret_name=args.finance_slack_secret
         or (f"finops-guard/{config.stage}/finance-slack-webhook-url" if config.slack_secret_name else None),
     )
-    failed = []
+    failed, not_configured = [], []
     for destination, messages in (
         (config, [k.message for k in kept if k.message.kind not in FINANCE_KINDS]),
         (finance, [k.message for k in kept if k.message.kind in FINANCE_KINDS]),
@@ -155,10 +172,11 @@ def cmd_resend(args: argparse.Namespace) -> int:
         for message_id in result.skipped:
             print(f"skipped {message_id} (already delivered or being sent)")
         failed.extend(result.failed)
+        not_configured.extend(result.not_configured)
+    _print_not_configured(not_configured)
     if failed:
         print(str(DeliveryFailed(failed)), file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or not_configured else 0
 
 
 def _dead_letters(args: argparse.Namespace) -> tuple[str, Any]:
@@ -385,6 +403,7 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     messages = announcement(issued, chat.chat_channels, requested_by)
     outbox = runtime.outbox(chat.require("outbox_table"))
     result = deliver_all(messages, outbox, runtime.webhook_poster(chat), datetime.now(UTC))
+    _print_not_configured(result.not_configured)
     if result.failed:
         print("finance card kept in the outbox (finops-guard report resend)", file=sys.stderr)
     return 0
@@ -518,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_local_serve)
     cli_teams.register(commands)
     cli_savings.register(commands)
+    cli_preflight.register(commands)
     return parser
 
 
