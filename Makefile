@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: venv node test test-unit test-integration test-infra demo lint synth bench deploy clean
+.PHONY: venv node test test-unit test-integration test-infra demo lint synth bench preflight deploy paging-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt layers/report_deps/requirements.txt layers/billing_deps/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,8 +49,17 @@ synth: venv node
 bench: venv
 	$(PY) -m devtools.bench
 
+# Read-only checks of the target account before a deploy (README, Deploy): make preflight STAGE=prod
+STAGE ?= dev
+preflight: venv
+	$(VENV)/bin/finops-guard preflight --stage $(STAGE)
+
 deploy: venv node
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy -c stage=$(STAGE)
+
+# After a deploy: one alarm into ALARM, and proof that CloudWatch published it to the ops topic.
+paging-check: venv
+	$(VENV)/bin/finops-guard paging-check --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out out .bench
