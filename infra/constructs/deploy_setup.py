@@ -167,7 +167,14 @@ class DeploySetup(Construct):
         return self._resource(scope, construct_id, "Custom::ApiGatewayCloudWatchRole", {"RoleArn": role.role_arn})
 
     def report_grace(
-        self, scope: Construct, construct_id: str, *, namespace: str, metric_name: str, dimensions: Mapping[str, str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        namespace: str,
+        metric_name: str,
+        dimensions: Mapping[str, str],
+        timezone: str,
     ) -> CustomResource:
         """One data point of ``metric_name`` when the stack is created: a new stage's first week counts from
         the deploy, so a deadline alarm on that metric does not start in ALARM."""
@@ -188,7 +195,7 @@ class DeploySetup(Construct):
             scope,
             construct_id,
             "Custom::ReportDeadlineGrace",
-            {"Namespace": namespace, "MetricName": metric_name, "Dimensions": dict(dimensions)},
+            {"Namespace": namespace, "MetricName": metric_name, "Dimensions": dict(dimensions), "Timezone": timezone},
         )
 
     def _acknowledge(self, finding: str, reason: str) -> None:

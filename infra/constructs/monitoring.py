@@ -187,6 +187,7 @@ class Monitoring(Construct):
             namespace=METRICS_NAMESPACE,
             metric_name="WeeklyReportPosted",
             dimensions={"service": report.short_name},
+            timezone=config.timezone,  # the alarm's wall-clock days
         )
         alarm.node.add_dependency(grace)
         cfn_alarm = alarm.node.default_child

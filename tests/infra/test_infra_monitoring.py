@@ -196,7 +196,9 @@ def test_a_new_stage_counts_its_deploy_as_the_first_weeks_post_so_the_deadline_s
         "Namespace": "FinOpsGuard",
         "MetricName": "WeeklyReportPosted",
         "Dimensions": {"service": "weekly-report"},
+        "Timezone": "UTC",
     }
+    assert alarm["Properties"]["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "UTC"}}
     assert (alarm["Properties"]["Namespace"], alarm["Properties"]["MetricName"]) == (
         "FinOpsGuard",
         "WeeklyReportPosted",

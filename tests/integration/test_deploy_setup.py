@@ -254,7 +254,7 @@ def test_a_central_teams_api_gateway_logs_role_is_adopted_untouched(handler, aws
     assert aws.client("apigateway").get_account()["cloudwatchRoleArn"] == central
 
 
-def test_the_weekly_deadline_grace_is_one_data_point_on_the_alarms_series(handler, aws, bucket):
+def test_the_weekly_deadline_grace_puts_its_points_on_the_alarms_series(handler, aws, bucket):
     request = event(
         bucket,
         ResourceType="Custom::ReportDeadlineGrace",
@@ -263,6 +263,7 @@ def test_the_weekly_deadline_grace_is_one_data_point_on_the_alarms_series(handle
             "Namespace": "FinOpsGuard",
             "MetricName": "WeeklyReportPosted",
             "Dimensions": {"service": "weekly-report"},
+            "Timezone": "Europe/Madrid",
         },
     )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from finops_guard.deploy_setup import (
@@ -267,15 +268,45 @@ def grace_request(request_type: str = "Create"):
         Namespace="FinOpsGuard",
         MetricName="WeeklyReportPosted",
         Dimensions={"service": "weekly-report"},
+        Timezone="Europe/Madrid",
     )
 
 
-def test_a_new_stage_opens_its_first_week_with_one_data_point():
+def test_a_new_stage_opens_its_first_week_now_and_in_the_last_complete_local_day():
     metrics = FakeMetrics()
 
     handle(grace_request(), ports(metrics=metrics), NOW)
 
-    assert metrics.points == [("FinOpsGuard", "WeeklyReportPosted", {"service": "weekly-report"}, 1, NOW)]
+    # 09:30 UTC is 10:30 in Madrid: the last complete Madrid day ended at 23:00 UTC the day before.
+    yesterday = datetime(2026, 12, 1, 22, 59, 59, tzinfo=UTC)
+    assert metrics.points == [
+        ("FinOpsGuard", "WeeklyReportPosted", {"service": "weekly-report"}, 1, yesterday),
+        ("FinOpsGuard", "WeeklyReportPosted", {"service": "weekly-report"}, 1, NOW),
+    ]
+
+
+@pytest.mark.parametrize("hour", [0, 1, 12, 21, 22, 23])
+def test_the_earlier_point_is_always_in_the_previous_local_day_and_less_than_a_day_old(hour):
+    metrics = FakeMetrics()
+    now = datetime(2026, 12, 2, hour, 59, 59, tzinfo=UTC)
+
+    handle(grace_request(), ports(metrics=metrics), now)
+
+    earlier = metrics.points[0][4]
+    madrid = ZoneInfo("Europe/Madrid")
+    assert earlier.astimezone(madrid).date() == now.astimezone(madrid).date() - timedelta(days=1)
+    # Under 24 hours old (CloudWatch may hold older points back for two days), but for a deploy in the
+    # last second of a local day, whose previous day ended exactly 24 hours before.
+    assert timedelta(0) < now - earlier <= timedelta(hours=24)
+
+
+def test_a_grace_without_a_valid_time_zone_is_refused():
+    with pytest.raises(SetupError, match="Timezone"):
+        handle(
+            request(REPORT_GRACE, Namespace="FinOpsGuard", MetricName="WeeklyReportPosted", Timezone="Mars/Olympus"),
+            ports(),
+            NOW,
+        )
 
 
 @pytest.mark.parametrize("request_type", ["Update", "Delete"])

@@ -14,9 +14,9 @@ never waits an hour for an answer that will not come).
   and region. A set role that still exists is adopted and left alone; only an unset or dangling
   setting is pointed at ``RoleArn``. Delete leaves the setting (other APIs may log through it).
 - ``Custom::ReportDeadlineGrace``: the weekly "not posted" alarm treats a week without a post as
-  breaching, so a new stage would page before its first scheduled day. Create puts one data point
-  (``Value`` of ``MetricName``): the deploy opens the first week, and the alarm pages only when that
-  week's scheduled day passes without a report. Update and Delete do nothing.
+  breaching, so a new stage would page before its first scheduled day. Create puts data points of
+  ``MetricName`` (see ``report_grace``): the deploy opens the first week, and the alarm pages only
+  when that week's scheduled day passes without a report. Update and Delete do nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 RequestType = Literal["Create", "Update", "Delete"]
 SERVICES_MONITOR = "Custom::AnomalyServicesMonitor"
@@ -36,6 +37,7 @@ REPORT_GRACE_ID = "weekly-report-deadline-grace"
 _MONITOR_ID = re.compile(r"(?P<how>adopted|created)@(?P<arn>arn:[\w-]+:ce::\d{12}:anomalymonitor/[\w-]+)")
 _ROLE_ARN = re.compile(r"arn:[\w-]+:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})")
 _NAME = re.compile(r"[\w+=,.@ -]{1,1024}")
+_ZONE = re.compile(r"[A-Za-z0-9_+/-]{1,64}")
 _MAX_REASON = 900  # CloudFormation shows the reason; the whole response must stay under 4 KB
 
 
@@ -208,12 +210,31 @@ def api_gateway_role(request: CfnRequest, account: ApiGatewayAccount) -> Outcome
 
 
 def report_grace(request: CfnRequest, metrics: MetricSink, now: datetime) -> Outcome:
+    """Two data points when the stack is created: one now, which covers the first week, and one in the
+    last complete day of ``Timezone``. A wall-clock alarm evaluates complete days only, so without the
+    second its first evaluation (before the next midnight) would find seven empty days and page."""
     if request.request_type != "Create":
         return Outcome(request.physical_id or REPORT_GRACE_ID, note="the grace opens on create only")
     namespace, metric_name = request.text("Namespace"), request.text("MetricName")
+    zone = _zone(request.text("Timezone", _ZONE))
     dimensions = _string_map(request.properties.get("Dimensions"))
-    metrics.put_count(namespace, metric_name, dimensions, 1, now)
-    return Outcome(REPORT_GRACE_ID, {"OpenedAt": now.isoformat()}, f"put {namespace}/{metric_name}=1 at {now}")
+    local_midnight = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Less than 24 hours ago: older points may take up to 48 hours to reach the alarm.
+    yesterday = (local_midnight - timedelta(seconds=1)).astimezone(UTC)
+    for at in (yesterday, now):
+        metrics.put_count(namespace, metric_name, dimensions, 1, at)
+    return Outcome(
+        REPORT_GRACE_ID,
+        {"OpenedAt": now.isoformat()},
+        f"put {namespace}/{metric_name}=1 at {yesterday.isoformat()} and {now.isoformat()}",
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise SetupError(f"{REPORT_GRACE} needs an IANA Timezone, got {name[:60]!r}") from error
 
 
 def _string_map(value: Any) -> dict[str, str]:
