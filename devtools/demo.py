@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from devtools.billing_ops_demo import run_billing_operations
@@ -149,6 +149,9 @@ def main() -> int:
                     "FINOPSGUARD_TEAM_SECRET_PREFIX": f"finops-guard/{STAGE}/teams/",
                     "FINOPSGUARD_CHARGEBACK_BUCKET": export_bucket,
                     "FINOPSGUARD_RECOMMENDATIONS_TABLE": recommendations,
+                    # A stage deployed three days ago: the card's Setup section says anomaly detection
+                    # is still learning (the stack sets this from the services monitor's creation date).
+                    "FINOPSGUARD_ANOMALY_MONITOR_SINCE": (fired_at.date() - timedelta(days=3)).isoformat(),
                     "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
                     "POWERTOOLS_METRICS_DISABLED": "true",
                     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
