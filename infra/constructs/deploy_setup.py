@@ -100,15 +100,22 @@ class DeploySetup(Construct):
         partition, account = Aws.PARTITION, Aws.ACCOUNT_ID
         monitors = f"arn:{partition}:ce::{account}:anomalymonitor/*"
         subscriptions = f"arn:{partition}:ce::{account}:anomalysubscription/*"
+        # Service Authorization Reference: CreateAnomalyMonitor has no resource type (Resource "*"), but
+        # takes aws:RequestTag; reads and deletes are scoped to this account's monitors ("all or none":
+        # the Get actions need the generic ARN, https://docs.aws.amazon.com/cost-management/latest/
+        # userguide/accesscontrol-ad.html).
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="AdoptOrCreateServicesMonitor",
-                actions=[
-                    "ce:GetAnomalyMonitors",
-                    "ce:CreateAnomalyMonitor",
-                    "ce:TagResource",  # the monitor is created with the stack's tags
-                    "ce:DeleteAnomalyMonitor",
-                ],
+                sid="CreateTaggedServicesMonitor",
+                actions=["ce:CreateAnomalyMonitor", "ce:TagResource"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestTag/Project": self.tags["Project"]}},
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="FindOrDeleteServicesMonitor",
+                actions=["ce:GetAnomalyMonitors", "ce:DeleteAnomalyMonitor"],
                 resources=[monitors],
             )
         )
@@ -122,6 +129,12 @@ class DeploySetup(Construct):
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ce::<AWS::AccountId>:anomalymonitor/*]",
             "The monitor's id is chosen by AWS at creation (or is the id of the existing monitor adopted), "
             "so no narrower ARN exists; the actions are limited to anomaly monitors of this account.",
+        )
+        self._acknowledge(
+            "AwsSolutions-IAM5[Resource::*]",
+            "Resource '*' only where the action has no resource type: ce:CreateAnomalyMonitor and ce:TagResource "
+            "(limited to requests tagging Project=FinOpsGuard) and cloudwatch:PutMetricData (limited by the "
+            "cloudwatch:namespace condition to FinOps Guard's own namespace).",
         )
         self._acknowledge(
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ce::<AWS::AccountId>:anomalysubscription/*]",
@@ -188,8 +201,9 @@ class DeploySetup(Construct):
         )
         self._acknowledge(
             "AwsSolutions-IAM5[Resource::*]",
-            "Only cloudwatch:PutMetricData uses Resource '*' (it has no resource type), limited by the "
-            "cloudwatch:namespace condition to FinOps Guard's own namespace.",
+            "Resource '*' only where the action has no resource type: cloudwatch:PutMetricData (limited by the "
+            "cloudwatch:namespace condition to FinOps Guard's own namespace), and with a services monitor "
+            "ce:CreateAnomalyMonitor and ce:TagResource (limited to requests tagging Project=FinOpsGuard).",
         )
         return self._resource(
             scope,

@@ -484,6 +484,11 @@ def _applies(
 # --- the evaluator ----------------------------------------------------------------------------
 
 
+# Services whose resources carry no resource-based policy: identity policies alone decide (IAM roles do
+# have one, their trust policy, but it governs only sts:AssumeRole, handled above).
+_NO_RESOURCE_POLICIES = frozenset({"ce", "apigateway", "cloudwatch", "iam"})
+
+
 class PolicyEvaluator:
     """``evaluate(Request(...))`` against the template's resource and identity policies."""
 
@@ -504,6 +509,8 @@ class PolicyEvaluator:
     # Policies.
     def _resource_policies(self, request: Request) -> tuple[_PolicyKind, list[_Statement]]:
         t, resource = self.template, request.resource
+        if resource == "*":  # an action without a resource type: identity policies alone decide
+            return _PolicyKind.RESOURCE, []
         service_name = _arn_parts(resource)[2]
         found: list[_Statement] = []
         if service_name == "sns":
@@ -536,6 +543,8 @@ class PolicyEvaluator:
             return _PolicyKind.TRUST, list(_statements(trust, f"{roles[0]} trust policy"))
         if service_name == "lambda":
             return _PolicyKind.RESOURCE, list(self._lambda_permissions(resource))
+        if service_name in _NO_RESOURCE_POLICIES:
+            return _PolicyKind.RESOURCE, []
         raise Unsupported(f"resource policies of {service_name} resources")
 
     def _queue_arn(self, queue: Any) -> str:
@@ -596,7 +605,7 @@ class PolicyEvaluator:
         t = self.template
         context = self._context(request)
         kind, resource_statements = self._resource_policies(request)
-        is_kms = _arn_parts(request.resource)[2] == "kms"
+        is_kms = request.resource != "*" and _arn_parts(request.resource)[2] == "kms"
         same_account_role = request.principal.kind == "AWS" and request.principal.account == t.account
 
         resource_hits = [

@@ -186,6 +186,13 @@ def test_wildcards_are_only_cost_explorer_cost_optimization_hub_list_streams_sms
     cost_explorer = {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}
     assert wildcard_statements == [
         {
+            "Sid": "CreateTaggedServicesMonitor",  # deploy setup: CreateAnomalyMonitor has no resource type
+            "Effect": "Allow",
+            "Action": ["ce:CreateAnomalyMonitor", "ce:TagResource"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestTag/Project": "FinOpsGuard"}},
+        },
+        {
             "Sid": "OpenReportDeadline",  # deploy setup: the weekly deadline's first data point
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",

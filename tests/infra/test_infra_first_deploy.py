@@ -11,6 +11,8 @@ from botocore.stub import Stubber
 from conftest import Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of, synthesize
 from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
 from moto import mock_aws
+from policy_eval import PolicyEvaluator
+from policy_eval import role as role_principal
 
 from devtools.hub_stub import fake_client
 
@@ -83,10 +85,17 @@ def test_deploy_setup_role_holds_exactly_what_its_three_custom_resources_use(ful
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": statements["WriteOwnLogs"]["Resource"],
         },
-        "AdoptOrCreateServicesMonitor": {
-            "Sid": "AdoptOrCreateServicesMonitor",
+        "CreateTaggedServicesMonitor": {
+            "Sid": "CreateTaggedServicesMonitor",
             "Effect": "Allow",
-            "Action": ["ce:CreateAnomalyMonitor", "ce:DeleteAnomalyMonitor", "ce:GetAnomalyMonitors", "ce:TagResource"],
+            "Action": ["ce:CreateAnomalyMonitor", "ce:TagResource"],
+            "Resource": "*",  # CreateAnomalyMonitor has no resource type
+            "Condition": {"StringEquals": {"aws:RequestTag/Project": "FinOpsGuard"}},
+        },
+        "FindOrDeleteServicesMonitor": {
+            "Sid": "FindOrDeleteServicesMonitor",
+            "Effect": "Allow",
+            "Action": ["ce:DeleteAnomalyMonitor", "ce:GetAnomalyMonitors"],
             "Resource": account_arn([":ce::", ref("AWS::AccountId"), ":anomalymonitor/*"]),
         },
         "FindMonitorSubscriptions": {
@@ -186,15 +195,50 @@ def test_every_call_the_setup_code_makes_is_an_action_its_role_allows(full_synth
         CloudWatchMetricSink(clients["cloudwatch"]).put_count("FinOpsGuard", "WeeklyReportPosted", {}, 1, _now())
         stubber.assert_no_pending_responses()
 
-    # API Gateway's IAM actions are HTTP verbs; UpdateAccount also passes the logs role.
-    as_iam = {
-        "apigateway:GetAccount": ["apigateway:GET"],
-        "apigateway:UpdateAccount": ["apigateway:PATCH", "iam:PassRole"],
-        "monitoring:PutMetricData": ["cloudwatch:PutMetricData"],
+    # Each call as IAM authorizes it: API Gateway's actions are HTTP verbs, UpdateAccount also passes the
+    # logs role, CreateAnomalyMonitor with ResourceTags also tags, and actions without a resource type
+    # are evaluated against "*" (Service Authorization Reference).
+    evaluator = PolicyEvaluator(full_synth.template_json)
+    account, region = evaluator.template.account, evaluator.template.region
+    monitor = f"arn:aws:ce::{account}:anomalymonitor/0a1b2c3d"
+    tagged = {"aws:RequestTag/Project": "FinOpsGuard", "aws:TagKeys": ["CostCenter", "Environment", "Owner", "Project"]}
+    logs_role = evaluator.arn(setting_role_id(full_synth))
+    as_iam: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+        "ce:CreateAnomalyMonitor": [("ce:CreateAnomalyMonitor", "*", tagged), ("ce:TagResource", monitor, tagged)],
+        "ce:GetAnomalyMonitors": [("ce:GetAnomalyMonitors", monitor, {})],
+        "ce:DeleteAnomalyMonitor": [("ce:DeleteAnomalyMonitor", monitor, {})],
+        "ce:GetAnomalySubscriptions": [
+            ("ce:GetAnomalySubscriptions", f"arn:aws:ce::{account}:anomalysubscription/0a1b", {})
+        ],
+        "apigateway:GetAccount": [("apigateway:GET", f"arn:aws:apigateway:{region}::/account", {})],
+        "apigateway:UpdateAccount": [
+            ("apigateway:PATCH", f"arn:aws:apigateway:{region}::/account", {}),
+            ("iam:PassRole", logs_role, {"iam:PassedToService": "apigateway.amazonaws.com"}),
+        ],
+        "iam:GetRole": [("iam:GetRole", f"arn:aws:iam::{account}:role/central-apigw-logs", {})],
+        "monitoring:PutMetricData": [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "FinOpsGuard"})],
     }
-    needed = {action for call in calls for action in as_iam.get(call, [call])}
-    assert "ce:CreateAnomalyMonitor" in needed and "iam:GetRole" in needed
-    assert needed - _allowed(setup_role_statements(full_synth)) == set()
+    assert set(calls) == set(as_iam), "a call this test does not know how IAM authorizes"
+    setup_role = role_principal(evaluator.arn(role_id_of(full_synth, "deploy-setup")))
+    refused = [
+        (action, resource, outcome.reason)
+        for call in calls
+        for action, resource, context in as_iam[call]
+        if not (outcome := evaluator.is_allowed(setup_role, action, resource, context))
+    ]
+    assert refused == []
+    # And nothing beyond: an untagged create, another namespace, passing another role.
+    assert not evaluator.is_allowed(setup_role, "ce:CreateAnomalyMonitor", "*", {})
+    assert not evaluator.is_allowed(setup_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})
+    other_role = f"arn:aws:iam::{account}:role/admin"
+    assert not evaluator.is_allowed(
+        setup_role, "iam:PassRole", other_role, {"iam:PassedToService": "apigateway.amazonaws.com"}
+    )
+
+
+def setting_role_id(synth: Synth) -> str:
+    _, setting = synth.only("Custom::ApiGatewayCloudWatchRole")
+    return setting["Properties"]["RoleArn"]["Fn::GetAtt"][0]
 
 
 def _now():
