@@ -1,7 +1,9 @@
 """`make bench`, issue 7 (self-cost): the deployment's own monthly AWS bill, computed from the AWS
 requests the real handlers make during a simulated month on the embedded AWS.
 
-How the figures are made (`python -m devtools.bench_selfcost`, `--json` for the bench driver):
+How the figures are made (`python -m devtools.bench_selfcost`, `--json` for the bench driver; `--smoke`
+runs every scenario through the same code for the first SMOKE.days days only, with fewer sampled
+customer groups: a test that the bench still runs, whose figures are not a month's):
 
 - The stack is synthesized in-process with cdk.json's default context. Memory sizes, schedules,
   retry attempts, environment variables, topics and the fixed resources (secrets, KMS keys, alarms,
@@ -71,12 +73,30 @@ from devtools.lambda_runner import ROOT
 
 TARGET_USD = Decimal("0.50")
 MONTH = (2026, 11)
+MONITOR_SINCE = date(2026, 6, 1)  # the AWS-services anomaly monitor's start, long before the month
 STAGE = "dev"
 FUNCTION_PREFIX = f"finops-guard-{STAGE}-"
 HOURS_PER_BILLING_MONTH = Decimal(730)  # AWS's pricing examples prorate monthly charges over 730 hours
 GIB = Decimal(2**30)
 STRIPE_EVENTS_PER_MONTH = 10_000
 SAMPLE_GROUPS = 14  # customer groups (72 events each) that really go through the webhook
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of the month runs: every day (`days` None) or the first `days`; `sample_groups` of the
+    Stripe customer groups go through the webhook; `init_runs` fresh interpreters time each INIT (0:
+    the one that also writes the bytecode cache); `reconciliations` of them run on the full ledger."""
+
+    days: int | None
+    sample_groups: int
+    init_runs: int
+    reconciliations: int
+
+
+FULL = Scale(days=None, sample_groups=SAMPLE_GROUPS, init_runs=3, reconciliations=3)
+# Day 1 has the chargeback, day 2 (a Monday) the weekly report and export, day 3 the first anomaly.
+SMOKE = Scale(days=3, sample_groups=2, init_runs=0, reconciliations=1)
 WEBHOOK_IDLE_TIMEOUT_S = 600  # assumption: an idle Lambda environment is reclaimed after ~10 minutes
 SQS_POLLERS = 5  # Lambda's documented starting number of SQS pollers per event source mapping
 SQS_LONG_POLL_S = 20  # each poller long-polls; an empty queue answers after 20 s
@@ -1156,7 +1176,7 @@ def measure_init_ms(functions: Mapping[str, FunctionFacts], environments: Mappin
         for i in range(runs + 1):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", "import handler"], env=env, check=True, capture_output=True)
-            if i:
+            if i or not runs:
                 timings.append(time.perf_counter() - started)
         return billed_ms(statistics.median(timings))
 
@@ -1212,6 +1232,11 @@ class Deployment:
             return str(self.topic_arns[props["TopicName"]])
         if resource["Type"] == "AWS::S3::Bucket":
             return self._bucket(target)
+        if resource["Type"] == "Custom::AnomalyServicesMonitor" and "Fn::GetAtt" in value:
+            # What the deploy-setup function answers: the monitor's ARN, its start (before the month: the
+            # model is done learning, as in a month of steady use).
+            return {"MonitorArn": f"arn:aws:ce::123456789012:anomalymonitor/{target.lower()}",
+                    "Since": MONITOR_SINCE.isoformat()}[value["Fn::GetAtt"][1]]  # fmt: skip
         raise ValueError(f"cannot resolve {value} ({resource['Type']})")
 
     def _bucket(self, logical_id: str) -> str:
@@ -1418,7 +1443,9 @@ def run_reports(
         (12, 20, "a3", Decimal(230)), (19, 9, "a3", Decimal(230)), (25, 11, "a4", Decimal(980)),
     ]  # fmt: skip
     for day, hour, anomaly, impact in sightings:
-        jobs.append((datetime(MONTH[0], MONTH[1], day, hour, tzinfo=UTC), "anomaly-alerts", None, (anomaly, impact)))
+        seen = datetime(MONTH[0], MONTH[1], day, hour, tzinfo=UTC)
+        if sim.within(seen):
+            jobs.append((seen, "anomaly-alerts", None, (anomaly, impact)))
     for at, function, schedule, detail in sorted(jobs, key=lambda job: job[0]):
         env = {**sim.lambdas.environments[function], **(overrides or {})}
         extra = {"scheduler.invocation": Decimal(1)}
@@ -1542,7 +1569,7 @@ def run_savings(
 
     table_name = sim.lambdas.environments[SAVINGS_FUNCTION]["FINOPSGUARD_RECOMMENDATIONS_TABLE"]
     weekly = next(s for s in sim.facts.schedules if s.function == "weekly-report")
-    jobs = [(at, SAVINGS_FUNCTION, schedule) for at in runs_in_month(schedule.expression, schedule.timezone, *MONTH)]
+    jobs = [(at, SAVINGS_FUNCTION, schedule) for at in sim.runs(schedule)]
     jobs += [(at, "weekly-report", weekly) for at in sim.runs(weekly)]
     pages = [hub_page("page1"), hub_page("page2")]
     table = RecommendationsTable(table_name, sim.aws.client("dynamodb"))
@@ -1692,7 +1719,11 @@ def _access_log_bytes() -> int:
 
 
 def run_stripe_month(
-    sim: Simulation, fake: Any, take_events: Callable[[], list[dict[str, Any]]]
+    sim: Simulation,
+    fake: Any,
+    take_events: Callable[[], list[dict[str, Any]]],
+    sample_groups: int = SAMPLE_GROUPS,
+    reconciliations: int = 3,
 ) -> tuple[list[Invocation], dict[str, Any]]:
     """The webhook month (sampled groups, weighted), the notifier on new billing alerts, and the hourly
     dunning sender interleaved with them; then the reconciliation, weekly export and admin calls on
@@ -1701,13 +1732,13 @@ def run_stripe_month(
 
     lambdas, start = sim.lambdas, sim.month_start
     groups = math.ceil(STRIPE_EVENTS_PER_MONTH / 72)
-    deliveries = stripe_month(groups, SAMPLE_GROUPS)
-    group_weight = {g: Decimal(len(range(g, groups, SAMPLE_GROUPS))) for g in range(SAMPLE_GROUPS)}
+    deliveries = stripe_month(groups, sample_groups)
+    group_weight = {g: Decimal(len(range(g, groups, sample_groups))) for g in range(sample_groups)}
     full_cold = dict(zip(((d.group, d.index, d.at) for d in deliveries),
                          cold_starts([d.at for d in deliveries]), strict=True))  # fmt: skip
     replicas: dict[tuple[int, int], list[float]] = defaultdict(list)
     for d in deliveries:
-        replicas[(d.group % SAMPLE_GROUPS, d.index)].append(d.at)
+        replicas[(d.group % sample_groups, d.index)].append(d.at)
     access_log = Decimal(_access_log_bytes()) / GIB
     api_extra = {"apigateway.request": Decimal(1), "logs.ingest": access_log, "logs.storage": access_log}
     tail = StreamTail(sim.aws, sim.deployment.tables["alerts"])
@@ -1757,7 +1788,7 @@ def run_stripe_month(
     # schedule); the rest are idle runs, each like the sample's idle runs.
     busy = [r for r in dunning_runs if r.result and any(r.result.get(k) for k in ("sent", "skipped", "failed"))]
     idle = [r for r in dunning_runs if r not in busy]
-    scale = Decimal(groups) / SAMPLE_GROUPS
+    scale = Decimal(groups) / sample_groups
     busy_full = min(Decimal(len(dunning_runs)), Decimal(len(busy)) * scale)
     for r in busy:
         r.weight = busy_full / len(busy)
@@ -1769,14 +1800,14 @@ def run_stripe_month(
     full_events = len(deliveries)
     # Full size for the jobs that read the whole ledger: replicate the sampled groups' rows. Those
     # harness writes are not billing alerts anyone raised: their stream records are skipped.
-    replicate_billing(sim, fake, groups)
+    replicate_billing(sim, fake, groups, sample_groups)
     tail.new_records()
     clock.append(time.perf_counter())
     jobs_extra = {"scheduler.invocation": Decimal(1)}
     for schedule in sim.facts.schedules:
         runs = sim.runs(schedule)
         if schedule.function == "reconciliation":
-            measured = runs[-3:]
+            measured = runs[-reconciliations:]
             share = Decimal(len(runs)) / len(measured)
             chunk = math.ceil(len(runs) / len(measured))
             for n, at in enumerate(measured):
@@ -1803,7 +1834,7 @@ def run_stripe_month(
             )
         ),
         "groups": groups,
-        "sample_groups": SAMPLE_GROUPS,
+        "sample_groups": sample_groups,
         "events_full": full_events,
         "events_sampled": sample_events,
         "scale": str((Decimal(full_events) / sample_events).quantize(Decimal("0.01"))),
@@ -1815,7 +1846,7 @@ def run_stripe_month(
     return lambdas.records[first:], figures
 
 
-def replicate_billing(sim: Simulation, fake: Any, groups: int) -> None:
+def replicate_billing(sim: Simulation, fake: Any, groups: int, sample_groups: int = SAMPLE_GROUPS) -> None:
     """Copy each sampled group's ledger, objects and alerts rows to the groups it stands for, and
     give the loopback Stripe the invoices the ledger booked (harness writes, not counted)."""
     dynamodb = sim.aws.client("dynamodb")
@@ -1831,7 +1862,7 @@ def replicate_billing(sim: Simulation, fake: Any, groups: int) -> None:
             if not found:
                 continue
             group = int(found.group(1))
-            for target in range(group + SAMPLE_GROUPS, groups, SAMPLE_GROUPS):
+            for target in range(group + sample_groups, groups, sample_groups):
                 copies.append(json.loads(text.replace(f"q{group:03d}q", f"q{target:03d}q")
                                          .replace(f"Q{group:03d}Q", f"Q{target:03d}Q")))  # fmt: skip
         for i in range(0, len(copies), 25):
@@ -1927,15 +1958,21 @@ def table_storage(aws: Any, facts: TemplateFacts, scale: Decimal = Decimal(1),
 
 
 class Simulation:
-    def __init__(self, aws: Any, facts: TemplateFacts, deployment: Deployment, lambdas: Lambdas) -> None:
+    def __init__(
+        self, aws: Any, facts: TemplateFacts, deployment: Deployment, lambdas: Lambdas, days: int | None = None
+    ) -> None:
         self.aws = aws
         self.facts = facts
         self.deployment = deployment
         self.lambdas = lambdas
         self.month_start = datetime(MONTH[0], MONTH[1], 1, tzinfo=UTC)
+        self.days = days  # None: the whole month; else its first `days` days (the smoke run)
+
+    def within(self, at: datetime) -> bool:
+        return self.days is None or at < self.month_start + timedelta(days=self.days)
 
     def runs(self, schedule: ScheduleFacts) -> list[datetime]:
-        return runs_in_month(schedule.expression, schedule.timezone, *MONTH)
+        return [at for at in runs_in_month(schedule.expression, schedule.timezone, *MONTH) if self.within(at)]
 
 
 def usage_counts(records: Iterable[Invocation], extra: Mapping[str, Decimal] | None = None) -> dict[str, Decimal]:
@@ -2013,7 +2050,7 @@ def _bill_json(bill: Bill) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def measure() -> dict[str, Any]:
+def measure(scale: Scale = FULL) -> dict[str, Any]:
     """Both scenarios' monthly bills (money as decimal strings) and what they were computed from."""
     for key in [k for k in os.environ if k.startswith(("FINOPSGUARD_", "POWERTOOLS_"))]:
         del os.environ[key]
@@ -2057,9 +2094,9 @@ def measure() -> dict[str, Any]:
             if opted_in is not None and savings_schedule is not None:
                 opted_weekly = deployment.environment_of(opted_in.functions["weekly-report"])
                 savings_weekly = {k: v for k, v in opted_weekly.items() if env["weekly-report"].get(k) != v}
-            init_ms = measure_init_ms(sim_facts.functions, env)
+            init_ms = measure_init_ms(sim_facts.functions, env, runs=scale.init_runs)
             lambdas = Lambdas(sim_facts, env, init_ms, meter, chat_bytes, month_start)
-            sim = Simulation(aws, sim_facts, deployment, lambdas)
+            sim = Simulation(aws, sim_facts, deployment, lambdas, days=scale.days)
             answers = CostAnswers(aws)
             t0 = time.perf_counter()
             reports = run_reports(sim, answers)
@@ -2086,7 +2123,8 @@ def measure() -> dict[str, Any]:
             aws.client("secretsmanager").put_secret_value(SecretId=key_name, SecretString=fake.api_key)
             for name in ("dunning-sender", "reconciliation", "billing-admin"):
                 env[name]["FINOPSGUARD_DUNNING_SENDER_EMAIL"] = "billing@finops-guard.example"
-            billing, stripe_figures = run_stripe_month(sim, fake, take_events)
+            billing, stripe_figures = run_stripe_month(sim, fake, take_events, scale.sample_groups,
+                                                       scale.reconciliations)  # fmt: skip
             t4 = time.perf_counter()
     finally:
         fake.stop()
@@ -2122,7 +2160,8 @@ def measure() -> dict[str, Any]:
         counts = usage_counts(records, storage_counts(sizes, facts.pitr_tables))
         unpriced = {k: str(v) for k, v in counts.items() if k not in PRICES}  # a service this table has no price for
         bill = Bill.from_counts({k: v for k, v in counts.items() if k in PRICES})
-        scenarios[label] = {**_bill_json(bill), **_summary(records), "unpriced": unpriced, "met": bill.usd < TARGET_USD}
+        scenarios[label] = {**_bill_json(bill), **_summary(records), "unpriced": unpriced,
+                            "met": scale == FULL and bill.usd < TARGET_USD}  # fmt: skip
     # Each routed team's webhook secret is a secret the operator creates (not in the template).
     scenarios["B"]["team_secrets"] = _bill_json(Bill.from_counts(
         {"secretsmanager.secret": Decimal(len(team_secrets))},
@@ -2141,6 +2180,10 @@ def measure() -> dict[str, Any]:
                         "routed_teams": list(ROUTED_TEAMS), "team_cards_posted": team_posts},
         "savings": savings_facts,
         "harness_problems": answers.problems,
+        # Every scenario ran, priced every request, and the harness answered every Cost Explorer request.
+        "correct": not answers.problems and bool(savings) and all(s["usd"] != "0" and not s["unpriced"]
+                                                                 for s in scenarios.values()),
+        "smoke": scale != FULL,
         "stripe": {k: v for k, v in stripe_figures.items() if k != "storage"},
         "seconds": {"synth": round(synth_s, 1), "scenario_a": round(t1 - t0, 1),
                     "a_without_attribution": round(t2 - t1, 1), "scenario_c": round(t3 - t2, 1),
@@ -2346,7 +2389,10 @@ def report(figures: Mapping[str, Any]) -> list[str]:
     out.append("  assumptions: " + "; ".join(ASSUMPTIONS))
     out.append("  not counted: " + "; ".join(NOT_COUNTED))
     a = figures["scenarios"]["A"]
-    verdict = "met" if a["met"] else "NOT MET"
+    verdict = "not judged (smoke run)" if figures.get("smoke") else "met" if a["met"] else "NOT MET"
+    if figures.get("smoke"):
+        out.insert(0, f"SMOKE RUN (the first {SMOKE.days} days, {stripe['sample_groups']} sampled customer groups): "
+                      f"the code paths of the month, not its bill; correct: {figures['correct']}")  # fmt: skip
     out.append(f"  target: scenario A's usage < {usd(target, 2)} a month (judged on usage only: the calls' cost at list"
                f" price, no free tier): {usd(Decimal(a['usd']))} -- {verdict}; the fixed charges"
                f" ({usd(Decimal(fixed['usd']), 2)}) are reported beside it")  # fmt: skip
@@ -2356,16 +2402,19 @@ def report(figures: Mapping[str, Any]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line (for make bench)")
+    parser.add_argument("--smoke", action="store_true", help="the first days only: does the bench still run?")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     import warnings
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    figures = measure()
+    figures = measure(SMOKE if args.smoke else FULL)
     if args.json:
         print(json.dumps(figures, default=str))
     else:
         print("\n".join(report(figures)))
+    if args.smoke:
+        return 0 if figures["correct"] else 1
     return 0 if figures["scenarios"]["A"]["met"] else 1
 
 

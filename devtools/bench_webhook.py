@@ -4,7 +4,7 @@ one TransactWriteItems), both measured here on equally fresh tables.
 Each pair is measured twice: on stock moto, whose TransactWriteItems deep-copies every touched table
 once per item (cost grows with table size x items, see devtools/moto_rollback.py), and on moto with
 item-level rollback, which costs per item written as DynamoDB does. The targets are judged on the
-second; both are printed."""
+second; both are printed. `smoke=True` runs the same paths on a handful of events (make test)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ from typing import Any
 
 N = 300
 WARMUP = 30
+SMOKE_N, SMOKE_WARMUP = 12, 3
 
 
-def _signed_events(prefix: str) -> list[dict[str, Any]]:
+def _signed_events(prefix: str, count: int) -> list[dict[str, Any]]:
     from devtools import stripe_events as se
 
     base = se.sample_events()["invoice.paid"]
     requests = []
-    for i in range(N + WARMUP):
+    for i in range(count):
         event = json.loads(json.dumps(base))
         event["id"] = f"evt_1{prefix}{i:06d}"
         event["data"]["object"].update(id=f"in_{prefix}{i}", customer=f"cus_bench{i % 50}")
@@ -35,7 +36,8 @@ def _signed_events(prefix: str) -> list[dict[str, Any]]:
 
 def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
-    return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.99) - 1] * 1000, len(samples) / sum(samples)
+    p99 = ordered[max(int(len(ordered) * 0.99) - 1, 0)]
+    return statistics.median(ordered) * 1000, p99 * 1000, len(samples) / sum(samples)
 
 
 def _tables() -> dict[str, str]:
@@ -61,8 +63,9 @@ def _secret() -> str:
     return TEST_SECRET
 
 
-def measure(item_level_rollback: bool = True) -> dict[str, tuple[float, float, float]]:
+def measure(item_level_rollback: bool = True, *, smoke: bool = False) -> dict[str, tuple[float, float, float]]:
     """{"floor"|"baseline"|"handler": (p50 ms, p99 ms, events/s)} on fresh tables for each."""
+    n, warmup = (SMOKE_N, SMOKE_WARMUP) if smoke else (N, WARMUP)
     from contextlib import nullcontext
 
     from moto import mock_aws
@@ -76,11 +79,11 @@ def measure(item_level_rollback: bool = True) -> dict[str, tuple[float, float, f
     results = {}
     try:
         with mock_aws(), storage():
-            results["floor"] = _baseline(_tables(), same_items=False)
+            results["floor"] = _baseline(_tables(), n, warmup, same_items=False)
         with mock_aws(), storage():
-            results["baseline"] = _baseline(_tables(), same_items=True)
+            results["baseline"] = _baseline(_tables(), n, warmup, same_items=True)
         with mock_aws(), storage(), contextlib.redirect_stdout(io.StringIO()):  # Powertools' EMF lines
-            results["handler"] = _handler(_tables())
+            results["handler"] = _handler(_tables(), n, warmup)
     finally:
         for key, value in saved.items():
             if value is not None:
@@ -88,7 +91,7 @@ def measure(item_level_rollback: bool = True) -> dict[str, tuple[float, float, f
     return results
 
 
-def _baseline(tables: dict[str, str], same_items: bool) -> tuple[float, float, float]:
+def _baseline(tables: dict[str, str], n: int, warmup: int, *, same_items: bool) -> tuple[float, float, float]:
     """Signature verify + one TransactWriteItems: either the very items the handler writes for the
     event (built before the clock starts) or a single put of the event id (the floor)."""
     from datetime import UTC, datetime
@@ -102,7 +105,7 @@ def _baseline(tables: dict[str, str], same_items: bool) -> tuple[float, float, f
     store = BillingStore(
         BillingTables(*(tables[r] for r in ("events", "ledger", "objects", "alerts", "dunning"))), client=client
     )
-    requests = _signed_events("Same" if same_items else "Base")
+    requests = _signed_events("Same" if same_items else "Base", n + warmup)
     now = datetime.now(UTC)
     if same_items:
         planned = [store._items(effects_of(json.loads(r["body"]), dunning_steps=[]), now) for r in requests]
@@ -117,12 +120,12 @@ def _baseline(tables: dict[str, str], same_items: bool) -> tuple[float, float, f
         started = time.perf_counter()
         stripe.Webhook.construct_event(request["body"], request["headers"]["Stripe-Signature"], _secret(), 300)
         client.transact_write_items(TransactItems=items)
-        if i >= WARMUP:
+        if i >= warmup:
             timings.append(time.perf_counter() - started)
     return _percentiles(timings)
 
 
-def _handler(tables: dict[str, str]) -> tuple[float, float, float]:
+def _handler(tables: dict[str, str], n: int, warmup: int) -> tuple[float, float, float]:
     from finops_guard import runtime
     from finops_guard.adapters import secrets
 
@@ -148,10 +151,10 @@ def _handler(tables: dict[str, str]) -> tuple[float, float, float]:
     handler = load_handler("stripe_webhook")
     context = FakeContext("bench-webhook", timeout_s=15)
     timings = []
-    for i, request in enumerate(_signed_events("Hand")):
+    for i, request in enumerate(_signed_events("Hand", n + warmup)):
         started = time.perf_counter()
         reply = handler.lambda_handler(request, context)
-        if i >= WARMUP:
+        if i >= warmup:
             timings.append(time.perf_counter() - started)
         assert reply["statusCode"] == 200, reply
     return _percentiles(timings)
@@ -187,7 +190,7 @@ def measure_logic_only(n: int = 2000) -> float:
             return None
 
     settings = BillingSettings("s", None, "e", "l", "o", "a", "d", {}, [(0, "email")], 262_144)
-    requests = _signed_events("Logic")[:n]
+    requests = _signed_events("Logic", n)
     ledger = Building()
     started = time.perf_counter()
     for request in requests:

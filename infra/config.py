@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "webhookMaxBodyBytes": 262144,
     "billingApiRateLimit": 50,
     "billingApiBurstLimit": 100,
+    "billingAdminRateLimit": 10,
+    "billingAdminBurstLimit": 20,
     "dunningSenderEmail": None,
     "dunningTemplates": None,
     "dunningSchedule": "rate(1 hour)",
@@ -95,7 +97,8 @@ DUNNING_DAY_MAX = 60
 DUNNING_CHANNELS = ("email", "sms")
 # Stripe events are at most a few tens of KiB; the API Gateway payload limit is 10 MB.
 WEBHOOK_BODY_MIN, WEBHOOK_BODY_MAX = 1024, 1048576
-# API Gateway's default account-level throttle quota (requests per second); a stage cannot exceed it.
+# API Gateway's default account-level throttle quota (requests per second, every API of the account in
+# the region together); no stage or method limit can exceed it.
 API_LIMIT_MAX = 10000
 # Dunning message templates: what each channel needs, the placeholders the sender fills in, and
 # two SMS segments at most (longer texts are split and billed per segment).
@@ -194,8 +197,10 @@ class FinOpsGuardConfig:
     billing_monthly_thresholds: tuple[tuple[str, str], ...]  # (currency, amount), sorted by currency
     dunning_steps: tuple[DunningStep, ...]
     webhook_max_body_bytes: int
-    billing_api_rate_limit: int
+    billing_api_rate_limit: int  # the Stripe webhook (POST /stripe/webhook)
     billing_api_burst_limit: int
+    billing_admin_rate_limit: int  # every other method of the stage, each on its own (the admin routes)
+    billing_admin_burst_limit: int
     dunning_sender_email: str | None
     dunning_templates: tuple[DunningTemplate, ...]  # sorted by key; empty: the sender's built-in texts
     dunning_schedule: str
@@ -283,6 +288,12 @@ class FinOpsGuardConfig:
             billing_api_rate_limit=_int_in_range("billingApiRateLimit", value("billingApiRateLimit"), 1, API_LIMIT_MAX),
             billing_api_burst_limit=_int_in_range(
                 "billingApiBurstLimit", value("billingApiBurstLimit"), 1, API_LIMIT_MAX
+            ),
+            billing_admin_rate_limit=_int_in_range(
+                "billingAdminRateLimit", value("billingAdminRateLimit"), 1, API_LIMIT_MAX
+            ),
+            billing_admin_burst_limit=_int_in_range(
+                "billingAdminBurstLimit", value("billingAdminBurstLimit"), 1, API_LIMIT_MAX
             ),
             **_billing_ops_settings(value, dunning_steps),
             **_attribution_settings(value),

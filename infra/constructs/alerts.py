@@ -86,10 +86,15 @@ class AlertTopic(Construct):
             resource_name=alarm_name_pattern(stage),
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+        this_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
+        # The key statement names the account only: the topic statement already limits publishing to this
+        # stage's alarms, and no AWS page documents aws:SourceArn on CloudWatch's KMS calls for SNS; a
+        # condition they fail would drop every page silently (`finops-guard paging-check` proves it holds).
         self._allow_service(
             "cloudwatch.amazonaws.com",
             "AllowCloudWatchAlarmsToPublish",
-            {"StringEquals": {"aws:SourceAccount": stack.account}, "ArnLike": {"aws:SourceArn": alarms}},
+            this_account | {"ArnLike": {"aws:SourceArn": alarms}},
+            key_conditions=this_account,
         )
 
     def allow_service_to_publish(self, service: str, sid: str) -> None:
@@ -98,7 +103,14 @@ class AlertTopic(Construct):
         and the data key actions in the key policy."""
         self._allow_service(service, sid, {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}})
 
-    def _allow_service(self, service: str, sid: str, topic_conditions: dict[str, dict[str, str]]) -> None:
+    def _allow_service(
+        self,
+        service: str,
+        sid: str,
+        topic_conditions: dict[str, dict[str, str]],
+        *,
+        key_conditions: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         principal = iam.ServicePrincipal(service)
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
@@ -110,8 +122,9 @@ class AlertTopic(Construct):
             )
         )
         # The key statement SNS documents for services publishing to encrypted topics has no condition:
-        # the service's KMS calls are not documented to carry aws:SourceAccount/aws:SourceArn, and a
-        # condition they fail would drop every message silently. The topic statement is the guard.
+        # a service's KMS calls are not documented to carry aws:SourceAccount/aws:SourceArn, and a
+        # condition they fail would drop every message silently. The topic statement is the guard; only a
+        # caller that proves its key conditions after deploy (CloudWatch: paging-check) passes any.
         # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -119,6 +132,7 @@ class AlertTopic(Construct):
                 principals=[principal],
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                 resources=["*"],  # in a key policy "*" means this key
+                conditions=key_conditions,
             )
         )
 

@@ -131,6 +131,7 @@ class Anomalies(Construct):
             table_name=f"finops-guard-{self.config.stage}-anomalies",
             partition_key="anomaly_id",
             ttl_attribute="expires_at",
+            deletion_protection=True,  # the alert history: which anomalies were already forwarded
         )
 
     def _add_topic(self) -> AlertTopic:

@@ -160,6 +160,7 @@ class Attribution(Construct):
             table_name=f"finops-guard-{self.config.stage}-team-routes",
             partition_key="pk",
             sort_key="sk",
+            deletion_protection=False,  # configuration: `finops-guard teams add` writes it again
         )
 
     def _add_chargeback_bucket(self) -> s3.Bucket:

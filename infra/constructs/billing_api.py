@@ -142,9 +142,16 @@ class BillingApi(Construct):
         return f"finops-guard-{self.config.stage}-{name}"
 
     def _add_tables(self) -> None:
+        # Every billing table is protected from deletion: money (ledger, invoices, subscriptions) and the
+        # records that keep things at most once (Stripe events booked, dunning steps sent, bot invoices
+        # created), none of which Stripe can give back after its 30 days of events.
         # No TTL: the processed-event record is what makes a redelivered Stripe event a no-op, forever.
         self.stripe_events_table = state_table(
-            self, "StripeEventsTable", table_name=self._table_name("stripe-events"), partition_key="event_id"
+            self,
+            "StripeEventsTable",
+            table_name=self._table_name("stripe-events"),
+            partition_key="event_id",
+            deletion_protection=True,
         )
         self.ledger_table = state_table(
             self,
@@ -153,6 +160,7 @@ class BillingApi(Construct):
             partition_key="customer_id",
             sort_key="entry_key",
             global_indexes=[GlobalIndex("by-month", partition_key="month", sort_key="entry_key")],
+            deletion_protection=True,
         )
         # by-type: reconciliation and the finance summary list invoices and subscriptions without a scan.
         self.billing_objects_table = state_table(
@@ -161,6 +169,7 @@ class BillingApi(Construct):
             table_name=self._table_name("billing-objects"),
             partition_key="object_id",
             global_indexes=[GlobalIndex("by-type", partition_key="object_type", sort_key="object_id")],
+            deletion_protection=True,
         )
         self.billing_alerts_table = state_table(
             self,
@@ -169,6 +178,7 @@ class BillingApi(Construct):
             partition_key="alert_id",
             global_indexes=[GlobalIndex("by-status", partition_key="status", sort_key="opened_at")],
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            deletion_protection=True,
         )
         self.dunning_table = state_table(
             self,
@@ -177,6 +187,7 @@ class BillingApi(Construct):
             partition_key="invoice_id",
             sort_key="step",
             global_indexes=[GlobalIndex("by-due", partition_key="status", sort_key="due_at")],
+            deletion_protection=True,
         )
         # The invoice bot's records: billing-admin writes them, the webhook confirms them when Stripe
         # reports the invoice sent or finalized.
@@ -185,6 +196,7 @@ class BillingApi(Construct):
             "InvoiceRequestsTable",
             table_name=self._table_name("invoice-requests"),
             partition_key="request_id",
+            deletion_protection=True,
         )
 
     # --- Stripe webhook function ----------------------------------------------------------------
@@ -313,10 +325,24 @@ class BillingApi(Construct):
             # Execution and access logging need the account's API Gateway CloudWatch role, one setting per
             # account and region that other APIs may rely on: _add_logs_role_setting adopts it when set.
             cloud_watch_role=False,
+            # API Gateway applies a stage's limits to each method on its own, and every API of the account
+            # in the region shares one account-level quota (10,000 requests/s, burst 5,000 by default). The
+            # public webhook gets its own limit, sized for Stripe's deliveries; every other method (the
+            # SigV4 finance admin routes, the webhook's 405 answer) the stage default.
             deploy_options=apigateway.StageOptions(
                 stage_name=API_STAGE,
-                throttling_rate_limit=config.billing_api_rate_limit,
-                throttling_burst_limit=config.billing_api_burst_limit,
+                throttling_rate_limit=config.billing_admin_rate_limit,
+                throttling_burst_limit=config.billing_admin_burst_limit,
+                method_options={
+                    # A method's override replaces the stage's settings for it: logging and metrics repeated.
+                    f"{WEBHOOK_PATH}/POST": apigateway.MethodDeploymentOptions(
+                        throttling_rate_limit=config.billing_api_rate_limit,
+                        throttling_burst_limit=config.billing_api_burst_limit,
+                        logging_level=apigateway.MethodLoggingLevel.ERROR,
+                        data_trace_enabled=False,
+                        metrics_enabled=True,
+                    )
+                },
                 logging_level=apigateway.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 metrics_enabled=True,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -326,13 +326,18 @@ class BillingJobs(Construct):
                     resources=[self._ses_identity_arn(sender), self._ses_identity_arn(domain)],
                 )
             )
-        statements.append(
+        # IAM authorises a publish to a phone number against the number itself ("+15555550100"), which
+        # no ARN pattern matches: only "*" allows it. The Deny takes every topic and platform endpoint
+        # (they all have sns ARNs) back out of that "*", so SMS is all that remains.
+        statements += [
+            iam.PolicyStatement(sid="SendDunningSms", actions=["sns:Publish"], resources=["*"]),
             iam.PolicyStatement(
-                sid="SendDunningSms",
+                sid="PublishNowhereButPhoneNumbers",
+                effect=iam.Effect.DENY,
                 actions=["sns:Publish"],
-                resources=["*"],  # a publish to a phone number has no ARN to scope it to
-            )
-        )
+                resources=[f"arn:{Aws.PARTITION}:sns:*:*:*"],
+            ),
+        ]
         for statement in statements:
             self.dunning_sender.add_to_role_policy(statement)
         Validations.of(self.dunning_sender.role.node.find_child("DefaultPolicy")).acknowledge(
@@ -341,8 +346,9 @@ class BillingJobs(Construct):
                 reason=(
                     "Only sns:Publish uses Resource '*': an SMS published straight to a phone number has no "
                     "SNS resource ARN, and SNS offers no condition key on the phone number, so IAM cannot "
-                    "narrow it. The function publishes to the PhoneNumber parameter only (never to a topic); "
-                    "every other statement is scoped to this stack's secret, dunning table and SES identities."
+                    "narrow it. An explicit Deny of sns:Publish on every SNS ARN (topics, platform endpoints, "
+                    "in any account) leaves only phone numbers; every other statement is scoped to this "
+                    "stack's secret, dunning table and SES identities."
                 ),
             )
         )

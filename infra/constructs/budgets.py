@@ -48,9 +48,18 @@ class Budgets(Construct):
         self.finance_alerts = finance_alerts
         self.webhook_secrets = webhook_secrets
         self.outbox_table = outbox_table
-        self.budgets_table = self._add_table("BudgetsTable", "budgets", partition_key="pk", sort_key="budget_id")
+        # The budgets are configuration, applied again from budgets.yaml; the alert history (kept 400
+        # days, what makes each threshold fire once a period) exists nowhere else.
+        self.budgets_table = self._add_table(
+            "BudgetsTable", "budgets", partition_key="pk", sort_key="budget_id", deletion_protection=False
+        )
         self.budget_alerts_table = self._add_table(
-            "BudgetAlertsTable", "budget-alerts", partition_key="budget_id", sort_key="alert_key", ttl="expires_at"
+            "BudgetAlertsTable",
+            "budget-alerts",
+            partition_key="budget_id",
+            sort_key="alert_key",
+            ttl="expires_at",
+            deletion_protection=True,
         )
         self.budget_guard = self._add_budget_guard(layers, alarm_topic)
         self.function = self.budget_guard.function
@@ -71,7 +80,14 @@ class Budgets(Construct):
         )
 
     def _add_table(
-        self, construct_id: str, name: str, *, partition_key: str, sort_key: str, ttl: str | None = None
+        self,
+        construct_id: str,
+        name: str,
+        *,
+        partition_key: str,
+        sort_key: str,
+        deletion_protection: bool,
+        ttl: str | None = None,
     ) -> dynamodb.Table:
         return state_table(
             self,
@@ -80,6 +96,7 @@ class Budgets(Construct):
             partition_key=partition_key,
             sort_key=sort_key,
             ttl_attribute=ttl,
+            deletion_protection=deletion_protection,
         )
 
     def _environment(self) -> dict[str, str]:

@@ -88,6 +88,9 @@ class CostReports(Construct):
             table_name=f"finops-guard-{self.config.stage}-outbox",
             partition_key="message_id",
             ttl_attribute="expires_at",
+            # A delivery queue, not a record: what it carries (alerts, billing events) is kept in the
+            # tables it came from, and delivered messages expire.
+            deletion_protection=False,
         )
 
     def _environment(self) -> dict[str, str]:

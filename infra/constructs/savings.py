@@ -108,6 +108,7 @@ class Savings(Construct):
             table_name=f"finops-guard-{self.config.stage}-recommendations",
             partition_key="pk",
             sort_key="sk",
+            deletion_protection=False,  # a copy of Cost Optimization Hub's, rebuilt by every daily refresh
         )
 
     def _add_refresh(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:

@@ -5,7 +5,12 @@ one way it keeps files in S3: private, TLS only, encrypted, versioned, access-lo
 Retained means RetainExceptOnCreate: a deploy that fails while creating the stack removes what it
 created (plain Retain would keep the fixed-name tables and block every retry with "already exists"),
 while a deleted stack leaves its data behind. After `cdk destroy`, a redeploy adopts the kept tables
-with `cdk deploy --import-existing-resources` (`finops-guard preflight` says when)."""
+with `cdk deploy --import-existing-resources` (`finops-guard preflight` says when).
+
+Tables that hold money or history also have DynamoDB deletion protection: nobody deletes them, not
+CloudFormation either. A failed first create therefore cannot remove them: its rollback ends in
+ROLLBACK_FAILED with those (empty) tables kept; the stack is then deleted and the retry adopts them,
+exactly as after a destroy (README, Deploy)."""
 
 from __future__ import annotations
 
@@ -38,9 +43,12 @@ def state_table(
     ttl_attribute: str | None = None,
     global_indexes: Sequence[GlobalIndex] = (),
     stream: dynamodb.StreamViewType | None = None,
+    deletion_protection: bool,
 ) -> dynamodb.Table:
     """String keys; `ttl_attribute` lets DynamoDB expire items that carry it (epoch seconds);
-    `stream` turns on a DynamoDB stream with that view of each changed item."""
+    `stream` turns on a DynamoDB stream with that view of each changed item. `deletion_protection`
+    (required, so each table states it): the table holds money or history that nothing else can
+    rebuild, so DynamoDB refuses to delete it until someone turns the protection off."""
     table = dynamodb.Table(
         scope,
         construct_id,
@@ -54,6 +62,7 @@ def state_table(
         ),
         time_to_live_attribute=ttl_attribute,
         stream=stream,
+        deletion_protection=deletion_protection,
         removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     )
     for index in global_indexes:

@@ -55,6 +55,8 @@ FULL_CONTEXT = {
     "webhookMaxBodyBytes": "65536",
     "billingApiRateLimit": "20",
     "billingApiBurstLimit": "40",
+    "billingAdminRateLimit": "7",
+    "billingAdminBurstLimit": "9",
     "dunningSenderEmail": "billing@example.com",
     "dunningTemplates": json.dumps(
         {

@@ -487,6 +487,12 @@ def _applies(
 # Services whose resources carry no resource-based policy: identity policies alone decide (IAM roles do
 # have one, their trust policy, but it governs only sts:AssumeRole, handled above).
 _NO_RESOURCE_POLICIES = frozenset({"ce", "apigateway", "cloudwatch", "iam"})
+# An SMS published straight to a phone number (Publish with PhoneNumber) is authorised against the number
+# itself, e.g. "+15555550100": IAM refuses it "on resource: +1..." unless an identity statement's Resource
+# is "*" (https://docs.aws.amazon.com/step-functions/latest/dg/sns-iam.html; an "arn:aws:sns:*:*:*" grant
+# is refused: https://github.com/Miserlou/Zappa/issues/1941). No ARN pattern matches it, no resource
+# policy applies to it.
+_PHONE_NUMBER = re.compile(r"\+[1-9]\d{1,14}")  # E.164
 
 
 class PolicyEvaluator:
@@ -511,6 +517,8 @@ class PolicyEvaluator:
         t, resource = self.template, request.resource
         if resource == "*":  # an action without a resource type: identity policies alone decide
             return _PolicyKind.RESOURCE, []
+        if request.action.lower() == "sns:publish" and _PHONE_NUMBER.fullmatch(resource):
+            return _PolicyKind.RESOURCE, []  # an SMS to a phone number: identity policies alone decide
         service_name = _arn_parts(resource)[2]
         found: list[_Statement] = []
         if service_name == "sns":
@@ -605,7 +613,7 @@ class PolicyEvaluator:
         t = self.template
         context = self._context(request)
         kind, resource_statements = self._resource_policies(request)
-        is_kms = request.resource != "*" and _arn_parts(request.resource)[2] == "kms"
+        is_kms = request.resource.startswith("arn:") and _arn_parts(request.resource)[2] == "kms"
         same_account_role = request.principal.kind == "AWS" and request.principal.account == t.account
 
         resource_hits = [

@@ -111,7 +111,10 @@ def tags_of(synth: Synth, lid: str, property_name: str = "Tags") -> dict[str, st
 # --- anomalies table --------------------------------------------------------------------------
 
 
-def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_and_retained(full_synth: Synth) -> None:
+def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_retained_and_protected(
+    full_synth: Synth,
+) -> None:
+    # The alert history (which anomalies were forwarded, and how large): deletion protection on.
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
@@ -126,6 +129,7 @@ def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_and_retaine
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "SSESpecification": {"SSEEnabled": True},
                     "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "DeletionProtectionEnabled": True,
                     "Tags": Match.any_value(),
                 }
             ),

@@ -92,6 +92,7 @@ def test_team_routes_table_is_keyed_by_route_and_team_on_demand_recoverable_encr
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert {key: value for key, value in table["Properties"].items() if key != "Tags"} == {
         "TableName": "finops-guard-qa-team-routes",
+        "DeletionProtectionEnabled": False,  # configuration: `finops-guard teams add` writes it again
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},

@@ -114,7 +114,7 @@ def _index(name: str, partition_key: str, sort_key: str) -> dict[str, Any]:
         ("invoice-requests", _keys("request_id"), ["request_id"], {}),
     ],
 )
-def test_billing_tables_are_on_demand_recoverable_encrypted_retained_and_never_expire(
+def test_billing_tables_are_on_demand_recoverable_encrypted_retained_protected_and_never_expire(
     full_synth: Synth, name: str, key_schema: list[dict[str, str]], attributes: list[str], extra: dict[str, Any]
 ) -> None:
     full_synth.template.has_resource(
@@ -130,6 +130,8 @@ def test_billing_tables_are_on_demand_recoverable_encrypted_retained_and_never_e
                     "BillingMode": "PAY_PER_REQUEST",
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "SSESpecification": {"SSEEnabled": True},
+                    # Money, and the records that keep booking, dunning and invoicing at most once.
+                    "DeletionProtectionEnabled": True,
                     "Tags": Match.any_value(),
                     **extra,
                 }
@@ -438,25 +440,52 @@ def test_any_other_method_gets_405_from_a_mock_integration(full_synth: Synth) ->
     assert len(full_synth.resources("AWS::ApiGateway::Method")) == 8
 
 
-@pytest.mark.parametrize(("synth_name", "rate", "burst"), [("default_synth", 50, 100), ("full_synth", 20, 40)])
-def test_stage_v1_throttles_logs_errors_and_collects_metrics(
-    synth_name: str, rate: int, burst: int, request: pytest.FixtureRequest
+@pytest.mark.parametrize(
+    ("synth_name", "admin", "webhook"),
+    [("default_synth", (10, 20), (50, 100)), ("full_synth", (7, 9), (20, 40))],
+)
+def test_stage_v1_throttles_the_webhook_and_every_other_method_each_on_its_own_logs_errors_and_collects_metrics(
+    synth_name: str, admin: tuple[int, int], webhook: tuple[int, int], request: pytest.FixtureRequest
 ) -> None:
+    # API Gateway applies a stage's (and a method's) limits to each method separately: the webhook's
+    # flood of unsigned requests is throttled at its own limit, the finance routes at theirs.
     synth: Synth = request.getfixturevalue(synth_name)
     _, stage = stage_of(synth)
+    logs_and_metrics = {"DataTraceEnabled": False, "LoggingLevel": "ERROR", "MetricsEnabled": True}
 
     assert stage["StageName"] == "v1"
     assert stage["MethodSettings"] == [
         {
             "HttpMethod": "*",
             "ResourcePath": "/*",
-            "DataTraceEnabled": False,
-            "LoggingLevel": "ERROR",
-            "MetricsEnabled": True,
-            "ThrottlingRateLimit": rate,
-            "ThrottlingBurstLimit": burst,
-        }
+            **logs_and_metrics,
+            "ThrottlingRateLimit": admin[0],
+            "ThrottlingBurstLimit": admin[1],
+        },
+        {
+            # CloudFormation's path encoding: "/" is "~1" (/stripe/webhook).
+            "HttpMethod": "POST",
+            "ResourcePath": "/~1stripe~1webhook",
+            **logs_and_metrics,  # a method's override does not inherit the stage's logging and metrics
+            "ThrottlingRateLimit": webhook[0],
+            "ThrottlingBurstLimit": webhook[1],
+        },
     ]
+
+
+def test_the_webhook_throttle_names_the_webhook_post_method(full_synth: Synth) -> None:
+    # The override's path and verb are those of the method Stripe calls, not of the 405 answer (ANY).
+    _, stage = stage_of(full_synth)
+    [override] = [s for s in stage["MethodSettings"] if s["ResourcePath"] != "/*"]
+    [post] = [
+        m["Properties"]
+        for m in full_synth.resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["ResourceId"] == ref(webhook_resource_id(full_synth))
+        and m["Properties"]["HttpMethod"] == override["HttpMethod"]
+    ]
+
+    assert override["ResourcePath"].removeprefix("/").replace("~1", "/") == "/stripe/webhook"
+    assert post["Integration"]["Type"] == "AWS_PROXY"
 
 
 def test_access_log_is_one_json_object_per_request_in_its_own_log_group(full_synth: Synth) -> None:

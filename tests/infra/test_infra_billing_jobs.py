@@ -462,6 +462,13 @@ def test_dunning_sender_role_has_exactly_the_least_privilege_statements(full_syn
             "Resource": [ses_identity("billing@example.com"), ses_identity("example.com")],
         },
         {"Sid": "SendDunningSms", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},
+        {
+            # Every SNS ARN, in any region and account: topics and platform endpoints. A phone number is no ARN.
+            "Sid": "PublishNowhereButPhoneNumbers",
+            "Effect": "Deny",
+            "Action": "sns:Publish",
+            "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns:*:*:*"]]},
+        },
     ]
 
 
@@ -475,6 +482,7 @@ def test_dunning_sender_may_send_no_email_without_a_sender_address(default_synth
         "FindDueSteps",
         "UpdateDunningSteps",
         "SendDunningSms",
+        "PublishNowhereButPhoneNumbers",
     ]
     assert not [s for s in statements if "ses:" in json.dumps(s["Action"])]
 

@@ -53,14 +53,15 @@ def tags_of(synth: Synth, logical_id: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("name", "partition_key", "sort_key", "ttl"),
+    ("name", "partition_key", "sort_key", "ttl", "protected"),
     [
-        ("budgets", "pk", "budget_id", Match.absent()),
-        ("budget-alerts", "budget_id", "alert_key", {"AttributeName": "expires_at", "Enabled": True}),
+        # The budgets are configuration (budgets.yaml applies them again); the alert history is not.
+        ("budgets", "pk", "budget_id", Match.absent(), False),
+        ("budget-alerts", "budget_id", "alert_key", {"AttributeName": "expires_at", "Enabled": True}, True),
     ],
 )
-def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained(
-    full_synth: Synth, name: str, partition_key: str, sort_key: str, ttl: Any
+def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained_and_the_history_protected(
+    full_synth: Synth, name: str, partition_key: str, sort_key: str, ttl: Any, protected: bool
 ) -> None:
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
@@ -82,6 +83,7 @@ def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained(
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "SSESpecification": {"SSEEnabled": True},
                     "TimeToLiveSpecification": ttl,
+                    "DeletionProtectionEnabled": protected,
                     "Tags": Match.any_value(),
                 }
             ),

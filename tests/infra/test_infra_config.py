@@ -141,6 +141,12 @@ pytestmark = pytest.mark.infra
         ("billingApiBurstLimit", "0"),
         ("billingApiBurstLimit", 2.5),
         ("billingApiBurstLimit", "10001"),
+        ("billingAdminRateLimit", "0"),
+        ("billingAdminRateLimit", "10001"),
+        ("billingAdminRateLimit", True),
+        ("billingAdminBurstLimit", "-1"),
+        ("billingAdminBurstLimit", "twenty"),
+        ("billingAdminBurstLimit", 10001),
         ("dunningSenderEmail", "billing"),
         ("dunningSenderEmail", "billing@localhost"),
         ("dunningSenderEmail", 42),
@@ -338,6 +344,8 @@ def test_default_config_from_cdk_json() -> None:
         webhook_max_body_bytes=262144,
         billing_api_rate_limit=50,
         billing_api_burst_limit=100,
+        billing_admin_rate_limit=10,
+        billing_admin_burst_limit=20,
         dunning_sender_email=None,
         dunning_templates=(),
         dunning_schedule="rate(1 hour)",
@@ -366,6 +374,8 @@ def test_billing_settings_from_cli_strings() -> None:
             "webhookMaxBodyBytes": "1024",
             "billingApiRateLimit": "10",
             "billingApiBurstLimit": "10000",
+            "billingAdminRateLimit": " 3 ",
+            "billingAdminBurstLimit": "10000",
         }
     )
 
@@ -378,6 +388,7 @@ def test_billing_settings_from_cli_strings() -> None:
         10,
         10000,
     )
+    assert (config.billing_admin_rate_limit, config.billing_admin_burst_limit) == (3, 10000)
 
 
 @pytest.mark.parametrize("raw", [{}, "{}", "", "null"])

@@ -23,22 +23,55 @@ VARIANTS = ["default_synth", "full_synth"]
 NAMED = {"AWS::DynamoDB::Table": "TableName", "AWS::SecretsManager::Secret": "Name"}
 
 
+# Tables that hold money or history: DynamoDB deletion protection on. Nobody deletes them, CloudFormation
+# neither: the rollback of a failed first create cannot remove them (the stack ends ROLLBACK_FAILED with
+# them, empty, kept; the retry deletes the stack and adopts them, like a destroyed stage's: README, Deploy).
+PROTECTED_TABLES = {
+    "stripe-events", "billing-ledger", "billing-objects", "billing-alerts", "dunning", "invoice-requests",
+    "budget-alerts", "anomalies",
+}  # fmt: skip
+# Configuration written again from its source, a delivery queue, a copy of another service's data.
+UNPROTECTED_TABLES = {"budgets", "team-routes", "outbox", "recommendations"}
+
+
 @pytest.mark.parametrize("synth_name", VARIANTS)
-def test_a_failed_first_create_leaves_nothing_behind(synth_name: str, request: pytest.FixtureRequest) -> None:
+def test_a_failed_first_create_leaves_only_the_protected_tables_behind(
+    synth_name: str, request: pytest.FixtureRequest
+) -> None:
     synth: Synth = request.getfixturevalue(synth_name)
+    stage = synth.stack.config.stage
 
     # Plain Retain keeps resources even when the creating deploy rolls back: every retry then stops on
-    # "already exists". RetainExceptOnCreate removes them on a failed create and keeps them otherwise.
+    # "already exists". RetainExceptOnCreate removes them on a failed create and keeps them otherwise;
+    # deletion protection overrides it for the tables it guards.
     kept_on_rollback = {
         lid: r["Type"] for lid, r in synth.template_json["Resources"].items() if r.get("DeletionPolicy") == "Retain"
     }
+    protected = {
+        r["Properties"]["TableName"].removeprefix(f"finops-guard-{stage}-")
+        for r in synth.resources("AWS::DynamoDB::Table").values()
+        if r["Properties"]["DeletionProtectionEnabled"] is True
+    }
     assert kept_on_rollback == {}
+    assert protected == PROTECTED_TABLES
 
 
 @pytest.mark.parametrize("synth_name", VARIANTS)
-def test_named_tables_and_secrets_outlive_the_stack_but_not_a_failed_create(
+def test_every_table_states_whether_it_is_protected(synth_name: str, request: pytest.FixtureRequest) -> None:
+    # state_table() takes deletion_protection without a default: a new table is a decision, not an accident.
+    synth: Synth = request.getfixturevalue(synth_name)
+    stage = synth.stack.config.stage
+    tables = [r["Properties"] for r in synth.resources("AWS::DynamoDB::Table").values()]
+    stated = {t["TableName"].removeprefix(f"finops-guard-{stage}-"): t["DeletionProtectionEnabled"] for t in tables}
+
+    assert stated == {name: True for name in PROTECTED_TABLES} | {name: False for name in UNPROTECTED_TABLES}
+
+
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_named_tables_and_secrets_outlive_the_stack_and_only_protected_tables_outlive_a_failed_create(
     synth_name: str, request: pytest.FixtureRequest
 ) -> None:
+    # RetainExceptOnCreate on all of them; which tables a failed create cannot remove: PROTECTED_TABLES.
     synth: Synth = request.getfixturevalue(synth_name)
     named = [
         (r["Properties"][name], r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))

@@ -191,6 +191,39 @@ def test_only_the_ops_topic_takes_cloudwatch_alarms(full_synth: Synth, policies:
         assert not policies.is_allowed(CLOUDWATCH, "sns:Publish", topic, context), short_name
 
 
+@pytest.mark.parametrize(
+    ("case", "context"),
+    [
+        ("another account's alarm of the same name", {"account": OTHER_ACCOUNT}),
+        ("this account's alarm, claimed for another account", {"account": OTHER_ACCOUNT, "arn_account": ACCOUNT}),
+        ("a request naming no account", None),
+    ],
+)
+@pytest.mark.parametrize("action", DATA_KEY_ACTIONS)
+def test_cloudwatch_may_use_the_ops_key_for_this_account_only(
+    full_synth: Synth, policies: PolicyEvaluator, action: str, case: str, context: dict[str, Any] | None
+) -> None:
+    # aws:SourceAccount on the key statement too (the confused-deputy guard). No AWS page documents
+    # that CloudWatch's KMS calls carry it: `finops-guard paging-check` proves it on the real account.
+    key = policies.arn(key_id_of(full_synth, topic_id_of(full_synth, "ops-alarms")))
+    request_context = published_by(alarm=WEEKLY_ERRORS, **context) if context else {}
+
+    assert policies.is_allowed(CLOUDWATCH, action, key, published_by(ACCOUNT, WEEKLY_ERRORS))
+    assert not policies.is_allowed(CLOUDWATCH, action, key, request_context), case
+
+
+def test_another_stages_alarm_of_this_account_passes_the_key_but_not_the_topic(
+    full_synth: Synth, policies: PolicyEvaluator
+) -> None:
+    # The key encrypts this topic only, so naming the account is enough there; the topic names the stage.
+    topic_id = topic_id_of(full_synth, "ops-alarms")
+    key = policies.arn(key_id_of(full_synth, topic_id))
+    context = published_by(ACCOUNT, "FinOpsGuard-prod-weekly-report-Errors") | TLS
+
+    assert policies.is_allowed(CLOUDWATCH, "kms:GenerateDataKey", key, context)
+    assert not policies.is_allowed(CLOUDWATCH, "sns:Publish", policies.topic_arn(topic_id), context)
+
+
 # --- the anomaly topic: Cost Anomaly Detection -----------------------------------------------
 
 
@@ -335,8 +368,7 @@ def test_every_function_configured_with_a_topic_may_publish_to_it_and_use_its_ke
 def test_no_function_role_may_publish_to_a_topic_it_is_not_configured_with(
     full_synth: Synth, policies: PolicyEvaluator
 ) -> None:
-    # Publishing to an encrypted topic takes sns:Publish and the topic key's data key. (The dunning
-    # sender's sns:Publish on "*" for SMS reaches every topic, but none of the topic keys.)
+    # Publishing to an encrypted topic takes sns:Publish and the topic key's data key.
     configured = set(functions_configured_with_a_topic(full_synth).values())
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in full_synth.resources("AWS::Lambda::Function").values()}
     unexpected = []
@@ -352,6 +384,40 @@ def test_no_function_role_may_publish_to_a_topic_it_is_not_configured_with(
                     unexpected.append((role_id, short_name))
 
     assert unexpected == []
+
+
+# --- the dunning sender: SMS to phone numbers, nothing else -----------------------------------
+
+PHONE_NUMBER = "+15555550100"  # IAM authorises an SMS against the number itself (see policy_eval)
+
+
+def dunning_sender(full_synth: Synth, policies: PolicyEvaluator) -> Principal:
+    return role(policies.arn(function_of(full_synth, "dunning-sender")[1]["Role"]["Fn::GetAtt"][0]))
+
+
+def test_the_dunning_sender_may_text_a_phone_number(full_synth: Synth, policies: PolicyEvaluator) -> None:
+    outcome = policies.is_allowed(dunning_sender(full_synth, policies), "sns:Publish", PHONE_NUMBER, TLS)
+
+    assert outcome.allowed, outcome.reason
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        *TOPICS,  # the stack's own topics, by short name
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:someone-elses-topic",
+        f"arn:aws:sns:us-east-1:{OTHER_ACCOUNT}:exfiltration",
+        f"arn:aws:sns:{REGION}:{ACCOUNT}:endpoint/GCM/mobile-app/0a1b2c3d-0000-4000-8000-000000000000",
+    ],
+)
+def test_the_dunning_sender_may_publish_to_no_topic_or_endpoint(
+    full_synth: Synth, policies: PolicyEvaluator, target: str
+) -> None:
+    resource = policies.topic_arn(topic_id_of(full_synth, target)) if target in TOPICS else target
+
+    outcome = policies.is_allowed(dunning_sender(full_synth, policies), "sns:Publish", resource, TLS)
+
+    assert outcome.decision is Decision.EXPLICIT_DENY, outcome.reason
 
 
 # --- S3 server access logs --------------------------------------------------------------------

@@ -134,6 +134,7 @@ def test_recommendations_table_is_keyed_by_partition_and_id_on_demand_recoverabl
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert {key: value for key, value in table["Properties"].items() if key != "Tags"} == {
         "TableName": f"finops-guard-{stage}-recommendations",
+        "DeletionProtectionEnabled": False,  # a copy of Cost Optimization Hub's, rebuilt daily
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},

@@ -455,6 +455,7 @@ def test_ops_topic_is_encrypted_with_a_rotating_key_cloudwatch_can_use(full_synt
         "Principal": {"Service": "cloudwatch.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
     } in key["Properties"]["KeyPolicy"]["Statement"]
 
 
@@ -560,6 +561,7 @@ def test_slack_secret_exists_only_when_slack_is_enabled(full_synth: Synth, defau
 
 
 def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> None:
+    # A delivery queue, not a record: no deletion protection (what it carries lives in its source tables).
     full_synth.template.has_resource(
         "AWS::DynamoDB::Table",
         {
@@ -574,6 +576,7 @@ def test_outbox_table_keeps_resendable_messages_safely(full_synth: Synth) -> Non
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                     "SSESpecification": {"SSEEnabled": True},
                     "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "DeletionProtectionEnabled": False,
                 }
             ),
         },

@@ -357,6 +357,43 @@ def test_an_identity_deny_beats_a_resource_allow() -> None:
     assert outcome.decision is Decision.EXPLICIT_DENY
 
 
+# --- SMS: a publish to a phone number ---------------------------------------------------------
+
+PHONE = "+15555550100"
+PUBLISH_ANYWHERE = {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}
+NO_SNS_ARN = {
+    "Effect": "Deny",
+    "Action": "sns:Publish",
+    "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns:*:*:*"]]},
+}
+
+
+def test_a_phone_number_is_allowed_by_resource_star_and_by_no_sns_arn_pattern() -> None:
+    # IAM authorises an SMS against the number itself: "arn:aws:sns:*:*:*" does not cover it.
+    sns_arns_only = evaluator(role_statements=[PUBLISH_ANYWHERE | {"Resource": NO_SNS_ARN["Resource"]}])
+    anywhere = evaluator(role_statements=[PUBLISH_ANYWHERE])
+
+    assert not sns_arns_only.is_allowed(role(sns_arns_only.arn("Role")), "sns:Publish", PHONE)
+    assert anywhere.is_allowed(role(anywhere.arn("Role")), "sns:Publish", PHONE)
+
+
+def test_a_deny_on_every_sns_arn_leaves_phone_numbers_and_refuses_every_topic() -> None:
+    policies = evaluator(role_statements=[PUBLISH_ANYWHERE, NO_SNS_ARN])
+    publisher = role(policies.arn("Role"))
+
+    assert policies.is_allowed(publisher, "sns:Publish", PHONE)
+    for topic in (policies.topic_arn("Topic"), f"arn:aws:sns:us-east-1:{OTHER_ACCOUNT}:anything"):
+        assert policies.is_allowed(publisher, "sns:Publish", topic, TLS).decision is Decision.EXPLICIT_DENY
+
+
+@pytest.mark.parametrize(("action", "resource"), [("sns:Subscribe", PHONE), ("sns:Publish", "5555550100")])
+def test_only_a_publish_to_an_e164_number_is_taken_for_an_sms(action: str, resource: str) -> None:
+    policies = evaluator(role_statements=[PUBLISH_ANYWHERE])
+
+    with pytest.raises(Unsupported, match="not an ARN"):
+        policies.is_allowed(role(policies.arn("Role")), action, resource)
+
+
 # --- KMS key policies -------------------------------------------------------------------------
 
 

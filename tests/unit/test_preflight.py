@@ -316,7 +316,7 @@ def test_us_east_1_is_ok_and_elsewhere_warns_about_eventbridge():
         ("IMPORT_COMPLETE", OK, None),
         ("REVIEW_IN_PROGRESS", OK, None),
         ("ROLLBACK_COMPLETE", BLOCKING, "aws cloudformation delete-stack --stack-name FinOpsGuard-prod"),
-        ("ROLLBACK_FAILED", BLOCKING, "delete-stack"),
+        ("ROLLBACK_FAILED", BLOCKING, "--deletion-mode FORCE_DELETE_STACK"),
         ("CREATE_FAILED", BLOCKING, "delete-stack"),
         ("UPDATE_ROLLBACK_FAILED", BLOCKING, "continue-update-rollback --stack-name FinOpsGuard-prod"),
         ("DELETE_FAILED", BLOCKING, "FORCE_DELETE_STACK"),

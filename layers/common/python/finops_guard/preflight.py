@@ -550,7 +550,9 @@ def stack_finding(config: PreflightConfig, stack: StackState | None | Unanswered
             f"{name} is {status}{why}: a failed create cannot be updated",
             f"{events} (to see what failed), then: aws cloudformation delete-stack --stack-name {name} "
             f"&& aws cloudformation wait stack-delete-complete --stack-name {name} "
-            "(RetainExceptOnCreate left nothing of a failed create behind)",
+            f"(if it ends DELETE_FAILED on a deletion-protected table: aws cloudformation delete-stack "
+            f"--stack-name {name} --deletion-mode FORCE_DELETE_STACK), then run preflight again: the "
+            "tables a failed create keeps because of their deletion protection are will-adopt",
         )
     if status == "UPDATE_ROLLBACK_FAILED":
         return Finding(
