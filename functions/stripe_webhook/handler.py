@@ -1,4 +1,8 @@
-"""Stripe webhook: API Gateway POST /stripe/webhook -> verified event -> ledger, exactly once.
+"""Stripe webhook: API Gateway POST /stripe/webhook -> verified, typed event -> ledger, exactly once.
+
+Every request gets an answer: 4xx for anything malformed or unsigned (the body names the reason or
+the field), 200 for applied, duplicate, stale and ignored events; only a storage or secrets failure
+raises (API Gateway answers 5xx and Stripe retries).
 
 Answers fast: the ledger commit happens in the request; chat messages about new billing alerts go
 out asynchronously (the alerts table's stream feeds functions/billing_notifier), so a chat outage
@@ -17,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.adapters.secrets import read_signing_secrets
 from finops_guard.stripe_ledger import handle_webhook
-from finops_guard.stripe_webhook import response
+from finops_guard.stripe_webhook import SIGNATURE_FAILURES, response
 
 logger = Logger()
 metrics = Metrics()
@@ -40,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     if outcome.status >= 400:
         metrics.add_metric("StripeWebhookRejected", MetricUnit.Count, 1)
-        if outcome.body.get("error") in ("invalid signature", "timestamp outside the tolerance"):
+        if outcome.body.get("error") in SIGNATURE_FAILURES:
             metrics.add_metric("StripeSignatureFailures", MetricUnit.Count, 1)
     else:
         result = outcome.body.get("outcome", "unknown")

@@ -1,9 +1,11 @@
 """Stripe events -> billing effects: ledger entries, object state, alerts, dunning steps. Pure.
 
-Money is integer minor units plus ISO currency, exactly as Stripe sends it (JPY has no decimals,
-KWD three); nothing here converts to a decimal amount. Ordering: each Stripe object (invoice,
-subscription, charge) keeps a state with a rank; an event whose state ranks below what is stored
-(e.g. `invoice.payment_failed` after `invoice.paid`) is recorded but changes nothing.
+The event arrives parsed into strict typed values (`finops_guard.stripe_events`): the rules here
+never meet a float, a string amount or a missing id. Money is integer minor units plus ISO
+currency, exactly as Stripe sends it (JPY has no decimals, KWD three); nothing here converts to a
+decimal amount. Ordering: each Stripe object (invoice, subscription, charge) keeps a state with a
+rank; an event whose state ranks below what is stored (e.g. `invoice.payment_failed` after
+`invoice.paid`) is recorded but changes nothing.
 """
 
 from __future__ import annotations
@@ -13,30 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from finops_guard.invoice_bot import invoice_confirmation
+from finops_guard.invoice_bot import METADATA_REQUEST_ID, invoice_confirmation
+from finops_guard.stripe_events import HANDLED as HANDLED  # re-exported: the rules' public names
+from finops_guard.stripe_events import BillingAlert, Charge, CreditNote, Invoice, StripeEvent, Subscription, parse_event
+from finops_guard.stripe_events import EventShapeError as EventShapeError
+from finops_guard.stripe_events import line_kind as line_kind
 
 LEDGER_KINDS = ("subscription", "booking_fee", "credit_adjustment")
-HANDLED = (
-    "invoice.created",
-    "invoice.finalized",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "invoice.payment_action_required",
-    "invoice.sent",
-    "charge.refunded",
-    "credit_note.created",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "billing.alert.triggered",
-)
 # Invoice lifecycle: a later state never goes back to an earlier one.
 INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 ESCALATE_AFTER_ATTEMPTS = 3
-
-
-class EventShapeError(ValueError):
-    """The event is signed but lacks what its type must carry (a 400: Stripe will not fix it by retrying)."""
 
 
 @dataclass(frozen=True)
@@ -110,28 +98,6 @@ def _month(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
 
 
-def _require(obj: Mapping[str, Any], key: str, event_type: str) -> Any:
-    value = obj.get(key)
-    if value is None or value == "":
-        raise EventShapeError(f"{event_type}: data.object.{key} is missing")
-    return value
-
-
-def _customer(obj: Mapping[str, Any]) -> str | None:
-    customer = obj.get("customer")
-    return customer.get("id") if isinstance(customer, Mapping) else customer
-
-
-def line_kind(line: Mapping[str, Any]) -> str:
-    """`subscription` for recurring subscription fees, `booking_fee` for per-use and one-off items."""
-    parent = line.get("parent")
-    if isinstance(parent, Mapping) and parent.get("type"):
-        return "subscription" if parent["type"] == "subscription_item_details" else "booking_fee"
-    if line.get("type") in ("subscription", "invoiceitem"):  # API versions before 2025
-        return "subscription" if line["type"] == "subscription" else "booking_fee"
-    return "subscription" if line.get("subscription") else "booking_fee"
-
-
 def dunning_schedule(invoice_id: str, failed_at: int, steps: list[tuple[int, str]]) -> list[DunningStep]:
     return [
         DunningStep(invoice_id, f"{day}#{channel}", day, channel, _iso(failed_at + day * 86400))
@@ -150,58 +116,43 @@ def parse_dunning_steps(text: str) -> list[tuple[int, str]]:
     return steps
 
 
-def effects_of(event: Mapping[str, Any], *, dunning_steps: list[tuple[int, str]]) -> Effects:
-    """What a verified Stripe event changes. Unknown types are `ignored` (answered 200)."""
-    event_id, event_type = str(event.get("id") or ""), str(event.get("type") or "")
-    if not event_id.startswith("evt_"):
-        raise EventShapeError("event id missing")
-    created = event.get("created")
-    if not isinstance(created, int) or isinstance(created, bool) or not 0 < created < 2**32:
-        raise EventShapeError(f"{event_type}: created missing")
-    data = event.get("data")
-    obj = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(obj, Mapping):
-        raise EventShapeError(f"{event_type}: data.object missing")
-    effects = Effects(event_id, event_type, event_created=created)
-    try:
-        if event_type.startswith("invoice."):
-            _invoice(effects, obj, created, dunning_steps)
-        elif event_type == "charge.refunded":
-            _refund(effects, obj, created)
-        elif event_type == "credit_note.created":
-            _credit_note(effects, obj, created)
-        elif event_type.startswith("customer.subscription."):
-            _subscription(effects, obj, created)
-        elif event_type == "billing.alert.triggered":
-            _billing_alert(effects, event, obj, created)
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as error:
-        # Authentic (signed) but not shaped as its type promises: Stripe retrying will not fix it.
-        raise EventShapeError(f"{event_type}: unexpected object shape ({type(error).__name__})") from None
-    if event_type not in HANDLED:
+def effects_of(event: StripeEvent | Mapping[str, Any], *, dunning_steps: list[tuple[int, str]]) -> Effects:
+    """What a Stripe event changes; a decoded body is parsed first (EventShapeError names a bad
+    field). Types we do not handle are `ignored` (answered 200)."""
+    parsed = event if isinstance(event, StripeEvent) else parse_event(event)
+    effects = Effects(parsed.id, parsed.type, event_created=parsed.created)
+    obj = parsed.object
+    if isinstance(obj, Invoice):
+        _invoice(effects, obj, parsed.created, dunning_steps)
+    elif isinstance(obj, Charge):
+        _refund(effects, obj, parsed.created)
+    elif isinstance(obj, CreditNote):
+        _credit_note(effects, obj, parsed.created)
+    elif isinstance(obj, Subscription):
+        _subscription(effects, obj, parsed.created)
+    elif isinstance(obj, BillingAlert):
+        _billing_alert(effects, obj, parsed.created)
+    else:
         effects.ignored = True
     return effects
 
 
-def _invoice(effects: Effects, invoice: Mapping[str, Any], created: int, steps: list[tuple[int, str]]) -> None:
+def _invoice(effects: Effects, invoice: Invoice, created: int, steps: list[tuple[int, str]]) -> None:
     kind = effects.event_type
-    if kind not in HANDLED:
-        return
-    invoice_id = _require(invoice, "id", kind)
-    currency = str(_require(invoice, "currency", kind)).upper()
-    customer = _customer(invoice)
+    invoice_id, customer, currency = invoice.id, invoice.customer_id, invoice.currency.upper()
     if kind == "invoice.paid":
         status = "paid"
     elif kind == "invoice.created":
-        status = str(invoice.get("status") or "draft")
+        status = invoice.status or "draft"
     else:  # finalized, sent, payment_failed, payment_action_required: the invoice is (still) open
         status = "open"
     attributes: dict[str, Any] = {
         "status": status,
         "customer_id": customer,
         "currency": currency,
-        "amount_due": int(invoice.get("amount_due") or 0),
-        "attempt_count": int(invoice.get("attempt_count") or 0),
-        "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+        "amount_due": invoice.amount_due,
+        "attempt_count": invoice.attempt_count,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
         "last_event_type": kind,
     }
     if kind == "invoice.sent":
@@ -209,15 +160,19 @@ def _invoice(effects: Effects, invoice: Mapping[str, Any], created: int, steps: 
     if kind == "invoice.finalized":
         attributes["finalized_at"] = _iso(created)
     effects.state = StateChange(invoice_id, "invoice", INVOICE_RANK.get(status, 1), created, attributes)
-    effects.confirm_invoice_request = invoice_confirmation(invoice, kind)
+    effects.confirm_invoice_request = invoice_confirmation(
+        {"metadata": {METADATA_REQUEST_ID: invoice.bot_request_id}, "collection_method": invoice.collection_method},
+        kind,
+    )
 
     if kind == "invoice.paid":
-        if not customer:
-            raise EventShapeError("invoice.paid: data.object.customer is missing")
-        paid_at = (invoice.get("status_transitions") or {}).get("paid_at") or created
+        assert customer is not None  # the parser refuses a paid invoice without a customer
+        paid_at = invoice.paid_at or created
+        # Lines net per kind: credits and proration credits (negative lines) reduce what is booked,
+        # so the entries of an invoice add up to the sum of its lines, as reconciliation compares.
         totals: dict[str, int] = {}
-        for line in (invoice.get("lines") or {}).get("data") or []:
-            totals[line_kind(line)] = totals.get(line_kind(line), 0) + int(line.get("amount") or 0)
+        for line in invoice.lines:
+            totals[line.kind] = totals.get(line.kind, 0) + line.amount_minor
         for ledger_kind, amount in sorted(totals.items()):
             effects.ledger.append(
                 LedgerEntry(customer, f"{_iso(paid_at)}#{invoice_id}#{ledger_kind}", _month(paid_at), ledger_kind,
@@ -225,8 +180,7 @@ def _invoice(effects: Effects, invoice: Mapping[str, Any], created: int, steps: 
             )  # fmt: skip
         effects.settle_invoice = invoice_id
     elif kind == "invoice.payment_failed":
-        attempts = int(invoice.get("attempt_count") or 0)
-        amount = int(invoice.get("amount_due") or 0)
+        attempts, amount = invoice.attempt_count, invoice.amount_due
         effects.open_alerts.append(
             AlertChange(f"invoice_failed#{invoice_id}", "invoice_failed", customer, invoice_id, amount, currency,
                         {"attempt_count": attempts})
@@ -240,71 +194,57 @@ def _invoice(effects: Effects, invoice: Mapping[str, Any], created: int, steps: 
     elif kind == "invoice.payment_action_required":
         effects.open_alerts.append(
             AlertChange(f"payment_action_required#{invoice_id}", "payment_action_required", customer, invoice_id,
-                        int(invoice.get("amount_due") or 0), currency)
+                        invoice.amount_due, currency)
         )  # fmt: skip
 
 
-def _refund(effects: Effects, charge: Mapping[str, Any], created: int) -> None:
-    charge_id = _require(charge, "id", effects.event_type)
-    currency = str(_require(charge, "currency", effects.event_type)).upper()
-    customer = _customer(charge) or "unknown"
-    refunded = int(charge.get("amount_refunded") or 0)
-    effects.refund_level = (charge_id, refunded)
-    invoice = charge.get("invoice")
-    invoice_id = invoice.get("id") if isinstance(invoice, Mapping) else invoice
+def _refund(effects: Effects, charge: Charge, created: int) -> None:
+    refunded, currency = charge.amount_refunded, charge.currency.upper()
+    effects.refund_level = (charge.id, refunded)
     # The amount is the delta over the level already recorded; the store fills it in (optimistic).
     effects.ledger.append(
-        LedgerEntry(customer, f"{_iso(created)}#{charge_id}#refund-{refunded}", _month(created), "credit_adjustment",
-                    -refunded, currency, invoice_id, charge_id, effects.event_id, _iso(created))
+        LedgerEntry(charge.customer_id or "unknown", f"{_iso(created)}#{charge.id}#refund-{refunded}", _month(created),
+                    "credit_adjustment", -refunded, currency, charge.invoice_id, charge.id, effects.event_id,
+                    _iso(created))
     )  # fmt: skip
 
 
-def _credit_note(effects: Effects, note: Mapping[str, Any], created: int) -> None:
-    note_id = _require(note, "id", effects.event_type)
-    currency = str(_require(note, "currency", effects.event_type)).upper()
-    customer = _customer(note) or "unknown"
-    total = int(note.get("total") or note.get("amount") or 0)
-    at = int(note.get("created") or created)
+def _credit_note(effects: Effects, note: CreditNote, created: int) -> None:
+    at = note.created or created
     effects.ledger.append(
-        LedgerEntry(customer, f"{_iso(at)}#{note_id}#credit_adjustment", _month(at), "credit_adjustment", -total,
-                    currency, note.get("invoice"), note_id, effects.event_id, _iso(at))
+        LedgerEntry(note.customer_id or "unknown", f"{_iso(at)}#{note.id}#credit_adjustment", _month(at),
+                    "credit_adjustment", -note.total, note.currency.upper(), note.invoice_id, note.id,
+                    effects.event_id, _iso(at))
     )  # fmt: skip
 
 
-def _subscription(effects: Effects, sub: Mapping[str, Any], created: int) -> None:
-    sub_id = _require(sub, "id", effects.event_type)
-    status = "canceled" if effects.event_type.endswith(".deleted") else str(sub.get("status") or "active")
-    items = []
-    for item in (sub.get("items") or {}).get("data") or []:
-        price = item.get("price") or item.get("plan") or {}
-        recurring = price.get("recurring") or {}
-        items.append(
-            {
-                "price": price.get("id"),
-                "unit_amount": int(price.get("unit_amount") or price.get("amount") or 0),
-                "quantity": int(item.get("quantity") or 1),
-                "interval": recurring.get("interval") or price.get("interval"),
-                "interval_count": int(recurring.get("interval_count") or price.get("interval_count") or 1),
-            }
-        )
+def _subscription(effects: Effects, sub: Subscription, created: int) -> None:
+    status = "canceled" if effects.event_type.endswith(".deleted") else sub.status or "active"
+    items = [
+        {
+            "price": item.price_id,
+            "unit_amount": item.unit_amount,
+            "quantity": item.quantity,
+            "interval": item.interval,
+            "interval_count": item.interval_count,
+        }
+        for item in sub.items
+    ]
     attributes = {
         "status": status,
-        "customer_id": _customer(sub),
-        "currency": str(sub.get("currency") or "").upper() or None,
+        "customer_id": sub.customer_id,
+        "currency": sub.currency.upper() if sub.currency else None,
         "items": items,
         "last_event_type": effects.event_type,
     }
     # Subscriptions move back and forth (active <-> past_due): order by event time only.
-    effects.state = StateChange(sub_id, "subscription", 0, created, attributes)
+    effects.state = StateChange(sub.id, "subscription", 0, created, attributes)
 
 
-def _billing_alert(effects: Effects, event: Mapping[str, Any], obj: Mapping[str, Any], created: int) -> None:
-    nested = obj.get("alert")
-    alert: Mapping[str, Any] = nested if isinstance(nested, Mapping) else obj
-    customer = _customer(obj)
-    alert_id = str(alert.get("id") or "alert")
+def _billing_alert(effects: Effects, alert: BillingAlert, created: int) -> None:
+    customer = alert.customer_id
     effects.open_alerts.append(
-        AlertChange(f"threshold_exceeded#stripe#{alert_id}#{customer or 'account'}#{_month(created)}",
+        AlertChange(f"threshold_exceeded#stripe#{alert.alert_id or 'alert'}#{customer or 'account'}#{_month(created)}",
                     "threshold_exceeded", customer, None, None, None,
-                    {"source": "stripe billing.alert", "title": alert.get("title")})
+                    {"source": "stripe billing.alert", "title": alert.title})
     )  # fmt: skip

@@ -1,21 +1,35 @@
-"""The Stripe webhook use case: request -> verified event -> effects -> one transaction -> reply.
+"""The Stripe webhook use case: request -> verified event -> typed event -> effects -> one
+transaction -> reply.
 
-Status codes: 4xx for anything Stripe should not retry (bad signature, stale timestamp, missing
-header, malformed JSON, body over the cap) — nothing is written; 200 for applied, duplicate, stale
-and ignored events; an exception (5xx) for anything worth retrying, with nothing half-written.
+The signature is checked once on the raw bytes, the body decoded once, and the event parsed once
+into strict typed values (`finops_guard.stripe_events`) before any rule sees it. Status codes: 4xx
+for anything Stripe should not retry (a missing, malformed or wrong signature, a timestamp outside
+the tolerance either way, a body that is not a JSON object or nests too deep, a field of the wrong
+type, range or shape — the body names it) — nothing is written; 200 for applied, duplicate, stale
+and ignored events; an exception (5xx) only when storage or secrets fail, with nothing
+half-written, so Stripe retries.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from finops_guard.billing import Effects, EventShapeError, effects_of
+from finops_guard.billing import Effects, effects_of
 from finops_guard.settings import BillingSettings
-from finops_guard.stripe_webhook import Rejection, raw_body, signature_header, verify
+from finops_guard.stripe_events import EventShapeError, parse_event
+from finops_guard.stripe_webhook import (
+    INVALID_SIGNATURE,
+    Rejection,
+    check_signature,
+    decode,
+    raw_body,
+    signature_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +51,23 @@ class WebhookOutcome:
     invoice_latency_s: int | None = None  # set once per invoice bot request, when Stripe confirms delivery
 
 
-def _verify(
-    payload: bytes, header: str, secrets: Callable[[], Sequence[str]], refresh: Callable[[], Sequence[str]] | None
-) -> Any:
+def _check_signature(
+    payload: bytes,
+    header: str,
+    secrets: Callable[[], Sequence[str]],
+    refresh: Callable[[], Sequence[str]] | None,
+    now: float,
+) -> None:
     cached = list(secrets())
     try:
-        return verify(payload, header, cached)
+        check_signature(payload, header, cached, now=now)
     except Rejection as rejection:
-        if rejection.reason != "invalid signature" or refresh is None:
+        if rejection.reason != INVALID_SIGNATURE or refresh is None:
             raise
         fresh = list(refresh())
         if fresh == cached:
             raise
-        return verify(payload, header, fresh)
+        check_signature(payload, header, fresh, now=now)
 
 
 def handle_webhook(
@@ -60,20 +78,25 @@ def handle_webhook(
     ledger: Ledger,
     now: Callable[[], datetime],
     refresh_secrets: Callable[[], Sequence[str]] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> WebhookOutcome:
     """`secrets()` gives the cached signing secrets; `refresh_secrets()` reads them again (rate-limited
-    by the adapter) when a signature fails against the cached ones: a secret rolled in Stripe."""
+    by the adapter) when a signature fails against the cached ones: a secret rolled in Stripe.
+    `clock()` is the wall clock (Unix seconds) the signature's timestamp is checked against; `now()`
+    stamps what is written."""
     try:
         payload = raw_body(request, settings.max_body_bytes)
         header = signature_header(request)
-        event = _verify(payload, header, secrets, refresh_secrets)
+        _check_signature(payload, header, secrets, refresh_secrets, clock())
+        event = parse_event(decode(payload))
         effects = effects_of(event, dunning_steps=settings.dunning_steps)
     except Rejection as rejection:
         log.warning("stripe webhook rejected", extra={"status": rejection.status, "reason": rejection.reason})
         return WebhookOutcome(rejection.status, {"error": rejection.reason})
     except EventShapeError as error:
-        log.warning("stripe event has an unexpected shape", extra={"reason": str(error)})
-        return WebhookOutcome(400, {"error": str(error)})
+        # Signed, so from Stripe (or someone holding the secret): worth an operator's look.
+        log.warning("stripe event has an unexpected shape", extra={"reason": str(error), "field": error.field})
+        return WebhookOutcome(400, {"error": str(error), "field": error.field})
     if effects.ignored:
         log.info("stripe event type not handled", extra={"event_id": effects.event_id, "type": effects.event_type})
         return WebhookOutcome(200, {"received": True, "outcome": "ignored"}, effects.event_type)
