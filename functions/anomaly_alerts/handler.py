@@ -18,27 +18,36 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
-from finops_guard.anomalies import AlertPolicy
-from finops_guard.anomaly_alerts import InboxRecord, forward_batch
-from finops_guard.cards.anomaly import render_anomalies
+from finops_guard.anomalies import AlertPolicy, Sighting
+from finops_guard.anomaly_alerts import Render, forward_batch, inbox_records
 
 logger = Logger()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})
 
 
+def _renderer(currency: str) -> Render:
+    def render(sightings: list[Sighting], channel: str) -> dict[str, Any]:
+        # The card modules load with the first alert: a batch of repeats renders nothing.
+        from finops_guard.cards.anomaly import render_anomalies
+
+        return render_anomalies(sightings, channel, currency)
+
+    return render
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = runtime.settings()
-    records = [InboxRecord(r["messageId"], r.get("body", "")) for r in event.get("Records", [])]
+    records = inbox_records(event)
     outcome = forward_batch(
         records,
         store=runtime.anomaly_table(settings.require("anomalies_table")),
         outbox=runtime.outbox(settings.require("outbox_table")),
         poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
         policy=AlertPolicy(settings.anomaly_min_impact, settings.anomaly_realert_growth),
-        render=lambda sightings, channel: render_anomalies(sightings, channel, settings.currency),
+        render=_renderer(settings.currency),
         channels=settings.chat_channels,
         clock=lambda: datetime.now(UTC),
         routing=runtime.routing(settings),

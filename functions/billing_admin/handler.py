@@ -7,6 +7,9 @@ POST /billing/alerts/{id}/resend     e-mail the alert's invoice again
 POST /billing/portal-session         a Stripe billing portal link for a customer
 GET  /billing/export.csv             the ledger of a month (or from/to) as CSV
 {"action": "weekly_export"}          (schedule) this month's ledger CSV into the export bucket
+
+Every API request goes through `billing_admin.handle_api`, which parses the event once and answers
+any input with a reply (4xx naming the field at fault); only AWS faults fail the invocation.
 """
 
 from __future__ import annotations
@@ -22,17 +25,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import billing_admin, runtime
 from finops_guard.adapters.export_bucket import ExportBucket
 from finops_guard.adapters.invoice_requests import InvoiceRequestTable
-from finops_guard.adapters.stripe_api import StripeRequestError, StripeUnavailable
-from finops_guard.api import ApiError, ApiReply, caller, header, json_body, path_param, query
+from finops_guard.api import caller
 from finops_guard.delivery import deliver_all
-from finops_guard.invoice_bot import (
-    InvoiceRequestError,
-    IssuedInvoice,
-    RequestConflict,
-    announcement,
-    issue_invoice,
-    parse_invoice_request,
-)
+from finops_guard.invoice_bot import IssuedInvoice, announcement
 
 logger = Logger()
 metrics = Metrics()
@@ -44,26 +39,9 @@ def _invoice_requests() -> InvoiceRequestTable:
     return InvoiceRequestTable(runtime.billing_ops_settings().require("invoice_requests_table"))
 
 
-def create_invoice(event: dict[str, Any], context: LambdaContext, now: datetime) -> ApiReply:
-    config = runtime.billing_ops_settings()
-    try:
-        request = parse_invoice_request(json_body(event), request_id=header(event, "Idempotency-Key"))
-    except InvoiceRequestError as error:
-        return ApiReply(400, {"error": str(error)})
-    requested_by = caller(event)
-    try:
-        issued = issue_invoice(request, api=runtime.stripe_api(), store=_invoice_requests(), requested_by=requested_by,
-                               days_until_due=config.invoice_days_until_due, now=now)  # fmt: skip
-    except RequestConflict as error:
-        return ApiReply(409, {"error": str(error)})
-    if not issued.replayed:
-        metrics.add_metric("InvoicesIssued", MetricUnit.Count, 1)
-        _announce(issued, requested_by, context, now)
-    return ApiReply(200 if issued.replayed else 201, issued.to_json())
-
-
 def _announce(issued: IssuedInvoice, requested_by: str, context: LambdaContext, now: datetime) -> None:
     """The card to the finance channel, through the outbox: a chat outage keeps it for resend."""
+    metrics.add_metric("InvoicesIssued", MetricUnit.Count, 1)
     chat = runtime.settings()
     messages = announcement(issued, chat.chat_channels, requested_by)
     poster = runtime.webhook_poster(chat, context.get_remaining_time_in_millis())
@@ -74,27 +52,16 @@ def _announce(issued: IssuedInvoice, requested_by: str, context: LambdaContext, 
         metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(result.not_configured))
 
 
-def route(event: dict[str, Any], context: LambdaContext, now: datetime) -> ApiReply:
+def _ports(context: LambdaContext) -> billing_admin.AdminPorts:
     config = runtime.billing_ops_settings()
-    key = (event.get("httpMethod"), event.get("resource"))
-    if key == ("POST", "/invoices"):
-        return create_invoice(event, context, now)
-    if key == ("GET", "/billing/summary"):
-        return billing_admin.billing_summary(reads=runtime.billing_reads(), now=now)
-    if key == ("POST", "/billing/alerts/{id}/retry"):
-        return billing_admin.retry_alert(
-            path_param(event, "id"), reads=runtime.billing_reads(), api=runtime.stripe_api(), now=now
-        )
-    if key == ("POST", "/billing/alerts/{id}/resend"):
-        return billing_admin.resend_alert(
-            path_param(event, "id"), reads=runtime.billing_reads(), api=runtime.stripe_api(), now=now
-        )
-    if key == ("POST", "/billing/portal-session"):
-        return billing_admin.portal_session(json_body(event), api=runtime.stripe_api(),
-                                            return_url=config.portal_return_url)  # fmt: skip
-    if key == ("GET", "/billing/export.csv"):
-        return billing_admin.export_csv(query(event), reads=runtime.billing_reads(), now=now)
-    return ApiReply(404, {"error": f"no route {key[0]} {key[1]}"})
+    return billing_admin.AdminPorts(
+        reads=runtime.billing_reads,
+        stripe=runtime.stripe_api,
+        invoice_requests=_invoice_requests,
+        announce=lambda issued, requested_by, now: _announce(issued, requested_by, context, now),
+        portal_return_url=config.portal_return_url,
+        invoice_days_until_due=config.invoice_days_until_due,
+    )
 
 
 @logger.inject_lambda_context
@@ -109,17 +76,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         logger.info("weekly ledger export written", extra={"keys": keys})
         return {"written": keys}
-    logger.append_keys(route=f"{event.get('httpMethod')} {event.get('resource')}", caller=caller(event))
-    try:
-        reply = route(event, context, now)
-    except ApiError as error:
-        reply = error.reply()
-    except StripeRequestError as error:
-        status = 404 if error.status == 404 else 409
-        reply = ApiReply(status, {"error": f"Stripe refused the request: {error}", "code": error.code})
-    except StripeUnavailable as error:
-        logger.warning("Stripe unreachable", extra={"error": str(error)})
-        reply = ApiReply(502, {"error": "Stripe could not be reached; retry with the same request_id"})
+    logger.append_keys(route=f"{event.get('httpMethod')} {event.get('resource')}"[:200], caller=caller(event))
+    reply = billing_admin.handle_api(event, ports=_ports(context), now=now)
     if reply.status >= 500:
         metrics.add_metric("AdminApiErrors", MetricUnit.Count, 1)
     return reply.to_proxy()

@@ -40,6 +40,22 @@ class InboxRecord:
     body: str
 
 
+def inbox_records(event: Any) -> list[InboxRecord]:
+    """The SQS event's records. A record without a string messageId cannot be named in a partial
+    batch failure (naming a wrong one fails the whole batch), so it is logged and left out; SQS
+    never sends one. A body that is not a string is kept, and refused as malformed on its own."""
+    raw = event.get("Records") if isinstance(event, dict) else None
+    records = []
+    for item in raw if isinstance(raw, list) else []:
+        record_id = item.get("messageId") if isinstance(item, dict) else None
+        if not isinstance(record_id, str) or not record_id:
+            log.error("SQS record without a messageId skipped")
+            continue
+        body = item.get("body")
+        records.append(InboxRecord(record_id, body if isinstance(body, str) else ""))
+    return records
+
+
 @dataclass
 class BatchOutcome:
     sightings: list[Sighting] = field(default_factory=list)
@@ -104,7 +120,12 @@ def forward_batch(
     records_of: dict[str, list[str]] = {}
     latest: dict[str, Sighting] = {}
     for record, anomaly in sorted(parsed, key=lambda pair: pair[1].published_at):
-        sighting = store.record(anomaly, policy, now)
+        try:
+            sighting = store.record(anomaly, policy, now)
+        except Exception:  # a store fault on one record must not drop the batch's other anomalies
+            log.exception("anomaly not recorded; SQS will retry it", extra={"record_id": record.record_id})
+            outcome.retry.append(record.record_id)
+            continue
         outcome.sightings.append(sighting)
         records_of.setdefault(anomaly.anomaly_id, []).append(record.record_id)
         if sighting.alerts:

@@ -8,23 +8,41 @@ Every Stripe call that moves money or sends a document carries an idempotency ke
 alert record (`finops-guard:<alert id>:pay:<retry_count>`), never a random one: the same attempt,
 re-run after a crash, replays Stripe's first answer instead of charging twice. State changes are
 single conditional updates in the port; a read only chooses the 4xx answer, never the write.
+
+`handle_api` is the API's one entry point: it reads the API Gateway event once (`api.parse_request`)
+and answers every input with a reply, 4xx for anything malformed, never an exception.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Protocol
 
-from finops_guard.adapters.stripe_api import StripeCardError, StripeRequestError
-from finops_guard.api import ApiError, ApiReply
+from finops_guard.adapters.stripe_api import StripeCardError, StripeRequestError, StripeUnavailable
+from finops_guard.api import ApiError, ApiReply, ApiRequest, Route, field_name, parse_request
+from finops_guard.invoice_bot import (
+    InvoiceRequest,
+    InvoiceRequestError,
+    InvoicingApi,
+    IssuedInvoice,
+    RequestConflict,
+    RequestStore,
+    issue_invoice,
+    parse_invoice_request,
+)
 from finops_guard.money import format_money, minor_units
+
+log = logging.getLogger(__name__)
 
 INVOICE_ALERT_KINDS = ("invoice_failed", "payment_action_required", "escalation")
 MRR_STATUSES = frozenset({"active", "trialing", "past_due"})
@@ -55,9 +73,17 @@ _MONTHS_PER_INTERVAL = {
 }
 _ALREADY_PAID_CODES = frozenset({"invoice_already_paid"})
 _CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9]{1,250}")
-_MONTH = re.compile(r"\d{4}-\d{2}")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MAX_ALERT_ID = 512
+# ASCII digits only: \d and int() also take other scripts' digits ("٢٠٢٤" is 2024 to int()).
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+FIRST_YEAR, LAST_YEAR = 2000, 2999  # ledger periods outside these years are typing mistakes
+_ALERT_ID = re.compile(r"[A-Za-z0-9_#:.-]{1,256}")  # "<kind>#<Stripe object id>"
+# Stripe: "The amount value supports up to eight digits (e.g., a value of 99999999 for a USD
+# charge of $999,999.99)". Larger amounts would only be refused by Stripe after our record is made.
+STRIPE_MAX_AMOUNT_MINOR = 99_999_999
+INVOICE_FIELDS = frozenset({"request_id", "customer", "currency", "description", "amount", "amount_minor"})
+_MINOR_AMOUNT = re.compile(r"[0-9]{1,20}")
+_MAJOR_AMOUNT = re.compile(r"(-?)([0-9]{1,20})(?:\.([0-9]{1,20}))?")
 
 
 # --- ports ----------------------------------------------------------------------------------------
@@ -246,9 +272,9 @@ def resend_alert(alert_id: str, *, reads: BillingReadsPort, api: StripePort, now
 def portal_session(body: Mapping[str, Any], *, api: StripePort, return_url: str | None) -> ApiReply:
     """POST /billing/portal-session {"customer": "cus_..."}: a Stripe billing portal link that
     returns to the configured URL. 400 bad body; 409 no return URL configured; 404 unknown customer."""
-    unknown = sorted(set(body) - {"customer"})
+    unknown = sorted(str(name) for name in set(body) - {"customer"})
     if unknown:
-        raise ApiError(400, f"unknown field {unknown[0]}")
+        raise ApiError(400, f"unknown field {field_name(unknown[0])}")
     customer = body.get("customer")
     if customer is None or customer == "":
         raise ApiError(400, "customer is required")
@@ -346,6 +372,167 @@ def months_between(start: date, end: date) -> list[str]:
     return months
 
 
+# --- invoice bot requests -------------------------------------------------------------------------
+
+
+def invoice_request(body: Mapping[str, Any], *, idempotency_key: str | None) -> InvoiceRequest:
+    """POST /invoices: the body's fields strictly typed, then the invoice bot's rules
+    (`invoice_bot.parse_invoice_request`). Raises InvoiceRequestError naming the field.
+
+    - every field is a JSON string (null = absent), except `amount_minor`, which may be an integer;
+      unknown fields are refused;
+    - `amount_minor`: ASCII digits only (no "²", no other scripts' digits, which int() accepts);
+    - `amount`: a decimal string in major units, ASCII digits, no exponent, at most the currency's
+      minor digits (trailing zeros aside);
+    - one of the two, not both, from 1 to 99,999,999 minor units (Stripe's largest amount).
+    """
+    unknown = sorted(str(name) for name in set(body) - INVOICE_FIELDS)
+    if unknown:
+        raise InvoiceRequestError(f"unknown field {field_name(unknown[0])}")
+    for name in ("request_id", "customer", "currency", "description"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise InvoiceRequestError(f"{name} must be a string")
+    amount, amount_minor = body.get("amount"), body.get("amount_minor")
+    if amount is not None and amount_minor is not None:
+        raise InvoiceRequestError("give amount or amount_minor, not both")
+    # The invoice bot checks request_id, customer, currency and description, in that order.
+    request = parse_invoice_request(
+        {name: body.get(name) for name in ("request_id", "customer", "currency", "description")} | {"amount_minor": 1},
+        request_id=idempotency_key,
+    )
+    if amount_minor is not None:
+        minor = _amount_minor(amount_minor)
+    else:
+        minor = _major_to_minor(amount, request.currency)
+    if minor > STRIPE_MAX_AMOUNT_MINOR:
+        largest = format_money(
+            Decimal(STRIPE_MAX_AMOUNT_MINOR).scaleb(-minor_units(request.currency)), request.currency
+        )
+        field = "amount_minor" if amount_minor is not None else "amount"
+        raise InvoiceRequestError(
+            f"{field} is over Stripe's largest amount, {STRIPE_MAX_AMOUNT_MINOR} minor units ({largest})"
+        )
+    return dataclasses.replace(request, amount_minor=minor)
+
+
+def _amount_minor(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise InvoiceRequestError("amount_minor must be a positive integer of minor units")
+    if isinstance(raw, str):
+        if not _MINOR_AMOUNT.fullmatch(raw):
+            raise InvoiceRequestError("amount_minor must be a positive integer of minor units (ASCII digits)")
+        raw = int(raw)
+    if raw <= 0:
+        raise InvoiceRequestError("amount_minor must be greater than zero")
+    return raw
+
+
+def _major_to_minor(raw: Any, currency: str) -> int:
+    """A major-unit decimal string to minor units, in exact integer arithmetic (no Decimal context)."""
+    if isinstance(raw, float):
+        raise InvoiceRequestError('amount must be a string such as "1250.00" (a JSON float loses cents)')
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**20:
+        raw = str(raw)
+    parts = _MAJOR_AMOUNT.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if parts is None:
+        raise InvoiceRequestError('amount is required, as a decimal string such as "1250.00"')
+    sign, whole, fraction = parts.group(1), parts.group(2), (parts.group(3) or "").rstrip("0")
+    digits = minor_units(currency)
+    if len(fraction) > digits:
+        raise InvoiceRequestError(f"amount has more than {digits} decimal places for {currency}")
+    minor = int(whole) * 10**digits + int(fraction.ljust(digits, "0") or "0")
+    if sign or minor == 0:
+        raise InvoiceRequestError("amount must be greater than zero")
+    return minor
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+
+class AdminStripe(StripePort, InvoicingApi, Protocol):
+    """The one Stripe client the admin API uses (adapters.stripe_api.StripeApi)."""
+
+
+@dataclass(frozen=True)
+class AdminPorts:
+    """What the API's routes need, built only when a route reaches them (a refused request builds
+    no client). `announce` posts a new invoice's card to the finance channel."""
+
+    reads: Callable[[], BillingReadsPort]
+    stripe: Callable[[], AdminStripe]
+    invoice_requests: Callable[[], RequestStore]
+    announce: Callable[[IssuedInvoice, str, datetime], None]
+    portal_return_url: str | None = None
+    invoice_days_until_due: int = 30
+
+
+EXPORT_PARAMETERS = ("month", "from", "to")
+ROUTES: dict[tuple[str, str], Route] = {
+    ("POST", "/invoices"): Route(body=True),
+    ("GET", "/billing/summary"): Route(),
+    ("POST", "/billing/alerts/{id}/retry"): Route(path=("id",)),
+    ("POST", "/billing/alerts/{id}/resend"): Route(path=("id",)),
+    ("POST", "/billing/portal-session"): Route(body=True),
+    ("GET", "/billing/export.csv"): Route(query=EXPORT_PARAMETERS),
+}
+
+
+def handle_api(event: Any, *, ports: AdminPorts, now: datetime) -> ApiReply:
+    """Answer one API Gateway request: 2xx, a 4xx naming what is wrong (nothing changed, except a
+    declined payment retry, which records its error: 402), or 502 when Stripe cannot be reached.
+    No input makes it raise; AWS faults (DynamoDB) propagate and fail the invocation."""
+    try:
+        key, request = parse_request(event, ROUTES)
+        return _route(key, request, ports, now)
+    except ApiError as error:
+        return error.reply()
+    except StripeRequestError as error:
+        status = 404 if error.status == 404 else 409
+        return ApiReply(status, {"error": f"Stripe refused the request: {error}", "code": error.code})
+    except StripeUnavailable as error:
+        log.warning("Stripe unreachable", extra={"error": str(error)})
+        return ApiReply(502, {"error": "Stripe could not be reached; retry with the same request_id"})
+
+
+def _route(key: tuple[str, str], request: ApiRequest, ports: AdminPorts, now: datetime) -> ApiReply:
+    if key == ("POST", "/invoices"):
+        return create_invoice(request, ports=ports, now=now)
+    if key == ("GET", "/billing/summary"):
+        return billing_summary(reads=ports.reads(), now=now)
+    if key == ("POST", "/billing/alerts/{id}/retry"):
+        return retry_alert(request.path["id"], reads=ports.reads(), api=ports.stripe(), now=now)
+    if key == ("POST", "/billing/alerts/{id}/resend"):
+        return resend_alert(request.path["id"], reads=ports.reads(), api=ports.stripe(), now=now)
+    if key == ("POST", "/billing/portal-session"):
+        return portal_session(request.body, api=ports.stripe(), return_url=ports.portal_return_url)
+    if key == ("GET", "/billing/export.csv"):
+        return export_csv(request.query, reads=ports.reads(), now=now)
+    raise ApiError(404, f"no route {key[0]} {key[1]}")  # a route in ROUTES without a branch here
+
+
+def create_invoice(request: ApiRequest, *, ports: AdminPorts, now: datetime) -> ApiReply:
+    """POST /invoices: 201 issued (and announced), 200 replayed, 400 malformed, 409 the request id
+    was used for another invoice. See `invoice_request` and `invoice_bot.issue_invoice`."""
+    try:
+        wanted = invoice_request(request.body, idempotency_key=request.header("Idempotency-Key"))
+    except InvoiceRequestError as error:
+        raise ApiError(400, str(error)) from None
+    try:
+        issued = issue_invoice(
+            wanted,
+            api=ports.stripe(),
+            store=ports.invoice_requests(),
+            requested_by=request.caller,
+            days_until_due=ports.invoice_days_until_due,
+            now=now,
+        )
+    except RequestConflict as error:
+        raise ApiError(409, str(error)) from None
+    if not issued.replayed:
+        ports.announce(issued, request.caller, now)
+    return ApiReply(200 if issued.replayed else 201, issued.to_json())
+
+
 # --- helpers --------------------------------------------------------------------------------------
 
 
@@ -364,7 +551,7 @@ def plain(value: Any) -> Any:
 
 
 def _invoice_alert(alert_id: str, reads: BillingReadsPort) -> Mapping[str, Any]:
-    if not alert_id or len(alert_id) > _MAX_ALERT_ID or not alert_id.isprintable():
+    if not isinstance(alert_id, str) or not _ALERT_ID.fullmatch(alert_id):
         raise ApiError(400, "alert id is malformed")
     alert = reads.alert(alert_id)
     if alert is None:
@@ -420,9 +607,9 @@ def _amounts(totals: Mapping[str, int]) -> dict[str, dict[str, Any]]:
 
 def _export_period(params: Mapping[str, str], now: datetime) -> tuple[str, date, date]:
     """(name for the file, first day, day after the last) of the export request."""
-    unknown = sorted(set(params) - {"month", "from", "to"})
+    unknown = sorted(str(name) for name in set(params) - set(EXPORT_PARAMETERS))
     if unknown:
-        raise ApiError(400, f"unknown parameter {unknown[0]}")
+        raise ApiError(400, f"unknown parameter {field_name(unknown[0])}")
     if "month" in params:
         if "from" in params or "to" in params:
             raise ApiError(400, "month cannot be combined with from/to")
@@ -444,21 +631,27 @@ def _export_period(params: Mapping[str, str], now: datetime) -> tuple[str, date,
 
 
 def _parse_month(text: str) -> date:
-    if not _MONTH.fullmatch(text or ""):
+    if not isinstance(text, str) or not _MONTH.fullmatch(text):
         raise ApiError(400, "month must be YYYY-MM")
     try:
-        return date(int(text[:4]), int(text[5:]), 1)
+        first = date(int(text[:4]), int(text[5:]), 1)
     except ValueError:
         raise ApiError(400, "month must be YYYY-MM") from None
+    if not FIRST_YEAR <= first.year <= LAST_YEAR:
+        raise ApiError(400, f"month must be from {FIRST_YEAR}-01 to {LAST_YEAR}-12")
+    return first
 
 
 def _parse_day(text: str, name: str) -> date:
-    if not _DAY.fullmatch(text or ""):
+    if not isinstance(text, str) or not _DAY.fullmatch(text):
         raise ApiError(400, f"{name} must be YYYY-MM-DD")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ApiError(400, f"{name} must be YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ApiError(400, f"{name} must be from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31")
+    return day
 
 
 def _next_month(first: date) -> date:
