@@ -1,14 +1,16 @@
 """The role CDK grants each function covers every AWS call its code makes.
 
 Each scenario runs a real handler on in-process moto (and a loopback chat sink), records every
-(action, table) the code issues, including the items inside TransactWriteItems, plus the other
-services' actions, and checks them against the synthesized policy of that function's role.
+(action, table) the code issues, including the items inside TransactWriteItems and the tables of
+BatchGetItem/BatchWriteItem, plus the other services' actions, and checks them against the
+synthesized policy of that function's role.
 Moto does not enforce IAM, so without this a missing grant only shows after a deploy.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
@@ -24,6 +26,7 @@ from conftest import (
     export_bucket_id,
     joined_text,
     policy_statements_of_role,
+    ref,
     role_id_of,
     table_id_of,
 )
@@ -33,6 +36,7 @@ from devtools.lambda_runner import ROOT
 
 pytestmark = pytest.mark.infra
 TRANSACT_ACTIONS = {
+    "Get": "GetItem",
     "Put": "PutItem",
     "Update": "UpdateItem",
     "Delete": "DeleteItem",
@@ -52,7 +56,10 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
                     "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub"}  # fmt: skip
         prefix = prefixes.get(service)
         return [(f"{prefix}:{operation}", "")] if prefix else []
-    if operation == "TransactWriteItems":
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        # No TableName: the tables are the keys of RequestItems, and IAM checks the action on each.
+        return [(f"dynamodb:{operation}", table) for table in params["RequestItems"]]
+    if operation in ("TransactWriteItems", "TransactGetItems"):
         return [
             (f"dynamodb:{TRANSACT_ACTIONS[kind]}", body["TableName"])
             for item in params["TransactItems"]
@@ -62,7 +69,7 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
         return [(f"dynamodb:{operation}", f"{params['TableName']}/index/{params['IndexName']}")]
     if "TableName" in params:
         return [(f"dynamodb:{operation}", params["TableName"])]
-    return []
+    return [(f"dynamodb:{operation}", "")]  # names no table (ListTables): the action must still be granted
 
 
 class InProcessAws:
@@ -215,7 +222,11 @@ def test_stripe_webhook_role_allows_every_call_its_code_makes(full_synth: Synth,
     assert missing_grants(full_synth, "stripe-webhook", calls) == []
 
 
-def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
+def budget_guard_and_weekly_report_calls(recorder: Any, chat: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Two budget guard runs (the second re-arms nothing but reads every alert key again), then the weekly
+    report: the calls of each, as (guard, weekly report)."""
+    from datetime import UTC, datetime
+
     from finops_guard.adapters.budget_store import BudgetTable
     from finops_guard.budgets import parse_budget
 
@@ -238,23 +249,51 @@ def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(
                       "enforce_hard_limit": True}),
         parse_budget({"id": "roomy", "amount": "1000000000", "currency": "USD", "scope": {"tag": {"Team": ["web"]}}}),
     ]  # fmt: skip
-    from datetime import UTC, datetime
-
     BudgetTable(budgets_table, aws.client("dynamodb")).put_many(budgets, now=datetime.now(UTC))
     event = {"scheduled_time": "2026-11-16T09:00:00Z"}
     calls.clear()  # only what the functions do from here on
     load_handler("budget_guard").lambda_handler(event, FakeContext("iam-guard"))
-    # the second run re-arms nothing but reads every alert key again
     load_handler("budget_guard").lambda_handler(event, FakeContext("iam-guard"))
     guard_calls = set(calls)
-    assert ("dynamodb:TransactWriteItems", "") not in guard_calls and ("events:PutEvents", "") in guard_calls
-    assert missing_grants(full_synth, "budget-guard", guard_calls) == []
 
     calls.clear()
     setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
     load_handler("weekly_report").lambda_handler({"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam-weekly"))
-    assert ("dynamodb:Query", budgets_table) in calls
-    assert missing_grants(full_synth, "weekly-report", calls) == []
+    return guard_calls, set(calls)
+
+
+def test_budget_guard_and_weekly_report_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
+    guard_calls, weekly_calls = budget_guard_and_weekly_report_calls(recorder, chat)
+    assert ("dynamodb:TransactWriteItems", "") not in guard_calls and ("events:PutEvents", "") in guard_calls
+    assert missing_grants(full_synth, "budget-guard", guard_calls) == []
+    assert ("dynamodb:Query", "finops-guard-iam-budgets") in weekly_calls
+    assert missing_grants(full_synth, "weekly-report", weekly_calls) == []
+
+
+def without_actions(synth: Synth, function: str, actions: set[str]) -> Synth:
+    """A copy of the synthesized app whose role for ``function`` lacks ``actions``: a grant removed."""
+    template = copy.deepcopy(synth.template_json)
+    role = ref(role_id_of(synth, function))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and role in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                statement["Action"] = [action for action in listed if action not in actions]
+    return dataclasses.replace(synth, template_json=template)
+
+
+def test_batch_reads_and_writes_are_checked_against_their_grants(full_synth: Synth, recorder, chat) -> None:
+    """BatchGetItem and BatchWriteItem name their tables in RequestItems, not TableName: the recorder
+    counts them, so a role without its batch grant fails the check."""
+    guard_calls, weekly_calls = budget_guard_and_weekly_report_calls(recorder, chat)
+    alerts = "finops-guard-iam-budget-alerts"
+    assert {("dynamodb:BatchGetItem", alerts), ("dynamodb:BatchWriteItem", alerts)} <= guard_calls
+    assert ("dynamodb:BatchGetItem", alerts) in weekly_calls
+    for action in ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"):
+        broken = without_actions(full_synth, "budget-guard", {action})
+        assert missing_grants(broken, "budget-guard", guard_calls) == [(action, "budget-alerts")]
+    broken = without_actions(full_synth, "weekly-report", {"dynamodb:BatchGetItem"})
+    assert missing_grants(broken, "weekly-report", weekly_calls) == [("dynamodb:BatchGetItem", "budget-alerts")]
 
 
 def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Synth, recorder, chat) -> None:

@@ -175,7 +175,7 @@ def test_teams_commands_add_list_and_remove_routes(teams, capsys):
     assert cli.main(["teams", "list", "--stage", "test"]) == 0
     assert f"web\tteams={PREFIX}web\t111111111111" in capsys.readouterr().out
     assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 0
-    assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 2
+    assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 1  # not found
 
 
 def test_teams_add_refuses_a_missing_secret_or_one_outside_the_prefix(teams, capsys):

@@ -18,6 +18,9 @@ Tables default to the stack's names for --stage (finops-guard-<stage>-budgets, .
 AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
 
 Settings come from the same FINOPSGUARD_* variables as the function (see README); flags override.
+
+Exit status: 0 done; 1 not found (an unknown message id, budget, team) or failed (a message not
+delivered, an event not redriven, an AWS error), with one line on stderr; 2 bad input (argparse's own).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_guard import cli_preflight, cli_savings, cli_teams
 from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
@@ -145,7 +150,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
         missing = [m for m, k in zip(args.message_id, found, strict=True) if k is None]
         if missing:
             print(f"not in the outbox: {', '.join(missing)}", file=sys.stderr)
-            return 2
+            return 1
         kept = [k for k in found if k is not None]
     else:
         kept = box.undelivered()
@@ -175,8 +180,13 @@ def cmd_resend(args: argparse.Namespace) -> int:
         not_configured.extend(result.not_configured)
     _print_not_configured(not_configured)
     if failed:
-        print(str(DeliveryFailed(failed)), file=sys.stderr)
+        print(_one_line(str(DeliveryFailed(failed))), file=sys.stderr)
     return 1 if failed or not_configured else 0
+
+
+def _one_line(text: str) -> str:
+    """A chat service's error body may span lines; stderr gets one line per problem."""
+    return " ".join(text.split())
 
 
 def _dead_letters(args: argparse.Namespace) -> tuple[str, Any]:
@@ -548,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, BudgetError, TeamConfigError) as error:
         print(f"finops-guard: {error}", file=sys.stderr)
         return 2
+    except (ClientError, BotoCoreError) as error:  # a missing table, no credentials: one line, not a traceback
+        print(f"finops-guard: {_one_line(str(error))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def cmd_teams_remove(args: argparse.Namespace) -> int:
 
     if not runtime.team_routes_table(_config(args).require("team_routes_table")).remove(args.team):
         print(f"no route for team {args.team!r}", file=sys.stderr)
-        return 2
+        return 1
     print(f"removed team {args.team!r}: its cards and alerts go to the default channel only")
     return 0
 

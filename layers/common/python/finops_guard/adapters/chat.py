@@ -96,7 +96,9 @@ class WebhookPoster:
             if pace > 0:
                 _pace_sleep(pace)
             try:
-                response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT)
+                # Never follow a redirect: it would carry the card to a URL nobody configured, and what
+                # answers there is no delivery. A 3xx is refused like any other 4xx.
+                response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
             except (requests.Timeout, requests.ConnectionError) as error:
                 last = type(error).__name__  # str(error) would contain the URL
             else:

@@ -1,0 +1,199 @@
+"""Promises the suite used to keep only by accident (issue 15): each test here fails on a deliberate
+break of the rule it names, which the rest of the suite let through."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+from finops_guard.cards.teams import teams_payload
+from finops_guard.costs import aggregate_pages
+from finops_guard.dunning import DueStep, decide, parse_templates, send_due_steps
+from finops_guard.forecast import fit_trend
+from finops_guard.periods import report_window
+from finops_guard.reconciliation import reconcile
+from finops_guard.report import build_weekly_report
+
+# --- dunning: a settled invoice gets no reminder, whichever way it was settled -------------------
+
+DUNNING_NOW = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+
+
+def due_step(day: int = 0, channel: str = "email") -> DueStep:
+    return DueStep("in_1", f"{day}#{channel}", day, channel, "2026-11-17T01:00:00Z")
+
+
+def stripe_invoice(status: str) -> dict:
+    return {
+        "id": "in_1",
+        "number": "FG-0007",
+        "status": status,
+        "currency": "usd",
+        "amount_due": 123456,
+        "amount_remaining": 123456,
+        "customer_name": "Jenny Rosen",
+        "customer_email": "jenny@example.com",
+        "customer_phone": "+15555550123",
+        "hosted_invoice_url": "https://invoice.stripe.com/i/acct_1/in_1",
+    }
+
+
+class StepStore:
+    def __init__(self, steps: list[DueStep]) -> None:
+        self.steps = steps
+        self.status = {s.step: "pending" for s in steps}
+        self.reasons: dict[str, str] = {}
+
+    def due_steps(self, now):
+        return [s for s in self.steps if self.status[s.step] == "pending"]
+
+    def _move(self, step, old, new, reason=""):
+        if self.status[step.step] != old:
+            return False
+        self.status[step.step], self.reasons[step.step] = new, reason
+        return True
+
+    def claim(self, step, now):
+        return self._move(step, "pending", "sending")
+
+    def mark_sent(self, step, now, message_id, to_hint):
+        return self._move(step, "sending", "sent")
+
+    def mark_send_failed(self, step, now, reason):
+        return self._move(step, "sending", "failed", reason)
+
+    def skip(self, step, now, reason):
+        return self._move(step, "pending", "skipped", reason)
+
+    def fail(self, step, now, reason):
+        return self._move(step, "pending", "failed", reason)
+
+
+class Outgoing:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, channel, to, subject, body):
+        self.sent.append((channel, to))
+        return f"msg-{len(self.sent)}"
+
+
+@pytest.mark.parametrize("status", ["void", "uncollectible"])
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_voided_or_uncollectible_invoice_gets_no_reminder(status, channel):
+    # Given a due step whose invoice Stripe now reports voided or written off (no webhook cancelled it)
+    store, outgoing = StepStore([due_step(1, channel)]), Outgoing()
+    # When the hourly sender runs
+    run = send_due_steps(store=store, invoice=lambda _id: stripe_invoice(status), channels=outgoing,
+                         templates=parse_templates(None), sender_configured=True, now=DUNNING_NOW)  # fmt: skip
+    # Then nothing is sent and the step is closed as skipped, naming why
+    assert outgoing.sent == [] and run.sent == []
+    assert run.skipped == [f"in_1/1#{channel}"]
+    assert (store.status[f"1#{channel}"], store.reasons[f"1#{channel}"]) == ("skipped", f"invoice is {status}")
+
+
+@pytest.mark.parametrize(
+    ("status", "action"), [("open", "send"), ("paid", "skip"), ("void", "skip"), ("uncollectible", "skip")]
+)
+def test_only_an_invoice_still_collectible_is_reminded(status, action):
+    decision = decide(due_step(), stripe_invoice(status), parse_templates(None), sender_configured=True)
+    assert decision.action == action
+
+
+# --- reconciliation: "past due" means a due date before the run, not at it ----------------------
+
+RUN_AT = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+
+
+def open_invoice(invoice_id: str, due: datetime) -> dict:
+    return {
+        "id": invoice_id,
+        "customer": "cus_a",
+        "currency": "usd",
+        "status": "open",
+        "amount_due": 5000,
+        "created": int((RUN_AT - timedelta(days=20)).timestamp()),
+        "due_date": int(due.timestamp()),
+        "lines": {"data": [{"amount": 5000}], "has_more": False},
+    }
+
+
+def test_an_invoice_due_exactly_at_the_run_is_not_yet_past_due_one_second_earlier_it_is():
+    invoices = [open_invoice("in_at_run", RUN_AT), open_invoice("in_second_before", RUN_AT - timedelta(seconds=1))]
+    result = reconcile(invoices, [], now=RUN_AT, start=RUN_AT - timedelta(days=30), threshold_percent=D(1))
+    assert [p.invoice_id for p in result.past_due] == ["in_second_before"]
+    assert result.past_due_count == 1
+
+
+# --- the weekly card's budget gauge shows the forecast consumption, exactly ----------------------
+
+REPORT_AT = datetime(2026, 11, 16, 7, tzinfo=UTC)  # as of Sun 15 Nov: 15 of 30 days elapsed
+
+
+def rising_spend_pages() -> list[dict]:
+    """Nov 1-5: 50 a day, 6-10: 100, 11-15: 150 (USD): month to date 1,500, so the burn rate heads for
+    3,000 by 30 Nov, while the 14-day trend (rising) heads higher."""
+    window = report_window(REPORT_AT)
+    results, day = [], window.query_start
+    while day <= window.as_of:
+        amount = 50 if day.day <= 5 else 100 if day.day <= 10 else 150
+        amount = amount if day.month == 11 else 0
+        results.append(
+            {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                "Estimated": False,
+                "Groups": [
+                    {
+                        "Keys": ["Amazon Elastic Compute Cloud - Compute", "111111111111"],
+                        "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}},
+                    }
+                ],
+            }
+        )
+        day += timedelta(days=1)
+    return [{"ResultsByTime": results}]
+
+
+def gauge_for(budget: D) -> dict:
+    window = report_window(REPORT_AT)
+    assert (window.as_of, window.month_to_date.days, window.month.days) == (date(2026, 11, 15), 15, 30)
+    report = build_weekly_report(aggregate_pages(rising_spend_pages(), window), stage="prod", currency="USD",
+                                 top_n=5, generated_at=REPORT_AT, monthly_budget=budget)  # fmt: skip
+    assert report.month_to_date == D(1500) and report.forecast_burn_rate == D(3000)
+    [gauge] = [
+        e for e in teams_payload(report, "UTC")["attachments"][0]["content"]["body"] if e["type"] == "Chart.Gauge"
+    ]
+    return gauge
+
+
+def test_the_budget_gauge_shows_the_month_end_forecast_as_a_share_of_the_budget():
+    # Given 1,500 spent in 15 of 30 days (forecast 3,000) against a 4,000 budget
+    gauge = gauge_for(D(4000))
+    # Then the gauge stands at 75 (%), not at the 38 % already spent
+    assert gauge["value"] == 75
+    assert gauge["subLabel"] == "forecast 75 % of $4,000.00"
+
+
+def test_the_budget_gauge_stops_at_full_while_its_label_says_how_far_over():
+    gauge = gauge_for(D(2000))
+    assert gauge["value"] == 100 and gauge["max"] == 100
+    assert gauge["subLabel"] == "forecast 150 % of $2,000.00"
+
+
+# --- forecast: few points mean Student's t, a visibly wider band than the normal's ---------------
+
+
+def test_a_five_day_history_gets_a_student_t_band_not_a_normal_one():
+    # Given five days alternating 10 / 14: a flat line at 11.6, residual variance 19.2 / 3 = 6.4
+    trend = fit_trend([D(10), D(14), D(10), D(14), D(10)])
+    assert (trend.slope, trend.intercept, trend.residual_variance) == (0, D("11.6"), D("6.4"))
+    # When the next day (x = 5) is forecast with an 80 % interval
+    band = trend.predict_sum(5, 1, D("0.8"))
+    # Then the margin is t(0.90; 3 df) = 1.6377 times the prediction's standard error
+    # sqrt(6.4 * (1 + 1/5 + (5 - 2)^2 / 10)) = sqrt(13.44); the normal's 1.2816 would give 4.70, not 6.00.
+    spread = math.sqrt(6.4 * (1 + 1 / 5 + 9 / 10))
+    assert float(band.likely) == pytest.approx(11.6)
+    assert float(band.high - band.likely) == pytest.approx(1.6377 * spread, abs=0.01)
+    assert float(band.likely - band.low) == pytest.approx(1.6377 * spread, abs=0.01)
