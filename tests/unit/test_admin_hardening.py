@@ -629,3 +629,30 @@ def test_any_api_gateway_event_gets_a_reply_never_an_exception(event):
     assert proxy["body"].encode()  # API Gateway sends it as UTF-8
     if not 200 <= reply.status < 300:
         assert 400 <= reply.status < 500 and admin.state() == before
+
+
+@pytest.mark.parametrize(
+    ("amount", "field"),
+    [("١٢٣", "amount"), ("²", "amount"), ("1e3", "amount"), ("1000000000", "amount")],
+)
+def test_the_cli_reads_an_invoice_amount_as_strictly_as_the_api(amount, field, capsys):
+    from finops_guard import cli
+
+    code = cli.main(
+        [
+            "invoice",
+            "create",
+            "--customer",
+            "cus_CliCustomer00001",
+            "--amount",
+            amount,
+            "--currency",
+            "usd",
+            "--description",
+            "Consulting",
+        ]  # fmt: skip
+    )
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and field in err

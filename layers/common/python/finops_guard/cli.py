@@ -381,15 +381,17 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
         RequestConflict,
         announcement,
         issue_invoice,
-        parse_invoice_request,
     )
+
+    # The same strict reading as POST /invoices: ASCII digits only, Stripe's 8-digit maximum.
+    from finops_guard.billing_admin import invoice_request
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     request_id = args.request_id or f"cli-{uuid.uuid4()}"
     body = {"customer": args.customer, "amount": args.amount, "currency": args.currency,
             "description": args.description}  # fmt: skip
     try:
-        request = parse_invoice_request(body, request_id=request_id)
+        request = invoice_request(body, idempotency_key=request_id)
     except InvoiceRequestError as error:
         print(f"finops-guard: {error}", file=sys.stderr)
         return 2
