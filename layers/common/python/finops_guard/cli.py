@@ -376,15 +376,15 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
         StripeUnavailable,
         read_stripe_api_key,
     )
+
+    # The same strict reading as POST /invoices: ASCII digits only, Stripe's 8-digit maximum.
+    from finops_guard.billing_admin import invoice_request
     from finops_guard.invoice_bot import (
         InvoiceRequestError,
         RequestConflict,
         announcement,
         issue_invoice,
     )
-
-    # The same strict reading as POST /invoices: ASCII digits only, Stripe's 8-digit maximum.
-    from finops_guard.billing_admin import invoice_request
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     request_id = args.request_id or f"cli-{uuid.uuid4()}"
