@@ -116,3 +116,37 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
     runtime.outbox.cache_clear()
     runtime._ce_client.cache_clear()
     secrets.clear_cache()
+
+
+STRIPE_SECRET_NAME = "finops-guard/test/stripe-webhook-secret"
+
+
+def deploy_billing(deployed: Deployment, monkeypatch: pytest.MonkeyPatch, **extra_env: str) -> Deployment:
+    """The webhook's billing tables, its signing secret and the settings the stack gives it (plus
+    `extra_env`), with the cached settings and store cleared; `deployed.tables` names the tables."""
+    from devtools import stripe_events
+
+    tables = deployed.aws.create_billing_tables()
+    deployed.aws.put_secret(STRIPE_SECRET_NAME, stripe_events.TEST_SECRET)
+    env = {
+        "FINOPSGUARD_STRIPE_SECRET_NAME": STRIPE_SECRET_NAME,
+        "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": f"{STRIPE_SECRET_NAME}-previous",
+        "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
+        "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
+        "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
+        "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
+        "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
+        "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
+        **extra_env,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    clear_billing_caches()
+    secrets.clear_cache()
+    deployed.tables = tables  # type: ignore[attr-defined]
+    return deployed
+
+
+def clear_billing_caches() -> None:
+    runtime.billing_settings.cache_clear()
+    runtime.billing_store.cache_clear()

@@ -17,14 +17,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from finops_guard import cli, runtime
-from finops_guard.adapters import secrets
 from finops_guard.adapters.outbox import LEASE
 from finops_guard.delivery import ChatMessage, deliver_all
 
 from devtools import stripe_events as se
 from devtools.chat_recorder import Reply
 from tests.conftest import load_handler
-from tests.integration.conftest import TEAMS_PATH, FakeContext
+from tests.integration.conftest import TEAMS_PATH, FakeContext, clear_billing_caches, deploy_billing
 
 pytestmark = pytest.mark.integration
 SECRET_NAME = "finops-guard/test/stripe-webhook-secret"
@@ -34,26 +33,8 @@ BILLING_ROLES = ("events", "ledger", "objects", "alerts", "dunning")
 
 @pytest.fixture
 def billing(deployed, monkeypatch):
-    tables = deployed.aws.create_billing_tables()
-    deployed.aws.put_secret(SECRET_NAME, se.TEST_SECRET)
-    for key, value in {
-        "FINOPSGUARD_STRIPE_SECRET_NAME": SECRET_NAME,
-        "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": f"{SECRET_NAME}-previous",
-        "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
-        "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
-        "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
-        "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
-        "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
-        "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
-    }.items():
-        monkeypatch.setenv(key, value)
-    runtime.billing_settings.cache_clear()
-    runtime.billing_store.cache_clear()
-    secrets.clear_cache()
-    deployed.tables = tables
-    yield deployed
-    runtime.billing_settings.cache_clear()
-    runtime.billing_store.cache_clear()
+    yield deploy_billing(deployed, monkeypatch)
+    clear_billing_caches()
 
 
 def event(event_type: str, **changes) -> dict:

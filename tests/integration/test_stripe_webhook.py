@@ -8,12 +8,11 @@ import threading
 import time
 
 import pytest
-from finops_guard import runtime
 from finops_guard.adapters import secrets
 
 from devtools import stripe_events as se
 from tests.conftest import load_handler
-from tests.integration.conftest import FakeContext
+from tests.integration.conftest import FakeContext, clear_billing_caches, deploy_billing
 
 pytestmark = pytest.mark.integration
 SECRET_NAME = "finops-guard/test/stripe-webhook-secret"
@@ -24,28 +23,9 @@ INVOICE = "in_1Pgc6tB7WZ01zgkWu9fdqL6I"
 
 @pytest.fixture
 def billing(deployed, monkeypatch):
-    tables = deployed.aws.create_billing_tables()
-    deployed.aws.put_secret(SECRET_NAME, se.TEST_SECRET)
-    env = {
-        "FINOPSGUARD_STRIPE_SECRET_NAME": SECRET_NAME,
-        "FINOPSGUARD_STRIPE_PREVIOUS_SECRET_NAME": PREVIOUS_NAME,
-        "FINOPSGUARD_STRIPE_EVENTS_TABLE": tables["events"],
-        "FINOPSGUARD_LEDGER_TABLE": tables["ledger"],
-        "FINOPSGUARD_BILLING_OBJECTS_TABLE": tables["objects"],
-        "FINOPSGUARD_BILLING_ALERTS_TABLE": tables["alerts"],
-        "FINOPSGUARD_DUNNING_TABLE": tables["dunning"],
-        "FINOPSGUARD_BILLING_THRESHOLDS": json.dumps({"USD": "100", "JPY": "50000", "KWD": "100"}),
-        "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    runtime.billing_settings.cache_clear()
-    runtime.billing_store.cache_clear()
-    secrets.clear_cache()
-    deployed.tables = tables
-    yield deployed
-    runtime.billing_settings.cache_clear()
-    runtime.billing_store.cache_clear()
+    thresholds = json.dumps({"USD": "100", "JPY": "50000", "KWD": "100"})
+    yield deploy_billing(deployed, monkeypatch, FINOPSGUARD_BILLING_THRESHOLDS=thresholds)
+    clear_billing_caches()
 
 
 def post(request: dict) -> dict:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_billing_admin import ALERT, LEDGER, NOW, FakeReads, FakeStripe, invoice_alert
+from tests.unit.test_invoice_bot import Store as RequestStore  # the invoice request table's contract
 
 CALLER = "arn:aws:iam::123456789012:user/finance-lead"
 RESOLVED = "invoice_failed#in_9"
@@ -49,27 +50,6 @@ class AdminStripe(FakeStripe):
     def finalize_invoice(self, invoice, *, idempotency_key):
         self.calls.append(("finalize", invoice, idempotency_key))
         return {"id": invoice, "number": "FG-0001", "hosted_invoice_url": f"https://invoice.stripe.com/i/{invoice}"}
-
-
-class RequestStore:
-    """The invoice request table's contract (conditional put, progress, forget)."""
-
-    def __init__(self):
-        self.records: dict[str, dict] = {}
-
-    def begin(self, request, requested_by, now):
-        return self.records.setdefault(
-            request.request_id,
-            {"request_id": request.request_id, "status": "requested", "customer": request.customer,
-             "amount_minor": request.amount_minor, "currency": request.currency,
-             "description": request.description, "requested_epoch": int(now.timestamp())},
-        )  # fmt: skip
-
-    def progress(self, request_id, status, attributes):
-        self.records[request_id].update(status=status, **{k: v for k, v in attributes.items() if v is not None})
-
-    def forget(self, request_id):
-        self.records.pop(request_id, None)
 
 
 class Admin:
