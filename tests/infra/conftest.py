@@ -140,6 +140,18 @@ def ref(logical_id: str) -> dict[str, str]:
     return {"Ref": logical_id}
 
 
+def tls_only_publish_deny(topic: dict[str, str]) -> dict[str, Any]:
+    """The statement `enforce_ssl` puts first in every topic policy: no publishing without TLS."""
+    return {
+        "Sid": "AllowPublishThroughSSLOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sns:Publish",
+        "Resource": topic,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def arn_of(logical_id: str) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 

@@ -24,6 +24,7 @@ from conftest import (
     secret_id,
     synthesize,
     table_id_of,
+    tls_only_publish_deny,
     topic_id_of,
 )
 
@@ -167,14 +168,7 @@ def test_topic_policy_lets_only_cost_anomaly_detection_of_this_account_publish_o
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Sid": "AllowPublishThroughSSLOnly",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "sns:Publish",
-                        "Resource": topic,
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
+                    tls_only_publish_deny(topic),
                     {
                         "Sid": "AllowCostAnomalyDetectionToPublish",
                         "Effect": "Allow",

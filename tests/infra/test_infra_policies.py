@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
-from conftest import Synth, arn_of, function_of, logical_id, queue_id_of, ref, topic_id_of
+from conftest import Synth, arn_of, function_of, logical_id, queue_id_of, ref, tls_only_publish_deny, topic_id_of
 from policy_eval import ACCOUNT, OTHER_ACCOUNT, REGION, Decision, PolicyEvaluator, Principal, role, service
 
 pytestmark = pytest.mark.infra
@@ -82,14 +82,7 @@ def test_ops_topic_policy_allows_this_stages_alarms_of_this_account_over_tls_onl
     ]
 
     assert policy["PolicyDocument"]["Statement"] == [
-        {
-            "Sid": "AllowPublishThroughSSLOnly",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "sns:Publish",
-            "Resource": topic,
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
+        tls_only_publish_deny(topic),
         {
             "Sid": "AllowCloudWatchAlarmsToPublish",
             "Effect": "Allow",

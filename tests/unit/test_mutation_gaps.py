@@ -16,6 +16,8 @@ from finops_guard.periods import report_window
 from finops_guard.reconciliation import reconcile
 from finops_guard.report import build_weekly_report
 
+from tests.unit.test_dunning import invoice
+
 # --- dunning: a settled invoice gets no reminder, whichever way it was settled -------------------
 
 DUNNING_NOW = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
@@ -26,18 +28,7 @@ def due_step(day: int = 0, channel: str = "email") -> DueStep:
 
 
 def stripe_invoice(status: str) -> dict:
-    return {
-        "id": "in_1",
-        "number": "FG-0007",
-        "status": status,
-        "currency": "usd",
-        "amount_due": 123456,
-        "amount_remaining": 123456,
-        "customer_name": "Jenny Rosen",
-        "customer_email": "jenny@example.com",
-        "customer_phone": "+15555550123",
-        "hosted_invoice_url": "https://invoice.stripe.com/i/acct_1/in_1",
-    }
+    return invoice(status=status)
 
 
 class StepStore:

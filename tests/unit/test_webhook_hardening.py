@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from devtools import stripe_events as se
 from tests.conftest import ROOT
+from tests.unit import test_billing
 
 STEPS = [(0, "email"), (1, "sms"), (3, "email")]
 SETTINGS = BillingSettings("s", None, "e", "l", "o", "a", "d", {}, STEPS, 262_144)
@@ -34,20 +35,12 @@ NOW = 1_800_000_000.0  # the wall clock the signature is checked against in thes
 CUSTOMER, INVOICE = "cus_QXg1o8vcGmoR32", "in_1Pgc6tB7WZ01zgkWu9fdqL6I"
 
 
-class RecordingLedger:
+class RecordingLedger(test_billing.RecordingLedger):
+    """test_billing's recording ledger, which also records the invoice bot's confirmations."""
+
     def __init__(self) -> None:
-        self.applied: list[Any] = []
+        super().__init__()
         self.confirmed: list[str] = []
-
-    def apply(self, effects, now):
-        self.applied.append(effects)
-        return "applied"
-
-    def settle_invoice(self, invoice_id, now):
-        return (0, 0)
-
-    def raise_threshold_alerts(self, effects, thresholds, now):
-        return []
 
     def confirm_invoice_request(self, request_id, event_id, event_created, now):
         self.confirmed.append(request_id)
