@@ -6,13 +6,13 @@ import sys
 from aws_cdk import App
 
 from infra.config import ConfigError
-from infra.stack import create_stack
+from infra.stacks import create_stacks
 
 
 def main() -> None:
     app = App()
     try:
-        create_stack(app)
+        create_stacks(app)
     except ConfigError as error:
         sys.exit(f"FinOps Guard configuration error: {error}")
     app.synth()

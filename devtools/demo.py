@@ -146,7 +146,7 @@ def main() -> int:
                     "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
                     "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
                     "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
-                    "FINOPSGUARD_TEAM_SECRET_PREFIX": f"finops-guard/{STAGE}/teams/",
+                    "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": f"finops-guard/{STAGE}/team-webhooks",
                     "FINOPSGUARD_CHARGEBACK_BUCKET": export_bucket,
                     "FINOPSGUARD_RECOMMENDATIONS_TABLE": recommendations,
                     # A stage deployed three days ago: the card's Setup section says anomaly detection
@@ -303,16 +303,16 @@ DEMO_TEAMS = {"data": ("/teams/data", None, ["222222222222"]), "web": ("/teams/w
 
 
 def add_demo_teams(aws: EmbeddedAws, chat: ChatRecorder) -> None:
-    """Each team's webhook URLs in its own secrets, then `finops-guard teams add` as an operator would."""
+    """The team webhooks secret as the stack creates it ({}), then `finops-guard teams add` as an
+    operator would: each team's URLs into that secret, its route into the table."""
     from finops_guard import cli
 
+    aws.put_secret(f"finops-guard/{STAGE}/team-webhooks", "{}")
     for team, (teams_path, slack_path, accounts) in DEMO_TEAMS.items():
         command = ["teams", "add", team, "--stage", STAGE]
         for channel, path in (("teams", teams_path), ("slack", slack_path)):
             if path:
-                secret = f"finops-guard/{STAGE}/teams/{team}-{channel}"
-                aws.put_secret(secret, chat.url(path))
-                command += [f"--{channel}-secret", secret]
+                command += [f"--{channel}-url", chat.url(path)]
         for account in accounts:
             command += ["--account", account]
         cli.main(command)

@@ -74,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "savingsRecommendations": False,
     "savingsPlansKpi": False,
     "savingsSchedule": "cron(30 5 * * ? *)",
+    "dashboard": False,
 }
 
 # One list of currencies for synth-time and run-time validation.
@@ -218,6 +219,7 @@ class FinOpsGuardConfig:
     savings_recommendations: bool  # Cost Optimization Hub -> recommendations table, daily, and the weekly card
     savings_plans_kpi: bool  # the weekly card's Savings Plans coverage and utilisation (2 Cost Explorer requests)
     savings_schedule: str
+    dashboard: bool  # the CloudWatch dashboards, opt-in: $3 a month each beyond an account's first three
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -300,6 +302,7 @@ class FinOpsGuardConfig:
             savings_recommendations=_bool("savingsRecommendations", value("savingsRecommendations")),
             savings_plans_kpi=_bool("savingsPlansKpi", value("savingsPlansKpi")),
             savings_schedule=_schedule_expression("savingsSchedule", value("savingsSchedule")),
+            dashboard=_bool("dashboard", value("dashboard")),
         )
 
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.anomalies import AlertPolicy, Sighting
 from finops_guard.anomaly_alerts import Render, forward_batch, inbox_records
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -52,15 +53,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         clock=lambda: datetime.now(UTC),
         routing=runtime.routing(settings),
     )
-    metrics.add_metric("AnomalyMessages", MetricUnit.Count, len(records))
-    metrics.add_metric("AnomaliesAlerted", MetricUnit.Count, len(outcome.alerted))
+    if kpi_metrics_on():  # dashboard-only counts; the log line below has them either way
+        metrics.add_metric("AnomalyMessages", MetricUnit.Count, len(records))
+        metrics.add_metric("AnomaliesAlerted", MetricUnit.Count, len(outcome.alerted))
     if outcome.malformed:  # the alarm treats no data as fine: a zero would be billed for nothing
         metrics.add_metric("MalformedAnomalyMessages", MetricUnit.Count, len(outcome.malformed))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+        count_chat_delivery_failures(len(outcome.delivery.failed))  # the stage's alarm
     if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
         metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
-    for seconds in outcome.latencies:
+    for seconds in outcome.latencies:  # the ForwardingLatency alarm's
         metrics.add_metric("AnomalyForwardingLatency", MetricUnit.Seconds, float(seconds))
     logger.info(
         "anomaly batch forwarded",

@@ -28,6 +28,7 @@ from finops_guard.adapters.invoice_requests import InvoiceRequestTable
 from finops_guard.api import caller
 from finops_guard.delivery import deliver_all
 from finops_guard.invoice_bot import IssuedInvoice, announcement
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -41,13 +42,16 @@ def _invoice_requests() -> InvoiceRequestTable:
 
 def _announce(issued: IssuedInvoice, requested_by: str, context: LambdaContext, now: datetime) -> None:
     """The card to the finance channel, through the outbox: a chat outage keeps it for resend."""
-    metrics.add_metric("InvoicesIssued", MetricUnit.Count, 1)
+    logger.info("invoice issued", extra={"request_id": issued.request_id, "invoice_id": issued.invoice_id})
+    if kpi_metrics_on():
+        metrics.add_metric("InvoicesIssued", MetricUnit.Count, 1)
     chat = runtime.settings()
     messages = announcement(issued, chat.chat_channels, requested_by)
     poster = runtime.webhook_poster(chat, context.get_remaining_time_in_millis())
     result = deliver_all(messages, runtime.outbox(chat.require("outbox_table")), poster, now)
     if result.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(result.failed))
+        count_chat_delivery_failures(len(result.failed))  # the stage's alarm
     if result.not_configured:  # a setup step: counted, never alarmed
         metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(result.not_configured))
 

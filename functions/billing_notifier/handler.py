@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.billing_notifier import notify
 from finops_guard.cards.billing import render_billing_alert
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -36,9 +37,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         render=render_billing_alert,
         now=datetime.now(UTC),
     )
-    metrics.add_metric("BillingAlertsPosted", MetricUnit.Count, len(outcome.posted))
+    if kpi_metrics_on():
+        metrics.add_metric("BillingAlertsPosted", MetricUnit.Count, len(outcome.posted))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+        count_chat_delivery_failures(len(outcome.delivery.failed))  # the stage's alarm
     if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
         metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
+    logger.info("billing alerts notified", extra={"posted": outcome.posted, "retry": outcome.retry})
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in outcome.retry]}

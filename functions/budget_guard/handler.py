@@ -20,6 +20,7 @@ from finops_guard.budget_guard import run_budget_guard
 from finops_guard.budgets import InvalidStoredBudgets
 from finops_guard.cards.budget_alert import render_alert, render_digest
 from finops_guard.delivery import DeliveryFailed
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()
@@ -47,27 +48,40 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         timezone=settings.timezone,
         level=settings.forecast_interval,
     )
-    metrics.add_metric("BudgetsEvaluated", MetricUnit.Count, len(outcome.statuses))
-    # Counters that are usually zero are sent only when they are not: each metric sent is billed for
-    # the hour it is sent in, and no alarm reads these as a heartbeat.
-    if outcome.fired:
-        metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
-    if outcome.errors:
-        metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
-    metrics.add_metric("CostExplorerRequests", MetricUnit.Count, outcome.cost_requests)
-    for status in outcome.statuses:
-        if not status.error:  # the dashboard's per-budget consumption (actual spend, percent of the amount)
-            consumption = float(round(status.consumption("actual"), 1))
-            with single_metric("BudgetConsumptionPercent", MetricUnit.Percent, consumption,
+    # The dashboard's per-budget consumption (actual spend, percent of the amount).
+    consumption = {
+        s.budget.budget_id: float(round(s.consumption("actual"), 1)) for s in outcome.statuses if not s.error
+    }
+    if kpi_metrics_on():  # one metric per budget, $0.30 a month each: only for the dashboard that reads them
+        metrics.add_metric("BudgetsEvaluated", MetricUnit.Count, len(outcome.statuses))
+        if outcome.fired:
+            metrics.add_metric("BudgetAlertsFired", MetricUnit.Count, len(outcome.fired))
+        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, outcome.cost_requests)
+        for budget_id, percent in consumption.items():
+            with single_metric("BudgetConsumptionPercent", MetricUnit.Percent, percent,
                                namespace=metrics.namespace or METRICS_NAMESPACE) as metric:  # fmt: skip
                 metric.add_dimension("service", metrics.service or "budget-guard")
-                metric.add_dimension("budget", status.budget.budget_id)
+                metric.add_dimension("budget", budget_id)
+    # Usually zero, sent only when not: each metric sent is billed for the hour it is sent in.
+    if outcome.errors:
+        metrics.add_metric("BudgetErrors", MetricUnit.Count, len(outcome.errors))
+    logger.info(
+        "budgets guarded",
+        extra={
+            "budgets": len(outcome.statuses),
+            "consumption_percent": consumption,
+            "fired": [f"{f.status.budget.budget_id}:{f.kind}:{f.threshold}" for f in outcome.fired],
+            "errors": len(outcome.errors),
+            "cost_explorer_requests": outcome.cost_requests,
+        },
+    )
     for status in outcome.errors:
         logger.error("budget not evaluated", extra={"budget_id": status.budget.budget_id, "reason": status.error})
     if outcome.delivery.not_configured:  # a setup step: counted, never alarmed
         metrics.add_metric("ChatNotConfigured", MetricUnit.Count, len(outcome.delivery.not_configured))
     if outcome.delivery.failed:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(outcome.delivery.failed))
+        count_chat_delivery_failures(len(outcome.delivery.failed))  # the stage's alarm
         raise DeliveryFailed(outcome.delivery.failed, outcome.delivery.not_configured)
     if invalid:
         # Every valid budget was guarded; fail so the Errors alarm names the broken ones.

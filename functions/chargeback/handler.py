@@ -17,6 +17,7 @@ from finops_guard import runtime
 from finops_guard.chargeback import Month, month_before
 from finops_guard.delivery import DeliveryFailed
 from finops_guard.monthly_chargeback import run_chargeback
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -44,14 +45,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        count_chat_delivery_failures(len(failure.failures))  # the stage's alarm
         _count_not_configured(failure.not_configured)
         raise
     finally:
-        metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
+        if kpi_metrics_on():
+            metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
     _count_not_configured(outcome.delivery.not_configured)
     logger.info(
         "chargeback published",
-        extra={"month": str(month), "objects": [p.key for p in outcome.published], "complete": outcome.complete},
+        extra={
+            "month": str(month),
+            "objects": [p.key for p in outcome.published],
+            "complete": outcome.complete,
+            "cost_explorer_requests": costs.requests,
+        },
     )
     return {
         "month": str(month),

@@ -16,6 +16,7 @@ from finops_guard import runtime
 from finops_guard.adapters.dunning_store import DunningChannels, DunningTable
 from finops_guard.adapters.stripe_api import StripeRequestError
 from finops_guard.dunning import parse_templates, send_due_steps
+from finops_guard.service_levels import kpi_metrics_on
 
 STUCK_AFTER = timedelta(minutes=15)  # far beyond one send: the claiming run died
 logger = Logger()
@@ -48,9 +49,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     # Only what happened: an hourly zero would make four custom metrics cost $1.20 a month for nothing
-    # (make bench, self-cost). The StepsFailed alarm reads a missing data point as fine.
-    for name, steps in (("DunningStepsSent", run.sent), ("DunningStepsSkipped", run.skipped),
-                        ("DunningStepsFailed", run.failed), ("DunningStepsDeferred", run.errors)):  # fmt: skip
+    # (make bench, self-cost). The StepsFailed alarm reads a missing data point as fine. Sent and
+    # skipped are the normal course: dashboard-only, in the log line either way.
+    counted = [("DunningStepsFailed", run.failed), ("DunningStepsDeferred", run.errors)]
+    if kpi_metrics_on():
+        counted += [("DunningStepsSent", run.sent), ("DunningStepsSkipped", run.skipped)]
+    for name, steps in counted:
         if steps:
             metrics.add_metric(name, MetricUnit.Count, len(steps))
     logger.info("dunning run", extra={"sent": run.sent, "skipped": run.skipped, "failed": run.failed,

@@ -19,6 +19,7 @@ from finops_guard.adapters.stripe_api import StripeRequestError
 from finops_guard.billing_admin import monthly_recurring_revenue
 from finops_guard.money import minor_units
 from finops_guard.reconciliation import run_reconciliation
+from finops_guard.service_levels import kpi_metrics_on
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()
@@ -56,9 +57,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("reconciliation skipped: the Stripe API key secret holds no key", extra={"error": str(error)})
         return {"skipped": "no Stripe API key"}
     result = outcome.result
-    metrics.add_metric("ReconciliationRuns", MetricUnit.Count, 1)
+    # Every run, 0 included: the Mismatches alarm keeps the last run's state until a clean one.
     metrics.add_metric("ReconciliationMismatches", MetricUnit.Count, result.mismatch_count)
-    metrics.add_metric("ReconciliationPastDue", MetricUnit.Count, result.past_due_count)
+    kpis = kpi_metrics_on()
+    if kpis:
+        metrics.add_metric("ReconciliationRuns", MetricUnit.Count, 1)
+        metrics.add_metric("ReconciliationPastDue", MetricUnit.Count, result.past_due_count)
     summary = {
         "window_start": result.record()["window_start"],
         "invoices_seen": result.invoices_seen,
@@ -71,22 +75,27 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "resolved": outcome.resolved,
     }
     logger.info("reconciliation finished", extra=summary)
-    summary["kpis"] = publish_billing_kpis()
+    summary["kpis"] = publish_billing_kpis(metrics_on=kpis)
     return summary
 
 
-def publish_billing_kpis() -> dict[str, Any]:
-    """The dashboard's billing KPIs, once a day: MRR per currency (major units; CloudWatch takes
-    floats, converted here at the edge), open billing alerts and failed invoices among them."""
+def publish_billing_kpis(*, metrics_on: bool) -> dict[str, Any]:
+    """The billing KPIs, once a day: MRR per currency (minor units in the log line; major units in the
+    metrics, as floats, converted here at the edge), open billing alerts and failed invoices among
+    them. Logged always; sent as metrics only when `metrics_on` (only the dashboard reads them)."""
     reads = runtime.billing_reads()
     open_alerts = list(reads.alerts_with_status("open"))
     failed = sum(1 for alert in open_alerts if alert.get("kind") in ("invoice_failed", "escalation"))
+    mrr = monthly_recurring_revenue(reads.subscriptions())
+    kpis = {"open_alerts": len(open_alerts), "failed_invoices": failed, "mrr_minor": mrr}
+    logger.info("billing KPIs", extra=kpis)
+    if not metrics_on:
+        return kpis
     metrics.add_metric("OpenBillingAlerts", MetricUnit.Count, len(open_alerts))
     metrics.add_metric("FailedInvoices", MetricUnit.Count, failed)
-    mrr = monthly_recurring_revenue(reads.subscriptions())
     for currency, minor in mrr.items():
         with single_metric("MonthlyRecurringRevenue", MetricUnit.NoUnit, minor / 10 ** minor_units(currency),
                            namespace=metrics.namespace or METRICS_NAMESPACE) as metric:  # fmt: skip
             metric.add_dimension("service", metrics.service or "reconciliation")
             metric.add_dimension("currency", currency)
-    return {"open_alerts": len(open_alerts), "failed_invoices": failed, "mrr_minor": mrr}
+    return kpis

@@ -16,6 +16,7 @@ from finops_guard import runtime
 from finops_guard.adapters.cost_explorer import CostExplorerSource
 from finops_guard.adapters.cost_optimization_hub import CostOptimizationHub
 from finops_guard.savings_refresh import RefreshOutcome, refresh
+from finops_guard.service_levels import kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -38,16 +39,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             costs=costs if isinstance(costs, CostExplorerSource) else None,  # no ROI on synthetic data
         )
     finally:
-        # Usually zero: sent only when not (a daily zero is a custom metric billed for nothing). Cost
-        # Optimization Hub is free: its request count is in the log line, not a metric.
-        for name, value in (("CostExplorerRequests", costs.requests), ("RecommendationsNew", len(outcome.new)),
-                            ("RecommendationsResolvedUpstream", len(outcome.resolved_upstream))):  # fmt: skip
-            if value:
-                metrics.add_metric(name, MetricUnit.Count, value)
+        # Dashboard-only, and usually zero: sent only when KPI metrics are on and the value is not (a
+        # daily zero is a custom metric billed for nothing). Every count is in the log line below.
+        if kpi_metrics_on():
+            for name, value in (("CostExplorerRequests", costs.requests), ("RecommendationsNew", len(outcome.new)),
+                                ("RecommendationsResolvedUpstream", len(outcome.resolved_upstream))):  # fmt: skip
+                if value:
+                    metrics.add_metric(name, MetricUnit.Count, value)
     logger.info("savings refresh", extra={"listed": outcome.listed, "new": outcome.new,
                                           "reopened": outcome.reopened, "resolved_upstream": outcome.resolved_upstream,
                                           "roi_measured": outcome.roi_measured, "lost_races": outcome.lost_races,
-                                          "unreadable": hub.unreadable, "hub_requests": hub.requests})  # fmt: skip
+                                          "unreadable": hub.unreadable, "hub_requests": hub.requests,
+                                          "cost_explorer_requests": costs.requests})  # fmt: skip
     return {
         "listed": outcome.listed,
         "new": len(outcome.new),

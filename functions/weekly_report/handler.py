@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard import runtime
 from finops_guard.delivery import DeliveryFailed
+from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.weekly_report import run_weekly_report
 
 logger = Logger()
@@ -33,6 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     savings = runtime.savings_overview(settings, now)
     tags = runtime.tag_activation(settings)
     chat = runtime.chat_setup(settings)
+    kpis = kpi_metrics_on()
     try:
         outcome = run_weekly_report(
             settings,
@@ -49,25 +51,30 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))
+        count_chat_delivery_failures(len(failure.failures))  # the stage's alarm
         _count_not_configured(failure.not_configured)
         raise
     finally:
         tag_requests = tags.requests if tags is not None else 0
-        metrics.add_metric(
-            "CostExplorerRequests", MetricUnit.Count, costs.requests + savings.cost_requests + tag_requests
-        )
+        cost_requests = costs.requests + savings.cost_requests + tag_requests
+        if kpis:
+            metrics.add_metric("CostExplorerRequests", MetricUnit.Count, cost_requests)
     _count_not_configured(outcome.delivery.not_configured)
     report = outcome.report
     if not settings.use_mock_data:  # a smoke test's synthetic card neither meets the SLO nor feeds the dashboard
         if outcome.posted:  # a card only kept (its channel not set up yet) was not posted
-            metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)
-        # Dashboard KPIs, in the report currency. CloudWatch takes floats: converted here, at the edge.
-        metrics.add_metric("MonthToDateSpend", MetricUnit.NoUnit, float(round(report.month_to_date, 2)))
-        metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_trend.likely, 2)))
+            metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)  # the NotPosted alarm's
+        if kpis:  # dashboard KPIs, in the report currency. CloudWatch takes floats: converted here, at the edge
+            metrics.add_metric("MonthToDateSpend", MetricUnit.NoUnit, float(round(report.month_to_date, 2)))
+            metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_trend.likely, 2)))
     logger.info(
         "weekly report delivered",
         extra={
             "report_id": report.report_id,
+            "month_to_date": str(report.month_to_date),
+            "forecast_month_end": str(round(report.forecast_trend.likely, 2)),
+            "currency": report.currency,
+            "cost_explorer_requests": cost_requests,
             "delivered": outcome.delivery.delivered,
             "skipped": outcome.delivery.skipped,
             "kept_until_set_up": [message_id for message_id, _ in outcome.delivery.not_configured],

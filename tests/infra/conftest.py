@@ -17,10 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # app.py/infra live at the repository root, not in a package
     sys.path.insert(0, str(REPO_ROOT))
 
-from aws_cdk import App  # noqa: E402
+from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from infra.stack import FinOpsGuardStack, create_stack  # noqa: E402
+from infra.stacks import FinOpsGuardStacks, create_stacks  # noqa: E402
 
 # Every optional feature switched on, and values that differ from the cdk.json defaults.
 FULL_CONTEXT = {
@@ -87,11 +87,9 @@ def cdk_json_context() -> dict[str, Any]:
     return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 
 
-@dataclass
-class Synth:
-    app: App
-    stack: FinOpsGuardStack
-    outdir: Path
+class Resources:
+    """Lookups over one template's resources."""
+
     template_json: dict[str, Any]
 
     @property
@@ -111,16 +109,74 @@ class Synth:
         return next(iter(found.items()))
 
 
+@dataclass
+class StackSynth(Resources):
+    """One stack of the app and its template."""
+
+    stack: Stack
+    template_json: dict[str, Any]
+
+
+@dataclass
+class Synth(Resources):
+    """The app's three stacks; ``template_json`` is their merged view (logical ids are unique across
+    the stacks, which ``merge_templates`` checks), for tests about a resource wherever it lives.
+    Tests about what a stack holds use ``core``, ``costs`` and ``billing``."""
+
+    app: App
+    stacks: FinOpsGuardStacks
+    outdir: Path
+    core: StackSynth
+    costs: StackSynth
+    billing: StackSynth
+    template_json: dict[str, Any]
+
+    @property
+    def stack(self) -> Stack:
+        """A stack of the app, for its config (the same in all three)."""
+        return self.stacks.costs
+
+    @property
+    def parts(self) -> tuple[StackSynth, ...]:
+        return (self.core, self.costs, self.billing)
+
+
+# Every template has these; identical copies merge into one.
+_SHARED_KEYS = ("CDKMetadata",)
+
+
+def merge_templates(templates: list[dict[str, Any]]) -> dict[str, Any]:
+    """One template with every stack's resources, outputs, parameters, conditions and rules."""
+    merged: dict[str, Any] = {}
+    for template in templates:
+        for section, values in template.items():
+            if not isinstance(values, dict):
+                merged.setdefault(section, values)
+                continue
+            target = merged.setdefault(section, {})
+            for key, value in values.items():
+                if key in target and target[key] != value and key not in _SHARED_KEYS:
+                    raise AssertionError(f"{section}.{key} differs between stacks: logical ids must be unique")
+                target.setdefault(key, value)
+    return merged
+
+
 def synthesize(outdir: Path, overrides: dict[str, Any] | None = None, *, bundle: bool = False) -> Synth:
     """Synthesize the real app (cdk.json context + overrides) the way app.py does."""
     context = {**cdk_json_context(), **(overrides or {})}
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
     app = App(context=context, outdir=str(outdir))
-    stack = create_stack(app)
+    stacks = create_stacks(app)
     assembly = app.synth()
-    template_path = Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
-    return Synth(app, stack, outdir, json.loads(template_path.read_text()))
+
+    def part(stack: Stack) -> StackSynth:
+        path = Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
+        return StackSynth(stack=stack, template_json=json.loads(path.read_text()))
+
+    core, costs, billing = (part(stack) for stack in stacks.all)
+    merged = merge_templates([core.template_json, costs.template_json, billing.template_json])
+    return Synth(app, stacks, outdir, core, costs, billing, merged)
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +187,56 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def full_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(tmp_path_factory.mktemp("cdk-full"), FULL_CONTEXT)
+
+
+# --- what a product stack takes from the core stack --------------------------------------------
+
+
+def stage_of(synth_or_stage: Synth | StackSynth | str) -> str:
+    return synth_or_stage if isinstance(synth_or_stage, str) else synth_or_stage.stack.config.stage
+
+
+def core_import(synth_or_stage: Synth | StackSynth | str, export: str) -> dict[str, str]:
+    """A core export as a product stack reads it, e.g. ``failure-queue-arn``."""
+    return {"Fn::ImportValue": f"finops-guard-{stage_of(synth_or_stage)}-{export}"}
+
+
+def failure_queue_ref(synth_or_stage: Synth | StackSynth | str) -> dict[str, str]:
+    """The core's failure queue ARN as a product stack names it."""
+    return core_import(synth_or_stage, "failure-queue-arn")
+
+
+def ops_topic_ref(synth_or_stage: Synth | StackSynth | str) -> dict[str, str]:
+    """The core's ops topic ARN as a product stack names it."""
+    return core_import(synth_or_stage, "ops-topic-arn")
+
+
+def exported_by_core(synth: Synth, import_value: dict[str, str]) -> Any:
+    """The value the core stack exports under the name a product stack imports."""
+    [value] = [
+        output["Value"]
+        for output in synth.core.template_json["Outputs"].values()
+        if output.get("Export", {}).get("Name") == import_value["Fn::ImportValue"]
+    ]
+    return value
+
+
+def outbox_arn(synth_or_stage: Synth | StackSynth | str) -> dict[str, Any]:
+    """The core's outbox as a product stack addresses it: by its fixed name, no export to import."""
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":dynamodb:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":table/finops-guard-{stage_of(synth_or_stage)}-outbox",
+            ],
+        ]
+    }
 
 
 # --- lookups by the names the stack gives its resources ----------------------------------------
@@ -188,10 +294,6 @@ def queue_id_of(synth: Synth, short_name: str) -> str:
     return logical_id(synth, "AWS::SQS::Queue", "QueueName", stage_name(synth, short_name))
 
 
-def dlq_id_of(synth: Synth, short_name: str) -> str:
-    return queue_id_of(synth, f"{short_name}-dlq")
-
-
 def table_id_of(synth: Synth, short_name: str) -> str:
     return logical_id(synth, "AWS::DynamoDB::Table", "TableName", stage_name(synth, short_name))
 
@@ -211,7 +313,8 @@ def scheduler_role_id(synth: Synth, short_name: str) -> str:
 
 
 def only_invoke_and_park(synth: Synth, short_name: str, invoke_sid: str) -> list[dict[str, Any]]:
-    """A scheduler role's whole policy: invoke its one function, park undeliverable events in its DLQ."""
+    """A scheduler role's whole policy: invoke its one function, park undeliverable events in the
+    core's failure queue."""
     return [
         {
             "Action": "lambda:InvokeFunction",
@@ -222,7 +325,7 @@ def only_invoke_and_park(synth: Synth, short_name: str, invoke_sid: str) -> list
         {
             "Action": "sqs:SendMessage",
             "Effect": "Allow",
-            "Resource": arn_of(dlq_id_of(synth, short_name)),
+            "Resource": failure_queue_ref(synth),
             "Sid": "ParkUndeliveredEvents",
         },
     ]
@@ -241,6 +344,17 @@ def layer_id(synth: Synth, name: str) -> str:
     return logical_id(
         synth, "AWS::Lambda::LayerVersion", "LayerName", f"finops-guard-{synth.stack.config.stage}-{name}"
     )
+
+
+def layer_parameter_id(synth_or_part: Synth | StackSynth, name: str) -> str:
+    """The template parameter through which a product stack reads a core layer's version ARN from
+    SSM (``/finops-guard/<stage>/layers/<name>``); a ``Synth`` means its costs stack."""
+    part = synth_or_part.costs if isinstance(synth_or_part, Synth) else synth_or_part
+    parameters = part.template_json["Parameters"]
+    parameter_name = f"/finops-guard/{stage_of(part)}/layers/{name}"
+    [lid] = [lid for lid, parameter in parameters.items() if parameter.get("Default") == parameter_name]
+    assert parameters[lid]["Type"] == "AWS::SSM::Parameter::Value<String>"
+    return lid
 
 
 def logged_bucket_id(synth: Synth, log_prefix: str) -> str:
@@ -288,29 +402,6 @@ def read_team_routes(synth: Synth) -> dict[str, Any]:
         "Effect": "Allow",
         "Action": "dynamodb:Query",
         "Resource": arn_of(table_id_of(synth, "team-routes")),
-    }
-
-
-def read_team_webhook_secrets(stage: str) -> dict[str, Any]:
-    """The statement that lets a posting function read the webhook secrets of team channels."""
-    return {
-        "Sid": "ReadTeamWebhookSecrets",
-        "Effect": "Allow",
-        "Action": "secretsmanager:GetSecretValue",
-        "Resource": {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":secretsmanager:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    f":secret:finops-guard/{stage}/teams/*",
-                ],
-            ]
-        },
     }
 
 

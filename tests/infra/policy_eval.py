@@ -271,6 +271,13 @@ class Template:
         self, template: Mapping[str, Any], *, account: str = ACCOUNT, region: str = REGION, partition: str = PARTITION
     ) -> None:
         self.resources: Mapping[str, Mapping[str, Any]] = template["Resources"]
+        # Outputs with an Export, by export name: a template that merges several stacks resolves one
+        # stack's Fn::ImportValue to what another exports.
+        self.exports: Mapping[str, Any] = {
+            output["Export"]["Name"]: output["Value"]
+            for output in template.get("Outputs", {}).values()
+            if "Export" in output
+        }
         self.account, self.region, self.partition = account, region, partition
         self._pseudo = {
             "AWS::AccountId": account,
@@ -353,7 +360,8 @@ class Template:
         return arns[resource_type, attribute]()
 
     def resolve(self, value: Any) -> Any:
-        """Resolves Ref, Fn::GetAtt, Fn::Join and Fn::Sub anywhere in ``value``; other intrinsics raise."""
+        """Resolves Ref, Fn::GetAtt, Fn::Join, Fn::Sub and Fn::ImportValue (of an export in the template's
+        Outputs) anywhere in ``value``; other intrinsics raise."""
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
@@ -373,9 +381,17 @@ class Template:
                 return separator.join(resolved)
             if key == "Fn::Sub":
                 return self._sub(argument)
+            if key == "Fn::ImportValue":
+                return self._import(argument)
             if key.startswith("Fn::") or key == "Condition":
                 raise Unsupported(f"intrinsic {key}")
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def _import(self, argument: Any) -> Any:
+        name = self.resolve(argument)
+        if not isinstance(name, str) or name not in self.exports:
+            raise Unsupported(f"Fn::ImportValue {name!r}: no output of the template exports it")
+        return self.resolve(self.exports[name])
 
     def _sub(self, argument: Any) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else argument

@@ -10,25 +10,26 @@ from aws_cdk.assertions import Match
 from conftest import (
     Synth,
     arn_of,
-    dlq_id_of,
+    exported_by_core,
+    failure_queue_ref,
     function_of,
-    layer_id,
+    layer_parameter_id,
     log_group_id_of,
     logical_id,
+    ops_topic_ref,
     policy_statements_of_role,
     queue_id_of,
     read_team_routes,
-    read_team_webhook_secrets,
     ref,
     role_id_of,
-    secret_id,
     synthesize,
     table_id_of,
     tls_only_publish_deny,
     topic_id_of,
 )
+from policy_eval import ACCOUNT, OTHER_ACCOUNT, Decision, PolicyEvaluator, service
 
-from infra.constructs.anomalies import threshold_expression
+from infra.costs.anomalies import threshold_expression
 
 pytestmark = pytest.mark.infra
 
@@ -37,6 +38,11 @@ EXISTING_MONITOR = "arn:aws:ce::123456789012:anomalymonitor/abcdef12-1234-4ea0-8
 OTHER_MONITOR = "arn:aws:ce::123456789012:anomalymonitor/0f0e0d0c-aaaa-4bbb-8ccc-123456789abc"
 THIS_ACCOUNT = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 EXPECTED_TAGS = {"Project": "FinOpsGuard", "Environment": "qa", "Owner": "cloud-platform", "CostCenter": "cc-4711"}
+# What the costs stack imports from the core stack (qa: the full context's stage).
+OPS_TOPIC = ops_topic_ref("qa")
+FAILURE_QUEUE = failure_queue_ref("qa")
+COST_ANOMALY_DETECTION = service("costalerts.amazonaws.com")
+TLS = {"aws:SecureTransport": True}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +65,6 @@ def resource(synth: Synth, lid: str) -> dict[str, Any]:
 
 def anomaly_topic_id(synth: Synth) -> str:
     return topic_id_of(synth, "cost-anomalies")
-
-
-def anomaly_key_id(synth: Synth) -> str:
-    return resource(synth, anomaly_topic_id(synth))["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
 
 
 def inbox_id(synth: Synth) -> str:
@@ -105,6 +107,15 @@ def percent_at_least(value: str) -> dict[str, Any]:
     }
 
 
+def role_policy_id(synth: Synth, short_name: str) -> str:
+    [lid] = [
+        lid
+        for lid, policy in synth.resources("AWS::IAM::Policy").items()
+        if ref(role_id_of(synth, short_name)) in policy["Properties"]["Roles"]
+    ]
+    return lid
+
+
 def tags_of(synth: Synth, lid: str, property_name: str = "Tags") -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in resource(synth, lid)["Properties"][property_name]}
 
@@ -141,21 +152,19 @@ def test_anomalies_table_is_on_demand_recoverable_encrypted_expiring_retained_an
 # --- topic and key ----------------------------------------------------------------------------
 
 
-def test_anomaly_topic_is_encrypted_with_its_own_rotating_key(full_synth: Synth) -> None:
-    topic = resource(full_synth, anomaly_topic_id(full_synth))["Properties"]
-    key = resource(full_synth, anomaly_key_id(full_synth))
+def test_anomaly_topic_is_unencrypted_as_cost_anomaly_detection_publishes_to_it(full_synth: Synth) -> None:
+    # The free AWS-managed key cannot admit a service principal and a customer-managed key costs $1 a
+    # month: no key at all, in any stack.
+    topic = resource(full_synth, anomaly_topic_id(full_synth))
 
-    assert topic["TopicName"] == "finops-guard-qa-cost-anomalies"
-    assert key["Type"] == "AWS::KMS::Key"
-    assert key["Properties"]["EnableKeyRotation"] is True
-    assert anomaly_key_id(full_synth) not in {
-        resource(full_synth, topic_id_of(full_synth, name))["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
-        for name in ("ops-alarms", "finance-alerts")
+    assert anomaly_topic_id(full_synth) in full_synth.costs.template_json["Resources"]
+    assert {key: value for key, value in topic["Properties"].items() if key != "Tags"} == {
+        "TopicName": "finops-guard-qa-cost-anomalies",
+        "DisplayName": "FinOps Guard qa cost anomalies",
     }
-    full_synth.template.has_resource_properties(
-        "AWS::KMS::Alias",
-        {"AliasName": "alias/finops-guard-qa-cost-anomalies", "TargetKeyId": arn_of(anomaly_key_id(full_synth))},
-    )
+    for part in full_synth.parts:
+        assert part.resources("AWS::KMS::Key") == {}
+        assert part.resources("AWS::KMS::Alias") == {}
 
 
 def test_topic_policy_lets_only_cost_anomaly_detection_of_this_account_publish_over_tls(full_synth: Synth) -> None:
@@ -183,31 +192,18 @@ def test_topic_policy_lets_only_cost_anomaly_detection_of_this_account_publish_o
     )
 
 
-def test_key_policy_lets_cost_anomaly_detection_encrypt_without_a_condition(full_synth: Synth) -> None:
-    # As documented for services publishing to encrypted topics: no condition on the key statement (the
-    # topic statement limits the account). No statement for sns.amazonaws.com: the SSE-SQS inbox needs
-    # no key policy for SNS delivery.
-    statements = resource(full_synth, anomaly_key_id(full_synth))["Properties"]["KeyPolicy"]["Statement"]
+def test_cost_anomaly_detection_may_publish_to_the_topic_for_this_account_over_tls_only(full_synth: Synth) -> None:
+    # Evaluated as AWS does: the topic statement alone admits the service (no key is in the path).
+    policies = PolicyEvaluator(full_synth.template_json)
+    topic = policies.topic_arn(anomaly_topic_id(full_synth))
 
-    assert statements == [
-        {
-            "Action": "kms:*",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": {
-                    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
-                }
-            },
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowCostAnomalyDetectionToPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "costalerts.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-        },
-    ]
+    def publish(context: dict[str, Any]) -> Any:
+        return policies.is_allowed(COST_ANOMALY_DETECTION, "sns:Publish", topic, context)
+
+    assert publish({"aws:SourceAccount": ACCOUNT} | TLS)
+    assert not publish({"aws:SourceAccount": OTHER_ACCOUNT} | TLS)
+    assert not publish(TLS)
+    assert publish({"aws:SourceAccount": ACCOUNT, "aws:SecureTransport": False}).decision is Decision.EXPLICIT_DENY
 
 
 # --- Cost Anomaly Detection -------------------------------------------------------------------
@@ -224,7 +220,8 @@ def test_default_context_adopts_or_creates_the_services_monitor_through_a_custom
     assert default_synth.resources("AWS::CE::AnomalyMonitor") == {}
     _, monitor = services_monitor(default_synth)
 
-    assert monitor["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith("DeploySetupFunction")
+    # The costs stack's own setup function (not the billing stack's): deploying costs alone works.
+    assert monitor["Properties"]["ServiceToken"] == arn_of(function_of(default_synth, "costs-setup")[0])
     assert monitor["Properties"]["MonitorName"] == "finops-guard-dev-services"
     assert monitor["Properties"]["Tags"] == {
         "Project": "FinOpsGuard",
@@ -405,18 +402,23 @@ def test_inbox_policy_admits_only_the_topic_and_the_rule_over_tls(full_synth: Sy
     )
 
 
-def test_inbox_is_encrypted_and_redrives_to_the_function_dlq_after_five_receives(full_synth: Synth) -> None:
+def test_inbox_is_encrypted_and_redrives_to_the_stage_failure_queue_after_five_receives(full_synth: Synth) -> None:
     inbox = resource(full_synth, inbox_id(full_synth))["Properties"]
-    dlq = resource(full_synth, dlq_id_of(full_synth, ALERTS))["Properties"]
+    failure_queue_id = queue_id_of(full_synth, "failures")
+    failures = resource(full_synth, failure_queue_id)["Properties"]
 
     assert {k: v for k, v in inbox.items() if k != "Tags"} == {
         "QueueName": "finops-guard-qa-anomaly-inbox",
         "SqsManagedSseEnabled": True,
         "VisibilityTimeout": 360,  # 6 x the 60 s function timeout
         "MessageRetentionPeriod": 4 * 24 * 3600,
-        "RedrivePolicy": {"deadLetterTargetArn": arn_of(dlq_id_of(full_synth, ALERTS)), "maxReceiveCount": 5},
+        "RedrivePolicy": {"deadLetterTargetArn": FAILURE_QUEUE, "maxReceiveCount": 5},
     }
-    assert dlq["MessageRetentionPeriod"] >= inbox["MessageRetentionPeriod"]
+    # The import is the core's failure queue, which keeps a message longer than the inbox did (a
+    # dead-lettered message keeps its original enqueue time).
+    assert exported_by_core(full_synth, FAILURE_QUEUE) == arn_of(failure_queue_id)
+    assert failure_queue_id in full_synth.core.template_json["Resources"]
+    assert failures["MessageRetentionPeriod"] > inbox["MessageRetentionPeriod"]
 
 
 def test_inbox_triggers_the_function_in_batches_of_up_to_50(full_synth: Synth) -> None:
@@ -443,7 +445,7 @@ def test_inbox_triggers_the_function_in_batches_of_up_to_50(full_synth: Synth) -
 def test_anomaly_function_runs_arm64_python_3_14_for_up_to_a_minute(full_synth: Synth) -> None:
     function_id, function = function_of(full_synth, ALERTS)
 
-    full_synth.template.has_resource_properties(
+    full_synth.costs.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-anomaly-alerts",
@@ -452,18 +454,39 @@ def test_anomaly_function_runs_arm64_python_3_14_for_up_to_a_minute(full_synth: 
             "Handler": "handler.lambda_handler",
             "Timeout": 60,
             "MemorySize": 256,
-            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, ALERTS))},
+            "DeadLetterConfig": Match.absent(),  # failed async events go to the stage's failure queue
             "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, ALERTS))},
         },
     )
-    assert function["Layers"] == [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))]
-    assert resource(full_synth, log_group_id_of(full_synth, ALERTS))["Properties"]["RetentionInDays"] == 30
-    role_policy_id = [
-        lid
-        for lid, policy in full_synth.resources("AWS::IAM::Policy").items()
-        if ref(role_id_of(full_synth, ALERTS)) in policy["Properties"]["Roles"]
+    # The core's layers, whose current versions the costs stack reads from SSM.
+    assert function["Layers"] == [
+        ref(layer_parameter_id(full_synth, "common")),
+        ref(layer_parameter_id(full_synth, "report-deps")),
     ]
-    assert resource(full_synth, function_id)["DependsOn"] == role_policy_id
+    assert resource(full_synth, log_group_id_of(full_synth, ALERTS))["Properties"]["RetentionInDays"] == 30
+    assert resource(full_synth, function_id)["DependsOn"] == [role_policy_id(full_synth, ALERTS)]
+
+
+def test_anomaly_function_sends_failed_async_events_to_the_stage_failure_queue_after_two_retries(
+    full_synth: Synth,
+) -> None:
+    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
+    function_id, _ = function_of(full_synth, ALERTS)
+
+    full_synth.costs.template.has_resource(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
+                }
+            ),
+            "DependsOn": [role_policy_id(full_synth, ALERTS)],
+        },
+    )
 
 
 def test_anomaly_function_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -475,16 +498,17 @@ def test_anomaly_function_environment_is_exactly_the_documented_settings(full_sy
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's table, by its fixed name
         "FINOPSGUARD_ANOMALIES_TABLE": ref(table_id_of(full_synth, "anomalies")),
         "FINOPSGUARD_ANOMALY_MIN_IMPACT": "25",
         "FINOPSGUARD_ANOMALY_REALERT_GROWTH": "1.5",
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/qa/team-webhooks",
         "POWERTOOLS_SERVICE_NAME": "anomaly-alerts",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "FINOPSGUARD_KPI_METRICS": "off",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -506,7 +530,7 @@ def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_s
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, ALERTS)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, ALERTS))},
+        {"Sid": "ReportFailedEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILURE_QUEUE},
         {
             "Effect": "Allow",
             "Action": [
@@ -522,7 +546,10 @@ def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_s
             "Sid": "ReadWebhookSecrets",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
-            "Resource": [ref(secret_id(full_synth, "slack")), ref(secret_id(full_synth, "teams"))],
+            "Resource": [
+                {"Fn::ImportValue": "finops-guard-qa-slack-secret-arn"},
+                {"Fn::ImportValue": "finops-guard-qa-teams-secret-arn"},
+            ],
         },
         {
             "Sid": "TrackAnomalies",
@@ -534,10 +561,30 @@ def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_s
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":dynamodb:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":table/finops-guard-qa-outbox",
+                    ],
+                ]
+            },
         },
         read_team_routes(full_synth),
-        read_team_webhook_secrets("qa"),
+        {
+            "Sid": "ReadTeamWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": ref(
+                logical_id(full_synth, "AWS::SecretsManager::Secret", "Name", "finops-guard/qa/team-webhooks")
+            ),
+        },
     ]
 
 
@@ -562,95 +609,70 @@ def alarms_of_anomaly_function(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_anomaly_function_has_eight_alarms_each_paging_ops_with_a_first_step(full_synth: Synth) -> None:
-    ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
+def test_anomaly_function_has_only_the_forwarding_slo_alarm_paging_the_imported_ops_topic(full_synth: Synth) -> None:
+    # Errors, throttles, slow runs, dead letters, malformed or stale messages: a failed message is
+    # retried and joins the failure queue, whose one stage alarm pages. Only the SLO is the function's own.
     alarms = alarms_of_anomaly_function(full_synth)
 
-    assert sorted(alarms) == [
-        f"FinOpsGuard-qa-anomaly-alerts-{name}"
-        for name in (
-            "ChatDeliveryFailures",
-            "DeadLetters",
-            "Duration",
-            "Errors",
-            "ForwardingLatency",
-            "InboxAge",
-            "MalformedMessages",
-            "Throttles",
-        )
-    ]
-    assert alarms["FinOpsGuard-qa-anomaly-alerts-Duration"]["Threshold"] == 48000  # 80 % of 60 s
+    assert sorted(alarms) == ["FinOpsGuard-qa-anomaly-alerts-ForwardingLatency"]
+    ops_topic_id = topic_id_of(full_synth, "ops-alarms")
+    assert exported_by_core(full_synth, OPS_TOPIC) == ref(ops_topic_id)
+    # The core's topic policy admits this costs-stack alarm (evaluated as AWS does).
+    policies = PolicyEvaluator(full_synth.template_json)
+    alarm_source = {
+        "aws:SourceAccount": ACCOUNT,
+        "aws:SourceArn": policies.alarm_arn("FinOpsGuard-qa-anomaly-alerts-ForwardingLatency"),
+    }
+    assert policies.is_allowed(
+        service("cloudwatch.amazonaws.com"), "sns:Publish", policies.topic_arn(ops_topic_id), alarm_source | TLS
+    )
     for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [ops_topic]
-        assert alarm["OKActions"] == [ops_topic]
+        assert alarm["AlarmActions"] == [OPS_TOPIC]
+        assert alarm["OKActions"] == [OPS_TOPIC]
         assert alarm["EvaluationPeriods"] == 1
         assert alarm["TreatMissingData"] == "notBreaching"
         assert "First:" in json.dumps(alarm["AlarmDescription"])
 
 
-@pytest.mark.parametrize(
-    ("name", "metric"),
-    [
-        (
-            "ForwardingLatency",
-            {
-                "Namespace": "FinOpsGuard",
-                "MetricName": "AnomalyForwardingLatency",
-                "Dimensions": [{"Name": "service", "Value": "anomaly-alerts"}],
-                "Statistic": "Maximum",
-                "Unit": "Seconds",
-                "ComparisonOperator": "GreaterThanThreshold",
-                "Threshold": 300,
-            },
-        ),
-        (
-            "MalformedMessages",
-            {
-                "Namespace": "FinOpsGuard",
-                "MetricName": "MalformedAnomalyMessages",
-                "Dimensions": [{"Name": "service", "Value": "anomaly-alerts"}],
-                "Statistic": "Sum",
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "Threshold": 1,
-            },
-        ),
-        (
-            "InboxAge",
-            {
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateAgeOfOldestMessage",
-                "Dimensions": "inbox",
-                "Statistic": "Maximum",
-                "ComparisonOperator": "GreaterThanThreshold",
-                "Threshold": 300,
-            },
-        ),
-    ],
-)
-def test_forwarding_alarm_watches_the_exact_metric(full_synth: Synth, name: str, metric: dict[str, Any]) -> None:
-    alarm = alarms_of_anomaly_function(full_synth)[f"FinOpsGuard-qa-anomaly-alerts-{name}"]
-    if metric["Dimensions"] == "inbox":
-        metric = {
-            **metric,
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [inbox_id(full_synth), "QueueName"]}}],
-        }
+def test_forwarding_latency_alarm_watches_the_five_minute_slo(full_synth: Synth) -> None:
+    alarm = alarms_of_anomaly_function(full_synth)["FinOpsGuard-qa-anomaly-alerts-ForwardingLatency"]
 
-    assert {key: alarm.get(key) for key in metric} == metric
-    assert alarm["Period"] == 300
-    if "Unit" not in metric:
-        assert "Unit" not in alarm
+    assert {key: alarm.get(key) for key in ("Namespace", "MetricName", "Dimensions", "Statistic", "Unit")} == {
+        "Namespace": "FinOpsGuard",
+        "MetricName": "AnomalyForwardingLatency",
+        "Dimensions": [{"Name": "service", "Value": "anomaly-alerts"}],
+        "Statistic": "Maximum",
+        "Unit": "Seconds",
+    }
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Period"]) == ("GreaterThanThreshold", 300, 300)
+    description = json.dumps(alarm["AlarmDescription"])
+    assert "finops-guard-qa-anomaly-inbox" in description
+    assert "finops-guard dlq list" in description
 
 
-def test_failure_alarms_describe_the_inbox_retries_and_redrive(full_synth: Synth) -> None:
-    alarms = alarms_of_anomaly_function(full_synth)
-    errors = json.dumps(alarms["FinOpsGuard-qa-anomaly-alerts-Errors"]["AlarmDescription"])
-    dead_letters = alarms["FinOpsGuard-qa-anomaly-alerts-DeadLetters"]["AlarmDescription"]
+def test_a_message_failing_five_receives_pages_through_the_stage_failures_alarm(full_synth: Synth) -> None:
+    # The inbox's dead-letter target is the queue the core's Failures alarm watches.
+    failure_queue_id = queue_id_of(full_synth, "failures")
+    [failures_alarm] = [
+        alarm["Properties"]
+        for alarm in full_synth.core.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["AlarmName"] == "FinOpsGuard-qa-Failures"
+    ]
+    redrive = resource(full_synth, inbox_id(full_synth))["Properties"]["RedrivePolicy"]
 
-    assert "return to finops-guard-qa-anomaly-inbox and are retried; after 5 receives" in errors
-    assert "async" not in errors
-    assert dead_letters.endswith(
-        "then move the messages back to finops-guard-qa-anomaly-inbox (SQS console > this DLQ > Start DLQ redrive)."
+    assert exported_by_core(full_synth, redrive["deadLetterTargetArn"]) == arn_of(failure_queue_id)
+    assert failures_alarm["Namespace"] == "AWS/SQS"
+    assert failures_alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert failures_alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [failure_queue_id, "QueueName"]}}
+    ]
+    assert (failures_alarm["ComparisonOperator"], failures_alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
     )
+    assert failures_alarm["AlarmActions"] == [ref(topic_id_of(full_synth, "ops-alarms"))]
+    assert "a poison anomaly message" in failures_alarm["AlarmDescription"]
+    assert "finops-guard dlq redrive --stage qa" in failures_alarm["AlarmDescription"]
 
 
 # --- tags and outputs -------------------------------------------------------------------------
@@ -660,13 +682,11 @@ def test_anomaly_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> 
     tagged = [
         table_id_of(full_synth, "anomalies"),
         anomaly_topic_id(full_synth),
-        anomaly_key_id(full_synth),
         inbox_id(full_synth),
         rule_id(full_synth),
         function_of(full_synth, ALERTS)[0],
         role_id_of(full_synth, ALERTS),
         log_group_id_of(full_synth, ALERTS),
-        dlq_id_of(full_synth, ALERTS),
         *full_synth.resources("AWS::Lambda::EventSourceMapping"),
     ]
     resource_tagged = [
@@ -684,7 +704,7 @@ def test_anomaly_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> 
 
 
 def test_anomaly_function_code_is_the_anomaly_alerts_folder(full_synth: Synth) -> None:
-    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa-Costs.assets.json")
     [source] = [
         asset["source"]["path"]
         for asset in json.loads(assets_file.read_text())["files"].values()

@@ -1,5 +1,5 @@
 """Exact properties of cost attribution: team routes table, team routing grants of the posting
-functions, and the monthly chargeback (bucket, function, role, schedule, alarms)."""
+functions, and the monthly chargeback (bucket, function, role, schedule, failure paging)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,33 @@ from conftest import (
     Synth,
     arn_of,
     chargeback_bucket_id,
-    dlq_id_of,
+    core_import,
+    exported_by_core,
+    failure_queue_ref,
     function_of,
-    layer_id,
+    layer_parameter_id,
     log_group_id_of,
     only_invoke_and_park,
+    outbox_arn,
     policy_statements_of_role,
     read_team_routes,
-    read_team_webhook_secrets,
     ref,
     role_id_of,
     scheduler_role_id,
-    secret_id,
     synthesize,
     table_id_of,
+    topic_id_of,
 )
 
 pytestmark = pytest.mark.infra
 
 CHARGEBACK = "chargeback"
 POSTERS = ["weekly-report", "budget-guard", "anomaly-alerts"]
-TEAM_VARIABLES = ("FINOPSGUARD_TEAM_DIMENSION", "FINOPSGUARD_TEAM_ROUTES_TABLE", "FINOPSGUARD_TEAM_SECRET_PREFIX")
+TEAM_VARIABLES = (
+    "FINOPSGUARD_TEAM_DIMENSION",
+    "FINOPSGUARD_TEAM_ROUTES_TABLE",
+    "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME",
+)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +128,7 @@ def test_posting_function_gets_the_attribution_and_team_routing_settings(full_sy
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/qa/team-webhooks",
     }
 
 
@@ -132,16 +138,52 @@ def test_default_team_dimension_is_the_first_attribution_dimension(default_synth
 
     assert variables["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"] == "tag:Team,tag:CostCenter"
     assert variables["FINOPSGUARD_TEAM_DIMENSION"] == "tag:Team"
-    assert variables["FINOPSGUARD_TEAM_SECRET_PREFIX"] == "finops-guard/dev/teams/"
+    assert variables["FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME"] == "finops-guard/dev/team-webhooks"
+
+
+def team_webhooks_secret_id(synth: Synth) -> str:
+    [found] = [
+        lid
+        for lid, secret in synth.resources("AWS::SecretsManager::Secret").items()
+        if secret["Properties"]["Name"] == f"finops-guard/{synth.stack.config.stage}/team-webhooks"
+    ]
+    return found
 
 
 @pytest.mark.parametrize("short_name", POSTERS)
-def test_posting_function_may_query_the_routes_and_read_only_team_secrets_of_its_stage(
+def test_posting_function_may_query_the_routes_and_read_only_the_team_webhooks_secret(
     default_synth: Synth, short_name: str
 ) -> None:
     statements = policy_statements_of_role(default_synth, role_id_of(default_synth, short_name))
 
-    assert statements[-2:] == [read_team_routes(default_synth), read_team_webhook_secrets("dev")]
+    assert statements[-2:] == [
+        read_team_routes(default_synth),
+        {
+            "Sid": "ReadTeamWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": ref(team_webhooks_secret_id(default_synth)),  # its exact ARN: no wildcard
+        },
+    ]
+
+
+def test_the_team_webhooks_secret_starts_as_an_empty_map_and_is_retained(full_synth: Synth) -> None:
+    secret = resource(full_synth, team_webhooks_secret_id(full_synth))
+
+    assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    properties = {key: value for key, value in secret["Properties"].items() if key not in ("Tags", "Description")}
+    assert properties == {
+        "Name": "finops-guard/qa/team-webhooks",
+        "SecretString": "{}",  # no URL ever in the template; `finops-guard teams add` fills it
+    }
+    assert "finops-guard teams add <team> --stage qa --teams-url" in secret["Properties"]["Description"]
+
+
+def test_no_team_webhooks_secret_with_routing_off(no_routing_synth: Synth) -> None:
+    names = [s["Properties"]["Name"] for s in no_routing_synth.resources("AWS::SecretsManager::Secret").values()]
+
+    assert "finops-guard/dev/team-webhooks" not in names
+    assert not any(name.endswith("team-webhooks") for name in names)
 
 
 def test_weekly_report_keeps_its_attribution_dimensions_with_routing_off(no_routing_synth: Synth) -> None:
@@ -170,7 +212,7 @@ def readers_of(synth: Synth, sid: str) -> list[str]:
     )
 
 
-def test_only_the_posting_functions_may_read_team_secrets(full_synth: Synth) -> None:
+def test_only_the_posting_functions_may_read_the_team_webhooks_secret(full_synth: Synth) -> None:
     assert readers_of(full_synth, "ReadTeamWebhookSecrets") == sorted(role_id_of(full_synth, n) for n in POSTERS)
 
 
@@ -277,23 +319,54 @@ def test_chargeback_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_repor
     function_id, function = function_of(full_synth, CHARGEBACK)
 
     assert {
-        key: function[key]
-        for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "DeadLetterConfig", "Layers")
+        key: function[key] for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "Layers")
     } == {
         "Architectures": ["arm64"],
         "Runtime": "python3.14",
         "Handler": "handler.lambda_handler",
         "Timeout": 300,
         "MemorySize": 256,
-        "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, CHARGEBACK))},
-        "Layers": [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))],
+        # the core's layers, read from the SSM parameters the core writes
+        "Layers": [ref(layer_parameter_id(full_synth, "common")), ref(layer_parameter_id(full_synth, "report-deps"))],
     }
+    assert "DeadLetterConfig" not in function  # failed async events go to the core's failure queue instead
     assert function["LoggingConfig"] == {"LogGroup": ref(log_group_id_of(full_synth, CHARGEBACK))}
     assert resource(full_synth, log_group_id_of(full_synth, CHARGEBACK))["Properties"]["RetentionInDays"] == 30
-    full_synth.template.has_resource_properties(
+    assert function_id in full_synth.costs.template_json["Resources"]
+
+
+def chargeback_policy_id(synth: Synth) -> str:
+    role_id = role_id_of(synth, CHARGEBACK)
+    [policy_id] = [
+        lid
+        for lid, p in synth.costs.resources("AWS::IAM::Policy").items()
+        if p["Properties"]["Roles"] == [ref(role_id)]
+    ]
+    return policy_id
+
+
+def test_chargeback_retries_a_failed_run_twice_then_parks_its_event_in_the_core_failure_queue(
+    full_synth: Synth,
+) -> None:
+    function_id, _ = function_of(full_synth, CHARGEBACK)
+
+    full_synth.costs.template.has_resource(
         "AWS::Lambda::EventInvokeConfig",
-        {"FunctionName": ref(function_id), "MaximumRetryAttempts": 2, "Qualifier": "$LATEST"},
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
+                }
+            ),
+            # Lambda checks the role may send to the destination when it saves the config.
+            "DependsOn": [chargeback_policy_id(full_synth)],
+        },
     )
+    configs = full_synth.resources("AWS::Lambda::EventInvokeConfig").values()
+    assert [c["Properties"]["FunctionName"] for c in configs].count(ref(function_id)) == 1
 
 
 def test_chargeback_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -303,7 +376,7 @@ def test_chargeback_environment_is_exactly_the_documented_settings(full_synth: S
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's table, by its fixed name
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_CHARGEBACK_BUCKET": ref(chargeback_bucket_id(full_synth)),
@@ -312,6 +385,7 @@ def test_chargeback_environment_is_exactly_the_documented_settings(full_synth: S
         "POWERTOOLS_SERVICE_NAME": "chargeback",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "FINOPSGUARD_KPI_METRICS": "off",  # only the opt-in dashboard reads those metrics
     }
 
 
@@ -339,19 +413,24 @@ def test_chargeback_role_has_exactly_the_least_privilege_statements(full_synth: 
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, CHARGEBACK)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, CHARGEBACK))},
+        {
+            "Sid": "ReportFailedEvents",  # the EventInvokeConfig's on-failure destination
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": failure_queue_ref(full_synth),
+        },
         {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
         {
             "Sid": "ReadWebhookSecrets",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
-            "Resource": [ref(secret_id(full_synth, "slack")), ref(secret_id(full_synth, "teams"))],
+            "Resource": [core_import(full_synth, "slack-secret-arn"), core_import(full_synth, "teams-secret-arn")],
         },
         {
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+            "Resource": outbox_arn(full_synth),
         },
         {
             "Sid": "PublishChargebacks",
@@ -373,7 +452,7 @@ def test_chargeback_role_is_assumed_by_lambda_and_has_no_managed_policies(full_s
 
 
 def test_chargeback_code_is_the_chargeback_folder(full_synth: Synth) -> None:
-    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa-Costs.assets.json")
     [source] = [
         asset["source"]["path"]
         for asset in json.loads(assets_file.read_text())["files"].values()
@@ -411,7 +490,7 @@ def test_chargeback_runs_on_the_first_of_the_month_in_the_report_time_zone(
                 "RoleArn": Match.any_value(),
                 "Input": schedule_input,
                 "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": arn_of(dlq_id_of(synth, CHARGEBACK))},
+                "DeadLetterConfig": {"Arn": failure_queue_ref(synth)},  # events the scheduler could not deliver
             },
         },
     )
@@ -428,25 +507,89 @@ def test_chargeback_scheduler_role_may_only_invoke_it_and_park_failed_events(ful
     )
 
 
-# --- alarms -----------------------------------------------------------------------------------
+# --- failure paging --------------------------------------------------------------------------
 
 
-def test_chargeback_has_the_four_standard_alarms_and_chat_failures(full_synth: Synth) -> None:
-    assert alarm_names(full_synth, "FinOpsGuard-qa-chargeback-") == [
-        "FinOpsGuard-qa-chargeback-ChatDeliveryFailures",
-        "FinOpsGuard-qa-chargeback-DeadLetters",
-        "FinOpsGuard-qa-chargeback-Duration",
-        "FinOpsGuard-qa-chargeback-Errors",
-        "FinOpsGuard-qa-chargeback-Throttles",
-    ]
-
-
-def test_chargeback_alarms_tell_on_call_how_to_run_a_month_again(full_synth: Synth) -> None:
-    [dead_letters] = [
+def alarm_of(synth: Synth, name: str) -> dict[str, Any]:
+    [alarm] = [
         a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == name
+    ]
+    return alarm
+
+
+def test_chargeback_has_no_alarms_of_its_own(full_synth: Synth) -> None:
+    function_id, _ = function_of(full_synth, CHARGEBACK)
+    on_chargeback = [
+        a["Properties"]["AlarmName"]
         for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["AlarmName"] == "FinOpsGuard-qa-chargeback-DeadLetters"
+        if "chargeback" in a["Properties"]["AlarmName"].lower()
+        or {"Name": "FunctionName", "Value": ref(function_id)} in a["Properties"].get("Dimensions", [])
+        or {"Name": "service", "Value": "chargeback"} in a["Properties"].get("Dimensions", [])
     ]
 
-    assert '{"month": "YYYY-MM"}' in dead_letters["AlarmDescription"]
-    assert "finops-guard-qa-chargeback-dlq" in dead_letters["AlarmDescription"]
+    assert on_chargeback == []
+
+
+def test_chargeback_failures_page_through_the_core_failures_alarm(full_synth: Synth) -> None:
+    """The queue that the chargeback's failed runs and undeliverable schedule events go to is the one
+    the core's Failures alarm watches, and that alarm pages the ops topic."""
+    queue_arn = exported_by_core(full_synth, failure_queue_ref(full_synth))
+    [queue_id, attribute] = queue_arn["Fn::GetAtt"]
+    alarm = alarm_of(full_synth, "FinOpsGuard-qa-Failures")
+    ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
+
+    assert attribute == "Arn"
+    assert full_synth.core.template_json["Resources"][queue_id]["Properties"]["QueueName"] == "finops-guard-qa-failures"
+    assert {
+        key: alarm[key]
+        for key in (
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "ComparisonOperator",
+            "Threshold",
+            "EvaluationPeriods",
+        )
+    } == {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}],
+        "Statistic": "Maximum",
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+        "EvaluationPeriods": 1,
+    }
+    assert (alarm["AlarmActions"], alarm["OKActions"]) == ([ops_topic], [ops_topic])
+    assert alarm in [a["Properties"] for a in full_synth.core.resources("AWS::CloudWatch::Alarm").values()]
+
+
+def test_chargeback_chat_failures_page_through_the_core_chat_delivery_alarm_of_its_stage(full_synth: Synth) -> None:
+    """The chargeback writes the stage-level ChatDeliveryFailures metric for the stage in its
+    FINOPSGUARD_STAGE; the core's one chat alarm watches exactly that metric."""
+    alarm = alarm_of(full_synth, "FinOpsGuard-qa-ChatDeliveryFailures")
+    ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
+
+    assert variables_of(full_synth, CHARGEBACK)["FINOPSGUARD_STAGE"] == "qa"
+    assert {key: alarm[key] for key in ("Namespace", "MetricName", "Dimensions", "Statistic", "Threshold")} == {
+        "Namespace": "FinOpsGuard",
+        "MetricName": "ChatDeliveryFailures",
+        "Dimensions": [{"Name": "stage", "Value": "qa"}],
+        "Statistic": "Sum",
+        "Threshold": 1,
+    }
+    assert (alarm["AlarmActions"], alarm["OKActions"]) == ([ops_topic], [ops_topic])
+    assert alarm in [a["Properties"] for a in full_synth.core.resources("AWS::CloudWatch::Alarm").values()]
+
+
+def test_failures_alarm_tells_on_call_to_list_the_parked_events_and_redrive_them(full_synth: Synth) -> None:
+    """A parked chargeback event is re-invoked with its original event (its month) by the redrive;
+    re-running any other month by hand is in the README's operations baseline."""
+    description = alarm_of(full_synth, "FinOpsGuard-qa-Failures")["AlarmDescription"]
+
+    assert "finops-guard-qa-failures" in description
+    assert "finops-guard dlq list --stage qa" in description
+    assert "finops-guard dlq redrive --stage qa" in description
+    assert description.index("dlq list") < description.index("dlq redrive")

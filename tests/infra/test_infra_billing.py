@@ -1,5 +1,6 @@
-"""Exact properties of the billing part of the stack: Stripe secret, billing tables, the webhook API and
-function, and the billing notifier on the billing-alerts stream."""
+"""Exact properties of the billing stack FinOpsGuard-<stage>-Billing: Stripe secret, billing tables, the
+webhook API and function, and the billing notifier on the billing-alerts stream; and how it stands on the
+core stack (ops topic and failure queue by export, outbox by name, shared layers by SSM parameter)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from conftest import (
+    StackSynth,
     Synth,
     arn_of,
-    dlq_id_of,
+    failure_queue_ref,
     function_of,
     layer_id,
+    layer_parameter_id,
     log_group_id_of,
     logical_id,
+    ops_topic_ref,
+    outbox_arn,
     policy_statements_of_role,
     ref,
     role_id_of,
     table_id_of,
-    topic_id_of,
 )
 
 pytestmark = pytest.mark.infra
@@ -32,6 +36,24 @@ EXPECTED_TAGS = {"Project": "FinOpsGuard", "Environment": "qa", "Owner": "cloud-
 
 def resource(synth: Synth, lid: str) -> dict[str, Any]:
     return synth.template_json["Resources"][lid]
+
+
+# --- what the billing stack takes from the core stack -----------------------------------------
+
+
+def report_failed_events(synth: Synth) -> dict[str, Any]:
+    """The statement every function role starts with after log writing: failed async events to the failure queue."""
+    return {
+        "Sid": "ReportFailedEvents",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": failure_queue_ref(synth),
+    }
+
+
+def default_policy_id(synth: Synth, role_id: str) -> str:
+    [lid] = [lid for lid, p in synth.resources("AWS::IAM::Policy").items() if ref(role_id) in p["Properties"]["Roles"]]
+    return lid
 
 
 def secret_id_named(synth: Synth, name: str) -> str:
@@ -195,7 +217,8 @@ def test_webhook_function_runs_arm64_python_3_14_for_up_to_15_seconds(full_synth
             "Handler": "handler.lambda_handler",
             "Timeout": 15,
             "MemorySize": 512,
-            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, WEBHOOK))},
+            # Failed async events go to the stage's failure queue (EventInvokeConfig), not a function DLQ.
+            "DeadLetterConfig": Match.absent(),
             "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, WEBHOOK))},
         },
     )
@@ -220,6 +243,7 @@ def test_webhook_environment_is_exactly_the_documented_settings(full_synth: Synt
         "FINOPSGUARD_MAX_BODY_BYTES": "65536",
         "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "FINOPSGUARD_KPI_METRICS": "off",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -232,14 +256,36 @@ def test_webhook_environment_defaults(default_synth: Synth) -> None:
     assert variables["FINOPSGUARD_MAX_BODY_BYTES"] == "262144"
 
 
-def test_webhook_function_uses_exactly_the_common_report_and_billing_layers(full_synth: Synth) -> None:
+def test_webhook_function_uses_the_billing_stacks_stripe_layer_and_the_core_layers_from_ssm(full_synth: Synth) -> None:
+    billing = full_synth.billing
     _, function = function_of(full_synth, WEBHOOK)
 
     # With @aws-cdk/aws-lambda:recognizeLayerVersion, CDK renders layers sorted, not in the given order.
     assert sorted(layer["Ref"] for layer in function["Layers"]) == sorted(
-        layer_id(full_synth, name) for name in ("common", "report-deps", "billing-deps")
+        [
+            layer_id(billing, "billing-deps"),
+            layer_parameter_id(billing, "common"),
+            layer_parameter_id(billing, "report-deps"),
+        ]
     )
     assert len(function["Layers"]) == 3
+
+
+@pytest.mark.parametrize("layer", ["common", "report-deps"])
+def test_billing_stack_reads_each_core_layer_from_the_parameter_the_core_writes(full_synth: Synth, layer: str) -> None:
+    # A new core layer version has a new ARN: an SSM parameter can change, a CloudFormation export cannot.
+    full_synth.core.template.has_resource_properties(
+        "AWS::SSM::Parameter",
+        {
+            "Name": f"/finops-guard/qa/layers/{layer}",
+            "Type": "String",
+            "Value": ref(layer_id(full_synth.core, layer)),
+        },
+    )
+    assert full_synth.billing.template_json["Parameters"][layer_parameter_id(full_synth.billing, layer)] == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": f"/finops-guard/qa/layers/{layer}",
+    }
 
 
 def test_only_the_stripe_facing_functions_ship_the_billing_layer(full_synth: Synth) -> None:
@@ -267,6 +313,28 @@ def test_billing_layer_is_built_from_layers_billing_deps(full_synth: Synth) -> N
     assert "layers/billing_deps" in layer["Description"]
 
 
+def test_stripe_ships_in_the_billing_stack_only(full_synth: Synth) -> None:
+    # Someone who deploys only the core and the costs stack never uploads or publishes stripe.
+    def layer_names(part: StackSynth) -> list[str]:
+        return sorted(lv["Properties"]["LayerName"] for lv in part.resources("AWS::Lambda::LayerVersion").values())
+
+    def asset_keys(stack_name: str) -> set[str]:
+        manifest = json.loads((full_synth.outdir / f"{stack_name}.assets.json").read_text())
+        return {
+            destination["objectKey"]
+            for asset in manifest["files"].values()
+            for destination in asset["destinations"].values()
+        }
+
+    billing_layer = resource(full_synth, layer_id(full_synth, "billing-deps"))["Properties"]["Content"]["S3Key"]
+
+    assert layer_names(full_synth.core) == ["finops-guard-qa-common", "finops-guard-qa-report-deps"]
+    assert layer_names(full_synth.costs) == []
+    assert layer_names(full_synth.billing) == ["finops-guard-qa-billing-deps"]
+    assert billing_layer in asset_keys("FinOpsGuard-qa-Billing")
+    assert billing_layer not in asset_keys("FinOpsGuard-qa-Core") | asset_keys("FinOpsGuard-qa-Costs")
+
+
 def test_webhook_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
     statements = policy_statements_of_role(full_synth, role_id_of(full_synth, WEBHOOK))
 
@@ -277,7 +345,7 @@ def test_webhook_role_has_exactly_the_least_privilege_statements(full_synth: Syn
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, WEBHOOK)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, WEBHOOK))},
+        report_failed_events(full_synth),
         {
             "Sid": "ReadStripeSigningSecrets",
             "Effect": "Allow",
@@ -517,7 +585,9 @@ def test_logging_role_is_adopted_or_set_by_a_custom_resource_never_overwritten(f
     role = resource(full_synth, role_id)
     stage_id, _ = stage_of(full_synth)
 
-    assert setting["Properties"]["ServiceToken"]["Fn::GetAtt"][0].startswith("DeploySetupFunction")
+    # The billing stack's own setup function: the billing stack deploys without the costs stack.
+    assert setting["Properties"]["ServiceToken"] == arn_of(function_of(full_synth, "billing-setup")[0])
+    assert setting_id in full_synth.billing.template_json["Resources"]
     # The role may serve every API of the account once set: kept when the stack goes, not after a failed create.
     assert role["DeletionPolicy"] == "RetainExceptOnCreate"
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
@@ -535,12 +605,20 @@ def test_logging_role_is_adopted_or_set_by_a_custom_resource_never_overwritten(f
     assert resource(full_synth, stage_id)["DependsOn"] == [setting_id]
 
 
-@pytest.mark.parametrize(
-    ("suffix", "metric", "threshold"),
-    [("5xx", "5XXError", 1), ("4xx-spike", "4XXError", 20)],
-)
+def test_api_pages_on_5xx_and_signature_failures_only(full_synth: Synth) -> None:
+    # A 4xx spike is mostly unsigned probes, already throttled and counted as signature failures.
+    names = sorted(
+        a["Properties"]["AlarmName"]
+        for a in full_synth.billing.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].startswith("FinOpsGuard-qa-billing-api-")
+    )
+
+    assert names == ["FinOpsGuard-qa-billing-api-5xx", "FinOpsGuard-qa-billing-api-signature-failures"]
+
+
+@pytest.mark.parametrize(("suffix", "metric", "threshold"), [("5xx", "5XXError", 1)])
 def test_api_alarm_pages_ops_with_a_first_step(full_synth: Synth, suffix: str, metric: str, threshold: int) -> None:
-    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    topic = ops_topic_ref(full_synth)
     stage_id, _ = stage_of(full_synth)
 
     full_synth.template.has_resource_properties(
@@ -573,7 +651,7 @@ def test_api_alarm_pages_ops_with_a_first_step(full_synth: Synth, suffix: str, m
 
 
 def test_signature_failure_spike_pages_ops_at_ten_in_five_minutes(full_synth: Synth) -> None:
-    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    topic = ops_topic_ref(full_synth)
     [alarm] = [
         a["Properties"]
         for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
@@ -600,16 +678,46 @@ def test_signature_failure_spike_pages_ops_at_ten_in_five_minutes(full_synth: Sy
     assert "finops-guard/qa/stripe-webhook-secret-previous" in description
 
 
-@pytest.mark.parametrize(("short_name", "extra"), [(WEBHOOK, ()), (NOTIFIER, ("ChatDeliveryFailures",))])
-def test_billing_functions_have_the_four_standard_alarms(full_synth: Synth, short_name: str, extra: tuple) -> None:
-    prefix = f"FinOpsGuard-qa-{short_name}-"
-    names = sorted(
-        a["Properties"]["AlarmName"]
-        for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["AlarmName"].startswith(prefix)
-    )
+@pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
+def test_billing_function_retries_a_failed_async_event_twice_then_parks_it_in_the_failure_queue(
+    full_synth: Synth, short_name: str
+) -> None:
+    function_id, _ = function_of(full_synth, short_name)
+    [config] = [
+        c
+        for c in full_synth.billing.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == ref(function_id)
+    ]
 
-    assert names == sorted(f"{prefix}{s}" for s in ("DeadLetters", "Duration", "Errors", "Throttles", *extra))
+    assert config == {
+        "Type": "AWS::Lambda::EventInvokeConfig",
+        "Properties": {
+            "FunctionName": ref(function_id),
+            "Qualifier": "$LATEST",
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
+        },
+        # Lambda checks the role may send to the destination when it saves the config.
+        "DependsOn": [default_policy_id(full_synth, role_id_of(full_synth, short_name))],
+    }
+
+
+@pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
+def test_billing_functions_page_through_the_stage_wide_alarms_not_their_own(full_synth: Synth, short_name: str) -> None:
+    # Errors, timeouts and throttles of async events reach the failure queue alarm; a failed chat post
+    # (the notifier's) the stage's ChatDeliveryFailures alarm in the core stack.
+    names = [a["Properties"]["AlarmName"] for a in full_synth.resources("AWS::CloudWatch::Alarm").values()]
+
+    assert not [name for name in names if name.startswith(f"FinOpsGuard-qa-{short_name}-")]
+    full_synth.core.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "FinOpsGuard-qa-ChatDeliveryFailures",
+            "Namespace": "FinOpsGuard",
+            "MetricName": "ChatDeliveryFailures",
+            "Dimensions": [{"Name": "stage", "Value": "qa"}],
+        },
+    )
 
 
 # --- billing notifier -------------------------------------------------------------------------
@@ -625,9 +733,13 @@ def test_notifier_runs_arm64_python_3_14_for_up_to_a_minute_with_report_layers(f
             "Handler": "handler.lambda_handler",
             "Timeout": 60,
             "MemorySize": 256,
-            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, NOTIFIER))},
+            "DeadLetterConfig": Match.absent(),
             "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, NOTIFIER))},
-            "Layers": [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))],
+            # No stripe: only the core layers, resolved from their SSM parameters.
+            "Layers": [
+                ref(layer_parameter_id(full_synth.billing, "common")),
+                ref(layer_parameter_id(full_synth.billing, "report-deps")),
+            ],
         },
     )
 
@@ -641,9 +753,11 @@ def test_notifier_environment_is_exactly_the_documented_settings(full_synth: Syn
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/finance-teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/finance-slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        # The core's outbox, by its fixed name.
+        "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",
         "POWERTOOLS_SERVICE_NAME": "billing-notifier",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "FINOPSGUARD_KPI_METRICS": "off",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -666,12 +780,8 @@ def test_notifier_role_has_exactly_the_least_privilege_statements(full_synth: Sy
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, NOTIFIER)),
         },
-        # The DLQ of async invokes doubles as the stream trigger's on-failure destination.
-        {
-            "Effect": "Allow",
-            "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
-            "Resource": arn_of(dlq_id_of(full_synth, NOTIFIER)),
-        },
+        # Also what the stream trigger's on-failure destination needs: no second statement, no queue reads.
+        report_failed_events(full_synth),
         {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"},
         {
             "Effect": "Allow",
@@ -691,9 +801,36 @@ def test_notifier_role_has_exactly_the_least_privilege_statements(full_synth: Sy
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+            "Resource": outbox_arn("qa"),
         },
     ]
+
+
+def test_billing_stack_stands_on_the_core_alone_through_two_exports_and_the_outbox_name(full_synth: Synth) -> None:
+    billing = full_synth.billing
+    imports = {
+        value for resource_ in billing.template_json["Resources"].values() for value in _import_values(resource_)
+    }
+
+    assert imports == {"finops-guard-qa-ops-topic-arn", "finops-guard-qa-failure-queue-arn"}
+    # Deployed after the core, never with the costs stack.
+    assert [stack.stack_name for stack in billing.stack.dependencies] == ["FinOpsGuard-qa-Core"]
+    # The ops topic, failure queue and outbox are the core's: none of its own.
+    assert billing.resources("AWS::SNS::Topic") == {}
+    assert billing.resources("AWS::SQS::Queue") == {}
+    assert "finops-guard-qa-outbox" not in [
+        table["Properties"]["TableName"] for table in billing.resources("AWS::DynamoDB::Table").values()
+    ]
+
+
+def _import_values(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if set(value) == {"Fn::ImportValue"}:
+            return [value["Fn::ImportValue"]]
+        return [found for v in value.values() for found in _import_values(v)]
+    if isinstance(value, list):
+        return [found for v in value for found in _import_values(v)]
+    return []
 
 
 def test_billing_alerts_stream_triggers_the_notifier_in_small_bisected_batches(full_synth: Synth) -> None:
@@ -712,7 +849,8 @@ def test_billing_alerts_stream_triggers_the_notifier_in_small_bisected_batches(f
         "MaximumRetryAttempts": 3,
         "BisectBatchOnFunctionError": True,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        "DestinationConfig": {"OnFailure": {"Destination": arn_of(dlq_id_of(full_synth, NOTIFIER))}},
+        # A batch that fails every retry is recorded in the stage's failure queue, whose alarm pages.
+        "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
     }
 
 
@@ -722,7 +860,7 @@ def test_billing_alerts_stream_triggers_the_notifier_in_small_bisected_batches(f
 def test_stripe_webhook_url_output_is_the_full_post_url(full_synth: Synth) -> None:
     stage_id, _ = stage_of(full_synth)
 
-    assert full_synth.template_json["Outputs"]["StripeWebhookUrl"] == {
+    assert full_synth.billing.template_json["Outputs"]["StripeWebhookUrl"] == {
         "Value": {
             "Fn::Join": [
                 "",

@@ -1,6 +1,7 @@
 """Exact properties of the billing operations: the Stripe API key secret, the ledger export bucket, the
 dunning-sender, reconciliation and billing-admin functions, their schedules, the finance admin routes
-on the billing REST API and the invoice-latency and dunning alarms."""
+on the billing REST API and the invoice-latency and dunning alarms, all in the billing stack and paging
+through the core's ops topic and failure queue."""
 
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
-    dlq_id_of,
     export_bucket_id,
+    failure_queue_ref,
     function_of,
     layer_id,
+    layer_parameter_id,
     log_group_id_of,
     logical_id,
     only_invoke_and_park,
+    ops_topic_ref,
+    outbox_arn,
     policy_statements_of_role,
     ref,
     role_id_of,
     scheduler_role_id,
     table_id_of,
-    topic_id_of,
 )
 
 pytestmark = pytest.mark.infra
@@ -91,7 +94,7 @@ def index_arn(synth: Synth, table: str, index: str) -> dict[str, Any]:
 
 
 def own_statements(synth: Synth, short_name: str) -> list[dict[str, Any]]:
-    """Log writing and the DLQ, which every MonitoredFunction role starts with."""
+    """Log writing and reporting failed async events, which every MonitoredFunction role starts with."""
     return [
         {
             "Sid": "WriteOwnLogs",
@@ -99,7 +102,12 @@ def own_statements(synth: Synth, short_name: str) -> list[dict[str, Any]]:
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(synth, short_name)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(synth, short_name))},
+        {
+            "Sid": "ReportFailedEvents",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": failure_queue_ref(synth),
+        },
     ]
 
 
@@ -294,32 +302,69 @@ def test_billing_jobs_run_arm64_python_3_14_with_explicit_limits_and_the_billing
             "Handler": "handler.lambda_handler",
             "Timeout": timeout,
             "MemorySize": memory,
-            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, short_name))},
+            "DeadLetterConfig": Match.absent(),
             "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, short_name))},
         },
     )
+    billing = full_synth.billing
     layers = function_of(full_synth, short_name)[1]["Layers"]
+    # stripe from the billing stack's own layer; the core layers resolved from their SSM parameters.
     assert sorted(layer["Ref"] for layer in layers) == sorted(
-        layer_id(full_synth, name) for name in ("common", "report-deps", "billing-deps")
+        [
+            layer_id(billing, "billing-deps"),
+            layer_parameter_id(billing, "common"),
+            layer_parameter_id(billing, "report-deps"),
+        ]
     )
     assert len(layers) == 3
 
 
 @pytest.mark.parametrize("short_name", [DUNNING, RECONCILIATION, ADMIN])
-def test_billing_jobs_have_the_four_standard_alarms_and_a_one_month_log_group(
+def test_billing_job_retries_a_failed_async_event_twice_then_parks_it_in_the_failure_queue(
     full_synth: Synth, short_name: str
 ) -> None:
+    function_id, _ = function_of(full_synth, short_name)
+    role_id = role_id_of(full_synth, short_name)
+    [policy_id] = [
+        lid
+        for lid, p in full_synth.billing.resources("AWS::IAM::Policy").items()
+        if p["Properties"]["Roles"] == [ref(role_id)]
+    ]
+
+    full_synth.billing.template.has_resource(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
+                }
+            ),
+            # Lambda checks the role may send to the destination when it saves the config.
+            "DependsOn": [policy_id],
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("short_name", "service_alarms"),
+    [(DUNNING, ["StepsFailed", "StepsStuck"]), (RECONCILIATION, ["Mismatches"]), (ADMIN, [])],
+)
+def test_billing_jobs_have_only_their_service_level_alarms_and_a_one_month_log_group(
+    full_synth: Synth, short_name: str, service_alarms: list[str]
+) -> None:
+    # Errors, timeouts and throttles page through the failure queue's alarm, a failed chat post (billing-admin's
+    # alert resend) through the stage's ChatDeliveryFailures alarm: both in the core stack.
     prefix = f"FinOpsGuard-qa-{short_name}-"
     names = sorted(
         a["Properties"]["AlarmName"]
         for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"]["AlarmName"].startswith(prefix)
     )
-    extra = {DUNNING: ["StepsFailed", "StepsStuck"], RECONCILIATION: ["Mismatches"], ADMIN: ["ChatDeliveryFailures"]}[
-        short_name
-    ]
 
-    assert names == sorted(f"{prefix}{s}" for s in ("DeadLetters", "Duration", "Errors", "Throttles", *extra))
+    assert names == [f"{prefix}{s}" for s in service_alarms]
     assert resource(full_synth, log_group_id_of(full_synth, short_name))["Properties"]["RetentionInDays"] == 30
 
 
@@ -333,6 +378,7 @@ def test_dunning_sender_environment_is_exactly_the_documented_settings(full_synt
         "FINOPSGUARD_STRIPE_API_BASE": "http://127.0.0.1:12111",
         "FINOPSGUARD_DUNNING_SENDER_EMAIL": "billing@example.com",
         "POWERTOOLS_SERVICE_NAME": DUNNING,
+        "FINOPSGUARD_KPI_METRICS": "off",  # no dashboard
         **POWERTOOLS,
     }
     assert json.loads(templates) == {
@@ -361,6 +407,7 @@ def test_reconciliation_environment_is_exactly_the_documented_settings(full_synt
         "FINOPSGUARD_VARIANCE_PERCENT": "2.5",
         "FINOPSGUARD_RECONCILIATION_DAYS": "30",
         "POWERTOOLS_SERVICE_NAME": RECONCILIATION,
+        "FINOPSGUARD_KPI_METRICS": "off",  # no dashboard
         **POWERTOOLS,
     }
 
@@ -380,8 +427,9 @@ def test_billing_admin_environment_is_exactly_the_documented_settings(full_synth
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/finance-teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/finance-slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's, by its fixed name
         "POWERTOOLS_SERVICE_NAME": ADMIN,
+        "FINOPSGUARD_KPI_METRICS": "off",  # no dashboard
         **POWERTOOLS,
     }
 
@@ -477,7 +525,7 @@ def test_dunning_sender_may_send_no_email_without_a_sender_address(default_synth
 
     assert [s.get("Sid") for s in statements] == [
         "WriteOwnLogs",
-        None,
+        "ReportFailedEvents",
         "ReadStripeApiKey",
         "FindDueSteps",
         "UpdateDunningSteps",
@@ -550,7 +598,7 @@ def test_billing_admin_role_has_exactly_the_least_privilege_statements(full_synt
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+            "Resource": outbox_arn("qa"),
         },
         {
             "Sid": "ReadLedgerMonths",
@@ -623,7 +671,7 @@ def test_billing_job_roles_are_assumed_by_lambda_and_have_no_managed_policies(
         ("full_synth", "billing-export", ADMIN, "cron(0 7 ? * FRI *)", "Europe/Madrid", "weekly_export"),
     ],
 )
-def test_schedule_starts_its_function_with_retries_and_the_dlq(
+def test_schedule_starts_its_function_with_retries_and_the_failure_queue(
     synth_name: str,
     short_name: str,
     target: str,
@@ -648,7 +696,7 @@ def test_schedule_starts_its_function_with_retries_and_the_dlq(
                 "RoleArn": Match.any_value(),
                 "Input": schedule_input,
                 "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": arn_of(dlq_id_of(synth, target))},
+                "DeadLetterConfig": {"Arn": failure_queue_ref(synth)},
             },
         },
     )
@@ -770,7 +818,7 @@ def test_billing_admin_api_url_output_is_the_stage_url(full_synth: Synth) -> Non
 
 
 def test_invoice_latency_slo_alarm_pages_ops_below_99_percent_within_5_minutes(full_synth: Synth) -> None:
-    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    topic = ops_topic_ref(full_synth)
 
     def hourly_sum(metric_name: str) -> dict[str, Any]:
         return {
@@ -808,7 +856,7 @@ def test_invoice_latency_slo_alarm_pages_ops_below_99_percent_within_5_minutes(f
 
 
 def test_dunning_failure_alarm_pages_ops_on_the_first_failed_step_in_an_hour(full_synth: Synth) -> None:
-    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    topic = ops_topic_ref(full_synth)
 
     full_synth.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -832,7 +880,7 @@ def test_dunning_failure_alarm_pages_ops_on_the_first_failed_step_in_an_hour(ful
 
 
 def test_a_dunning_step_stuck_in_sending_pages_ops(full_synth: Synth) -> None:
-    topic = ref(topic_id_of(full_synth, "ops-alarms"))
+    topic = ops_topic_ref(full_synth)
     full_synth.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
@@ -848,6 +896,27 @@ def test_a_dunning_step_stuck_in_sending_pages_ops(full_synth: Synth) -> None:
             "AlarmActions": [topic],
         },
     )
+
+
+def test_every_billing_stack_alarm_is_service_level_and_pages_the_core_ops_topic(full_synth: Synth) -> None:
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in full_synth.billing.resources("AWS::CloudWatch::Alarm").values()
+    }
+
+    assert sorted(alarms) == [
+        "FinOpsGuard-qa-billing-api-5xx",
+        "FinOpsGuard-qa-billing-api-signature-failures",
+        "FinOpsGuard-qa-dunning-sender-StepsFailed",
+        "FinOpsGuard-qa-dunning-sender-StepsStuck",
+        "FinOpsGuard-qa-invoice-latency-slo",
+        "FinOpsGuard-qa-reconciliation-Mismatches",
+    ]
+    for name, alarm in alarms.items():
+        assert (alarm["AlarmActions"], alarm["OKActions"]) == (
+            [ops_topic_ref(full_synth)],
+            [ops_topic_ref(full_synth)],
+        ), name
 
 
 @pytest.mark.parametrize("synth_name", ["default_synth", "full_synth"])

@@ -10,25 +10,41 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
-    dlq_id_of,
+    failure_queue_ref,
     function_of,
     layer_id,
+    layer_parameter_id,
     log_group_id_of,
-    only_invoke_and_park,
+    logical_id,
     policy_statements_of_role,
     read_team_routes,
-    read_team_webhook_secrets,
     ref,
     role_id_of,
     schedule_of,
-    secret_id,
     table_id_of,
     topic_id_of,
 )
+from policy_eval import PolicyEvaluator, role
 
 pytestmark = pytest.mark.infra
 
 GUARD = "budget-guard"
+# What the costs stack imports from the core stack (qa: the full context's stage).
+FAILURE_QUEUE = failure_queue_ref("qa")
+AWS_MANAGED_SNS_KEY = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":kms:",
+            {"Ref": "AWS::Region"},
+            ":",
+            {"Ref": "AWS::AccountId"},
+            ":alias/aws/sns",
+        ],
+    ]
+}
 
 
 def guard_function(synth: Synth) -> tuple[str, dict[str, Any]]:
@@ -40,8 +56,13 @@ def finance_topic(synth: Synth) -> tuple[str, dict[str, Any]]:
     return lid, synth.template_json["Resources"][lid]["Properties"]
 
 
-def finance_key_id(synth: Synth) -> str:
-    return finance_topic(synth)[1]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+def guard_policy_id(synth: Synth) -> str:
+    [lid] = [
+        lid
+        for lid, policy in synth.resources("AWS::IAM::Policy").items()
+        if ref(role_id_of(synth, GUARD)) in policy["Properties"]["Roles"]
+    ]
+    return lid
 
 
 def tags_of(synth: Synth, logical_id: str) -> dict[str, str]:
@@ -95,9 +116,7 @@ def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained_and_the_
 
 
 def test_budget_guard_runs_arm64_python_3_14_for_up_to_five_minutes(full_synth: Synth) -> None:
-    function_id, _ = guard_function(full_synth)
-
-    full_synth.template.has_resource_properties(
+    full_synth.costs.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-budget-guard",
@@ -106,16 +125,32 @@ def test_budget_guard_runs_arm64_python_3_14_for_up_to_five_minutes(full_synth: 
             "Handler": "handler.lambda_handler",
             "Timeout": 300,
             "MemorySize": 512,
-            "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, GUARD))},
+            "DeadLetterConfig": Match.absent(),  # failed async events go to the stage's failure queue
             "LoggingConfig": {"LogGroup": ref(log_group_id_of(full_synth, GUARD))},
         },
     )
-    full_synth.template.has_resource_properties(
-        "AWS::Lambda::EventInvokeConfig",
-        {"FunctionName": ref(function_id), "MaximumRetryAttempts": 2, "Qualifier": "$LATEST"},
-    )
     log_group = full_synth.template_json["Resources"][log_group_id_of(full_synth, GUARD)]
     assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_budget_guard_sends_failed_runs_to_the_stage_failure_queue_after_two_retries(full_synth: Synth) -> None:
+    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
+    function_id, _ = guard_function(full_synth)
+
+    full_synth.costs.template.has_resource(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
+                }
+            ),
+            "DependsOn": [guard_policy_id(full_synth)],
+        },
+    )
 
 
 def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -127,7 +162,7 @@ def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth:
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
-        "FINOPSGUARD_OUTBOX_TABLE": ref(table_id_of(full_synth, "outbox")),
+        "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's table, by its fixed name
         "FINOPSGUARD_BUDGETS_TABLE": ref(table_id_of(full_synth, "budgets")),
         "FINOPSGUARD_BUDGET_ALERTS_TABLE": ref(table_id_of(full_synth, "budget-alerts")),
         "FINOPSGUARD_ALERT_TOPIC_ARN": ref(topic_id_of(full_synth, "finance-alerts")),
@@ -136,9 +171,10 @@ def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth:
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/qa/team-webhooks",
         "POWERTOOLS_SERVICE_NAME": "budget-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "FINOPSGUARD_KPI_METRICS": "off",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -152,13 +188,18 @@ def test_budget_guard_defaults_forecast_interval_and_has_no_slack_secret(default
     assert "FINOPSGUARD_SLACK_SECRET_NAME" not in variables
 
 
-def test_budget_guard_uses_exactly_the_common_and_report_deps_layers(full_synth: Synth) -> None:
+def test_budget_guard_uses_exactly_the_core_common_and_report_deps_layers_through_ssm(full_synth: Synth) -> None:
     _, function = guard_function(full_synth)
 
     assert function["Layers"] == [
-        ref(layer_id(full_synth, "common")),
-        ref(layer_id(full_synth, "report-deps")),
+        ref(layer_parameter_id(full_synth, "common")),
+        ref(layer_parameter_id(full_synth, "report-deps")),
     ]
+    for name in ("common", "report-deps"):
+        full_synth.core.template.has_resource_properties(
+            "AWS::SSM::Parameter",
+            {"Name": f"/finops-guard/qa/layers/{name}", "Type": "String", "Value": ref(layer_id(full_synth, name))},
+        )
 
 
 def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth: Synth) -> None:
@@ -172,13 +213,16 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, GUARD)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, GUARD))},
+        {"Sid": "ReportFailedEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILURE_QUEUE},
         {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
         {
             "Sid": "ReadWebhookSecrets",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
-            "Resource": [ref(secret_id(full_synth, "slack")), ref(secret_id(full_synth, "teams"))],
+            "Resource": [
+                {"Fn::ImportValue": "finops-guard-qa-slack-secret-arn"},
+                {"Fn::ImportValue": "finops-guard-qa-teams-secret-arn"},
+            ],
         },
         {
             "Sid": "ReadBudgets",
@@ -202,15 +246,23 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": arn_of(table_id_of(full_synth, "outbox")),
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":dynamodb:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":table/finops-guard-qa-outbox",
+                    ],
+                ]
+            },
         },
+        # No kms statement: the AWS-managed key lets the account's principals use it through SNS.
         {"Sid": "FinanceAlertsPublish", "Effect": "Allow", "Action": "sns:Publish", "Resource": ref(finance_topic_id)},
-        {
-            "Sid": "FinanceAlertsEncrypt",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": arn_of(finance_key_id(full_synth)),
-        },
         {
             "Sid": "PutBudgetEvents",
             "Effect": "Allow",
@@ -231,7 +283,14 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
             },
         },
         read_team_routes(full_synth),
-        read_team_webhook_secrets("qa"),
+        {
+            "Sid": "ReadTeamWebhookSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": ref(
+                logical_id(full_synth, "AWS::SecretsManager::Secret", "Name", "finops-guard/qa/team-webhooks")
+            ),
+        },
     ]
 
 
@@ -275,7 +334,7 @@ def test_budget_schedule_starts_the_guard_in_the_configured_time_zone(full_synth
                 "RoleArn": Match.any_value(),
                 "Input": schedule_input,
                 "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": arn_of(dlq_id_of(full_synth, GUARD))},
+                "DeadLetterConfig": {"Arn": FAILURE_QUEUE},
             },
         },
     )
@@ -308,48 +367,50 @@ def test_budget_scheduler_role_may_only_invoke_the_guard_and_park_failed_events(
             "Principal": {"Service": "scheduler.amazonaws.com"},
         }
     ]
-    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
-        full_synth, GUARD, "InvokeBudgetGuard"
-    )
+    assert policy_statements_of_role(full_synth, role_id) == [
+        {
+            "Sid": "InvokeBudgetGuard",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": arn_of(function_id),
+        },
+        # Only the stage's failure queue, where the schedule parks an event it could not deliver.
+        {"Sid": "ParkUndeliveredEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILURE_QUEUE},
+    ]
     assert "ManagedPolicyArns" not in role
 
 
 # --- finance topic ----------------------------------------------------------------------------
 
 
-def test_finance_topic_is_encrypted_with_its_own_rotating_key(full_synth: Synth) -> None:
+def test_finance_topic_is_encrypted_with_the_aws_managed_sns_key(full_synth: Synth) -> None:
+    # Only this account's roles publish: the free alias/aws/sns key serves, no customer-managed key.
     topic_id, topic = finance_topic(full_synth)
-    key = full_synth.template_json["Resources"][finance_key_id(full_synth)]
 
-    assert topic["TopicName"] == "finops-guard-qa-finance-alerts"
-    assert topic["KmsMasterKeyId"] == arn_of(finance_key_id(full_synth))
+    assert topic_id in full_synth.costs.template_json["Resources"]
     assert topic_id != topic_id_of(full_synth, "ops-alarms")
-    assert key["Type"] == "AWS::KMS::Key"
-    assert key["Properties"]["EnableKeyRotation"] is True
-    full_synth.template.has_resource_properties(
-        "AWS::KMS::Alias",
-        {"AliasName": "alias/finops-guard-qa-finance-alerts", "TargetKeyId": arn_of(finance_key_id(full_synth))},
-    )
+    assert {key: value for key, value in topic.items() if key != "Tags"} == {
+        "TopicName": "finops-guard-qa-finance-alerts",
+        "DisplayName": "FinOps Guard qa budget alerts",
+        "KmsMasterKeyId": AWS_MANAGED_SNS_KEY,
+    }
+    for part in full_synth.parts:
+        assert part.resources("AWS::KMS::Key") == {}
+        assert part.resources("AWS::KMS::Alias") == {}
 
 
-def test_finance_key_lets_account_iam_policies_grant_use_and_no_service_principal(full_synth: Synth) -> None:
-    # The guard's role publishes through its own IAM statement; the key policy must delegate to IAM.
-    statements = full_synth.template_json["Resources"][finance_key_id(full_synth)]["Properties"]["KeyPolicy"][
-        "Statement"
-    ]
+def test_only_the_budget_guard_role_may_publish_to_the_finance_topic(full_synth: Synth) -> None:
+    policies = PolicyEvaluator(full_synth.template_json)
+    topic = policies.topic_arn(finance_topic(full_synth)[0])
+    tls = {"aws:SecureTransport": True}
 
-    assert statements == [
-        {
-            "Action": "kms:*",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": {
-                    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]
-                }
-            },
-            "Resource": "*",
-        }
-    ]
+    def may_publish(short_name: str) -> bool:
+        principal = role(policies.arn(role_id_of(full_synth, short_name)))
+        return bool(policies.is_allowed(principal, "sns:Publish", topic, tls))
+
+    assert may_publish(GUARD)
+    assert not may_publish("weekly-report")
+    assert not may_publish("anomaly-alerts")
 
 
 def test_finance_topic_refuses_requests_without_tls(full_synth: Synth) -> None:
@@ -383,26 +444,28 @@ def test_finance_email_subscription_only_when_configured(full_synth: Synth, defa
 # --- alarms, tags -----------------------------------------------------------------------------
 
 
-def test_budget_guard_has_the_four_standard_alarms_and_chat_failures_paging_the_ops_topic(full_synth: Synth) -> None:
-    ops_topic = ref(topic_id_of(full_synth, "ops-alarms"))
-    alarms = {
-        alarm["Properties"]["AlarmName"]: alarm["Properties"]
-        for alarm in full_synth.resources("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"]["AlarmName"].startswith("FinOpsGuard-qa-budget-guard-")
-    }
+def test_budget_guard_has_no_alarms_of_its_own_and_its_chat_failures_page_through_the_stage_alarm(
+    full_synth: Synth,
+) -> None:
+    # A failed run reaches the failure queue (see above); a failed post counts in the stage's one
+    # ChatDeliveryFailures metric, which the core's one alarm watches.
+    alarm_names = [a["Properties"]["AlarmName"] for a in full_synth.resources("AWS::CloudWatch::Alarm").values()]
 
-    assert sorted(alarms) == [
-        "FinOpsGuard-qa-budget-guard-ChatDeliveryFailures",
-        "FinOpsGuard-qa-budget-guard-DeadLetters",
-        "FinOpsGuard-qa-budget-guard-Duration",
-        "FinOpsGuard-qa-budget-guard-Errors",
-        "FinOpsGuard-qa-budget-guard-Throttles",
-    ]
-    assert alarms["FinOpsGuard-qa-budget-guard-Duration"]["Threshold"] == 240000  # 80 % of 300 s
-    for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [ops_topic]
-        assert alarm["OKActions"] == [ops_topic]
-        assert "First:" in json.dumps(alarm["AlarmDescription"])
+    assert [name for name in alarm_names if name.startswith("FinOpsGuard-qa-budget-guard")] == []
+    full_synth.core.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "FinOpsGuard-qa-ChatDeliveryFailures",
+            "Namespace": "FinOpsGuard",
+            "MetricName": "ChatDeliveryFailures",
+            "Dimensions": [{"Name": "stage", "Value": "qa"}],
+            "Statistic": "Sum",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "AlarmActions": [ref(topic_id_of(full_synth, "ops-alarms"))],
+            "OKActions": [ref(topic_id_of(full_synth, "ops-alarms"))],
+        },
+    )
 
 
 def test_new_budget_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> None:
@@ -414,10 +477,8 @@ def test_new_budget_resources_carry_the_cost_allocation_tags(full_synth: Synth) 
         guard_function(full_synth)[0],
         role_id_of(full_synth, GUARD),
         log_group_id_of(full_synth, GUARD),
-        dlq_id_of(full_synth, GUARD),
         finance_topic_id,
-        finance_key_id(full_synth),
     ]
 
-    for logical_id in resources:
-        assert tags_of(full_synth, logical_id) == expected, logical_id
+    for lid in resources:
+        assert tags_of(full_synth, lid) == expected, lid

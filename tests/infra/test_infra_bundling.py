@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import BundlingOptions, DockerImage
 from conftest import REPO_ROOT
 
-from infra.constructs.bundling import PipLayerBundler
+from infra.core.bundling import PipLayerBundler
 
 pytestmark = [pytest.mark.infra, pytest.mark.bundling]
 

@@ -21,7 +21,7 @@ from infra.config import (
     FinOpsGuardConfig,
     load_config,
 )
-from infra.stack import create_stack
+from infra.stacks import create_stacks
 
 pytestmark = pytest.mark.infra
 
@@ -229,6 +229,8 @@ pytestmark = pytest.mark.infra
         ("savingsRecommendations", ""),
         ("savingsPlansKpi", "sometimes"),
         ("savingsPlansKpi", ["true"]),
+        ("dashboard", "maybe"),
+        ("dashboard", 1),
         ("savingsSchedule", "daily"),
         ("savingsSchedule", "cron(30 5 * * *)"),
         ("savingsSchedule", "cron(30 5 * * * *)"),
@@ -363,6 +365,7 @@ def test_default_config_from_cdk_json() -> None:
         savings_recommendations=False,
         savings_plans_kpi=False,
         savings_schedule="cron(30 5 * * ? *)",
+        dashboard=False,
     )
 
 
@@ -518,7 +521,7 @@ def test_invalid_context_fails_before_any_construct_is_created() -> None:
     app = App(context={**cdk_json_context(), "currency": "XXQ"})
 
     with pytest.raises(ConfigError, match="'currency': 'XXQ'"):
-        create_stack(app)
+        create_stacks(app)
 
     assert app.node.children == []
 
@@ -886,6 +889,20 @@ def test_invalid_savings_schedule_fails_synth_before_any_construct_naming_the_ke
     app = App(context={**cdk_json_context(), "savingsRecommendations": "true", "savingsSchedule": "every day"})
 
     with pytest.raises(ConfigError, match=r"^Invalid context 'savingsSchedule': 'every day' is not an EventBridge"):
-        create_stack(app)
+        create_stacks(app)
 
     assert app.node.children == []
+
+
+# --- dashboards -------------------------------------------------------------------------------
+
+
+def test_dashboards_are_opt_in() -> None:
+    # $3 a month each beyond an account's first three: a FinOps tool does not add them unasked.
+    assert FinOpsGuardConfig.from_context({}).dashboard is False
+    assert cdk_json_context()["dashboard"] is False
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), (" YES ", True), (True, True), ("false", False)])
+def test_dashboard_switch_from_cli_strings(raw: object, expected: bool) -> None:
+    assert FinOpsGuardConfig.from_context({"dashboard": raw}).dashboard is expected

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of, synthesize
+from conftest import StackSynth, Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of, synthesize
 from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
 from moto import mock_aws
 from policy_eval import PolicyEvaluator
@@ -83,41 +83,73 @@ def test_named_tables_and_secrets_outlive_the_stack_and_only_protected_tables_ou
     assert {(policy, replace) for _, policy, replace in named} == {("RetainExceptOnCreate", "Retain")}
 
 
-def test_topic_keys_are_scheduled_for_deletion_with_the_stack(full_synth: Synth) -> None:
-    # A topic key encrypts messages in flight only: kept after the topic is gone it would bill $1 a month.
-    keys = full_synth.resources("AWS::KMS::Key")
+@pytest.mark.parametrize("synth_name", VARIANTS)
+def test_no_topic_key_outlives_or_bills_the_stacks(synth_name: str, request: pytest.FixtureRequest) -> None:
+    # A customer-managed key bills $1 a month and outlives its topic by 30 days: none in any stack. The
+    # finance topic uses the AWS-managed key; the ops and anomaly topics (CloudWatch alarms and Cost
+    # Anomaly Detection publish to them) are not encrypted.
+    synth: Synth = request.getfixturevalue(synth_name)
+    stage = synth.stack.config.stage
 
-    assert len(keys) == 3
-    for key in keys.values():
-        assert (key.get("DeletionPolicy"), key["Properties"]["PendingWindowInDays"]) == ("Delete", 30)
+    assert [part.resources("AWS::KMS::Key") for part in synth.parts] == [{}, {}, {}]
+    topics = {
+        t["Properties"]["TopicName"]: t["Properties"].get("KmsMasterKeyId")
+        for t in synth.resources("AWS::SNS::Topic").values()
+    }
+    assert topics == {
+        f"finops-guard-{stage}-ops-alarms": None,
+        f"finops-guard-{stage}-cost-anomalies": None,
+        f"finops-guard-{stage}-finance-alerts": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    ref("AWS::Partition"),
+                    ":kms:",
+                    ref("AWS::Region"),
+                    ":",
+                    ref("AWS::AccountId"),
+                    ":alias/aws/sns",
+                ],
+            ]
+        },
+    }
 
 
 # --- the deploy-setup function ----------------------------------------------------------------------
 
 
-def setup_role_statements(synth: Synth) -> list[dict[str, Any]]:
-    return policy_statements_of_role(synth, role_id_of(synth, "deploy-setup"))
+def setup_role_statements(synth: Synth, product: str) -> list[dict[str, Any]]:
+    return policy_statements_of_role(synth, role_id_of(synth, f"{product}-setup"))
 
 
-def test_deploy_setup_role_holds_exactly_what_its_three_custom_resources_use(full_synth: Synth) -> None:
-    statements = {s["Sid"]: s for s in setup_role_statements(full_synth)}
-    [logs_role_id] = [
-        lid
-        for lid, role in full_synth.resources("AWS::IAM::Role").items()
-        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
-        == {"Service": "apigateway.amazonaws.com"}
-    ]
+def account_arn(service_path: list[Any]) -> dict[str, Any]:
+    return {"Fn::Join": ["", ["arn:", ref("AWS::Partition"), *service_path]]}
 
-    def account_arn(service_path: str) -> dict[str, Any]:
-        return {"Fn::Join": ["", ["arn:", ref("AWS::Partition"), *service_path]]}
 
-    assert statements == {
+def own_logs_and_failures(synth: Synth, product: str) -> dict[str, dict[str, Any]]:
+    """What every setup function's role starts with: its own log group, and the failure queue."""
+    log_group = function_of(synth, f"{product}-setup")[1]["LoggingConfig"]["LogGroup"]["Ref"]
+    return {
         "WriteOwnLogs": {
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": statements["WriteOwnLogs"]["Resource"],
+            "Resource": arn_of(log_group),
         },
+        "ReportFailedEvents": {
+            "Sid": "ReportFailedEvents",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::ImportValue": f"finops-guard-{synth.stack.config.stage}-failure-queue-arn"},
+        },
+    }
+
+
+def test_costs_setup_role_holds_exactly_what_its_two_custom_resources_use(full_synth: Synth) -> None:
+    statements = {s["Sid"]: s for s in setup_role_statements(full_synth, "costs")}
+
+    assert statements == own_logs_and_failures(full_synth, "costs") | {
         "CreateTaggedServicesMonitor": {
             "Sid": "CreateTaggedServicesMonitor",
             "Effect": "Allow",
@@ -137,6 +169,20 @@ def test_deploy_setup_role_holds_exactly_what_its_three_custom_resources_use(ful
             "Action": "ce:GetAnomalySubscriptions",
             "Resource": account_arn([":ce::", ref("AWS::AccountId"), ":anomalysubscription/*"]),
         },
+        "OpenReportDeadline": {
+            "Sid": "OpenReportDeadline",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "FinOpsGuard"}},
+        },
+    }
+
+
+def test_billing_setup_role_holds_exactly_what_its_custom_resource_uses(full_synth: Synth) -> None:
+    statements = {s["Sid"]: s for s in setup_role_statements(full_synth, "billing")}
+
+    assert statements == own_logs_and_failures(full_synth, "billing") | {
         "ReadAndSetApiGatewayAccount": {
             "Sid": "ReadAndSetApiGatewayAccount",
             "Effect": "Allow",
@@ -153,20 +199,17 @@ def test_deploy_setup_role_holds_exactly_what_its_three_custom_resources_use(ful
             "Sid": "PassOwnLogsRole",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": arn_of(logs_role_id),
+            "Resource": arn_of(setting_role_id(full_synth)),
             "Condition": {"StringEquals": {"iam:PassedToService": "apigateway.amazonaws.com"}},
         },
-        "OpenReportDeadline": {
-            "Sid": "OpenReportDeadline",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": "FinOpsGuard"}},
-        },
     }
-    assert statements["WriteOwnLogs"]["Resource"] == arn_of(
-        function_of(full_synth, "deploy-setup")[1]["LoggingConfig"]["LogGroup"]["Ref"]
-    )
+    [logs_role] = [
+        role
+        for role in full_synth.billing.resources("AWS::IAM::Role").values()
+        if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "apigateway.amazonaws.com"}
+    ]
+    assert logs_role is full_synth.billing.template_json["Resources"][setting_role_id(full_synth)]
 
 
 def test_without_a_services_monitor_the_setup_role_gets_no_cost_explorer_action(
@@ -174,11 +217,12 @@ def test_without_a_services_monitor_the_setup_role_gets_no_cost_explorer_action(
 ) -> None:
     actions = {
         action
-        for s in setup_role_statements(existing_monitor_synth)
+        for s in setup_role_statements(existing_monitor_synth, "costs")
         for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     }
 
     assert not {a for a in actions if a.startswith("ce:")}
+    assert "cloudwatch:PutMetricData" in actions  # the report deadline's grace stays
 
 
 @pytest.fixture(scope="module")
@@ -231,42 +275,62 @@ def test_every_call_the_setup_code_makes_is_an_action_its_role_allows(full_synth
     # Each call as IAM authorizes it: API Gateway's actions are HTTP verbs, UpdateAccount also passes the
     # logs role, CreateAnomalyMonitor with ResourceTags also tags, and actions without a resource type
     # are evaluated against "*" (Service Authorization Reference).
-    evaluator = PolicyEvaluator(full_synth.template_json)
-    account, region = evaluator.template.account, evaluator.template.region
+    # The costs setup makes the Cost Explorer and CloudWatch calls, the billing setup the API Gateway
+    # and IAM ones; each is evaluated against its own stack's template.
+    costs = PolicyEvaluator(full_synth.costs.template_json)
+    billing = PolicyEvaluator(full_synth.billing.template_json)
+    account, region = costs.template.account, costs.template.region
     monitor = f"arn:aws:ce::{account}:anomalymonitor/0a1b2c3d"
     tagged = {"aws:RequestTag/Project": "FinOpsGuard", "aws:TagKeys": ["CostCenter", "Environment", "Owner", "Project"]}
-    logs_role = evaluator.arn(setting_role_id(full_synth))
-    as_iam: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
-        "ce:CreateAnomalyMonitor": [("ce:CreateAnomalyMonitor", "*", tagged), ("ce:TagResource", monitor, tagged)],
-        "ce:GetAnomalyMonitors": [("ce:GetAnomalyMonitors", monitor, {})],
-        "ce:DeleteAnomalyMonitor": [("ce:DeleteAnomalyMonitor", monitor, {})],
-        "ce:GetAnomalySubscriptions": [
-            ("ce:GetAnomalySubscriptions", f"arn:aws:ce::{account}:anomalysubscription/0a1b", {})
-        ],
-        "apigateway:GetAccount": [("apigateway:GET", f"arn:aws:apigateway:{region}::/account", {})],
-        "apigateway:UpdateAccount": [
-            ("apigateway:PATCH", f"arn:aws:apigateway:{region}::/account", {}),
-            ("iam:PassRole", logs_role, {"iam:PassedToService": "apigateway.amazonaws.com"}),
-        ],
-        "iam:GetRole": [("iam:GetRole", f"arn:aws:iam::{account}:role/central-apigw-logs", {})],
-        "monitoring:PutMetricData": [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "FinOpsGuard"})],
+    logs_role = billing.arn(setting_role_id(full_synth))
+    as_iam: dict[str, tuple[str, list[tuple[str, str, dict[str, Any]]]]] = {
+        "ce:CreateAnomalyMonitor": (
+            "costs",
+            [("ce:CreateAnomalyMonitor", "*", tagged), ("ce:TagResource", monitor, tagged)],
+        ),
+        "ce:GetAnomalyMonitors": ("costs", [("ce:GetAnomalyMonitors", monitor, {})]),
+        "ce:DeleteAnomalyMonitor": ("costs", [("ce:DeleteAnomalyMonitor", monitor, {})]),
+        "ce:GetAnomalySubscriptions": (
+            "costs",
+            [("ce:GetAnomalySubscriptions", f"arn:aws:ce::{account}:anomalysubscription/0a1b", {})],
+        ),
+        "apigateway:GetAccount": ("billing", [("apigateway:GET", f"arn:aws:apigateway:{region}::/account", {})]),
+        "apigateway:UpdateAccount": (
+            "billing",
+            [
+                ("apigateway:PATCH", f"arn:aws:apigateway:{region}::/account", {}),
+                ("iam:PassRole", logs_role, {"iam:PassedToService": "apigateway.amazonaws.com"}),
+            ],
+        ),
+        "iam:GetRole": ("billing", [("iam:GetRole", f"arn:aws:iam::{account}:role/central-apigw-logs", {})]),
+        "monitoring:PutMetricData": (
+            "costs",
+            [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "FinOpsGuard"})],
+        ),
     }
     assert set(calls) == set(as_iam), "a call this test does not know how IAM authorizes"
-    setup_role = role_principal(evaluator.arn(role_id_of(full_synth, "deploy-setup")))
+    evaluators = {"costs": costs, "billing": billing}
+    roles = {
+        product: role_principal(evaluators[product].arn(role_id_of(full_synth, f"{product}-setup")))
+        for product in evaluators
+    }
     refused = [
-        (action, resource, outcome.reason)
+        (product, action, resource, outcome.reason)
         for call in calls
-        for action, resource, context in as_iam[call]
-        if not (outcome := evaluator.is_allowed(setup_role, action, resource, context))
+        for product, checks in [as_iam[call]]
+        for action, resource, context in checks
+        if not (outcome := evaluators[product].is_allowed(roles[product], action, resource, context))
     ]
     assert refused == []
-    # And nothing beyond: an untagged create, another namespace, passing another role.
-    assert not evaluator.is_allowed(setup_role, "ce:CreateAnomalyMonitor", "*", {})
-    assert not evaluator.is_allowed(setup_role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})
+    # And nothing beyond: an untagged create, another namespace, passing another role, the other product's calls.
+    assert not costs.is_allowed(roles["costs"], "ce:CreateAnomalyMonitor", "*", {})
+    assert not costs.is_allowed(roles["costs"], "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})
     other_role = f"arn:aws:iam::{account}:role/admin"
-    assert not evaluator.is_allowed(
-        setup_role, "iam:PassRole", other_role, {"iam:PassedToService": "apigateway.amazonaws.com"}
+    assert not billing.is_allowed(
+        roles["billing"], "iam:PassRole", other_role, {"iam:PassedToService": "apigateway.amazonaws.com"}
     )
+    assert not costs.is_allowed(roles["costs"], "apigateway:PATCH", f"arn:aws:apigateway:{region}::/account", {})
+    assert not billing.is_allowed(roles["billing"], "ce:CreateAnomalyMonitor", "*", tagged)
 
 
 def setting_role_id(synth: Synth) -> str:
@@ -280,10 +344,21 @@ def _now():
     return datetime(2026, 12, 2, tzinfo=UTC)
 
 
-def test_the_setup_function_is_invoked_by_cloudformation_only(full_synth: Synth) -> None:
-    _, function = function_of(full_synth, "deploy-setup")
-    setup_ref = {"Fn::GetAtt": [function_of(full_synth, "deploy-setup")[0], "Arn"]}
+@pytest.mark.parametrize(
+    ("product", "custom_resources"),
+    [
+        ("costs", {"Custom::AnomalyServicesMonitor", "Custom::ReportDeadlineGrace"}),
+        ("billing", {"Custom::ApiGatewayCloudWatchRole"}),
+    ],
+)
+def test_each_setup_function_is_invoked_by_its_own_stacks_cloudformation_only(
+    full_synth: Synth, product: str, custom_resources: set[str]
+) -> None:
+    part: StackSynth = getattr(full_synth, product)
+    function_id, function = function_of(full_synth, f"{product}-setup")
+    setup_ref = {"Fn::GetAtt": [function_id, "Arn"]}
 
+    assert function_id in part.template_json["Resources"]
     assert function["Architectures"] == ["arm64"]
     assert (function["Timeout"], function["MemorySize"]) == (120, 128)
     # No schedule, no trigger, no resource policy: only the stack's own custom resources call it.
@@ -294,11 +369,12 @@ def test_the_setup_function_is_invoked_by_cloudformation_only(full_synth: Synth)
     ] == []
     tokens = {
         r["Type"]
-        for r in full_synth.template_json["Resources"].values()
+        for r in part.template_json["Resources"].values()
         if r["Type"].startswith("Custom::") and r["Properties"]["ServiceToken"] == setup_ref
     }
-    assert tokens == {
-        "Custom::AnomalyServicesMonitor",
-        "Custom::ApiGatewayCloudWatchRole",
-        "Custom::ReportDeadlineGrace",
-    }
+    assert tokens == custom_resources
+
+
+def test_the_core_has_no_setup_function(full_synth: Synth) -> None:
+    assert full_synth.core.resources("AWS::Lambda::Function") == {}
+    assert [r for r in full_synth.core.template_json["Resources"].values() if r["Type"].startswith("Custom::")] == []

@@ -21,7 +21,6 @@ import botocore.client
 import pytest
 from conftest import (
     Synth,
-    arn_of,
     chargeback_bucket_id,
     export_bucket_id,
     joined_text,
@@ -128,6 +127,23 @@ def short(name: str) -> str:
     return name.removeprefix("finops-guard-iam-")
 
 
+def imported(synth: Synth, value: Any) -> Any:
+    """``value`` with each Fn::ImportValue replaced by the value of the output that exports the name
+    (the core's failure queue, ops topic and chat secrets, seen from a product stack)."""
+    if isinstance(value, list):
+        return [imported(synth, item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::ImportValue"}:
+        [export] = [
+            output["Value"]
+            for output in synth.template_json.get("Outputs", {}).values()
+            if output.get("Export", {}).get("Name") == value["Fn::ImportValue"]
+        ]
+        return export
+    return {key: imported(synth, item) for key, item in value.items()}
+
+
 def resource_text(value: str | dict[str, Any]) -> str:
     """A statement's resource as one text with <Ref:..>/<GetAtt:..> placeholders, for wildcard matching."""
     return joined_text(value if isinstance(value, str) or "Fn::Join" in value else {"Fn::Join": ["", [value]]})
@@ -141,10 +157,17 @@ def missing_grants(
     named like the stack's (``finops-guard/...``) by ARN, the test's own secrets by action only."""
     statements = policy_statements_of_role(synth, role_id_of(synth, function))
 
-    def resource_of(table: str) -> Any:
+    def table_arns(table: str) -> set[str]:
+        """The synthesized table's ARN as a resource text: its GetAtt in the stack that holds it, or (in
+        a product stack, for the core's outbox) the ARN built from its fixed name."""
         name, _, index = table.partition("/index/")
-        arn = arn_of(table_id_of(synth, short(name)))
-        return {"Fn::Join": ["", [arn, f"/index/{index}"]]} if index else arn
+        table_id = table_id_of(synth, short(name))
+        table_name = synth.template_json["Resources"][table_id]["Properties"]["TableName"]
+        suffix = f"/index/{index}" if index else ""
+        return {
+            f"<GetAtt:{table_id}.Arn>{suffix}",
+            f"arn:<Ref:AWS::Partition>:dynamodb:<Ref:AWS::Region>:<Ref:AWS::AccountId>:table/{table_name}{suffix}",
+        }
 
     def arn_text(target: str) -> str | None:
         """What a wildcard resource must match, or None when any resource will do."""
@@ -160,8 +183,8 @@ def missing_grants(
     def covers(statement_resource: Any, target: str) -> bool:
         if target.startswith(("secret:", "object:")):
             text = arn_text(target)
-            return text is None or fnmatchcase(text, resource_text(statement_resource))
-        return statement_resource == resource_of(target)
+            return text is None or fnmatchcase(text, resource_text(imported(synth, statement_resource)))
+        return resource_text(imported(synth, statement_resource)) in table_arns(target)
 
     def allowed(action: str, target: str) -> bool:
         for statement in statements:
@@ -506,7 +529,7 @@ def test_billing_operations_roles_allow_every_call_their_code_makes(full_synth: 
 # --- attribution: team routing and the monthly chargeback -------------------------------------
 
 
-TEAM_SECRET = "finops-guard/qa/teams/data"
+TEAM_SECRET = "iam/team-webhooks"  # the test's own name: matched by action (the ARN grant: test_infra_attribution)
 
 
 def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
@@ -518,14 +541,15 @@ def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
     from finops_guard.teams import TeamRoute
 
     routes_table = aws.create_team_routes_table("iam")
-    aws.client("secretsmanager").create_secret(Name=TEAM_SECRET, SecretString=chat.url("/team-data"))
-    route = TeamRoute("data", teams_secret=TEAM_SECRET, accounts=("222222222222",))
+    urls = {"data": {"teams": chat.url("/team-data")}}
+    aws.client("secretsmanager").create_secret(Name=TEAM_SECRET, SecretString=json.dumps(urls))
+    route = TeamRoute("data", ("teams",), accounts=("222222222222",))
     TeamRoutesTable(routes_table, aws.client("dynamodb")).put(route, now=datetime.now(UTC))
     for key, value in {
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": routes_table,
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": TEAM_SECRET,
         "FINOPSGUARD_USE_MOCK_DATA": "true",
     }.items():
         setenv(key, value)
@@ -569,7 +593,7 @@ def test_posting_roles_allow_the_team_routing_calls_their_code_makes(full_synth:
     }
 
     for function, run in runs.items():
-        secrets.clear_cache()  # each function reads the team secret with its own role
+        secrets.clear_cache()  # each function reads the team webhooks secret with its own role
         calls.clear()
         chat.clear()
         setenv("POWERTOOLS_SERVICE_NAME", function)

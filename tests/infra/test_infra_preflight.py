@@ -1,6 +1,6 @@
-"""`finops-guard preflight` checks what the synthesized stack really creates: every fixed-name resource that
-outlives the stack, the bootstrap version the cloud assembly requires, the context keys as infra/config.py
-reads them, and the alarm `finops-guard paging-check` sets."""
+"""`finops-guard preflight` checks what the synthesized stacks really create: every fixed-name resource that
+outlives its stack, in the stack that creates it, the bootstrap version the cloud assembly requires, the
+context keys as infra/config.py reads them, and the alarm `finops-guard paging-check` sets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-from conftest import FULL_CONTEXT, Synth, cdk_json_context, logical_id, topic_id_of
+from conftest import FULL_CONTEXT, Synth, cdk_json_context, logical_id, synthesize, topic_id_of
 from finops_guard.preflight import (
     MIN_BOOTSTRAP_VERSION,
     PreflightConfig,
@@ -116,6 +116,7 @@ def test_preflight_reads_the_context_as_infra_config_does(synth_and_context):
     ours = parse_config(infra.stage, merged)
 
     assert ours.slack_enabled == infra.slack_enabled
+    assert ours.team_routing == (infra.team_dimension is not None)
     assert ours.anomaly_service_monitor == infra.anomaly_service_monitor
     assert ours.anomaly_monitor_arns == infra.anomaly_monitor_arns
     assert bool(ours.custom_monitor_keys) == infra.creates_custom_anomaly_monitors
@@ -123,6 +124,36 @@ def test_preflight_reads_the_context_as_infra_config_does(synth_and_context):
     assert ours.attribution_tag_keys == tuple(
         d.removeprefix("tag:") for d in infra.attribution_dimensions if d.startswith("tag:")
     )
+
+
+def test_preflight_looks_for_each_name_in_the_stack_that_creates_it(synth_and_context):
+    """Ownership and the `cdk import` of a leftover secret are per stack: preflight must know which."""
+    synth, context = synth_and_context
+    config = preflight_config(synth, context)
+    creates = {
+        name: part.stack.stack_name
+        for part in synth.parts
+        for resource in part.template_json["Resources"].values()
+        for name in fixed_names(resource)
+    }
+
+    assert config.stack_names == tuple(stack.stack_name for stack in synth.stacks.all)
+    assert {r.name: r.stack for r in config.named_resources()} == {
+        r.name: creates[r.name] for r in config.named_resources()
+    }
+
+
+def test_team_routing_off_has_no_team_webhooks_secret_to_look_for(tmp_path):
+    context = {**cdk_json_context(), "teamDimension": "null"}
+    synth = synthesize(tmp_path, {"teamDimension": "null"})
+
+    checked = {r.name for r in parse_config("dev", context).named_resources()}
+
+    assert "finops-guard/dev/team-webhooks" not in checked
+    assert set(outliving(synth)) - checked == set()
+    assert "finops-guard/dev/team-webhooks" in {
+        r.name for r in parse_config("dev", cdk_json_context()).named_resources()
+    }
 
 
 def _required_versions(node: Any) -> list[int]:
@@ -149,6 +180,9 @@ def test_the_paging_check_alarm_pages_the_ops_topic_and_returns_to_ok_by_itself(
     stage = default_synth.stack.config.stage
     lid = logical_id(default_synth, "AWS::CloudWatch::Alarm", "AlarmName", default_paging_alarm(stage))
     alarm = default_synth.template_json["Resources"][lid]["Properties"]
+
+    # The core's alarm: a stage with only one product deployed has it too.
+    assert lid in default_synth.core.template_json["Resources"]
     topic = {"Ref": topic_id_of(default_synth, ops_topic_name(stage).removeprefix(f"finops-guard-{stage}-"))}
 
     assert alarm["Period"] * alarm["EvaluationPeriods"] <= 300

@@ -13,12 +13,12 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
-    dlq_id_of,
+    failure_queue_ref,
     function_of,
-    layer_id,
+    layer_parameter_id,
     log_group_id_of,
-    only_invoke_and_park,
     policy_statements_of_role,
+    queue_id_of,
     read_team_routes,
     ref,
     role_id_of,
@@ -26,12 +26,15 @@ from conftest import (
     stage_name,
     synthesize,
     table_id_of,
+    topic_id_of,
 )
 
 pytestmark = pytest.mark.infra
 
 REFRESH = "savings-refresh"
 SAVINGS_SIDS = {"ReadRecommendations", "ReadSavingsPlansKpi", "ListCostOptimizationHubRecommendations"}
+# The core stack's failure queue, as the costs stack imports it (qa: the full context's stage).
+FAILURE_QUEUE = failure_queue_ref("qa")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,15 @@ def names_of(synth: Synth, resource_type: str, name_property: str) -> list[str]:
     return [r["Properties"].get(name_property, "") for r in synth.resources(resource_type).values()]
 
 
+def refresh_policy_id(synth: Synth) -> str:
+    [lid] = [
+        lid
+        for lid, policy in synth.resources("AWS::IAM::Policy").items()
+        if ref(role_id_of(synth, REFRESH)) in policy["Properties"]["Roles"]
+    ]
+    return lid
+
+
 def read_recommendations(synth: Synth) -> dict[str, Any]:
     return {
         "Sid": "ReadRecommendations",
@@ -87,7 +99,11 @@ def test_default_context_creates_the_recommendations_table_but_no_refresh_schedu
     assert table_id_of(default_synth, "recommendations")
     assert stage_name(default_synth, REFRESH) not in names_of(default_synth, "AWS::Lambda::Function", "FunctionName")
     assert stage_name(default_synth, REFRESH) not in names_of(default_synth, "AWS::Scheduler::Schedule", "Name")
-    assert f"{stage_name(default_synth, REFRESH)}-dlq" not in names_of(default_synth, "AWS::SQS::Queue", "QueueName")
+    assert [
+        config
+        for config in default_synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if "SavingsRefresh" in config["Properties"]["FunctionName"]["Ref"]
+    ] == []
     assert alarms_of(default_synth, "FinOpsGuard-dev-savings-refresh-") == {}
 
 
@@ -174,23 +190,40 @@ def test_stack_outputs_name_the_recommendations_table_and_the_refresh(full_synth
 def test_refresh_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_report_layers(full_synth: Synth) -> None:
     function_id, function = function_of(full_synth, REFRESH)
 
+    assert function_id in full_synth.costs.template_json["Resources"]
     assert {
-        key: function[key]
-        for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "DeadLetterConfig", "Layers")
+        key: function.get(key) for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "Layers")
     } == {
         "Architectures": ["arm64"],
         "Runtime": "python3.14",
         "Handler": "handler.lambda_handler",
         "Timeout": 300,
         "MemorySize": 256,
-        "DeadLetterConfig": {"TargetArn": arn_of(dlq_id_of(full_synth, REFRESH))},
-        "Layers": [ref(layer_id(full_synth, "common")), ref(layer_id(full_synth, "report-deps"))],
+        # The core's layers, whose current versions the costs stack reads from SSM.
+        "Layers": [ref(layer_parameter_id(full_synth, "common")), ref(layer_parameter_id(full_synth, "report-deps"))],
     }
+    assert "DeadLetterConfig" not in function  # failed runs go to the stage's failure queue
     assert function["LoggingConfig"] == {"LogGroup": ref(log_group_id_of(full_synth, REFRESH))}
     assert resource(full_synth, log_group_id_of(full_synth, REFRESH))["Properties"]["RetentionInDays"] == 30
-    full_synth.template.has_resource_properties(
+
+
+def test_refresh_sends_failed_runs_to_the_stage_failure_queue_after_two_retries(full_synth: Synth) -> None:
+    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
+    function_id, _ = function_of(full_synth, REFRESH)
+
+    full_synth.costs.template.has_resource(
         "AWS::Lambda::EventInvokeConfig",
-        {"FunctionName": ref(function_id), "MaximumRetryAttempts": 2, "Qualifier": "$LATEST"},
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
+                }
+            ),
+            "DependsOn": [refresh_policy_id(full_synth)],
+        },
     )
 
 
@@ -203,9 +236,10 @@ def test_refresh_environment_is_exactly_the_documented_settings(full_synth: Synt
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/qa/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/qa/team-webhooks",
         "POWERTOOLS_SERVICE_NAME": "savings-refresh",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
+        "FINOPSGUARD_KPI_METRICS": "off",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
 
@@ -218,7 +252,7 @@ def test_refresh_role_has_exactly_the_least_privilege_statements(full_synth: Syn
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": arn_of(log_group_id_of(full_synth, REFRESH)),
         },
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": arn_of(dlq_id_of(full_synth, REFRESH))},
+        {"Sid": "ReportFailedEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILURE_QUEUE},
         {"Sid": "ReadCostAndUsage", "Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"},
         {
             "Sid": "ListCostOptimizationHubRecommendations",
@@ -245,6 +279,7 @@ def test_refresh_with_team_routing_off_gets_the_dimensions_but_no_routes(recomme
     assert not [name for name in variables if name.startswith("FINOPSGUARD_TEAM_")]
     assert [s["Sid"] for s in statements if "Sid" in s] == [
         "WriteOwnLogs",
+        "ReportFailedEvents",
         "ReadCostAndUsage",
         "ListCostOptimizationHubRecommendations",
         "TrackRecommendations",
@@ -262,7 +297,7 @@ def test_refresh_role_is_assumed_by_lambda_and_has_no_managed_policies(full_synt
 
 
 def test_refresh_code_is_the_savings_refresh_folder(full_synth: Synth) -> None:
-    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa.assets.json")
+    [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa-Costs.assets.json")
     [source] = [
         asset["source"]["path"]
         for asset in json.loads(assets_file.read_text())["files"].values()
@@ -304,7 +339,7 @@ def test_refresh_runs_daily_in_the_report_time_zone(
                 "RoleArn": Match.any_value(),
                 "Input": schedule_input,
                 "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": arn_of(dlq_id_of(synth, REFRESH))},
+                "DeadLetterConfig": {"Arn": failure_queue_ref(synth)},
             },
         },
     )
@@ -316,39 +351,37 @@ def test_refresh_runs_daily_in_the_report_time_zone(
 
 def test_refresh_scheduler_role_may_only_invoke_it_and_park_failed_events(full_synth: Synth) -> None:
     role_id = scheduler_role_id(full_synth, REFRESH)
-    assert policy_statements_of_role(full_synth, role_id) == only_invoke_and_park(
-        full_synth, REFRESH, "InvokeSavingsRefresh"
-    )
+
+    assert policy_statements_of_role(full_synth, role_id) == [
+        {
+            "Sid": "InvokeSavingsRefresh",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": arn_of(function_of(full_synth, REFRESH)[0]),
+        },
+        # Only the stage's failure queue, where the schedule parks an event it could not deliver.
+        {"Sid": "ParkUndeliveredEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILURE_QUEUE},
+    ]
 
 
 # --- alarms -----------------------------------------------------------------------------------
 
 
-def test_refresh_has_the_four_standard_alarms_and_no_chat_alarm_as_it_posts_nothing(full_synth: Synth) -> None:
-    assert sorted(alarms_of(full_synth, "FinOpsGuard-qa-savings-refresh-")) == [
-        "FinOpsGuard-qa-savings-refresh-DeadLetters",
-        "FinOpsGuard-qa-savings-refresh-Duration",
-        "FinOpsGuard-qa-savings-refresh-Errors",
-        "FinOpsGuard-qa-savings-refresh-Throttles",
-    ]
-
-
-def test_refresh_errors_alarm_names_cost_optimization_hub_enrolment_and_the_switch(full_synth: Synth) -> None:
-    name = "FinOpsGuard-qa-savings-refresh-Errors"
-    errors = description_text(alarms_of(full_synth, name)[name])
-
-    assert "not enrolled in it" in errors
-    assert "Cost Optimization Hub > enable" in errors
-    assert "savingsRecommendations to false" in errors
-    assert "finops-guard-qa-savings-refresh-dlq" in errors
-
-
-def test_refresh_dead_letters_alarm_says_a_redrive_is_safe_to_repeat(full_synth: Synth) -> None:
-    name = "FinOpsGuard-qa-savings-refresh-DeadLetters"
-    text = description_text(alarms_of(full_synth, name)[name])
-
-    assert "safe to repeat" in text
-    assert "finops-guard-qa-savings-refresh-dlq" in text
+def test_refresh_has_no_alarms_of_its_own_as_its_failures_page_through_the_failure_queue(full_synth: Synth) -> None:
+    # It posts nothing (no chat delivery to watch); a failed run is an invocation record in the
+    # failure queue, which the core's one Failures alarm watches.
+    assert alarms_of(full_synth, "FinOpsGuard-qa-savings-refresh") == {}
+    full_synth.core.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "FinOpsGuard-qa-Failures",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [
+                {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id_of(full_synth, "failures"), "QueueName"]}}
+            ],
+            "AlarmActions": [ref(topic_id_of(full_synth, "ops-alarms"))],
+        },
+    )
 
 
 # --- the weekly report's savings section and Savings Plans KPI --------------------------------

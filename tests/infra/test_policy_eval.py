@@ -128,8 +128,41 @@ def test_intrinsics_resolve_with_fixed_pseudo_parameters() -> None:
 
 
 def test_an_intrinsic_it_does_not_model_raises() -> None:
-    with pytest.raises(Unsupported, match="Fn::ImportValue"):
-        Template(template()).resolve({"Fn::ImportValue": "shared-topic"})
+    with pytest.raises(Unsupported, match="Fn::FindInMap"):
+        Template(template()).resolve({"Fn::FindInMap": ["Topics", "alerts", "arn"]})
+
+
+def exporting(export_name: str, value: Any) -> dict[str, Any]:
+    """The test template plus an output exporting ``value`` as ``export_name`` (as a core stack does)."""
+    return template() | {"Outputs": {"Exported": {"Value": value, "Export": {"Name": export_name}}}}
+
+
+def test_an_import_resolves_to_the_value_its_export_names() -> None:
+    t = Template(exporting("core-topic-arn", {"Ref": "Topic"}))
+
+    assert t.resolve({"Fn::ImportValue": "core-topic-arn"}) == f"arn:aws:sns:eu-west-1:{ACCOUNT}:alerts"
+    assert t.resolve({"Fn::Join": [":", [{"Fn::ImportValue": "core-topic-arn"}, "x"]]}).endswith(":alerts:x")
+
+
+def test_an_import_no_output_exports_raises() -> None:
+    # Not an output without an Export: only exported values can be imported.
+    t = Template(template() | {"Outputs": {"TopicArn": {"Value": {"Ref": "Topic"}}}})
+
+    with pytest.raises(Unsupported, match="Fn::ImportValue 'TopicArn'"):
+        t.resolve({"Fn::ImportValue": "TopicArn"})
+
+
+def test_a_role_may_use_an_imported_resource_its_identity_policy_names() -> None:
+    imported_topic = {"Fn::ImportValue": "core-topic-arn"}
+    statement = {"Effect": "Allow", "Action": "sns:Publish", "Resource": imported_topic}
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    base = exporting("core-topic-arn", {"Ref": "Topic"})
+    base["Resources"]["RolePolicy"]["Properties"]["PolicyDocument"] = document
+    policies = PolicyEvaluator(base)
+    publisher = role(policies.arn("Role"))
+
+    assert policies.is_allowed(publisher, "sns:Publish", policies.topic_arn("Topic"), TLS)
+    assert not policies.is_allowed(publisher, "sns:Publish", f"arn:aws:sns:eu-west-1:{ACCOUNT}:other", TLS)
 
 
 def test_an_attribute_it_does_not_model_raises() -> None:

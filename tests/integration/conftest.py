@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -150,3 +153,39 @@ def deploy_billing(deployed: Deployment, monkeypatch: pytest.MonkeyPatch, **extr
 def clear_billing_caches() -> None:
     runtime.billing_settings.cache_clear()
     runtime.billing_store.cache_clear()
+
+
+def emitted_metrics(out: str) -> set[str]:
+    """The names of the metrics in the Embedded Metric Format lines of `out` (what CloudWatch bills)."""
+    names: set[str] = set()
+    for line in out.splitlines():
+        if line.startswith('{"_aws"'):
+            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names.update(metric["Name"] for metric in directive["Metrics"])
+    return names
+
+
+class LoggedRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def extra_of(self, message: str) -> dict:
+        """The attributes of the one record logged with `message` (Powertools keeps `extra` there)."""
+        [record] = [r for r in self.records if r.getMessage() == message]
+        return record.__dict__
+
+
+@contextmanager
+def logged_by(function: str) -> Iterator[LoggedRecords]:
+    """The records functions/<function>/handler.py logs through its own Powertools logger."""
+    capture = LoggedRecords()
+    logger = load_handler(function).logger._logger
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)

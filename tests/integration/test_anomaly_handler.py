@@ -15,7 +15,7 @@ from finops_guard.adapters import secrets
 from devtools.chat_recorder import ChatRecorder, Reply
 from devtools.sqs_events import sqs_event
 from tests.conftest import load_event, load_handler
-from tests.integration.conftest import TEAMS_PATH, TEAMS_SECRET, FakeContext
+from tests.integration.conftest import TEAMS_PATH, TEAMS_SECRET, FakeContext, emitted_metrics, logged_by
 
 pytestmark = pytest.mark.integration
 SNS = load_event("anomaly_sns_notification.json")
@@ -179,3 +179,24 @@ def test_an_undelivered_alert_is_retried_by_sqs_then_resent_once(anomalies):
     assert again == {"batchItemFailures": []}
     assert len(anomalies.chat.received) == 5 and anomalies.chat.received[4].json() == anomalies.chat.received[0].json()
     assert stored(anomalies, EVENT["detail"]["anomalyId"])["delivered"]["BOOL"] is True
+
+
+def test_with_kpi_metrics_off_only_the_latency_alarms_metric_is_sent_and_the_counts_are_logged(
+    anomalies, capsys, monkeypatch
+):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    capsys.readouterr()
+    with logged_by("anomaly_alerts") as logged:
+        assert invoke(anomalies, [fresh(EVENT)]) == {"batchItemFailures": []}
+
+    assert emitted_metrics(capsys.readouterr().out) == {"AnomalyForwardingLatency"}
+    line = logged.extra_of("anomaly batch forwarded")
+    assert (line["records"], line["alerted"]) == (1, [f"{EVENT['detail']['anomalyId']}:new"])
+
+
+def test_with_kpi_metrics_off_a_malformed_message_is_still_counted(anomalies, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    capsys.readouterr()
+    invoke(anomalies, ["{not json"])
+
+    assert emitted_metrics(capsys.readouterr().out) == {"MalformedAnomalyMessages"}

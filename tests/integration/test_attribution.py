@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from decimal import Decimal
 
 import pytest
 import requests
 from finops_guard import cli, runtime
+from finops_guard.adapters import secrets
 from finops_guard.adapters.team_routes import TeamRoutesTable
 from finops_guard.attribution import attribution_request
 from finops_guard.chargeback import Month, build_chargeback, chargeback_request, month_costs, to_csv
@@ -23,7 +25,7 @@ from tests.integration.conftest import FIRED_AT, TEAMS_PATH
 
 pytestmark = pytest.mark.integration
 TEAM, COST_CENTER = parse_dimension("tag:Team"), parse_dimension("tag:CostCenter")
-PREFIX = "finops-guard/test/teams/"
+WEBHOOKS = "finops-guard/test/team-webhooks"
 CHARGEBACK_EVENT = {"job": "chargeback", "scheduled_time": "2026-12-01T08:00:00Z"}  # 09:00 in Madrid
 
 
@@ -35,21 +37,27 @@ def teams(deployed, monkeypatch):
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": table,
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": PREFIX,
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": WEBHOOKS,
     }.items():
         monkeypatch.setenv(key, value)
+    deployed.aws.put_secret(WEBHOOKS, "{}")  # as the stack creates it
     runtime.settings.cache_clear()
     runtime.team_routes_table.cache_clear()
     yield deployed
     runtime.team_routes_table.cache_clear()
 
 
+def team_webhooks(deployed) -> dict:
+    return json.loads(deployed.aws.client("secretsmanager").get_secret_value(SecretId=WEBHOOKS)["SecretString"])
+
+
 def route(deployed, team: str, accounts: tuple[str, ...] = ()) -> str:
-    """A team with its own Teams channel (a recorder path) and its secret; returns the path."""
+    """A team with its own Teams channel (a recorder path) in the team webhooks secret; returns the path."""
     path = f"/workflows/team-{team}"
-    deployed.aws.put_secret(f"{PREFIX}{team}", deployed.chat.url(path))
+    urls = {**team_webhooks(deployed), team: {"teams": deployed.chat.url(path)}}
+    deployed.aws.client("secretsmanager").put_secret_value(SecretId=WEBHOOKS, SecretString=json.dumps(urls))
     table = TeamRoutesTable("finops-guard-test-team-routes", deployed.aws.client("dynamodb"))
-    table.put(TeamRoute(team, teams_secret=f"{PREFIX}{team}", accounts=accounts), FIRED_AT)
+    table.put(TeamRoute(team, ("teams",), accounts=accounts), FIRED_AT)
     return path
 
 
@@ -105,7 +113,7 @@ def test_a_team_card_kept_after_a_failed_post_is_redriven_to_the_teams_own_chann
     with pytest.raises(Exception, match="kept in the outbox"):
         teams.invoke()
     kept = teams.outbox_item("weekly-report/2026-11-15/team/web/teams")
-    assert kept["status"]["S"] == "failed" and kept["secret_name"]["S"] == f"{PREFIX}web"
+    assert kept["status"]["S"] == "failed" and kept["secret_name"]["S"] == "team:web"
     teams.chat.received.clear()
     assert cli.main(["outbox", "redrive", "--stage", "test", "--outbox-table", teams.table]) == 0
     assert [r.path for r in teams.chat.received] == [web]
@@ -169,18 +177,75 @@ def test_separate_rule_keeps_untagged_lines_unallocated(chargeback, monkeypatch)
 
 
 def test_teams_commands_add_list_and_remove_routes(teams, capsys):
-    teams.aws.put_secret(f"{PREFIX}web", teams.chat.url("/w"))
-    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-secret", f"{PREFIX}web",
-                     "--account", "111111111111"]) == 0  # fmt: skip
+    url = teams.chat.url("/w")
+    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-url", url, "--account", "111111111111"]) == 0
+    assert team_webhooks(teams) == {"web": {"teams": url}}
     assert cli.main(["teams", "list", "--stage", "test"]) == 0
-    assert f"web\tteams={PREFIX}web\t111111111111" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "web\tteams=set\t111111111111" in listed and url not in listed
     assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 0
-    assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 1  # not found
-
-
-def test_teams_add_refuses_a_missing_secret_or_one_outside_the_prefix(teams, capsys):
-    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-secret", f"{PREFIX}nope"]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-secret", "other/web", "--no-check"]) == 2
-    assert "must start with 'finops-guard/test/teams/'" in capsys.readouterr().err
+    assert team_webhooks(teams) == {}
     assert TeamRoutesTable("finops-guard-test-team-routes", teams.aws.client("dynamodb")).all() == []
+    assert cli.main(["teams", "remove", "web", "--stage", "test"]) == 1  # not found
+    assert capsys.readouterr().err.strip().endswith("no route for team 'web' (see finops-guard teams list)")
+
+
+def test_teams_add_updates_a_team_keeping_its_other_channel_its_accounts_and_other_teams(teams, capsys):
+    teams_url, slack_url = teams.chat.url("/t"), "https://hooks.slack.com/services/T0/B0/x"
+    assert cli.main(["teams", "add", "data", "--stage", "test", "--teams-url", teams.chat.url("/d")]) == 0
+    assert (
+        cli.main(["teams", "add", "web", "--stage", "test", "--teams-url", teams_url, "--account", "111111111111"]) == 0
+    )
+    assert cli.main(["teams", "add", "web", "--stage", "test", "--slack-url", slack_url]) == 0
+    assert team_webhooks(teams) == {
+        "data": {"teams": teams.chat.url("/d")},
+        "web": {"teams": teams_url, "slack": slack_url},
+    }
+    routes = TeamRoutesTable("finops-guard-test-team-routes", teams.aws.client("dynamodb"))
+    assert routes.get("web") == TeamRoute("web", ("teams", "slack"), ("111111111111",))
+    assert "updated team 'web': teams, slack; accounts 111111111111" in capsys.readouterr().out
+
+
+def test_a_route_in_the_old_shape_waits_as_not_set_up_until_teams_add_puts_its_url(teams, caplog):
+    # Written before the team webhooks secret: it names a per-team secret the functions can no longer read.
+    old = {"team": "web", "teams_secret": "finops-guard/test/teams/web", "accounts": []}
+    teams.aws.client("dynamodb").put_item(
+        TableName="finops-guard-test-team-routes",
+        Item={"pk": {"S": "ROUTE"}, "sk": {"S": "web"}, "document": {"S": json.dumps(old)}},
+    )
+    seed_weekly(teams)
+    result = teams.invoke()
+    assert result["not_configured"] == ["weekly-report/2026-11-15/team/web/teams"]
+    command = "finops-guard teams add web --stage test --teams-url 'https://...'"
+    assert any(command in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-url", teams.chat.url("/w")]) == 0
+    teams.chat.received.clear()
+    secrets.clear_cache()  # the redrive is a new process: its cache is empty
+    assert cli.main(["outbox", "redrive", "--stage", "test", "--outbox-table", teams.table]) == 0
+    assert [r.path for r in teams.chat.received] == ["/w"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        ([], "give the team's webhook URL: --teams-url"),
+        (["--teams-url", "http://prod-01.westeurope.logic.azure.com/workflows/x"], "--teams-url must be an https://"),
+        (["--teams-url", "https://hooks.slack.com/services/x"], "--teams-url must be a Teams Workflows webhook"),
+        (["--slack-url", "https://u:p@hooks.slack.com/services/x"], "--slack-url must not hold a user name"),
+        (["--teams-url", "https://prod-01.logic.azure.com/x", "--account", "12"], "accounts: must be"),
+    ],
+)
+def test_teams_add_refuses_a_bad_url_in_one_line_and_writes_nothing(teams, capsys, flags, error):
+    assert cli.main(["teams", "add", "web", "--stage", "test", *flags]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("finops-guard: ") and error in line and "u:p" not in line
+    assert team_webhooks(teams) == {}
+    assert TeamRoutesTable("finops-guard-test-team-routes", teams.aws.client("dynamodb")).all() == []
+
+
+def test_teams_add_refuses_to_overwrite_a_malformed_secret(teams, capsys):
+    teams.aws.client("secretsmanager").put_secret_value(SecretId=WEBHOOKS, SecretString="not json")
+    assert cli.main(["teams", "add", "web", "--stage", "test", "--teams-url", teams.chat.url("/w")]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert "is not a JSON object" in line and "--secret-string '{}'" in line
+    assert teams.aws.client("secretsmanager").get_secret_value(SecretId=WEBHOOKS)["SecretString"] == "not json"

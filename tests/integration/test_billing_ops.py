@@ -20,7 +20,7 @@ from moto.sns.models import sns_backends
 from devtools import stripe_events as se
 from devtools.stripe_fake import StripeFake
 from tests.conftest import load_handler
-from tests.integration.conftest import FakeContext
+from tests.integration.conftest import FakeContext, emitted_metrics, logged_by
 
 pytestmark = pytest.mark.integration
 REGION = "eu-west-1"
@@ -194,6 +194,18 @@ def test_the_invoice_bot_issues_posts_links_and_measures_delivery_latency_once(o
     sent = next(e for e in ops.fake.events if e["type"] == "invoice.sent")
     assert json.loads(webhook(sent)["body"])["outcome"] == "duplicate"  # Stripe redelivers: no second latency
     assert '"InvoicesConfirmed"' not in capsys.readouterr().out
+
+
+def test_with_kpi_metrics_off_the_invoice_slo_metrics_are_still_sent_and_the_latency_logged(ops, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    ops.fake.add_customer("cus_InvoiceBot00001", email="ap@bot.example", name="Bot Customer")
+    ops.clock["now"] = int(datetime.now(UTC).timestamp()) + 42
+    capsys.readouterr()
+    with logged_by("stripe_webhook") as logged:
+        assert admin("POST", "/invoices", INVOICE)["statusCode"] == 201
+
+    assert emitted_metrics(capsys.readouterr().out) == {"InvoicesConfirmed", "InvoicesConfirmedWithin5Min"}
+    assert 40 <= logged.extra_of("bot invoice delivery confirmed")["invoice_latency_s"] <= 45
 
 
 def test_the_same_request_twice_makes_one_invoice(ops):

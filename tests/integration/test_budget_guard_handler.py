@@ -16,7 +16,7 @@ from finops_guard.mock_data import synthetic_query_pages
 from finops_guard.periods import report_window
 
 from tests.conftest import load_handler
-from tests.integration.conftest import FIRED_AT, FakeContext
+from tests.integration.conftest import FIRED_AT, FakeContext, emitted_metrics, logged_by
 
 pytestmark = pytest.mark.integration
 AS_OF = report_window(FIRED_AT).as_of  # 2026-11-15
@@ -289,3 +289,40 @@ def test_each_budgets_consumption_is_published_for_the_dashboard(guard, tmp_path
     assert emf["budget"] == "data-account" and emf["service"] == "budget-guard"
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "FinOpsGuard"
     assert emf["BudgetConsumptionPercent"] == [float(round(spent / amount * 100, 1))]
+
+
+def test_with_kpi_metrics_off_no_budget_metric_is_sent_and_the_consumption_is_logged(
+    guard, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    spent = actual_spend({"id": "x", "scope": {"account": [DATA_ACCOUNT]}})
+    amount = (spent / Decimal("0.93")).quantize(Decimal("1"))  # crosses 90 %: an alert fires
+    documents = [data_budget(amount)]
+    assert apply(tmp_path, documents) == 0
+    capsys.readouterr()
+    with logged_by("budget_guard") as logged:
+        result = invoke_guard(guard, documents)
+
+    assert result["fired"] == ["data-account:actual:90"]
+    assert emitted_metrics(capsys.readouterr().out) == set()
+    line = logged.extra_of("budgets guarded")
+    assert line["consumption_percent"] == {"data-account": float(round(spent / amount * 100, 1))}
+    assert (line["budgets"], line["fired"], line["errors"]) == (1, ["data-account:actual:90"], 0)
+    assert line["cost_explorer_requests"] == result["cost_explorer_requests"]
+
+
+def test_with_kpi_metrics_off_a_corrupted_stored_budget_is_still_counted(guard, tmp_path, capsys, monkeypatch):
+    from finops_guard.budgets import InvalidStoredBudgets
+
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    documents = [data_budget(Decimal("100000000"), notify=["teams"])]
+    apply(tmp_path, documents)
+    guard.aws.client("dynamodb").put_item(
+        TableName="finops-guard-test-budgets",
+        Item={"pk": {"S": "BUDGET"}, "budget_id": {"S": "broken"}, "document": {"S": '{"id": "broken"}'}},
+    )
+    capsys.readouterr()
+    with pytest.raises(InvalidStoredBudgets):
+        invoke_guard(guard, documents)
+
+    assert emitted_metrics(capsys.readouterr().out) == {"InvalidStoredBudgets"}

@@ -133,7 +133,8 @@ def ledger(faults, monkeypatch):
 
 
 def emitted(capsys) -> Counter[str]:
-    """Metric totals from the Powertools EMF documents the handlers printed (what CloudWatch alarms on)."""
+    """Metric totals from the EMF documents the handlers printed (what CloudWatch alarms on): by name
+    for the functions' Powertools metrics, `<name>@stage` for the stage-level ones (dimension `stage` only)."""
     totals: Counter[str] = Counter()
     for line in capsys.readouterr().out.splitlines():
         try:
@@ -143,9 +144,10 @@ def emitted(capsys) -> Counter[str]:
         if not isinstance(document, dict) or "_aws" not in document:
             continue
         for directive in document["_aws"]["CloudWatchMetrics"]:
+            suffix = "@stage" if directive["Dimensions"] == [["stage"]] else ""
             for metric in directive["Metrics"]:
                 value = document[metric["Name"]]
-                totals[metric["Name"]] += sum(value) if isinstance(value, list) else value
+                totals[metric["Name"] + suffix] += sum(value) if isinstance(value, list) else value
     return totals
 
 
@@ -232,6 +234,7 @@ def test_billing_card_after_500s_beyond_the_budget_is_kept_alarmed_and_posted_on
     assert len(ledger.chat.received) == CHAT_ATTEMPTS and len(ledger.sleeps) == CHAT_ATTEMPTS - 1
     metrics = emitted(capsys)
     assert metrics["ChatDeliveryFailures"] == 1 and metrics["BillingAlertsPosted"] == 0
+    assert metrics["ChatDeliveryFailures@stage"] == 1  # what the stage's chat delivery alarm reads
     [kept] = outbox_items(ledger)
     assert (kept["status"]["S"], kept["attempts"]["N"]) == ("failed", str(CHAT_ATTEMPTS))
     first = ledger.chat.received[0].json()
@@ -423,7 +426,8 @@ def test_chat_webhook_secret_unavailable_keeps_the_card_fails_the_run_and_the_re
     with pytest.raises(DeliveryFailed, match=f"is unavailable right now \\({fault.name}\\)"):
         faults.invoke()
     assert faults.proxy.attempts("GetSecretValue") == SECRETS_ATTEMPTS
-    assert emitted(capsys)["ChatDeliveryFailures"] == 1
+    metrics = emitted(capsys)
+    assert metrics["ChatDeliveryFailures"] == 1 and metrics["ChatDeliveryFailures@stage"] == 1
     [kept] = outbox_items(faults)
     assert (kept["message_id"]["S"], kept["status"]["S"]) == (WEEKLY_MESSAGE, "failed")
     assert faults.chat.received == []

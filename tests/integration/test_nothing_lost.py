@@ -1,14 +1,13 @@
 """The outbox guarantee and the operator's redrive tools: a chat message is written before it is
-posted, marked delivered only after the 2xx, listed while kept, and re-sent exactly once."""
+posted, marked delivered only after the 2xx, listed while kept, and re-sent exactly once. (The
+failure queue's `finops-guard dlq`: tests/integration/test_failure_queue.py.)"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 from finops_guard import cli, runtime
-from finops_guard.adapters import dead_letters
 from finops_guard.delivery import ChatMessage, deliver_all
 
 from devtools.chat_recorder import Reply
@@ -69,35 +68,3 @@ def test_redrive_sends_finance_cards_to_the_finance_channel(deployed, capsys):
     paths = sorted((r.path, r.json()["text"]) for r in deployed.chat.received)
     assert paths == [("/finance", "billing-alert/invoice_failed#in_1/t/teams"), (TEAMS_PATH, "anomaly/a1/teams")]
     assert TEAMS_SECRET != FINANCE_SECRET
-
-
-def test_dead_letters_are_listed_and_redriven_and_a_refused_one_is_kept(deployed, monkeypatch, capsys):
-    sqs = deployed.aws.client("sqs")
-    url = sqs.create_queue(QueueName="finops-guard-test-budget-guard-dlq")["QueueUrl"]
-    for day in ("2026-11-16", "2026-11-17"):
-        attributes = {
-            "ErrorCode": {"DataType": "String", "StringValue": "200"},
-            "ErrorMessage": {"DataType": "String", "StringValue": "Task timed out"},
-        }
-        body = json.dumps({"scheduled_time": f"{day}T09:00:00Z"})
-        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
-    assert cli.main(["dlq", "list", "--function", "budget-guard", "--stage", "test"]) == 0
-    listed = capsys.readouterr().out
-    assert "2 message(s) in finops-guard-test-budget-guard-dlq" in listed and "200 Task timed out" in listed
-
-    invoked = []
-
-    def invoke(self, function_name, payload):
-        if "2026-11-17" in payload:
-            raise RuntimeError("TooManyRequestsException")
-        invoked.append((function_name, json.loads(payload)))
-
-    monkeypatch.setattr(dead_letters.AsyncInvoker, "invoke", invoke)
-    monkeypatch.setattr(dead_letters.AsyncInvoker, "__init__", lambda self, lambda_client=None: None)
-    monkeypatch.setattr(dead_letters.DeadLetterQueue, "take", lambda self, visibility_timeout=60: iter(
-        self.peek()))  # fmt: skip
-    assert cli.main(["dlq", "redrive", "--function", "budget-guard", "--stage", "test"]) == 1
-    assert invoked == [("finops-guard-test-budget-guard", {"scheduled_time": "2026-11-16T09:00:00Z"})]
-    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-    remaining = [json.loads(m["Body"]) for m in left]
-    assert remaining == [{"scheduled_time": "2026-11-17T09:00:00Z"}]

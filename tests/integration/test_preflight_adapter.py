@@ -100,7 +100,7 @@ def test_the_caller_is_moto_s_account(aws):
 
 
 def test_no_stack_is_none(aws):
-    assert reader().stack("FinOpsGuard-it") is None
+    assert reader().stack("FinOpsGuard-it-Billing") is None
 
 
 def test_a_stack_owns_the_table_it_created(aws):
@@ -109,19 +109,23 @@ def test_a_stack_owns_the_table_it_created(aws):
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}}  # fmt: skip
     boto3.client("cloudformation").create_stack(
-        StackName="FinOpsGuard-it", TemplateBody=json.dumps({"Resources": {"Ledger": table}})
+        StackName="FinOpsGuard-it-Billing", TemplateBody=json.dumps({"Resources": {"Ledger": table}})
     )
     facts = reader()
 
-    stack = facts.stack("FinOpsGuard-it")
+    stack = facts.stack("FinOpsGuard-it-Billing")
     ledger = facts.table("finops-guard-it-billing-ledger")
 
     assert stack.status == "CREATE_COMPLETE"
     assert "finops-guard-it-billing-ledger" in stack.owned
     assert ledger.status == "ACTIVE"
     resources = {"finops-guard-it-billing-ledger": ledger}
-    findings = named_resource_findings(CONFIG, AccountFacts(facts.caller(), REGION, stack=stack, resources=resources))
-    assert [f.detail for f in findings] == ["15 not there yet (the deploy creates them); 1 owned by FinOpsGuard-it"]
+    findings = named_resource_findings(
+        CONFIG, AccountFacts(facts.caller(), REGION, stacks={stack.name: stack}, resources=resources)
+    )
+    assert [f.detail for f in findings] == [
+        "16 not there yet (the deploy creates them); 1 owned by FinOpsGuard-it-Billing"
+    ]
 
 
 def test_leftover_tables_and_secrets_carry_their_tags_and_deletion_date(aws):
@@ -390,7 +394,7 @@ def test_preflight_end_to_end_reports_json(deployer, monkeypatch, tmp_path, caps
     }
     named = [f for f in report["findings"] if f["item"] == "named resources"]
     assert [f["status"] for f in named] == [OK, WILL_ADOPT]
-    assert named[1]["fix"] == "npx cdk deploy -c stage=it --import-existing-resources"
+    assert named[1]["fix"] == "npx cdk deploy --all -c stage=it --import-existing-resources"
     ce_stub.assert_no_pending_responses()
 
 
@@ -418,13 +422,13 @@ def test_the_pager_reads_and_sets_a_moto_alarm_and_lists_subscriptions(aws):
     topic = sns.create_topic(Name="finops-guard-it-ops-alarms")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
     cloudwatch.put_metric_alarm(
-        AlarmName="FinOpsGuard-it-weekly-report-Throttles", Namespace="AWS/Lambda", MetricName="Throttles",
-        Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=1, TreatMissingData="notBreaching",
+        AlarmName="FinOpsGuard-it-Failures", Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+        Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=1, TreatMissingData="notBreaching",
         ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[topic], OKActions=[topic],
     )  # fmt: skip
     pager = AlarmPager(Clients(make=lambda s, r: boto3.client(s, region_name=r), region=REGION))
 
-    alarm = pager.alarm("FinOpsGuard-it-weekly-report-Throttles")
+    alarm = pager.alarm("FinOpsGuard-it-Failures")
     pager.set_alarm(alarm.name, "FinOps Guard paging check")
 
     assert (alarm.state, alarm.actions_enabled, alarm.alarm_actions, alarm.period_s) == ("OK", True, (topic,), 300)
@@ -475,7 +479,7 @@ def test_paging_check_end_to_end_with_a_failed_publish(aws, monkeypatch, capsys)
     topic = sns.create_topic(Name="finops-guard-it-ops-alarms")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
     cloudwatch = stubbed("cloudwatch")
-    name, set_at = "FinOpsGuard-it-weekly-report-Throttles", datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    name, set_at = "FinOpsGuard-it-Failures", datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     alarm = {"AlarmName": name, "StateValue": "OK", "ActionsEnabled": True, "AlarmActions": [topic], "Period": 300}
     stub = Stubber(cloudwatch)
     stub.add_response(

@@ -14,7 +14,7 @@ from finops_guard.billing_notifier import new_alerts
 
 from devtools.stripe_fake import StripeFake
 from tests.conftest import load_handler
-from tests.integration.conftest import FakeContext
+from tests.integration.conftest import FakeContext, emitted_metrics, logged_by
 
 pytestmark = pytest.mark.integration
 KEY_SECRET = "finops-guard/test/stripe-api-key"
@@ -286,3 +286,32 @@ def test_without_a_stripe_api_key_the_run_is_skipped_without_paging_or_metrics(r
     summary = invoke(recon)
     assert summary == {"skipped": "no Stripe API key"}
     assert '"_aws"' not in capsys.readouterr().out
+
+
+def test_with_kpi_metrics_off_only_the_mismatch_alarms_metric_is_sent_and_the_kpis_are_logged(
+    recon, capsys, monkeypatch
+):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    seed_mixed(recon)
+    capsys.readouterr()
+    with logged_by("reconciliation") as logged:
+        reply = invoke(recon)
+
+    out = capsys.readouterr().out
+    assert emitted_metrics(out) == {"ReconciliationMismatches"}
+    [emf] = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    assert emf["ReconciliationMismatches"] == [1.0]
+    assert logged.extra_of("reconciliation finished")["past_due"] == 1
+    kpis = logged.extra_of("billing KPIs")
+    assert {key: kpis[key] for key in ("open_alerts", "failed_invoices", "mrr_minor")} == reply["kpis"]
+
+
+def test_with_kpi_metrics_off_a_clean_run_still_reports_zero_mismatches(recon, capsys, monkeypatch):
+    # The Mismatches alarm keeps the last run's state: only a clean run's 0 clears it.
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    seed(recon, "in_a1", "cus_a", 10000, booked=10000)
+    capsys.readouterr()
+    invoke(recon)
+
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert emitted_metrics(json.dumps(emf)) == {"ReconciliationMismatches"} and emf["ReconciliationMismatches"] == [0.0]

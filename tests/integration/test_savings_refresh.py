@@ -56,14 +56,14 @@ SAVINGS_PLAN = "MTExMTExMTExMTExLWNvbXB1dGUtc2F2aW5ncy1wbGFucw"  # page 2: Purch
 def savings(deployed, monkeypatch):
     deployed.aws.create_recommendations_table()
     deployed.aws.create_team_routes_table()
-    platform = TeamRoute("platform", teams_secret="finops-guard/test/teams/platform", accounts=("111111111111",))
+    platform = TeamRoute("platform", ("teams",), accounts=("111111111111",))
     TeamRoutesTable(ROUTES_TABLE).put(platform, NOW)
     for key, value in {
         "FINOPSGUARD_RECOMMENDATIONS_TABLE": TABLE,
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ROUTES_TABLE,
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/test/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/test/team-webhooks",
         "POWERTOOLS_SERVICE_NAME": "savings-refresh",
     }.items():
         monkeypatch.setenv(key, value)

@@ -12,7 +12,7 @@ from finops_guard.adapters import secrets
 
 from devtools import stripe_events as se
 from tests.conftest import load_handler
-from tests.integration.conftest import FakeContext, clear_billing_caches, deploy_billing
+from tests.integration.conftest import FakeContext, clear_billing_caches, deploy_billing, emitted_metrics
 
 pytestmark = pytest.mark.integration
 SECRET_NAME = "finops-guard/test/stripe-webhook-secret"
@@ -328,3 +328,33 @@ def test_a_secret_rolled_in_stripe_is_picked_up_on_the_first_delivery_it_signs(b
         forged = deliver(fresh("invoice.sent", id=f"evt_1Forged{n}xxxxxxxxxxxxxxx"), secret="whsec_forged_000000")
         assert forged["statusCode"] == 400
     assert sorted(asked) == sorted([SECRET_NAME, PREVIOUS_NAME])
+
+
+def test_with_kpi_metrics_off_an_applied_event_sends_no_metric(billing, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    capsys.readouterr()
+    reply = deliver(fresh("invoice.paid"))
+
+    assert json.loads(reply["body"])["outcome"] == "applied"
+    assert emitted_metrics(capsys.readouterr().out) == set()
+
+
+def test_with_kpi_metrics_off_a_bad_signature_still_feeds_the_signature_failures_alarm(billing, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")
+    request = se.signed_request(fresh("invoice.paid"))
+    request["headers"]["Stripe-Signature"] = "t=1,v1=deadbeef"
+    capsys.readouterr()
+    assert post(request)["statusCode"] == 400
+
+    assert emitted_metrics(capsys.readouterr().out) == {"StripeSignatureFailures"}
+
+
+def test_with_kpi_metrics_on_each_event_outcome_and_rejection_is_counted(billing, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "on")
+    capsys.readouterr()
+    deliver(fresh("invoice.paid"))
+    assert emitted_metrics(capsys.readouterr().out) == {"StripeEventsApplied"}
+    request = se.signed_request(fresh("invoice.paid"))
+    request["headers"]["Stripe-Signature"] = "t=1,v1=deadbeef"
+    post(request)
+    assert emitted_metrics(capsys.readouterr().out) == {"StripeWebhookRejected", "StripeSignatureFailures"}

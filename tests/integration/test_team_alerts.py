@@ -1,8 +1,9 @@
 """Budget and anomaly alerts reach a routed team's own webhook (moto: the team routes table and the
-team's secret; a loopback chat endpoint with one path per webhook), and the default one still."""
+team webhooks secret; a loopback chat endpoint with one path per webhook), and the default one still."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,7 +23,7 @@ from tests.integration.test_budget_guard_handler import (  # noqa: F401 - fixtur
 )
 
 pytestmark = pytest.mark.integration
-DATA_SECRET = "finops-guard/test/teams/data-teams"
+WEBHOOKS = "finops-guard/test/team-webhooks"
 DATA_PATH = "/workflows/team-data-s3cr3t-token"
 
 
@@ -30,14 +31,14 @@ DATA_PATH = "/workflows/team-data-s3cr3t-token"
 def data_team(deployed, monkeypatch):
     """Team `data` (tag team=data, account 222222222222) with its own Teams webhook."""
     table = deployed.aws.create_team_routes_table()
-    route = TeamRoute("data", teams_secret=DATA_SECRET, accounts=(DATA_ACCOUNT,))
+    route = TeamRoute("data", ("teams",), accounts=(DATA_ACCOUNT,))
     TeamRoutesTable(table, deployed.aws.client("dynamodb")).put(route, datetime.now(UTC))
-    deployed.aws.put_secret(DATA_SECRET, deployed.chat.url(DATA_PATH))
+    deployed.aws.put_secret(WEBHOOKS, json.dumps({"data": {"teams": deployed.chat.url(DATA_PATH)}}))
     for key, value in {
         "FINOPSGUARD_TEAM_ROUTES_TABLE": table,
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team,tag:CostCenter",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
-        "FINOPSGUARD_TEAM_SECRET_PREFIX": "finops-guard/test/teams/",
+        "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": WEBHOOKS,
     }.items():
         monkeypatch.setenv(key, value)
     runtime.settings.cache_clear()

@@ -11,7 +11,7 @@ from finops_guard import cli
 from finops_guard.delivery import DeliveryFailed
 
 from devtools.chat_recorder import Reply
-from tests.integration.conftest import SLACK_PATH, SLACK_SECRET, TEAMS_PATH, TEAMS_SECRET
+from tests.integration.conftest import SLACK_PATH, SLACK_SECRET, TEAMS_PATH, TEAMS_SECRET, emitted_metrics, logged_by
 
 pytestmark = pytest.mark.integration
 MESSAGE_ID = "weekly-report/2026-11-15/teams"
@@ -236,3 +236,31 @@ def test_a_smoke_test_neither_counts_as_the_weekly_report_nor_feeds_the_dashboar
     deployed.invoke({"smoke_test": True, "scheduled_time": "2026-11-09T07:00:00Z"})
     out = capsys.readouterr().out
     assert '"_aws"' in out and "WeeklyReportPosted" not in out and "MonthToDateSpend" not in out
+
+
+def test_with_kpi_metrics_off_only_the_deadline_alarms_metric_is_sent_and_the_kpis_are_logged(
+    deployed, capsys, monkeypatch
+):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "off")  # as the stack sets it without dashboards
+    deployed.seed_costs()
+    capsys.readouterr()
+    with logged_by("weekly_report") as logged:
+        result = deployed.invoke()
+
+    assert emitted_metrics(capsys.readouterr().out) == {"WeeklyReportPosted"}
+    line = logged.extra_of("weekly report delivered")
+    assert (line["month_to_date"], line["currency"], line["cost_explorer_requests"]) == (
+        result["month_to_date"], "USD", 1
+    )  # fmt: skip
+    assert Decimal(line["forecast_month_end"]) > Decimal(line["month_to_date"])
+
+
+def test_with_kpi_metrics_on_the_dashboard_kpis_are_sent_too(deployed, capsys, monkeypatch):
+    monkeypatch.setenv("FINOPSGUARD_KPI_METRICS", "on")
+    deployed.seed_costs()
+    capsys.readouterr()
+    deployed.invoke()
+
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "WeeklyReportPosted", "MonthToDateSpend", "ForecastMonthEnd", "CostExplorerRequests"
+    }  # fmt: skip

@@ -11,7 +11,7 @@ from finops_guard.attribution import aggregate_attribution, attribution_request
 from finops_guard.cards.teams import teams_payload
 from finops_guard.periods import report_window
 from finops_guard.settings import ReportSettings
-from finops_guard.teams import Routing, TeamRoute, parse_dimension
+from finops_guard.teams import Routing, TeamRoute, parse_dimension, team_destination
 from finops_guard.weekly_report import compose
 
 from tests.conftest import load_event
@@ -101,7 +101,7 @@ def test_attribution_request_groups_by_the_dimension_then_service_with_an_exclus
 
 def twenty_teams() -> tuple[TaggedCosts, Routing]:
     costs = TaggedCosts({(f"team{i:02d}", "EC2"): f"{i + 1}.00" for i in range(20)} | {("", "VPC"): "7.00"})
-    routes = [TeamRoute(f"team{i:02d}", teams_secret=f"finops-guard/test/teams/team{i:02d}") for i in range(20)]
+    routes = [TeamRoute(f"team{i:02d}", ("teams",)) for i in range(20)]
     return costs, Routing(TEAM, routes)
 
 
@@ -116,7 +116,7 @@ def test_twenty_routed_teams_cost_one_request_per_dimension_not_per_team():
 def test_each_routed_team_gets_its_own_card_in_its_own_channel_with_its_spend_only():
     costs, routing = twenty_teams()
     _, messages = compose(settings(), costs, now=NOW, routing=routing)
-    team03 = next(m for m in messages if m.secret_name == "finops-guard/test/teams/team03")
+    team03 = next(m for m in messages if m.secret_name == team_destination("team03"))
     assert team03.message_id == "weekly-report/2026-11-15/team/team03/teams" and team03.channel == "teams"
     body = team03.payload["attachments"][0]["content"]["body"]
     assert body[0]["text"].startswith("AWS cost report · Team team03 · week ending")
@@ -137,7 +137,7 @@ def test_the_default_card_shows_attributed_versus_untagged_for_each_dimension():
 
 def test_a_team_with_slack_only_gets_a_slack_card_and_no_teams_card():
     costs = TaggedCosts({("web", "EC2"): "1"})
-    routing = Routing(TEAM, [TeamRoute("web", slack_secret="finops-guard/test/teams/web-slack")])
+    routing = Routing(TEAM, [TeamRoute("web", ("slack",))])
     _, messages = compose(settings(), costs, now=NOW, routing=routing)
     web = [m for m in messages if m.secret_name]
     assert [(m.channel, m.message_id) for m in web] == [("slack", "weekly-report/2026-11-15/team/web/slack")]
@@ -169,8 +169,8 @@ def test_a_budget_naming_a_team_shows_on_that_teams_card_only():
             b.get("text", "").startswith("Budgets (1)") for b in message.payload["attachments"][0]["content"]["body"]
         )
 
-    assert budget_section(None) and budget_section("finops-guard/test/teams/team03")
-    assert not budget_section("finops-guard/test/teams/team04")
+    assert budget_section(None) and budget_section(team_destination("team03"))
+    assert not budget_section(team_destination("team04"))
 
 
 def test_each_team_card_shows_its_own_savings_and_the_default_card_shows_all():
@@ -188,5 +188,5 @@ def test_each_team_card_shows_its_own_savings_and_the_default_card_shows_all():
         return {f["title"]: f["value"] for f in body[heading + 1]["facts"]}
 
     assert savings_facts(None)["Open savings (estimated)"].startswith("$73.66 / month")
-    assert savings_facts("finops-guard/test/teams/team01")["Open savings (estimated)"].startswith("$61.32 / month")
-    assert savings_facts("finops-guard/test/teams/team02")["Open savings (estimated)"].startswith("$12.34 / month")
+    assert savings_facts(team_destination("team01"))["Open savings (estimated)"].startswith("$61.32 / month")
+    assert savings_facts(team_destination("team02"))["Open savings (estimated)"].startswith("$12.34 / month")

@@ -98,10 +98,13 @@ def test_a_ready_account_exits_zero_and_prints_the_deploy_command(account, capsy
     code, out, _ = run(capsys, "preflight", "--stage", "prod", "-c", "opsAlarmEmail=oncall@example.com")
 
     assert code == 0
-    assert out.splitlines()[0].startswith(f"FinOps Guard preflight for FinOpsGuard-prod: account {ACCOUNT}")
+    assert out.splitlines()[0].startswith(
+        "FinOps Guard preflight for FinOpsGuard-prod-Core, FinOpsGuard-prod-Costs, FinOpsGuard-prod-Billing: "
+        f"account {ACCOUNT}"
+    )
     assert "[ok]         permissions:" in out
     assert out.rstrip().endswith(
-        "nothing blocking; deploy: npx cdk deploy -c stage=prod -c opsAlarmEmail=oncall@example.com"
+        "nothing blocking; deploy: npx cdk deploy --all -c stage=prod -c opsAlarmEmail=oncall@example.com"
     )
 
 
@@ -135,9 +138,9 @@ def test_json_output_lists_every_finding_and_the_exit_code(account, capsys):
 
     report = json.loads(out)
     assert code == 1
-    assert {k: report[k] for k in ("stage", "stack", "account", "region", "exit_code")} == {
+    assert {k: report[k] for k in ("stage", "stacks", "account", "region", "exit_code")} == {
         "stage": "prod",
-        "stack": "FinOpsGuard-prod",
+        "stacks": ["FinOpsGuard-prod-Core", "FinOpsGuard-prod-Costs", "FinOpsGuard-prod-Billing"],
         "account": ACCOUNT,
         "region": "eu-west-1",
         "exit_code": 1,
@@ -232,7 +235,7 @@ def test_help_documents_the_exit_codes(capsys):
 # --- paging-check -----------------------------------------------------------------------------------------
 
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:finops-guard-prod-ops-alarms"
-ALARM = Alarm("FinOpsGuard-prod-weekly-report-Throttles", "OK", True, (TOPIC,), 300)
+ALARM = Alarm("FinOpsGuard-prod-Failures", "OK", True, (TOPIC,), 300)
 SET_AT = datetime(2026, 12, 2, 9, 0, 5, tzinfo=UTC)
 
 
@@ -283,7 +286,7 @@ def test_a_page_that_left_cloudwatch_for_a_confirmed_subscriber_exits_zero(pager
     code, out, _ = run(capsys, "paging-check", "--stage", "prod")
 
     assert code == 0
-    assert pager.set == [("FinOpsGuard-prod-weekly-report-Throttles", "FinOps Guard paging check")]
+    assert pager.set == [("FinOpsGuard-prod-Failures", "FinOps Guard paging check")]
     assert f"[ok]         alarm action: CloudWatch published the alarm to {TOPIC}" in out
     assert "Now confirm the page arrived at email oncall@example.com." in out
     assert "returns to OK by itself within 300 s" in out

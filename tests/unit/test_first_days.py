@@ -278,7 +278,7 @@ def test_the_card_says_anomaly_detection_is_learning_from_the_monitor_start_date
 def test_team_cards_carry_no_setup_section():
     from finops_guard.teams import Routing, TeamRoute
 
-    routing = Routing(parse_dimension("tag:Team"), [TeamRoute("web", teams_secret="finops-guard/prod/teams/web")])
+    routing = Routing(parse_dimension("tag:Team"), [TeamRoute("web", ("teams",))])
     config = settings(FINOPSGUARD_TEAM_DIMENSION="tag:Team", FINOPSGUARD_ANOMALY_MONITOR_SINCE="2026-11-12")
     _, messages = compose(config, TaggedCosts({("web", "Amazon S3"): "10"}), now=NOW, routing=routing)
     team_card = next(m for m in messages if m.secret_name)

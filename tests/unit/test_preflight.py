@@ -98,17 +98,57 @@ def test_repo_cdk_json_gives_the_default_configuration():
     assert config.slack_enabled is False
 
 
-def test_named_resources_are_twelve_tables_and_four_secrets_without_slack():
+def test_named_resources_are_twelve_tables_and_five_secrets_without_slack():
     names = [r.name for r in parse_config("prod", REPO_CONTEXT).named_resources()]
 
     assert len([n for n in names if n.startswith("finops-guard-prod-")]) == 12
     assert "finops-guard-prod-billing-ledger" in names
     assert [n for n in names if n.startswith("finops-guard/prod/")] == [
         "finops-guard/prod/teams-webhook-url",
+        "finops-guard/prod/team-webhooks",
         "finops-guard/prod/finance-teams-webhook-url",
         "finops-guard/prod/stripe-webhook-secret",
         "finops-guard/prod/stripe-api-key",
     ]
+
+
+def test_each_named_resource_belongs_to_the_stack_that_creates_it():
+    stacks = {r.name: r.stack for r in parse_config("prod", REPO_CONTEXT, ["slackEnabled=true"]).named_resources()}
+
+    assert CONFIG.stack_names == ("FinOpsGuard-prod-Core", "FinOpsGuard-prod-Costs", "FinOpsGuard-prod-Billing")
+    assert {name for name, stack in stacks.items() if stack == "FinOpsGuard-prod-Core"} == {
+        "finops-guard-prod-outbox",
+        "finops-guard/prod/teams-webhook-url",
+        "finops-guard/prod/slack-webhook-url",
+    }
+    assert {name for name, stack in stacks.items() if stack == "FinOpsGuard-prod-Costs"} == {
+        "finops-guard-prod-budgets",
+        "finops-guard-prod-budget-alerts",
+        "finops-guard-prod-anomalies",
+        "finops-guard-prod-team-routes",
+        "finops-guard-prod-recommendations",
+        "finops-guard/prod/team-webhooks",
+    }
+    assert {name for name, stack in stacks.items() if stack == "FinOpsGuard-prod-Billing"} == {
+        "finops-guard-prod-stripe-events",
+        "finops-guard-prod-billing-ledger",
+        "finops-guard-prod-billing-objects",
+        "finops-guard-prod-billing-alerts",
+        "finops-guard-prod-dunning",
+        "finops-guard-prod-invoice-requests",
+        "finops-guard/prod/finance-teams-webhook-url",
+        "finops-guard/prod/finance-slack-webhook-url",
+        "finops-guard/prod/stripe-webhook-secret",
+        "finops-guard/prod/stripe-api-key",
+    }
+
+
+@pytest.mark.parametrize(("raw", "routing"), [(None, True), ("tag:Team", True), ("", False), ("null", False)])
+def test_team_routing_off_has_no_team_webhooks_secret(raw, routing):
+    config = parse_config("prod", {**REPO_CONTEXT, "teamDimension": raw})
+
+    assert config.team_routing is routing
+    assert ("finops-guard/prod/team-webhooks" in {r.name for r in config.named_resources()}) is routing
 
 
 def test_slack_enabled_adds_the_two_slack_secrets():
@@ -127,7 +167,7 @@ def test_c_overrides_win_over_cdk_json_and_come_back_in_the_deploy_command():
 
     assert config.custom_monitor_keys == ("anomalyLinkedAccounts", "anomalyTag")
     assert config.deploy_command("--import-existing-resources") == (
-        "npx cdk deploy -c stage=prod -c anomalyTag=team=data,ml -c anomalyLinkedAccounts=222222222222 "
+        "npx cdk deploy --all -c stage=prod -c anomalyTag=team=data,ml -c anomalyLinkedAccounts=222222222222 "
         "-c 'opsAlarmEmail=on call@example.com' --import-existing-resources"
     )
 
@@ -137,7 +177,7 @@ def test_urls_given_with_c_are_named_not_repeated_in_commands():
     config = parse_config("prod", {}, [f"opsAlarmHttpsEndpoints={endpoint}"])
 
     assert config.deploy_command() == (
-        "npx cdk deploy -c stage=prod -c 'opsAlarmHttpsEndpoints=<your opsAlarmHttpsEndpoints>'"
+        "npx cdk deploy --all -c stage=prod -c 'opsAlarmHttpsEndpoints=<your opsAlarmHttpsEndpoints>'"
     )
 
 
@@ -315,10 +355,10 @@ def test_us_east_1_is_ok_and_elsewhere_warns_about_eventbridge():
         ("UPDATE_ROLLBACK_COMPLETE", OK, None),
         ("IMPORT_COMPLETE", OK, None),
         ("REVIEW_IN_PROGRESS", OK, None),
-        ("ROLLBACK_COMPLETE", BLOCKING, "aws cloudformation delete-stack --stack-name FinOpsGuard-prod"),
+        ("ROLLBACK_COMPLETE", BLOCKING, "aws cloudformation delete-stack --stack-name FinOpsGuard-prod-Costs"),
         ("ROLLBACK_FAILED", BLOCKING, "--deletion-mode FORCE_DELETE_STACK"),
         ("CREATE_FAILED", BLOCKING, "delete-stack"),
-        ("UPDATE_ROLLBACK_FAILED", BLOCKING, "continue-update-rollback --stack-name FinOpsGuard-prod"),
+        ("UPDATE_ROLLBACK_FAILED", BLOCKING, "continue-update-rollback --stack-name FinOpsGuard-prod-Costs"),
         ("DELETE_FAILED", BLOCKING, "FORCE_DELETE_STACK"),
         ("IMPORT_ROLLBACK_FAILED", BLOCKING, "describe-stack-events"),
         ("UPDATE_IN_PROGRESS", BLOCKING, "describe-stacks"),
@@ -326,7 +366,7 @@ def test_us_east_1_is_ok_and_elsewhere_warns_about_eventbridge():
     ],
 )
 def test_stack_states(status, expected, in_fix):
-    finding = stack_finding(CONFIG, StackState("FinOpsGuard-prod", status))
+    finding = stack_finding("FinOpsGuard-prod-Costs", StackState("FinOpsGuard-prod-Costs", status))
 
     assert finding.status == expected
     if in_fix:
@@ -334,8 +374,8 @@ def test_stack_states(status, expected, in_fix):
 
 
 def test_no_stack_is_ok_and_an_unreadable_stack_warns():
-    assert stack_finding(CONFIG, None).status == OK
-    gap = stack_finding(CONFIG, Unanswered("cloudformation:DescribeStacks", True))
+    assert stack_finding("FinOpsGuard-prod-Core", None).status == OK
+    gap = stack_finding("FinOpsGuard-prod-Core", Unanswered("cloudformation:DescribeStacks", True))
     assert (gap.status, "cloudformation:DescribeStacks" in gap.detail) == (WARN, True)
 
 
@@ -349,20 +389,45 @@ WEBHOOK_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{WEBHOOK}-AbCd
 def test_nothing_there_yet_is_one_ok():
     finding = only(named_resource_findings(CONFIG, facts()))
 
-    assert (finding.status, finding.detail) == (OK, "16 not there yet (the deploy creates them)")
+    assert (finding.status, finding.detail) == (OK, "17 not there yet (the deploy creates them)")
 
 
-def test_resources_the_stack_owns_are_ok():
-    stack = StackState("FinOpsGuard-prod", "UPDATE_COMPLETE", owned=frozenset({LEDGER, WEBHOOK_ARN}))
+BILLING = "FinOpsGuard-prod-Billing"
+OUTBOX = "finops-guard-prod-outbox"
+OUTBOX_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{OUTBOX}"
+
+
+def test_resources_their_stacks_own_are_ok():
+    billing = StackState(BILLING, "UPDATE_COMPLETE", owned=frozenset({LEDGER, WEBHOOK_ARN}))
+    core = StackState("FinOpsGuard-prod-Core", "UPDATE_COMPLETE", owned=frozenset({OUTBOX}))
     resources = {
         LEDGER: ExistingResource(LEDGER, LEDGER_ARN, OURS),
         WEBHOOK: ExistingResource(WEBHOOK, WEBHOOK_ARN, OURS),
+        OUTBOX: ExistingResource(OUTBOX, OUTBOX_ARN, OURS),
     }
+    stacks = {"FinOpsGuard-prod-Core": core, BILLING: billing}
 
-    finding = only(named_resource_findings(CONFIG, facts(stack=stack, resources=resources)))
+    finding = only(named_resource_findings(CONFIG, facts(stacks=stacks, resources=resources)))
 
     assert finding.status == OK
-    assert "2 owned by FinOpsGuard-prod" in finding.detail
+    assert "2 owned by FinOpsGuard-prod-Billing" in finding.detail
+    assert "1 owned by FinOpsGuard-prod-Core" in finding.detail
+
+
+def test_a_resource_owned_by_another_stack_of_the_stage_is_not_its_own():
+    # The outbox is the core's: the billing stack owning a table of that name is not the deploy's to adopt.
+    billing = StackState(BILLING, "UPDATE_COMPLETE", owned=frozenset({OUTBOX}))
+    tagged = {**OURS, "aws:cloudformation:stack-name": BILLING}
+    resources = {OUTBOX: ExistingResource(OUTBOX, OUTBOX_ARN, tagged)}
+
+    finding = next(
+        f
+        for f in named_resource_findings(CONFIG, facts(stacks={BILLING: billing}, resources=resources))
+        if f.status != OK
+    )
+
+    assert finding.status == BLOCKING
+    assert f"created by stack {BILLING}, not FinOpsGuard-prod-Core" in finding.detail
 
 
 def test_leftover_tables_tagged_for_this_stage_are_adopted_with_import_existing_resources():
@@ -372,7 +437,7 @@ def test_leftover_tables_tagged_for_this_stage_are_adopted_with_import_existing_
 
     assert finding.status == WILL_ADOPT
     assert LEDGER in finding.detail
-    assert finding.fix == "npx cdk deploy -c stage=prod --import-existing-resources"
+    assert finding.fix == "npx cdk deploy --all -c stage=prod --import-existing-resources"
 
 
 def test_leftover_secrets_block_until_imported_with_cdk_import_as_auto_import_cannot_take_them():
@@ -387,10 +452,29 @@ def test_leftover_secrets_block_until_imported_with_cdk_import_as_auto_import_ca
     assert [f.status for f in findings] == [BLOCKING, WILL_ADOPT]
     assert WEBHOOK in findings[0].detail and LEDGER not in findings[0].detail
     assert "--import-existing-resources cannot adopt a secret" in findings[0].detail
-    assert findings[0].fix.startswith("npx cdk import -c stage=prod -c slackEnabled=true and, where it asks")
+    assert findings[0].fix.startswith(
+        "npx cdk import FinOpsGuard-prod-Billing -c stage=prod -c slackEnabled=true and, where it asks"
+    )
     assert f"{WEBHOOK}: {WEBHOOK_ARN}" in findings[0].fix
     assert findings[0].fix.endswith(
-        "then: npx cdk deploy -c stage=prod -c slackEnabled=true --import-existing-resources"
+        "then: npx cdk deploy --all -c stage=prod -c slackEnabled=true --import-existing-resources"
+    )
+
+
+def test_leftover_secrets_of_two_stacks_are_imported_one_stack_at_a_time_core_first():
+    teams = "finops-guard/prod/teams-webhook-url"
+    teams_arn = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{teams}-XyZ123"
+    resources = {
+        WEBHOOK: ExistingResource(WEBHOOK, WEBHOOK_ARN, OURS),
+        teams: ExistingResource(teams, teams_arn, OURS),
+    }
+
+    [finding] = [f for f in named_resource_findings(CONFIG, facts(resources=resources)) if f.status != OK]
+
+    assert finding.fix.startswith(
+        f"npx cdk import FinOpsGuard-prod-Core -c stage=prod and, where it asks for a secret's Id, enter its ARN "
+        f"({teams}: {teams_arn}); then npx cdk import FinOpsGuard-prod-Billing -c stage=prod and, where it asks "
+        f"for a secret's Id, enter its ARN ({WEBHOOK}: {WEBHOOK_ARN});"
     )
 
 
@@ -451,16 +535,14 @@ def test_unreadable_resources_and_tags_warn_naming_the_action():
 
 
 def test_without_the_stacks_resource_list_its_cloudformation_tag_counts_as_owned():
-    stack = StackState(
-        "FinOpsGuard-prod", "UPDATE_COMPLETE", owned=Unanswered("cloudformation:ListStackResources", True)
-    )
-    tagged = {**OURS, "aws:cloudformation:stack-name": "FinOpsGuard-prod"}
+    stack = StackState(BILLING, "UPDATE_COMPLETE", owned=Unanswered("cloudformation:ListStackResources", True))
+    tagged = {**OURS, "aws:cloudformation:stack-name": BILLING}
     resources = {LEDGER: ExistingResource(LEDGER, LEDGER_ARN, tagged)}
 
-    findings = named_resource_findings(CONFIG, facts(stack=stack, resources=resources))
+    findings = named_resource_findings(CONFIG, facts(stacks={BILLING: stack}, resources=resources))
 
     assert [f.status for f in findings] == [WARN, OK]
-    assert "1 owned by FinOpsGuard-prod" in findings[1].detail
+    assert "1 owned by FinOpsGuard-prod-Billing" in findings[1].detail
 
 
 # --- services monitor, custom monitors --------------------------------------------------------------------
@@ -554,9 +636,11 @@ def test_a_dangling_logging_role_is_ok_and_replaced():
 
 
 def test_this_stages_own_logging_role_is_ok():
-    own = f"arn:aws:iam::{ACCOUNT}:role/FinOpsGuard-prod-BillingApiCloudWatchRole-AbC"
+    own = f"arn:aws:iam::{ACCOUNT}:role/FinOpsGuard-prod-Billing-BillingApiLogsRole-AbC"
+    costs = f"arn:aws:iam::{ACCOUNT}:role/FinOpsGuard-prod-Costs-SomeRole-AbC"
 
     assert api_gateway_finding(CONFIG, ApiGatewayRole(own, True)).status == OK
+    assert api_gateway_finding(CONFIG, ApiGatewayRole(costs, True)).status == WILL_ADOPT
 
 
 def test_unreadable_api_gateway_settings_warn_naming_the_action():
@@ -690,7 +774,11 @@ def test_a_ready_account_has_nothing_blocking():
 
     assert {f.status for f in findings} == {OK}
     assert exit_code(findings) == 0
-    assert [f.item for f in findings][:4] == ["permissions", "cdk bootstrap", "region", "stack"]
+    assert [f.item for f in findings][:6] == ["permissions", "cdk bootstrap", "region", "stack", "stack", "stack"]
+    assert [f.detail for f in findings if f.item == "stack"] == [
+        f"FinOpsGuard-prod-{product} does not exist yet; the deploy creates it"
+        for product in ("Core", "Costs", "Billing")
+    ]
 
 
 def test_one_blocking_item_makes_exit_code_one():
@@ -711,7 +799,7 @@ def test_a_finding_as_json():
 # --- paging check -----------------------------------------------------------------------------------------
 
 TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:finops-guard-prod-ops-alarms"
-ALARM = Alarm("FinOpsGuard-prod-weekly-report-Throttles", "OK", True, (TOPIC,), 300)
+ALARM = Alarm("FinOpsGuard-prod-Failures", "OK", True, (TOPIC,), 300)
 SINCE = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
@@ -819,7 +907,7 @@ def test_a_published_page_with_a_confirmed_subscriber_is_ok():
         ("CloudWatch Alarms is not authorized to perform: SNS:Publish on resource: x", "topic policy"),
         ("KMS.AccessDeniedException: kms:GenerateDataKey denied", "KMS key policy"),
         ("Topic does not exist", "the topic is gone"),
-        ("Rate exceeded", "describe-alarm-history --alarm-name FinOpsGuard-prod-weekly-report-Throttles"),
+        ("Rate exceeded", "describe-alarm-history --alarm-name FinOpsGuard-prod-Failures"),
     ],
 )
 def test_a_failed_publish_blocks_with_its_reason_and_fix(error, in_fix):

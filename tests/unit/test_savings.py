@@ -227,9 +227,9 @@ def test_a_hub_item_without_an_id_is_refused():
 
 # --- team assignment ------------------------------------------------------------------------------
 
-ROUTES = [TeamRoute("platform", teams_secret="s/platform", accounts=("111111111111",)),
-          TeamRoute("data", teams_secret="s/data", accounts=("333333333333",)),
-          TeamRoute("web", teams_secret="s/web", accounts=("333333333333",))]  # fmt: skip
+ROUTES = [TeamRoute("platform", ("teams",), accounts=("111111111111",)),
+          TeamRoute("data", ("teams",), accounts=("333333333333",)),
+          TeamRoute("web", ("teams",), accounts=("333333333333",))]  # fmt: skip
 
 
 def test_the_team_comes_from_the_resources_tag_when_the_team_dimension_is_a_tag():

@@ -9,10 +9,13 @@ from finops_guard.teams import (
     Routing,
     TeamConfigError,
     TeamRoute,
+    destination_team,
     message_suffix,
     parse_dimension,
     parse_dimensions,
     parse_route,
+    team_destination,
+    team_of_message,
 )
 
 PREFIX = "finops-guard/prod/teams/"
@@ -43,20 +46,52 @@ def test_an_untagged_group_key_has_an_empty_value():
     assert team.value_of("Team$") == "" and team.value_of("Team$web") == "web"
 
 
-def test_a_route_needs_a_channel_and_secrets_under_the_readable_prefix():
-    route = parse_route({"team": "web", "teams_secret": PREFIX + "web", "accounts": ["111111111111"]}, PREFIX)
-    assert route.destinations() == [("teams", PREFIX + "web")]
-    with pytest.raises(TeamConfigError, match="teams_secret or a slack_secret"):
-        parse_route({"team": "web"}, PREFIX)
-    with pytest.raises(TeamConfigError, match="slack_secret: 'other/web' must start with"):
-        parse_route({"team": "web", "slack_secret": "other/web"}, PREFIX)
-    with pytest.raises(TeamConfigError, match="accounts"):
-        parse_route({"team": "web", "teams_secret": PREFIX + "w", "accounts": ["12"]}, PREFIX)
+def test_a_route_names_its_channels_and_accounts_never_a_secret_or_url():
+    route = parse_route({"team": "web", "channels": ["slack", "teams"], "accounts": ["111111111111"]})
+    assert route == TeamRoute("web", ("teams", "slack"), ("111111111111",))
+    assert route.destinations() == [("teams", "team:web"), ("slack", "team:web")]
+    assert route.to_document() == {"team": "web", "channels": ["teams", "slack"], "accounts": ["111111111111"]}
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        ({"team": "web"}, "needs a teams or a slack channel"),
+        ({"team": "web", "channels": []}, "needs a teams or a slack channel"),
+        ({"team": "web", "channels": ["email"]}, "channels: must be a list"),
+        ({"team": "web", "channels": ["teams", "teams"]}, "channels: must be a list"),
+        ({"team": "web", "channels": "teams"}, "channels: must be a list"),
+        ({"team": " ", "channels": ["teams"]}, "team: must be"),
+        ({"team": "web", "channels": ["teams"], "accounts": ["12"]}, "accounts"),
+        ({"team": "web", "teams_secret": 7}, "teams_secret: must be"),
+    ],
+)
+def test_an_invalid_route_is_refused_naming_the_field(document, error):
+    with pytest.raises(TeamConfigError, match=error):
+        parse_route(document)
+
+
+def test_a_route_in_the_old_shape_still_parses_each_secret_meaning_that_channel():
+    # Written by `teams add --teams-secret/--slack-secret` before the team webhooks secret.
+    old = {"team": "web", "teams_secret": PREFIX + "web-t", "slack_secret": PREFIX + "web-s", "accounts": []}
+    assert parse_route(old) == TeamRoute("web", ("teams", "slack"))
+    assert parse_route({"team": "data", "slack_secret": PREFIX + "d"}).channels == ("slack",)
 
 
 def test_a_route_survives_its_document_round_trip():
-    route = TeamRoute("data & ml", PREFIX + "a", PREFIX + "b", ("111111111111",))
-    assert parse_route(route.to_document(), PREFIX) == route
+    route = TeamRoute("data & ml", ("teams", "slack"), ("111111111111",))
+    assert parse_route(route.to_document()) == route
+
+
+def test_a_team_destination_is_never_a_secret_name_and_names_its_team():
+    assert destination_team(team_destination("data/ml")) == "data/ml"
+    assert destination_team("finops-guard/prod/teams-webhook-url") is None and destination_team(None) is None
+
+
+def test_a_team_message_id_names_its_team_for_messages_kept_before_the_team_webhooks_secret():
+    assert team_of_message("weekly-report/2026-11-15/team/data%2Fml/teams") == "data/ml"
+    assert team_of_message("anomaly-digest/abc/team/web/slack") == "web"
+    assert team_of_message("weekly-report/2026-11-15/teams") is None
 
 
 def test_message_suffix_quotes_tag_values_that_contain_slashes():
@@ -66,8 +101,8 @@ def test_message_suffix_quotes_tag_values_that_contain_slashes():
 ROUTING = Routing(
     parse_dimension("tag:team"),
     [
-        TeamRoute("web", PREFIX + "web", accounts=("111111111111",)),
-        TeamRoute("data", PREFIX + "data", accounts=("222222222222", "111111111111")),
+        TeamRoute("web", ("teams",), accounts=("111111111111",)),
+        TeamRoute("data", ("teams",), accounts=("111111111111", "222222222222")),
     ],
 )
 
@@ -111,3 +146,8 @@ def test_settings_read_dimensions_and_the_team_dimension():
 def test_bad_attribution_settings_fail_naming_the_variable(env, named):
     with pytest.raises(SettingsError, match=named):
         ReportSettings.from_env(env)
+
+
+def test_settings_read_the_team_webhooks_secret_name():
+    config = ReportSettings.from_env({"FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": "finops-guard/prod/team-webhooks"})
+    assert config.team_webhooks_secret_name == "finops-guard/prod/team-webhooks"

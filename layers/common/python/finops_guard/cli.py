@@ -8,7 +8,8 @@
   finops-guard budgets list | show ID | remove ID
   finops-guard budgets apply budgets.yaml [--prune] [--dry-run]   idempotent: same file, no writes
   finops-guard outbox list | redrive [--message-id ID ...]       chat messages kept, not delivered
-  finops-guard dlq list | redrive --function weekly-report        events that failed every retry
+  finops-guard dlq list | redrive [--function weekly-report]      the failure queue: what failed every retry
+  finops-guard dlq discard --message-id ID                        delete one handled by hand
   finops-guard invoice create --customer cus_... --amount 1250.00 --currency EUR --description "..."
                                                                   Stripe invoice, sent; card to finance
   finops-guard teams add|list|remove, chargeback run|link        see finops_guard/cli_teams.py
@@ -189,45 +190,107 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _dead_letters(args: argparse.Namespace) -> tuple[str, Any]:
-    from finops_guard.adapters.dead_letters import DeadLetterQueue
+def _failure_queue(args: argparse.Namespace) -> tuple[str, Any]:
+    from finops_guard.adapters.dead_letters import FailureQueue, failure_queue_name
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
-    function = f"finops-guard-{stage}-{args.function}"
-    return function, DeadLetterQueue(f"{function}-dlq")
+    return stage, FailureQueue(failure_queue_name(stage))
+
+
+def _read_failures(messages: list[Any], stage: str, function: str | None) -> list[tuple[Any, Any]]:
+    """Each message with its parsed failure; with `function`, only that function's."""
+    from finops_guard.failures import function_of, parse_failure
+
+    read = [(m, parse_failure(m.body, m.attributes, sent_at=m.sent_at)) for m in messages]
+    return [(m, f) for m, f in read if function is None or function_of(f, stage) == function]
 
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
-    function, queue = _dead_letters(args)
-    letters = queue.peek()
-    for letter in letters:
-        print("\t".join([letter.message_id, letter.error or "-", letter.body[:200]]))
-    print(f"{len(letters)} message(s) in {queue.queue_name}" if letters else f"{queue.queue_name} is empty")
+    """One line per parked failure: id, when, where from, the error, what redrive would do."""
+    from finops_guard.failures import error_text, format_instant, plan_redrive, source
+
+    stage, queue = _failure_queue(args)
+    messages = queue.peek()
+    shown = _read_failures(messages, stage, args.function)
+    for message, failure in shown:
+        fields = [message.message_id, format_instant(failure.failed_at), source(failure, stage),
+                  error_text(failure)[:300], plan_redrive(failure, stage).describe()]  # fmt: skip
+        print("\t".join(_one_line(field) for field in fields))
+    scope = f" for {args.function}" if args.function else ""
+    others = f" ({len(messages) - len(shown)} other)" if len(messages) > len(shown) else ""
+    print(f"{len(shown)} message(s){scope} in {queue.queue_name}{others}")
     return 0
 
 
 def cmd_dlq_redrive(args: argparse.Namespace) -> int:
-    """Invoke the function again with each parked event; delete a message only once Lambda took it."""
-    from finops_guard.adapters.dead_letters import AsyncInvoker
+    """Each parked failure back where it came from (failures.plan_redrive); a message is deleted only
+    once Lambda or SQS accepted it, and every other one is made visible again when the run ends."""
+    from finops_guard.adapters.dead_letters import AsyncInvoker, InboxSender
+    from finops_guard.failures import InvokeFunction, Keep, plan_redrive
 
-    function, queue = _dead_letters(args)
-    invoker = AsyncInvoker()
-    redriven = refused = 0
-    for letter in queue.take():
-        if args.dry_run:
-            print(f"would redrive {letter.message_id} to {function}")
-            continue
-        try:
-            invoker.invoke(function, letter.body)
-        except Exception as error:  # the message stays in the queue; it reappears after the timeout
-            print(f"kept {letter.message_id}: {type(error).__name__}: {error}", file=sys.stderr)
-            refused += 1
-            continue
-        queue.delete(letter)
-        redriven += 1
-        print(f"redriven {letter.message_id} to {function}")
-    print(f"{redriven} redriven, {refused} kept")
-    return 1 if refused else 0
+    stage, queue = _failure_queue(args)
+    invoker: AsyncInvoker | None = None
+    inbox: InboxSender | None = None
+    held: list[Any] = []
+    redriven = kept = 0
+    try:
+        for message in queue.take():
+            held.append(message)
+            matched = _read_failures([message], stage, args.function)
+            if not matched:
+                continue
+            plan = plan_redrive(matched[0][1], stage)
+            if args.dry_run:
+                print(f"{message.message_id}: would {plan.describe()}")
+                continue
+            if isinstance(plan, Keep):
+                kept += 1
+                print(f"kept {message.message_id}: {_one_line(plan.reason)} "
+                      f"(finops-guard dlq discard --stage {stage} --message-id {message.message_id})",
+                      file=sys.stderr)  # fmt: skip
+                continue
+            try:
+                if isinstance(plan, InvokeFunction):
+                    invoker = invoker or AsyncInvoker()
+                    invoker.invoke(plan.function_name, plan.payload)
+                else:
+                    inbox = inbox or InboxSender()
+                    inbox.send(plan.queue_name, plan.body)
+            except Exception as error:  # not accepted: the message stays in the queue
+                kept += 1
+                print(f"kept {message.message_id}: {type(error).__name__}: {_one_line(str(error))}", file=sys.stderr)
+                continue
+            queue.delete(message)
+            held.remove(message)
+            redriven += 1
+            print(f"redriven {message.message_id}: {plan.describe()}")
+    finally:
+        for message in held:
+            queue.release(message)
+    print(f"{redriven} redriven, {kept} kept")
+    return 1 if kept else 0
+
+
+def cmd_dlq_discard(args: argparse.Namespace) -> int:
+    """Delete the named messages, once their cause was handled by hand (a stream batch, an unrecognised one)."""
+    _, queue = _failure_queue(args)
+    wanted = set(args.message_id)
+    held: list[Any] = []
+    try:
+        for message in queue.take():
+            if message.message_id not in wanted:
+                held.append(message)
+                continue
+            queue.delete(message)
+            wanted.discard(message.message_id)
+            print(f"discarded {message.message_id}")
+    finally:
+        for message in held:
+            queue.release(message)
+    if wanted:
+        print(f"not in {queue.queue_name}: {', '.join(sorted(wanted))}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _budget_table(args: argparse.Namespace) -> BudgetTable:
@@ -530,17 +593,26 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--finance-slack-secret", help="default finops-guard/<stage>/finance-slack-webhook-url")
     redrive.set_defaults(func=cmd_resend)
 
-    dlq = commands.add_parser("dlq", help="events that failed every retry").add_subparsers(dest="action", required=True)
+    dlq = commands.add_parser(
+        "dlq", help="the stage's failure queue: events that failed every retry, poison messages"
+    ).add_subparsers(dest="action", required=True)
     for name, handler, text in (
-        ("list", cmd_dlq_list, "show parked events (left in the queue)"),
-        ("redrive", cmd_dlq_redrive, "invoke the function again with each, then delete it"),
-    ):
+        ("list", cmd_dlq_list, "show each parked failure, its error and what redrive would do (left in the queue)"),
+        ("redrive", cmd_dlq_redrive, "send each back (invoke its function, or return it to the anomaly inbox), "
+                                     "then delete it"),
+        ("discard", cmd_dlq_discard, "delete messages handled by hand (a stream batch, an unrecognised one)"),
+    ):  # fmt: skip
         sub = dlq.add_parser(name, help=text)
-        sub.add_argument("--function", required=True, help="short name, e.g. weekly-report, budget-guard")
         sub.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        if name == "discard":
+            sub.add_argument("--message-id", action="append", required=True, help="a message id (repeatable)")
+        else:
+            sub.add_argument(
+                "--function", help="only this function's, by short name: weekly-report, anomaly-alerts, ..."
+            )
         if name == "redrive":
-            sub.add_argument("--dry-run", action="store_true")
-        sub.set_defaults(func=handler)  # fmt: skip
+            sub.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+        sub.set_defaults(func=handler)
 
     local = commands.add_parser("local", help="development tools").add_subparsers(dest="action", required=True)
     serve = local.add_parser("serve", help="run the Stripe webhook endpoint on 127.0.0.1 over an embedded AWS")

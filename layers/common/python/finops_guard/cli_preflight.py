@@ -13,9 +13,10 @@ iam:GetRole, iam:SimulatePrincipalPolicy, dynamodb:DescribeTable, dynamodb:ListT
 secretsmanager:DescribeSecret (never a secret's value), ses:GetAccount, ses:GetEmailIdentity,
 ssm:GetParameter.
 
-paging-check puts one alarm (default FinOpsGuard-<stage>-weekly-report-Throttles: a 5-minute alarm that
-returns to OK by itself) into ALARM, waits at most --wait seconds for CloudWatch's action history to
-show the publish to the ops topic, and lists who is subscribed to that topic.
+paging-check puts one alarm (default FinOpsGuard-<stage>-Failures, the core's failure queue alarm: a
+5-minute alarm that returns to OK by itself while the queue is empty) into ALARM, waits at most --wait
+seconds for CloudWatch's action history to show the publish to the ops topic, and lists who is
+subscribed to that topic.
 
 Exit codes (both commands): 0 nothing blocking (paging-check: the page left CloudWatch and someone
 confirmed is subscribed), 1 something blocking, 2 bad input, 4 AWS unreachable (no credentials, no
@@ -121,7 +122,7 @@ def report_json(config: PreflightConfig, facts: AccountFacts, findings: Sequence
     counts = Counter(f.status for f in findings)
     return {
         "stage": config.stage,
-        "stack": config.stack_name,
+        "stacks": list(config.stack_names),
         "account": facts.caller.account,
         "region": facts.region,
         "caller": facts.caller.arn,
@@ -146,7 +147,7 @@ def cmd_preflight(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(config, facts, findings), indent=2))
         return code
     print(
-        f"FinOps Guard preflight for {config.stack_name}: account {facts.caller.account}, "
+        f"FinOps Guard preflight for {', '.join(config.stack_names)}: account {facts.caller.account}, "
         f"region {facts.region}, as {facts.caller.arn}"
     )
     print_findings(findings)
@@ -247,7 +248,7 @@ def register(commands: Any) -> None:
         epilog=EPILOG,
     )
     paging.add_argument("--stage", required=True, help="the deployed stage")
-    paging.add_argument("--alarm", help="alarm to set (default FinOpsGuard-<stage>-weekly-report-Throttles)")
+    paging.add_argument("--alarm", help="alarm to set (default FinOpsGuard-<stage>-Failures)")
     paging.add_argument(
         "--wait", default="60", help=f"seconds to wait for the alarm action (default 60, at most {WAIT_MAX_S:g})"
     )

@@ -1,12 +1,15 @@
 """`finops-guard teams ...` and `finops-guard chargeback ...`: team routes and monthly chargeback.
 
-  finops-guard teams add web --teams-secret finops-guard/prod/teams/web --account 111111111111
+  finops-guard teams add web --teams-url 'https://...' [--slack-url 'https://...'] --account 111111111111
   finops-guard teams list | remove web
   finops-guard chargeback run [--month 2026-10] [--dry-run --out DIR]     CSVs to S3, card to chat
   finops-guard chargeback link --month 2026-10 [--dimension tag:Team]     a fresh download link
 
-The routes table defaults to finops-guard-<stage>-team-routes. Team webhook secrets must live under
-finops-guard/<stage>/teams/ (the functions may read nothing else); `teams add` checks they exist.
+The routes table defaults to finops-guard-<stage>-team-routes. Every team's webhook URLs are in one
+secret, finops-guard/<stage>/team-webhooks (the stack creates it holding {}): a JSON object
+{"<team>": {"teams": "https://...", "slack": "https://..."}}, one URL per channel. `teams add`
+validates the URLs and writes them there and the route (which only names the team's channels and
+accounts) to the table; `teams list` never shows a URL.
 """
 
 from __future__ import annotations
@@ -17,10 +20,26 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.teams import parse_dimension, parse_route, team_secret_prefix
+from finops_guard.teams import (
+    ROUTE_CHANNELS,
+    TeamConfigError,
+    TeamRoute,
+    TeamWebhooksError,
+    parse_dimension,
+    parse_route,
+    parse_team,
+    team_webhooks_secret_name,
+    webhook_url_problem,
+)
+
+if TYPE_CHECKING:
+    from finops_guard.adapters.secrets import TeamWebhooksSecret
+    from finops_guard.teams import TeamWebhooks
 
 
 def _config(args: argparse.Namespace) -> ReportSettings:
@@ -30,7 +49,9 @@ def _config(args: argparse.Namespace) -> ReportSettings:
     defaults: dict[str, Any] = {
         "stage": stage,
         "team_routes_table": routes_table,
-        "team_secret_prefix": config.team_secret_prefix or team_secret_prefix(stage),
+        "team_webhooks_secret_name": getattr(args, "secret", None)
+        or config.team_webhooks_secret_name
+        or team_webhooks_secret_name(stage),
         "outbox_table": config.outbox_table or f"finops-guard-{stage}-outbox",
         "teams_secret_name": config.teams_secret_name or f"finops-guard/{stage}/teams-webhook-url",
         "chargeback_bucket": getattr(args, "bucket", None) or config.chargeback_bucket,
@@ -40,53 +61,109 @@ def _config(args: argparse.Namespace) -> ReportSettings:
     return replace(config, **defaults)
 
 
+def _webhooks_secret(config: ReportSettings) -> TeamWebhooksSecret:
+    from finops_guard.adapters.secrets import TeamWebhooksSecret
+
+    return TeamWebhooksSecret(config.require("team_webhooks_secret_name"))
+
+
+def _read_webhooks(secret: TeamWebhooksSecret, stage: str) -> TeamWebhooks | None:
+    """The map, or None after one line on stderr saying what is wrong with the secret and what to do."""
+    name = secret.secret_name
+    try:
+        return secret.read()
+    except TeamWebhooksError as error:
+        print(
+            f"finops-guard: team webhooks secret '{name}' {error}; nothing was changed. Fix its value"
+            f" (aws secretsmanager get-secret-value --secret-id {name}), or start again from an empty map:"
+            f" aws secretsmanager put-secret-value --secret-id {name} --secret-string '{{}}'",
+            file=sys.stderr,
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        print(
+            f"finops-guard: team webhooks secret '{name}' does not exist: deploy stage {stage!r}"
+            " with team routing on (teamDimension not empty), or pass --secret NAME",
+            file=sys.stderr,
+        )
+    return None
+
+
+def _stored_route(table: Any, team: str) -> TeamRoute | None:
+    try:
+        return table.get(team)
+    except (TeamConfigError, ValueError, KeyError):
+        return None  # a route that no longer validates: `teams add` writes a valid one over it
+
+
 def cmd_teams_add(args: argparse.Namespace) -> int:
     from finops_guard import runtime
 
     config = _config(args)
-    document: dict[str, Any] = {"team": args.team, "teams_secret": args.teams_secret,
-                                "slack_secret": args.slack_secret, "accounts": args.account or []}  # fmt: skip
-    route = parse_route(document, config.team_secret_prefix)
-    if not args.no_check:
-        from finops_guard.adapters.secrets import secret_exists
-
-        missing = [secret for _, secret in route.destinations() if not secret_exists(secret)]
-        if missing:
-            for secret in missing:
-                print(
-                    f"secret {secret!r} does not exist; create it with the webhook URL first:\n"
-                    f"  aws secretsmanager create-secret --name {secret} --secret-string 'https://...'",
-                    file=sys.stderr,
-                )
-            return 2
+    team = parse_team(args.team)
+    urls = {channel: url for channel in ROUTE_CHANNELS if (url := getattr(args, f"{channel}_url")) is not None}
+    if not urls:
+        raise TeamConfigError("give the team's webhook URL: --teams-url 'https://...' and/or --slack-url 'https://...'")
+    for channel, url in urls.items():
+        problem = webhook_url_problem(url, channel)
+        if problem is not None:
+            raise TeamConfigError(f"--{channel}-url {problem}")
+    secret = _webhooks_secret(config)
+    webhooks = _read_webhooks(secret, config.stage)
+    if webhooks is None:
+        return 1
     table = runtime.team_routes_table(config.require("team_routes_table"))
-    replaced = table.get(route.team) is not None
+    stored = _stored_route(table, team)
+    # An update: the URLs given are set, the team's other channel (and accounts, unless given) kept.
+    channels = {*urls, *(stored.channels if stored else ())}
+    accounts = args.account if args.account is not None else list(stored.accounts if stored else ())
+    route = parse_route({"team": team, "channels": [c for c in ROUTE_CHANNELS if c in channels], "accounts": accounts})
+    kept = {c: u for c, u in webhooks.urls.get(team, {}).items() if c in route.channels}
+    # The URL first: a route never names a channel whose URL this command failed to write.
+    secret.write(webhooks.with_team(team, {**kept, **urls}))
     table.put(route, datetime.now(UTC))
-    channels = ", ".join(channel for channel, _ in route.destinations())
-    print(f"{'updated' if replaced else 'added'} team {route.team!r}: {channels}"
-          + (f"; accounts {', '.join(route.accounts)}" if route.accounts else ""))  # fmt: skip
+    missing = [c for c in route.channels if c not in kept and c not in urls]
+    print(
+        f"{'updated' if stored else 'added'} team {route.team!r}: {', '.join(route.channels)}"
+        + (f"; accounts {', '.join(route.accounts)}" if route.accounts else "")
+        + (f"; no URL yet for {', '.join(missing)} (give --{missing[0]}-url)" if missing else "")
+    )
     return 0
 
 
 def cmd_teams_list(args: argparse.Namespace) -> int:
     from finops_guard import runtime
 
-    routes, invalid = runtime.team_routes_table(_config(args).require("team_routes_table")).load()
+    config = _config(args)
+    routes, invalid = runtime.team_routes_table(config.require("team_routes_table")).load()
+    webhooks = _read_webhooks(_webhooks_secret(config), config.stage)
     for route in routes:
-        destinations = " ".join(f"{channel}={secret}" for channel, secret in route.destinations())
-        print("\t".join([route.team, destinations, ",".join(route.accounts) or "-"]))
+        channels = " ".join(
+            f"{channel}={webhooks.status(route.team, channel) if webhooks else 'unknown'}" for channel in route.channels
+        )
+        print("\t".join([route.team, channels, ",".join(route.accounts) or "-"]))
     for problem in invalid:
         print(f"invalid: {problem}", file=sys.stderr)
     if not routes:
         print("no team routes")
-    return 1 if invalid else 0
+    return 1 if invalid or webhooks is None else 0
 
 
 def cmd_teams_remove(args: argparse.Namespace) -> int:
     from finops_guard import runtime
 
-    if not runtime.team_routes_table(_config(args).require("team_routes_table")).remove(args.team):
-        print(f"no route for team {args.team!r}", file=sys.stderr)
+    config = _config(args)
+    secret = _webhooks_secret(config)
+    webhooks = _read_webhooks(secret, config.stage)
+    if webhooks is None:
+        return 1
+    in_secret = args.team in webhooks.document
+    if in_secret:  # the URLs are credentials: removed first
+        secret.write(webhooks.without_team(args.team))
+    routed = runtime.team_routes_table(config.require("team_routes_table")).remove(args.team)
+    if not routed and not in_secret:
+        print(f"finops-guard: no route for team {args.team!r} (see finops-guard teams list)", file=sys.stderr)
         return 1
     print(f"removed team {args.team!r}: its cards and alerts go to the default channel only")
     return 0
@@ -155,26 +232,31 @@ def register(commands: Any) -> None:
     def stage(p: argparse.ArgumentParser) -> None:
         p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
         p.add_argument("--table", help="team routes table (default finops-guard-<stage>-team-routes)")
+        p.add_argument("--secret", help="team webhooks secret (default finops-guard/<stage>/team-webhooks)")
 
-    teams = commands.add_parser("teams", help="team routes: each team's own channel").add_subparsers(
-        dest="action", required=True
+    teams = commands.add_parser(
+        "teams", help="team routes: each team's own channel (URLs in finops-guard/<stage>/team-webhooks)"
+    ).add_subparsers(dest="action", required=True)
+    add = teams.add_parser(
+        "add",
+        help="add a team, or update it: the URLs given are set, its other channel and accounts kept",
     )
-    add = teams.add_parser("add", help="add or replace a team's route")
     stage(add)
     add.add_argument("team", help="the team's tag value, exactly as tagged (tags are case-sensitive)")
     add.add_argument(
-        "--teams-secret", help="secret holding the team's Teams webhook URL (finops-guard/<stage>/teams/...)"
+        "--teams-url",
+        help="the team's Teams Workflows webhook URL (https://...logic.azure.com/..., "
+        "...powerautomate.com, ...environment.api.powerplatform.com or ...webhook.office.com)",
     )
+    add.add_argument("--slack-url", help="the team's Slack incoming webhook URL (https://hooks.slack.com/...)")
     add.add_argument(
-        "--slack-secret", help="secret holding the team's Slack webhook URL (finops-guard/<stage>/teams/...)"
+        "--account", action="append", help="an account the team owns, for anomaly routing (repeatable; replaces)"
     )
-    add.add_argument("--account", action="append", help="an account the team owns, for anomaly routing (repeatable)")
-    add.add_argument("--no-check", action="store_true", help="do not check that the secrets exist")
     add.set_defaults(func=cmd_teams_add)
-    listing = teams.add_parser("list", help="list team routes")
+    listing = teams.add_parser("list", help="list team routes and which channels have a URL (never the URLs)")
     stage(listing)
     listing.set_defaults(func=cmd_teams_list)
-    remove = teams.add_parser("remove", help="remove a team's route")
+    remove = teams.add_parser("remove", help="remove a team's route and its URLs")
     stage(remove)
     remove.add_argument("team")
     remove.set_defaults(func=cmd_teams_remove)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +27,8 @@ class ChatMessage:
     channel: str  # "teams" | "slack"
     kind: str
     payload: dict[str, Any]
-    # The webhook secret of a team's own channel; None = the deployment's channel for `channel`.
+    # A team's own channel (teams.team_destination: "team:<team>", never a secret's name, which cannot
+    # hold ':'); None = the deployment's channel for `channel`. Kept in the outbox for redrives.
     secret_name: str | None = None
 
 
@@ -33,8 +36,21 @@ class ChatConfigError(RuntimeError):
     """The channel cannot be used as configured (secret missing, unreadable, or holding a bad URL)."""
 
 
+def team_webhook_key(secret_name: str, team: str, channel: str) -> str:
+    """Where a team channel's URL belongs: `<team webhooks secret>#<channel>:<team>` ('#' cannot be in
+    a secret's name). What a team channel that is not set up yet is reported under."""
+    return f"{secret_name}#{channel}:{team}"
+
+
 def put_webhook_command(secret_name: str) -> str:
-    """The command that sets up a chat channel: its webhook URL into its secret."""
+    """The command that sets up a chat channel: its webhook URL into its secret (for a team channel,
+    `finops-guard teams add`, which validates the URL and writes it into the team webhooks secret)."""
+    secret, team_key, key = secret_name.partition("#")
+    if team_key:
+        channel, _, team = key.partition(":")
+        stage = re.fullmatch(r"finops-guard/([^/]+)/team-webhooks", secret)
+        stage_flag = f" --stage {shlex.quote(stage.group(1))}" if stage else ""
+        return f"finops-guard teams add {shlex.quote(team)}{stage_flag} --{channel}-url 'https://...'"
     return f"aws secretsmanager put-secret-value --secret-id {secret_name} --secret-string 'https://...'"
 
 
@@ -46,11 +62,14 @@ class ChatNotConfigured(ChatConfigError):
 
     def __init__(self, channel: str, secret_name: str) -> None:
         self.channel = channel
-        self.secret_name = secret_name
-        super().__init__(
-            f"{channel} chat is not set up yet: secret '{secret_name}' holds no webhook URL."
-            f" Put it with: {put_webhook_command(secret_name)}"
+        self.secret_name = secret_name  # or a team_webhook_key
+        secret, team_key, key = secret_name.partition("#")
+        where = (
+            f"team {key.partition(':')[2]!r} has no {channel} URL in secret '{secret}'"
+            if team_key
+            else f"secret '{secret_name}' holds no webhook URL"
         )
+        super().__init__(f"{channel} chat is not set up yet: {where}. Put it with: {put_webhook_command(secret_name)}")
 
 
 class PostRejected(RuntimeError):

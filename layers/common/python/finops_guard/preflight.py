@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -50,23 +51,24 @@ EVENTBRIDGE_REGION = "us-east-1"  # Cost Anomaly Detection puts its events on th
 PROJECT_TAG = ("Project", "FinOpsGuard")
 STACK_NAME_TAG = "aws:cloudformation:stack-name"
 
-# The fixed-name resources that outlive `cdk destroy`: a redeploy of the stage finds them.
-TABLE_NAMES = (
-    "outbox",
-    "budgets",
-    "budget-alerts",
-    "anomalies",
-    "team-routes",
-    "recommendations",
-    "stripe-events",
-    "billing-ledger",
-    "billing-objects",
-    "billing-alerts",
-    "dunning",
-    "invoice-requests",
-)
-SECRET_NAMES = ("teams-webhook-url", "finance-teams-webhook-url", "stripe-webhook-secret", "stripe-api-key")
-SLACK_SECRET_NAMES = ("slack-webhook-url", "finance-slack-webhook-url")
+# The stage's stacks (infra/stacks.py): ``FinOpsGuard-<stage>-<product>``, the core deployed first.
+PRODUCTS = ("Core", "Costs", "Billing")
+
+# The fixed-name resources that outlive `cdk destroy`, by the stack that creates them: a redeploy of the
+# stage finds them.
+TABLE_NAMES = {
+    "Core": ("outbox",),
+    "Costs": ("budgets", "budget-alerts", "anomalies", "team-routes", "recommendations"),
+    "Billing": ("stripe-events", "billing-ledger", "billing-objects", "billing-alerts", "dunning", "invoice-requests"),
+}
+SECRET_NAMES = {
+    "Core": ("teams-webhook-url",),
+    "Costs": (),
+    "Billing": ("finance-teams-webhook-url", "stripe-webhook-secret", "stripe-api-key"),
+}
+SLACK_SECRET_NAMES = {"Core": ("slack-webhook-url",), "Costs": (), "Billing": ("finance-slack-webhook-url",)}
+# Team routing (on unless teamDimension is "" or "null"): one secret holds every team's webhook URLs.
+TEAM_ROUTING_SECRET_NAMES = {"Core": (), "Costs": ("team-webhooks",), "Billing": ()}
 
 # Stack states: a deploy updates a stack in a COMPLETE state; these need a hand first.
 _STACK_DELETE_FIRST = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED")
@@ -95,10 +97,12 @@ class AwsUnreachable(Exception):
 
 @dataclass(frozen=True)
 class NamedResource:
-    """A resource the stack creates under a fixed name: ``kind`` is ``table`` or ``secret``."""
+    """A resource a stack creates under a fixed name: ``kind`` is ``table`` or ``secret``; ``stack`` the
+    name of the stack that creates it."""
 
     kind: str
     name: str
+    stack: str
 
 
 @dataclass(frozen=True)
@@ -110,27 +114,38 @@ class PreflightConfig:
     attribution_tag_keys: tuple[str, ...] = ("Team", "CostCenter")  # tag keys of attributionDimensions
     dunning_sender_email: str | None = None
     slack_enabled: bool = False
+    team_routing: bool = True  # teamDimension is not "" / "null": the team webhooks secret exists
     overrides: tuple[str, ...] = ()  # the -c key=value given (without stage), repeated in deploy commands
 
+    def stack_name(self, product: str) -> str:
+        """``FinOpsGuard-<stage>-<product>``, ``product`` one of PRODUCTS."""
+        return f"FinOpsGuard-{self.stage}-{product}"
+
     @property
-    def stack_name(self) -> str:
-        return f"FinOpsGuard-{self.stage}"
+    def stack_names(self) -> tuple[str, ...]:
+        """The stage's three stacks, the core first."""
+        return tuple(self.stack_name(product) for product in PRODUCTS)
 
     def named_resources(self) -> tuple[NamedResource, ...]:
-        """Every fixed-name table and secret of this stage's stack, in the stack's order."""
-        secrets = SECRET_NAMES + (SLACK_SECRET_NAMES if self.slack_enabled else ())
-        return tuple(NamedResource("table", f"finops-guard-{self.stage}-{n}") for n in TABLE_NAMES) + tuple(
-            NamedResource("secret", f"finops-guard/{self.stage}/{n}") for n in secrets
-        )
+        """Every fixed-name table and secret of this stage's stacks, stack by stack (the core first)."""
+        found: list[NamedResource] = []
+        for product in PRODUCTS:
+            stack = self.stack_name(product)
+            secrets = SECRET_NAMES[product] + (SLACK_SECRET_NAMES[product] if self.slack_enabled else ())
+            secrets += TEAM_ROUTING_SECRET_NAMES[product] if self.team_routing else ()
+            found += [NamedResource("table", f"finops-guard-{self.stage}-{n}", stack) for n in TABLE_NAMES[product]]
+            found += [NamedResource("secret", f"finops-guard/{self.stage}/{n}", stack) for n in secrets]
+        return tuple(found)
 
     def deploy_command(self, *flags: str) -> str:
-        return self.cdk_command("deploy", *flags)
+        """Deploy every stack of the stage (``--all``: the core first, then both products)."""
+        return self.cdk_command("deploy", *flags, stacks=("--all",))
 
-    def cdk_command(self, verb: str, *flags: str) -> str:
-        """``npx cdk <verb>`` with this stage and the same -c values preflight was given; a URL value is
-        not repeated (integration URLs carry keys), only named."""
+    def cdk_command(self, verb: str, *flags: str, stacks: Sequence[str] = ()) -> str:
+        """``npx cdk <verb> <stacks>`` with this stage and the same -c values preflight was given, then
+        ``flags``; a URL value is not repeated (integration URLs carry keys), only named."""
         context = [f"stage={self.stage}", *(_shown_override(pair) for pair in self.overrides)]
-        return " ".join([f"npx cdk {verb}", *(f"-c {c}" for c in context), *flags])
+        return " ".join([f"npx cdk {verb}", *stacks, *(f"-c {c}" for c in context), *flags])
 
 
 def _shown_override(pair: str) -> str:
@@ -202,6 +217,7 @@ def parse_config(stage: str, context: Mapping[str, Any], pairs: Sequence[str] = 
         attribution_tag_keys=_attribution_tag_keys(value("attributionDimensions", ["tag:Team", "tag:CostCenter"])),
         dunning_sender_email=_optional_email("dunningSenderEmail", value("dunningSenderEmail", None)),
         slack_enabled=_bool("slackEnabled", value("slackEnabled", False)),
+        team_routing=_team_routing(value("teamDimension", None)),
         overrides=tuple(f"{key}={text}" for key, text in overrides.items() if key != "stage"),
     )
 
@@ -276,6 +292,12 @@ def _attribution_tag_keys(raw: Any) -> tuple[str, ...]:
     if not 1 <= len(unique) <= MAX_DIMENSIONS:
         raise _invalid(key, raw, f"lists {len(unique)} dimensions; give 1 to {MAX_DIMENSIONS}")
     return tuple(d.key for d in unique if d.kind == "tag")
+
+
+def _team_routing(raw: Any) -> bool:
+    """infra/config.py: teamDimension absent or JSON null routes by the first dimension; "" or "null" is off.
+    Which dimension it names is infra's to check."""
+    return not (isinstance(raw, str) and raw.strip().lower() in _NULLS)
 
 
 def _optional_email(key: str, raw: Any) -> str | None:
@@ -368,7 +390,7 @@ class RoleDecision:
 class AccountFacts:
     caller: Caller
     region: str
-    stack: StackState | None | Unanswered = None
+    stacks: Mapping[str, StackState | None | Unanswered] = field(default_factory=dict)  # name -> state; absent: None
     monitors: tuple[AnomalyMonitor, ...] | Unanswered = ()
     organization: Organization | Unanswered = Organization(None)
     api_gateway: ApiGatewayRole | Unanswered = ApiGatewayRole(None)
@@ -430,7 +452,7 @@ def assess(config: PreflightConfig, facts: AccountFacts, today: date) -> list[Fi
         permissions_finding(facts),
         bootstrap_finding(facts),
         region_finding(facts.region),
-        stack_finding(config, facts.stack),
+        *(stack_finding(name, facts.stacks.get(name)) for name in config.stack_names),
         *named_resource_findings(config, facts),
         services_monitor_finding(config, facts.monitors),
         custom_monitors_finding(config, facts),
@@ -534,8 +556,8 @@ def region_finding(region: str) -> Finding:
     )
 
 
-def stack_finding(config: PreflightConfig, stack: StackState | None | Unanswered) -> Finding:
-    item, name = "stack", config.stack_name
+def stack_finding(name: str, stack: StackState | None | Unanswered) -> Finding:
+    item = "stack"
     if isinstance(stack, Unanswered):
         return could_not_check(item, stack, f"stack {name}", f"aws cloudformation describe-stacks --stack-name {name}")
     if stack is None:
@@ -595,10 +617,9 @@ def stack_finding(config: PreflightConfig, stack: StackState | None | Unanswered
 def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> list[Finding]:
     """The fixed-name tables and secrets: free, the stack's own, leftovers to adopt, or in the way."""
     item = "named resources"
-    stack = facts.stack if isinstance(facts.stack, StackState) else None
-    owned = stack.owned if stack is not None else frozenset()
+    states = {name: state for name, state in facts.stacks.items() if isinstance(state, StackState)}
     free: list[str] = []
-    ours: list[str] = []
+    ours: list[NamedResource] = []
     adopt: list[NamedResource] = []  # tables: --import-existing-resources takes them
     secrets: list[tuple[NamedResource, ExistingResource]] = []  # need `cdk import` (see import_secrets_fix)
     restore: list[tuple[NamedResource, ExistingResource]] = []
@@ -611,13 +632,13 @@ def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> lis
             free.append(resource.name)
         elif isinstance(fact, Unanswered):
             gaps.append((resource, fact))
-        elif _owned_by(stack, owned, fact):
-            ours.append(resource.name)
+        elif _owned_by(states.get(resource.stack), fact):
+            ours.append(resource)
         elif isinstance(fact.tags, Unanswered):
             gaps.append((resource, fact.tags))
         elif fact.status == "DELETING":
             waiting.append(resource)
-        elif (problem := _not_ours(config, fact.tags)) is not None:
+        elif (problem := _not_ours(config, resource, fact.tags)) is not None:
             foreign.append((resource, problem))
         elif fact.deletion_date is not None:
             restore.append((resource, fact))
@@ -626,12 +647,14 @@ def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> lis
         else:
             adopt.append(resource)
     findings: list[Finding] = []
-    if isinstance(owned, Unanswered) and stack is not None:
-        by_hand = f"aws cloudformation list-stack-resources --stack-name {config.stack_name}"
-        findings.append(could_not_check(item, owned, f"which resources {config.stack_name} owns", by_hand))
+    for name, state in states.items():
+        if isinstance(state.owned, Unanswered):
+            by_hand = f"aws cloudformation list-stack-resources --stack-name {name}"
+            findings.append(could_not_check(item, state.owned, f"which resources {name} owns", by_hand))
+    owners = Counter(r.stack for r in ours)
     counted = [
         f"{len(free)} not there yet (the deploy creates them)" if free else "",
-        f"{len(ours)} owned by {config.stack_name}" if ours else "",
+        *(f"{count} owned by {name}" for name, count in owners.items()),
     ]
     if free or ours:
         findings.append(Finding(item, OK, "; ".join(c for c in counted if c)))
@@ -669,7 +692,8 @@ def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> lis
             Finding(
                 item,
                 BLOCKING,
-                f"secrets left by an earlier {config.stack_name} (tagged {PROJECT_TAG[0]}={PROJECT_TAG[1]}, "
+                f"secrets left by an earlier FinOps Guard {config.stage} deploy "
+                f"(tagged {PROJECT_TAG[0]}={PROJECT_TAG[1]}, "
                 f"Environment={config.stage}) and owned by no stack: {names}. --import-existing-resources cannot "
                 "adopt a secret (CloudFormation auto-imports only types whose primary identifier is not read-only; "
                 "a secret's is its ARN), so a deploy would fail on them",
@@ -682,7 +706,8 @@ def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> lis
             Finding(
                 item,
                 WILL_ADOPT,
-                f"tables left by an earlier {config.stack_name} (tagged {PROJECT_TAG[0]}={PROJECT_TAG[1]}, "
+                f"tables left by an earlier FinOps Guard {config.stage} deploy "
+                f"(tagged {PROJECT_TAG[0]}={PROJECT_TAG[1]}, "
                 f"Environment={config.stage}) and owned by no stack; the deploy imports them, data kept: {names}",
                 config.deploy_command("--import-existing-resources"),
             )
@@ -691,35 +716,44 @@ def named_resource_findings(config: PreflightConfig, facts: AccountFacts) -> lis
 
 
 def import_secrets_fix(config: PreflightConfig, secrets: Sequence[tuple[NamedResource, ExistingResource]]) -> str:
-    """Adopt leftover secrets (values kept) with a CloudFormation resource import: `cdk import` asks for
-    each new resource's identifier; a secret's is its ARN."""
-    answers = "; ".join(f"{r.name}: {fact.arn}" for r, fact in secrets)
+    """Adopt leftover secrets (values kept) with a CloudFormation resource import into the stack that
+    creates each: `cdk import` (one stack at a time, the core first) asks for each new resource's
+    identifier; a secret's is its ARN."""
+    imports = []
+    for stack in dict.fromkeys(r.stack for r, _ in secrets):
+        answers = "; ".join(f"{r.name}: {fact.arn}" for r, fact in secrets if r.stack == stack)
+        imports.append(
+            f"{config.cdk_command('import', stacks=(stack,))} and, where it asks for a secret's Id, "
+            f"enter its ARN ({answers})"
+        )
     return (
-        f"{config.cdk_command('import')} and, where it asks for a secret's Id, enter its ARN ({answers}); "
-        "answer y only for FinOps Guard tables this preflight lists as left behind, leave everything else empty; "
-        f"then: {config.deploy_command('--import-existing-resources')}"
+        f"{'; then '.join(imports)}; answer y only for FinOps Guard tables this preflight lists as left behind, "
+        f"leave everything else empty; then: {config.deploy_command('--import-existing-resources')}"
     )
 
 
-def _owned_by(stack: StackState | None, owned: frozenset[str] | Unanswered, fact: ExistingResource) -> bool:
+def _owned_by(stack: StackState | None, fact: ExistingResource) -> bool:
+    """Whether ``stack`` (the one that creates the resource) owns it already."""
     if stack is None:
         return False
+    owned = stack.owned
     if isinstance(owned, frozenset):
         return fact.name in owned or fact.arn in owned
     # The stack's resource list is unreadable: CloudFormation's own tag is the next best evidence.
     return isinstance(fact.tags, Mapping) and fact.tags.get(STACK_NAME_TAG) == stack.name
 
 
-def _not_ours(config: PreflightConfig, tags: Mapping[str, str]) -> str | None:
-    """Why tags say a resource is not this stage's, or None when it is."""
+def _not_ours(config: PreflightConfig, resource: NamedResource, tags: Mapping[str, str]) -> str | None:
+    """Why tags say a resource is not this stage's (or belongs to a stack other than the one that
+    creates it), or None when it is."""
     project, environment = tags.get(PROJECT_TAG[0]), tags.get("Environment")
     if project != PROJECT_TAG[1] or environment != config.stage:
         expected = f"{PROJECT_TAG[0]}={PROJECT_TAG[1]}, Environment={config.stage}"
         shown = ", ".join(f"{k}={tags[k]}" for k in (PROJECT_TAG[0], "Environment") if k in tags)
         return f"tagged {shown}; expected {expected}" if shown else f"not tagged {expected}"
     stack = tags.get(STACK_NAME_TAG)
-    if stack is not None and stack != config.stack_name:
-        return f"created by stack {stack}; CloudFormation imports nothing another stack owns"
+    if stack is not None and stack != resource.stack:
+        return f"created by stack {stack}, not {resource.stack}; CloudFormation imports nothing another stack owns"
     return None
 
 
@@ -806,7 +840,7 @@ def api_gateway_finding(config: PreflightConfig, api: ApiGatewayRole | Unanswere
             f"set to {api.role_arn}, which no longer exists; the deploy replaces the dangling "
             "setting with FinOps Guard's role",
         )
-    if role_name.startswith(f"{config.stack_name}-"):
+    if role_name.startswith(f"{config.stack_name('Billing')}-"):
         return Finding(item, OK, f"set to this stage's own role {api.role_arn}")
     return Finding(
         item,
@@ -929,8 +963,14 @@ POLL_INTERVAL_S = 5.0
 
 
 def default_paging_alarm(stage: str) -> str:
-    """A 5-minute alarm that treats missing data as OK: it returns to OK at its next evaluation."""
-    return f"FinOpsGuard-{stage}-weekly-report-Throttles"
+    """The core's failure queue alarm: a 5-minute alarm that treats missing data as OK, so with the queue
+    empty it returns to OK at its next evaluation."""
+    return f"FinOpsGuard-{stage}-Failures"
+
+
+def core_deploy_command(stage: str) -> str:
+    """Deploy (or restore) the core stack, which holds the ops topic and the paging alarms."""
+    return f"npx cdk deploy FinOpsGuard-{stage}-Core -c stage={stage}"
 
 
 def ops_topic_name(stage: str) -> str:
@@ -978,7 +1018,7 @@ def paging_precheck(stage: str, name: str, alarm: Alarm | None) -> Finding | Non
             item,
             BLOCKING,
             f"no alarm {name}",
-            f"deploy the stack first ({'npx cdk deploy -c stage=' + stage}), or name one: --alarm NAME",
+            f"deploy the core stack first ({core_deploy_command(stage)}), or name one: --alarm NAME",
         )
     if alarm.state == "ALARM":
         return Finding(
@@ -997,7 +1037,7 @@ def paging_precheck(stage: str, name: str, alarm: Alarm | None) -> Finding | Non
         )
     if paging_topic(stage, alarm) is None:
         return Finding(
-            item, BLOCKING, f"{name} notifies no SNS topic", f"redeploy to restore it: npx cdk deploy -c stage={stage}"
+            item, BLOCKING, f"{name} notifies no SNS topic", f"redeploy to restore it: {core_deploy_command(stage)}"
         )
     return None
 
@@ -1133,7 +1173,7 @@ def paging_findings(
                 BLOCKING,
                 f"no confirmed subscription on {topic}: the page reaches nobody",
                 f"set -c opsAlarmEmail=... or -c opsAlarmHttpsEndpoints=... and redeploy "
-                f"(npx cdk deploy -c stage={stage} ...), then confirm the subscription",
+                f"({core_deploy_command(stage)} ...), then confirm the subscription",
             )
         )
     else:
@@ -1144,7 +1184,7 @@ def paging_findings(
 
 def _publish_fix(stage: str, alarm: str, result: ActionResult) -> str:
     error = result.error.lower()
-    redeploy = f"npx cdk deploy -c stage={stage}"
+    redeploy = core_deploy_command(stage)
     if "kms" in error:
         return (
             f"the topic's KMS key policy must let cloudwatch.amazonaws.com use the key (kms:Decrypt, "

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from finops_guard.adapters.chat import WebhookPoster
 from finops_guard.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
 from finops_guard.adapters.outbox import DynamoOutbox
-from finops_guard.adapters.secrets import read_webhook_url
+from finops_guard.adapters.secrets import read_team_webhook_url, read_webhook_url
 from finops_guard.delivery import ChatConfigError, ChatMessage, ChatNotConfigured, Poster, RoutingPoster
 from finops_guard.mock_data import MockCostSource
 from finops_guard.report import BudgetLine, budget_lines
@@ -169,12 +169,7 @@ def routing(config: ReportSettings) -> Routing:
         return Routing(config.team_dimension, available=False)
     for problem in invalid:
         log.error("invalid team route skipped; fix it with finops-guard teams add", extra={"problem": str(problem)})
-    prefix = config.team_secret_prefix
-    usable = [r for r in routes if not prefix or all(s.startswith(prefix) for _, s in r.destinations())]
-    for route in routes:
-        if route not in usable:
-            log.error("team route names a secret outside the readable prefix; skipped", extra={"team": route.team})
-    return Routing(config.team_dimension, usable)
+    return Routing(config.team_dimension, routes)
 
 
 @cache
@@ -267,13 +262,29 @@ def webhook_poster(
     unreadable = setup.unreadable if setup is not None else {}
 
     def url_for(message: ChatMessage, refresh: bool = False) -> str:
-        # A team's card names its own secret; everything else goes to the deployment's channel.
+        team = _team_of(config, message)
+        if team is not None:
+            return read_team_webhook_url(
+                config.require("team_webhooks_secret_name"), team, channel=message.channel, refresh=refresh
+            )
         secret = message.secret_name or config.secret_for(message.channel)
         if secret in unreadable and not refresh:
             raise ChatConfigError(str(unreadable[secret]))
         return read_webhook_url(secret, channel=message.channel, refresh=refresh)
 
     return WebhookPoster(url_for, refresh_url=lambda message: url_for(message, refresh=True), deadline=deadline)
+
+
+def _team_of(config: ReportSettings, message: ChatMessage) -> str | None:
+    """The team whose channel `message` is for (its URL is in the team webhooks secret), else None.
+    A message kept in the outbox before the team webhooks secret names its team's old secret under
+    finops-guard/<stage>/teams/ (no longer readable): its id still names the team."""
+    from finops_guard.teams import destination_team, legacy_team_secret_prefix, team_of_message
+
+    team = destination_team(message.secret_name)
+    if team is None and message.secret_name and message.secret_name.startswith(legacy_team_secret_prefix(config.stage)):
+        team = team_of_message(message.message_id)
+    return team
 
 
 def scheduled_time(event: dict[str, Any] | None) -> datetime:

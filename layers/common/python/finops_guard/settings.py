@@ -85,7 +85,7 @@ class ReportSettings:
     attribution_dimensions: tuple[AttributionDimension, ...] = ()
     team_dimension: AttributionDimension | None = None  # its values are teams, routed to their channels
     team_routes_table: str | None = None
-    team_secret_prefix: str | None = None  # where team webhook secrets must live (finops-guard/<stage>/teams/)
+    team_webhooks_secret_name: str | None = None  # one JSON map: team -> {"teams": url, "slack": url}
     chargeback_bucket: str | None = None
     chargeback_unallocated: str = "proportional"  # or "separate": untagged cost kept as its own line
     chargeback_link_minutes: int = 60
@@ -158,7 +158,7 @@ class ReportSettings:
             attribution_dimensions=dimensions,
             team_dimension=team,
             team_routes_table=get("TEAM_ROUTES_TABLE"),
-            team_secret_prefix=get("TEAM_SECRET_PREFIX"),
+            team_webhooks_secret_name=get("TEAM_WEBHOOKS_SECRET_NAME"),
             chargeback_bucket=get("CHARGEBACK_BUCKET"),
             chargeback_unallocated=unallocated,
             chargeback_link_minutes=int(link_text),

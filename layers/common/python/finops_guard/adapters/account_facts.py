@@ -180,7 +180,7 @@ class AccountFactsReader:
         return AccountFacts(
             caller=caller,
             region=region,
-            stack=self.stack(config.stack_name),
+            stacks={name: self.stack(name) for name in config.stack_names},
             monitors=self.monitors(),
             organization=self.organization(),
             api_gateway=self.api_gateway_role(),

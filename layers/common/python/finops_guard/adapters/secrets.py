@@ -1,4 +1,5 @@
-"""Secrets from Secrets Manager (plain strings): chat webhook URLs, Stripe signing secrets and key.
+"""Secrets from Secrets Manager: chat webhook URLs, Stripe signing secrets and key (plain strings), and
+the team webhooks secret (one JSON map of every routed team's URLs, parsed by finops_guard.teams).
 
 Cached for the life of the container: a warm invocation makes no Secrets Manager call. A value is
 read again only when it stops working (a chat webhook answering 401/403/404/410, a Stripe signature
@@ -13,13 +14,19 @@ never stored anywhere but the secret.
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from finops_guard.delivery import ChatConfigError, ChatNotConfigured, put_webhook_command
+from finops_guard.delivery import ChatConfigError, ChatNotConfigured, put_webhook_command, team_webhook_key
+
+if TYPE_CHECKING:
+    from finops_guard.teams import TeamWebhooks
 
 REFRESH_INTERVAL_S = 60.0
 _MISSING = object()
@@ -99,6 +106,44 @@ def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -
             f" {put_webhook_command(secret_name)}"
         ) from None
     return validate_webhook_url(url, secret_name=secret_name, channel=channel)
+
+
+def read_team_webhook_url(secret_name: str, team: str, *, channel: str, refresh: bool = False) -> str:
+    """`team`'s webhook URL for `channel` in the team webhooks secret (one JSON map for every team,
+    read once per container like any secret). Raises ChatNotConfigured when the map has no URL for
+    them (read again at most once a minute, so a warm container sees a `teams add` made since), and
+    ChatConfigError when the secret is missing, unreadable, or its value or the team's entry is
+    invalid. No message names a URL."""
+    from finops_guard.teams import TeamWebhooksError, parse_team_webhooks
+
+    key = team_webhook_key(secret_name, team, channel)
+    fix = put_webhook_command(key)
+    try:
+        text = secret_text(secret_name, refresh=refresh)
+    except _Unreadable as error:
+        raise ChatConfigError(
+            f"team webhooks secret '{secret_name}' is unavailable right now ({error.code}); the message is kept"
+            " in the outbox: finops-guard outbox redrive once Secrets Manager answers again"
+        ) from None
+    if text is None:
+        raise ChatConfigError(
+            f"team webhooks secret '{secret_name}' does not exist (the stack creates it with team routing on);"
+            f" deploy, then: {fix}"
+        )
+    try:
+        url = parse_team_webhooks(text).url(team, channel)
+        if url is None and not refresh and _stale(secret_name):
+            url = parse_team_webhooks(secret_text(secret_name, refresh=True)).url(team, channel)
+    except TeamWebhooksError as error:
+        raise ChatConfigError(f"team webhooks secret '{secret_name}' {error}; put a valid URL with: {fix}") from None
+    except _Unreadable as error:
+        raise ChatConfigError(
+            f"team webhooks secret '{secret_name}' is unavailable right now ({error.code}); the message is kept"
+            " in the outbox: finops-guard outbox redrive once Secrets Manager answers again"
+        ) from None
+    if url is None:
+        raise ChatNotConfigured(channel, key)
+    return url
 
 
 def _error_code(error: Exception) -> str:
@@ -183,3 +228,38 @@ def secret_exists(name: str) -> bool:
             return False
         raise
     return True
+
+
+class TeamWebhooksSecret:
+    """The team webhooks secret as `finops-guard teams add|remove|list` reads and writes it (values
+    read and put directly, never through the functions' cache).
+
+    Read, change, put: two operators running `teams add` at the same moment can lose one change
+    (Secrets Manager has no conditional put); `teams list` shows what is there."""
+
+    def __init__(self, secret_name: str, client: Any | None = None) -> None:
+        self.secret_name = secret_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            from finops_guard.adapters.aws import CLIENT_CONFIG
+
+            self._client = boto3.client("secretsmanager", config=CLIENT_CONFIG)
+        return self._client
+
+    def read(self) -> TeamWebhooks:
+        """The parsed map. Raises TeamWebhooksError when the value is not a JSON object, and lets
+        ResourceNotFoundException and other AWS errors through (the CLI reports them)."""
+        from finops_guard.teams import parse_team_webhooks
+
+        answer = self.client.get_secret_value(SecretId=self.secret_name)
+        return parse_team_webhooks(answer.get("SecretString"))
+
+    def write(self, document: Mapping[str, Mapping[str, str]]) -> None:
+        self.client.put_secret_value(
+            SecretId=self.secret_name, SecretString=json.dumps(document, sort_keys=True, separators=(",", ":"))
+        )

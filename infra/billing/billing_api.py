@@ -5,7 +5,7 @@ Stripe -> API Gateway POST /stripe/webhook -> stripe-webhook (verifies Stripe-Si
 event once, updates ledger, objects, alerts and dunning, confirms bot invoices) -> billing-alerts stream
 -> billing-notifier -> finance chat through the shared outbox.
 
-The same REST API also carries the IAM-authorised finance admin routes; infra/constructs/billing_jobs.py
+The same REST API also carries the IAM-authorised finance admin routes; infra/billing_jobs.py
 adds them with the function behind them.
 """
 
@@ -13,31 +13,32 @@ from __future__ import annotations
 
 import json
 
+import jsii
 from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs.deploy_setup import DeploySetup
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import (
+from infra.core.deploy_setup import DeploySetup
+from infra.core.layers import Layers
+from infra.core.monitored_function import (
     ALARM_PERIOD,
     METRICS_NAMESPACE,
     MonitoredFunction,
     MonitoredFunctionProps,
     function_code,
 )
-from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets, placeholder_secret
-from infra.constructs.storage import GlobalIndex, state_table, use_outbox_statement
+from infra.core.paging import Paging
+from infra.core.secrets import WebhookSecrets, add_webhook_secrets, placeholder_secret
+from infra.core.storage import GlobalIndex, state_table, use_outbox_statement
 
 WEBHOOK_TIMEOUT = Duration.seconds(15)
 WEBHOOK_MEMORY_MB = 512
@@ -50,7 +51,6 @@ SIGNATURE_HEADER = "method.request.header.Stripe-Signature"
 STREAM_BATCH_SIZE = 10
 STREAM_RETRY_ATTEMPTS = 3
 # 4xx above this in 5 minutes is more than a mis-rolled secret: someone is probing the endpoint.
-CLIENT_ERROR_SPIKE = 20
 # 10 forged or stale signatures in 5 minutes are no clock skew or stray replay: someone is probing the
 # webhook, or Stripe's own deliveries are refused because the signing secret was rolled but not put.
 SIGNATURE_FAILURE_SPIKE = 10
@@ -67,6 +67,18 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+@jsii.implements(lambda_.IEventSourceDlq)
+class _FailureQueueDestination:
+    """The failure queue as a stream mapping's on-failure destination. Not SqsDlq, whose grant adds two
+    queue reads Lambda never makes: the role's ReportFailedEvents statement (sqs:SendMessage) is all it needs."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(self, _target: lambda_.IEventSourceMapping, _handler: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+
+
 class BillingApi(Construct):
     """Exposes ``stripe_secret`` (and its ``stripe_secret_name``, ``stripe_previous_secret_name``),
     ``finance_secrets``, ``outbox_table``, the tables (``stripe_events_table``, ``ledger_table``,
@@ -80,29 +92,29 @@ class BillingApi(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
         outbox_table: dynamodb.ITable,
         setup: DeploySetup,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.outbox_table = outbox_table
-        self._alarm_action = cloudwatch_actions.SnsAction(alarm_topic)
+        self.paging = paging
         self.stripe_secret_name = f"finops-guard/{config.stage}/stripe-webhook-secret"
         # Created by operators while rolling the signing secret, never by the stack: see _add_stripe_secret.
         self.stripe_previous_secret_name = f"{self.stripe_secret_name}-previous"
         self.stripe_secret = self._add_stripe_secret()
         self.finance_secrets = self._add_finance_secrets()
         self._add_tables()
-        self.stripe_webhook = self._add_stripe_webhook(layers, alarm_topic)
+        self.stripe_webhook = self._add_stripe_webhook(layers, paging)
         self._grant_stripe_webhook()
         self.access_logs = self._add_access_logs()
         self.api = self._add_api()
         self.logs_role_setting = self._add_logs_role_setting(setup)
         self.webhook_url = self.api.url_for_path(WEBHOOK_PATH)
         self.api_alarms = self._add_api_alarms()
-        self.billing_notifier = self._add_billing_notifier(layers, alarm_topic)
+        self.billing_notifier = self._add_billing_notifier(layers, paging)
         self._add_alert_stream_trigger()
         self._grant_billing_notifier()
 
@@ -218,10 +230,10 @@ class BillingApi(Construct):
             "FINOPSGUARD_MAX_BODY_BYTES": str(config.webhook_max_body_bytes),
         }
 
-    def _add_stripe_webhook(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_stripe_webhook(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         stage = self.config.stage
-        # API Gateway invokes it synchronously: Lambda never retries, and its DLQ only receives events of
-        # a manual asynchronous invoke. Stripe itself redelivers an event until it gets a 2xx.
+        # API Gateway invokes it synchronously: an error is a 5xx (the API's alarm pages), Lambda never
+        # retries, and Stripe itself redelivers the event until it gets a 2xx.
         return MonitoredFunction(
             self,
             "StripeWebhook",
@@ -233,17 +245,9 @@ class BillingApi(Construct):
                 timeout=WEBHOOK_TIMEOUT,
                 memory_size=WEBHOOK_MEMORY_MB,
                 environment=self._webhook_environment(),
-                layers=[layers.common, layers.report_deps, layers.billing_deps],
-                alarm_topic=alarm_topic,
-                retry_hint=(
-                    "Stripe got a 5xx for that delivery and, in live mode, retries it with exponential backoff "
-                    "for up to three days; once fixed, resend failed events from the Stripe Dashboard "
-                    "(Developers > Webhooks)."
-                ),
-                redrive_hint=(
-                    "invoke the function again with the message body and delete the message (only manual "
-                    "asynchronous invokes land here: API Gateway calls this function synchronously)"
-                ),
+                layers=[layers.common, layers.report_deps, layers.stripe()],
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
@@ -478,22 +482,10 @@ class BillingApi(Construct):
                 description=(
                     f"The billing API {api_name} answered 5xx in the last 5 minutes. First: {access_logs_hint} and "
                     "look at resourcePath. /stripe/webhook: Stripe did not get its events acknowledged (it retries "
-                    f"them for up to three days); check the FinOpsGuard-{stage}-stripe-webhook-Errors, -Duration "
-                    f"and -Throttles alarms and the log group of {function_name}, and after the fix resend failed "
-                    f"events from the Stripe Dashboard. /invoices or /billing/...: check the FinOpsGuard-{stage}-"
-                    "billing-admin alarms and its log group; the finance caller got the error and may retry."
-                ),
-            ),
-            self._api_alarm(
-                "4xx-spike",
-                stage_metrics.metric_client_error(period=ALARM_PERIOD, statistic="Sum"),
-                threshold=CLIENT_ERROR_SPIKE,
-                description=(
-                    f"{CLIENT_ERROR_SPIKE} or more requests to the billing API {api_name} were refused with 4xx in "
-                    f"5 minutes: someone may be probing it, the signing secret in Stripe and in "
-                    f"{self.stripe_secret_name} differ, or a finance tool signs its admin calls with the wrong "
-                    f"credentials (403). First: {access_logs_hint} and count requests by resourcePath, ip and "
-                    "status; if webhook requests come from Stripe's webhook IPs, compare the two signing secrets."
+                    f"them for up to three days); read the ERROR lines in the log group of {function_name} (an error, "
+                    "a timeout or a throttle), and after the fix resend failed events from the Stripe Dashboard. "
+                    f"/invoices or /billing/...: read the log group of finops-guard-{stage}-billing-admin; the "
+                    "finance caller got the error and may retry."
                 ),
             ),
             self._api_alarm(
@@ -534,9 +526,7 @@ class BillingApi(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(self._alarm_action)
-        alarm.add_ok_action(self._alarm_action)
-        return alarm
+        return self.paging.page(alarm)
 
     # --- billing notifier -----------------------------------------------------------------------
 
@@ -548,8 +538,7 @@ class BillingApi(Construct):
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
         }
 
-    def _add_billing_notifier(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
-        alerts_table = self._table_name("billing-alerts")
+    def _add_billing_notifier(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "BillingNotifier",
@@ -562,17 +551,8 @@ class BillingApi(Construct):
                 memory_size=NOTIFIER_MEMORY_MB,
                 environment=self._notifier_environment(),
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
-                # Only the billing-alerts stream invokes this function; its DLQ gets the stream's failures.
-                retry_hint=(
-                    f"Failed {alerts_table} stream records are retried {STREAM_RETRY_ATTEMPTS} times (the batch "
-                    f"is split to isolate the bad record), then described in finops-guard-{self.config.stage}-"
-                    "billing-notifier-dlq."
-                ),
-                redrive_hint=(
-                    f"re-save the alert named by the message's shard and sequence numbers in {alerts_table} "
-                    "(any update makes a new stream record) and delete the message"
-                ),
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
@@ -586,7 +566,8 @@ class BillingApi(Construct):
                 retry_attempts=STREAM_RETRY_ATTEMPTS,
                 bisect_batch_on_error=True,
                 report_batch_item_failures=True,
-                on_failure=event_sources.SqsDlq(notifier.dead_letter_queue),
+                # A batch that fails every retry is recorded in the stage's failure queue (it pages).
+                on_failure=_FailureQueueDestination(notifier.failure_queue),
             )
         )
         # The event source grants stream reads on this table's stream only, plus dynamodb:ListStreams.

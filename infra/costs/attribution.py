@@ -6,28 +6,30 @@ attribution dimension) -> chargeback/<YYYY-MM>/<dimension>.csv in the chargeback
 pre-signed links in the default chat, through the shared outbox.
 
 Team routing: weekly report, budget guard and anomaly alerts read the routes (``finops-guard teams
-add|list|remove`` writes them) and post a team's cards with that team's webhook secret, which operators
-create under ``finops-guard/<stage>/teams/``: the only team secrets these functions may read.
+add|list|remove`` writes them) and post a team's cards to the URL the team webhooks secret
+``finops-guard/<stage>/team-webhooks`` holds for it (one JSON map for every team, created here holding
+``{}``; ``teams add`` fills it): the only team secret these functions may read.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sns as sns
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from finops_guard.teams import team_secret_prefix
+from finops_guard.teams import team_webhooks_secret_name
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs.cost_reports import allow_cost_and_usage_reads
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
-from infra.constructs.schedules import FunctionSchedule, add_function_schedule
-from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import access_log_bucket, report_bucket, state_table, use_outbox_statement
+from infra.core.layers import Layers
+from infra.core.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.core.paging import Paging
+from infra.core.schedules import FunctionSchedule, add_function_schedule
+from infra.core.secrets import WebhookSecrets, placeholder_secret
+from infra.core.storage import access_log_bucket, report_bucket, state_table, use_outbox_statement
+from infra.costs.cost_reports import allow_cost_and_usage_reads
 
 CHARGEBACK_FUNCTION = "chargeback"
 # One Cost Explorer request per dimension (at most three), each maybe a few pages, then the chat post
@@ -44,11 +46,12 @@ ACCESS_LOG_DAYS = 400
 
 
 class Attribution(Construct):
-    """Exposes ``team_routes_table``, ``team_secret_prefix``, ``access_log_bucket``, ``chargeback_bucket``,
+    """Exposes ``team_routes_table``, ``team_webhooks`` (the team webhooks secret, None with team routing
+    off) and its ``team_webhooks_secret_name``, ``access_log_bucket``, ``chargeback_bucket``,
     ``chargeback`` (a monitored function, and its ``function``) and ``schedule``.
 
     ``allow_team_routing(fn)`` lets a posting function attribute spend and reach each team's channel;
-    ``allow_team_assignment(fn)`` only lets a function tell which team owns what (no team secrets).
+    ``allow_team_assignment(fn)`` only lets a function tell which team owns what (no team secret).
     """
 
     def __init__(
@@ -57,8 +60,8 @@ class Attribution(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
         webhook_secrets: WebhookSecrets,
         outbox_table: dynamodb.ITable,
     ) -> None:
@@ -66,14 +69,16 @@ class Attribution(Construct):
         self.config = config
         self.webhook_secrets = webhook_secrets
         self.outbox_table = outbox_table
-        self.team_secret_prefix = team_secret_prefix(config.stage)
+        self.team_webhooks_secret_name = team_webhooks_secret_name(config.stage)
         # Kept even with team routing off: `finops-guard teams add` can prepare routes before it is on.
         self.team_routes_table = self._add_team_routes_table()
+        # $0.40 a month whatever the number of teams: only when routing can use it.
+        self.team_webhooks = self._add_team_webhooks() if self.routing_enabled else None
         self.access_log_bucket = access_log_bucket(
             self, "ChargebackAccessLogs", expire_after=Duration.days(ACCESS_LOG_DAYS)
         )
         self.chargeback_bucket = self._add_chargeback_bucket()
-        self.chargeback = self._add_chargeback(layers, alarm_topic)
+        self.chargeback = self._add_chargeback(layers, paging)
         self.function = self.chargeback.function
         self._grant_chargeback()
         self.schedule = self._add_schedule()
@@ -102,54 +107,47 @@ class Attribution(Construct):
 
     def allow_team_routing(self, poster: MonitoredFunction) -> None:
         """Let ``poster`` group spend by the attribution dimensions and, with team routing on, read the
-        team routes and post to each team's own channel (its webhook secret under the team prefix).
+        team routes and post to each team's own channel (GetSecretValue on the team webhooks secret only).
 
         The dimensions are set even with routing off: the weekly card's attribution KPIs use them.
         """
         self.allow_team_assignment(poster)
-        if self.config.team_dimension is None:
+        if self.team_webhooks is None:
             return
         poster.add_to_role_policy(
             iam.PolicyStatement(
                 sid="ReadTeamWebhookSecrets",
                 actions=["secretsmanager:GetSecretValue"],
-                resources=[self.team_secrets_arn],
-            )
-        )
-        Validations.of(poster.role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{self._team_secrets_arn_pattern}]",
-                reason=(
-                    "Team webhook secrets are created by operators, one per team channel, after deploy "
-                    "(finops-guard teams add names them), so their names cannot be listed in the template. "
-                    f"The wildcard allows secretsmanager:GetSecretValue only, on secrets named "
-                    f"{self.team_secret_prefix}* in this account and region; routes naming a secret "
-                    "elsewhere are refused by the CLI and skipped by the functions."
-                ),
+                resources=[self.team_webhooks.secret_arn],
             )
         )
 
-    @property
-    def team_secrets_arn(self) -> str:
-        """``arn:<partition>:secretsmanager:<region>:<account>:secret:finops-guard/<stage>/teams/*``."""
-        return Stack.of(self).format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{self.team_secret_prefix}*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    def _add_team_webhooks(self) -> secretsmanager.Secret:
+        name = self.team_webhooks_secret_name
+        return placeholder_secret(
+            self,
+            "TeamWebhooksSecret",
+            name=name,
+            description=(
+                'Every routed team\'s chat webhook URLs, a JSON map {"<team>": {"teams": "https://...", '
+                '"slack": "https://..."}}. Created holding {}; fill it with: finops-guard teams add <team> '
+                f"--stage {self.config.stage} --teams-url 'https://...' [--slack-url 'https://...']"
+            ),
+            no_rotation_reason=(
+                "The secret holds Microsoft Teams and Slack incoming webhook URLs issued by those services; "
+                "there is no API to mint new ones, so a rotation Lambda cannot exist. Operators replace a "
+                "team's URL by hand (a new webhook in the channel, then finops-guard teams add) when it leaks "
+                "or is revoked."
+            ),
+            empty_json_object=True,
         )
-
-    @property
-    def _team_secrets_arn_pattern(self) -> str:
-        """The team secrets ARN the way cdk-nag names it in a finding."""
-        return f"arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{self.team_secret_prefix}*"
 
     def _routing_environment(self) -> dict[str, str]:
         assert self.config.team_dimension is not None
         return {
             "FINOPSGUARD_TEAM_DIMENSION": self.config.team_dimension,
             "FINOPSGUARD_TEAM_ROUTES_TABLE": self.team_routes_table.table_name,
-            "FINOPSGUARD_TEAM_SECRET_PREFIX": self.team_secret_prefix,
+            "FINOPSGUARD_TEAM_WEBHOOKS_SECRET_NAME": self.team_webhooks_secret_name,
         }
 
     def _add_team_routes_table(self) -> dynamodb.Table:
@@ -188,7 +186,7 @@ class Attribution(Construct):
             environment["FINOPSGUARD_TEAM_DIMENSION"] = config.team_dimension
         return environment
 
-    def _add_chargeback(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_chargeback(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "Chargeback",
@@ -201,19 +199,15 @@ class Attribution(Construct):
                 memory_size=CHARGEBACK_MEMORY_MB,
                 environment=self._chargeback_environment(),
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
-                slow_calls="Cost Explorer pages, S3 PutObject, webhook",
-                redrive_hint=(
-                    "invoke the function with the message body (a retried run never announces twice), or "
-                    'with {"month": "YYYY-MM"} for the month the message names, and delete the message'
-                ),
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
     def _grant_chargeback(self) -> None:
         chargeback, bucket = self.chargeback, self.chargeback_bucket
         allow_cost_and_usage_reads(
-            chargeback, scoped_to="log group, DLQ, webhook secrets, outbox table and the chargeback objects"
+            chargeback, scoped_to="log group, failure queue, webhook secrets, outbox table and the chargeback objects"
         )
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
         for statement in (

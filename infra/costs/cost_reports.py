@@ -1,4 +1,4 @@
-"""The weekly cost report: chat webhook secrets, the message outbox, the function and its schedule."""
+"""The weekly cost report: the function and its schedule (it posts through the core's secrets and outbox)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
-from infra.constructs.schedules import FunctionSchedule, add_function_schedule
-from infra.constructs.secrets import WebhookSecrets, add_webhook_secrets
-from infra.constructs.storage import state_table, use_outbox_statement
+from infra.core.layers import Layers
+from infra.core.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.core.paging import Paging
+from infra.core.schedules import FunctionSchedule, add_function_schedule
+from infra.core.secrets import WebhookSecrets
+from infra.core.storage import use_outbox_statement
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -53,10 +53,8 @@ def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str, als
 
 
 class CostReports(Construct):
-    """Exposes ``webhook_secrets``, ``outbox_table``, ``weekly_report`` (its ``function``) and ``schedule``.
-
-    The webhook secrets and the outbox are shared: the budget guard posts through them too.
-    """
+    """Exposes ``weekly_report`` (its ``function``) and ``schedule``; ``webhook_secrets`` and
+    ``outbox_table`` are the core's, which every posting function shares."""
 
     def __init__(
         self,
@@ -64,34 +62,19 @@ class CostReports(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
+        webhook_secrets: WebhookSecrets,
+        outbox_table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
-        self.webhook_secrets = self._add_webhook_secrets()
-        self.outbox_table = self._add_outbox_table()
-        self.weekly_report = self._add_weekly_report(layers, alarm_topic)
+        self.webhook_secrets = webhook_secrets
+        self.outbox_table = outbox_table
+        self.weekly_report = self._add_weekly_report(layers, paging)
         self.function = self.weekly_report.function
         self._grant_weekly_report()
         self.schedule = self._add_schedule()
-
-    def _add_webhook_secrets(self) -> WebhookSecrets:
-        return add_webhook_secrets(
-            self, stage=self.config.stage, slack_enabled=self.config.slack_enabled, purpose="FinOps Guard reports"
-        )
-
-    def _add_outbox_table(self) -> dynamodb.Table:
-        return state_table(
-            self,
-            "OutboxTable",
-            table_name=f"finops-guard-{self.config.stage}-outbox",
-            partition_key="message_id",
-            ttl_attribute="expires_at",
-            # A delivery queue, not a record: what it carries (alerts, billing events) is kept in the
-            # tables it came from, and delivered messages expire.
-            deletion_protection=False,
-        )
 
     def _environment(self) -> dict[str, str]:
         config = self.config
@@ -107,7 +90,7 @@ class CostReports(Construct):
             environment["FINOPSGUARD_SAVINGS_PLANS_KPI"] = "true"
         return environment
 
-    def _add_weekly_report(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_weekly_report(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "WeeklyReport",
@@ -120,7 +103,8 @@ class CostReports(Construct):
                 memory_size=REPORT_MEMORY_MB,
                 environment=self._environment(),
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
@@ -140,8 +124,8 @@ class CostReports(Construct):
         allow_cost_and_usage_reads(
             self.weekly_report,
             scoped_to=(
-                "log group, DLQ, webhook secrets, outbox, budget, team routes and recommendations tables, and the "
-                "team webhook secrets under its stage's prefix"
+                "log group, failure queue, webhook secrets, outbox, budget, team routes and recommendations tables, "
+                "and the team webhooks secret"
             ),
             also_unscoped=(
                 f"{' and by '.join(unscoped)}, read-only Cost Explorer actions without resource-level permissions too"

@@ -15,27 +15,25 @@ from collections.abc import Mapping
 from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.billing.billing_api import BillingApi
 from infra.config import FinOpsGuardConfig
-from infra.constructs.billing_api import BillingApi
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import (
-    DEFAULT_REDRIVE_HINT,
+from infra.core.layers import Layers
+from infra.core.monitored_function import (
     METRICS_NAMESPACE,
     MonitoredFunction,
     MonitoredFunctionProps,
     function_code,
 )
-from infra.constructs.schedules import FunctionSchedule, add_function_schedule
-from infra.constructs.secrets import placeholder_secret
-from infra.constructs.storage import access_log_bucket, report_bucket, use_outbox_statement
+from infra.core.paging import Paging
+from infra.core.schedules import FunctionSchedule, add_function_schedule
+from infra.core.secrets import placeholder_secret
+from infra.core.storage import access_log_bucket, report_bucket, use_outbox_statement
 
 DUNNING_TIMEOUT = Duration.seconds(120)
 DUNNING_MEMORY_MB = 256
@@ -81,21 +79,21 @@ class BillingJobs(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
         billing: BillingApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.billing = billing
-        self._alarm_action = cloudwatch_actions.SnsAction(alarm_topic)
+        self.paging = paging
         self.stripe_api_key_secret_name = f"finops-guard/{config.stage}/stripe-api-key"
         self.stripe_api_key_secret = self._add_stripe_api_key_secret()
         self.access_log_bucket = self._add_access_log_bucket()
         self.export_bucket = self._add_export_bucket()
-        self.dunning_sender = self._add_dunning_sender(layers, alarm_topic)
-        self.reconciliation = self._add_reconciliation(layers, alarm_topic)
-        self.billing_admin = self._add_billing_admin(layers, alarm_topic)
+        self.dunning_sender = self._add_dunning_sender(layers, paging)
+        self.reconciliation = self._add_reconciliation(layers, paging)
+        self.billing_admin = self._add_billing_admin(layers, paging)
         self._grant_dunning_sender()
         self._grant_reconciliation()
         self._grant_billing_admin()
@@ -200,11 +198,8 @@ class BillingJobs(Construct):
         timeout: Duration,
         memory_size: int,
         environment: Mapping[str, str],
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
-        slow_calls: str,
-        retry_hint: str | None = None,
-        redrive_hint: str = DEFAULT_REDRIVE_HINT,
+        layers: Layers,
+        paging: Paging,
     ) -> MonitoredFunction:
         return MonitoredFunction(
             self,
@@ -217,67 +212,49 @@ class BillingJobs(Construct):
                 timeout=timeout,
                 memory_size=memory_size,
                 environment=environment,
-                layers=[layers.common, layers.report_deps, layers.billing_deps],
-                alarm_topic=alarm_topic,
-                retry_hint=retry_hint,
-                slow_calls=slow_calls,
-                redrive_hint=redrive_hint,
+                layers=[layers.common, layers.report_deps, layers.stripe()],
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
-    def _add_dunning_sender(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_dunning_sender(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return self._function(
             "DunningSender",
             name="dunning-sender",
             description="Sends the due dunning reminders of unpaid invoices by e-mail (SES) and SMS (SNS)",
             folder="dunning_sender",
-            slow_calls="Stripe API, SES, SNS, DynamoDB",
             timeout=DUNNING_TIMEOUT,
             memory_size=DUNNING_MEMORY_MB,
             environment=self._dunning_environment(),
             layers=layers,
-            alarm_topic=alarm_topic,
-            redrive_hint=(
-                "delete the message: the next scheduled run sends every step that is still pending and due "
-                "(or invoke the function with the message body to send them now)"
-            ),
+            paging=paging,
         )
 
-    def _add_reconciliation(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_reconciliation(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return self._function(
             "Reconciliation",
             name="reconciliation",
             description="Compares Stripe invoices of the last 30 days with the billing ledger and raises mismatches",
             folder="reconciliation",
-            slow_calls="Stripe invoice list pages, DynamoDB ledger queries",
             timeout=RECONCILIATION_TIMEOUT,
             memory_size=RECONCILIATION_MEMORY_MB,
             environment=self._reconciliation_environment(),
             layers=layers,
-            alarm_topic=alarm_topic,
+            paging=paging,
         )
 
-    def _add_billing_admin(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_billing_admin(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return self._function(
             "BillingAdmin",
             name="billing-admin",
             description="Finance admin API (invoice bot, summary, alert retry and resend, portal) and ledger export",
             folder="billing_admin",
-            slow_calls="Stripe API, DynamoDB, S3 export upload, chat webhook",
             timeout=ADMIN_TIMEOUT,
             memory_size=ADMIN_MEMORY_MB,
             environment=self._admin_environment(),
             layers=layers,
-            alarm_topic=alarm_topic,
-            # API Gateway calls it synchronously (the caller gets the error); only the weekly export
-            # schedule invokes it asynchronously.
-            retry_hint=(
-                "An API caller got a 5xx answer and may retry the call. A failed weekly export is retried "
-                f"twice, then parked in finops-guard-{self.config.stage}-billing-admin-dlq."
-            ),
-            redrive_hint=(
-                'invoke the function with {"action": "weekly_export"} (or the parked body) and delete the message'
-            ),
+            paging=paging,
         )
 
     # --- permissions ----------------------------------------------------------------------------
@@ -548,7 +525,7 @@ class BillingJobs(Construct):
             alarm_description=(
                 f"Fewer than {INVOICE_SLO_PERCENT} % of the bot invoices Stripe confirmed in the last hour were "
                 "confirmed within 5 minutes of the request (SLO). First: check the FinOpsGuard-"
-                f"{stage}-billing-admin and -stripe-webhook Errors alarms and the Stripe status page, then open "
+                f"{stage}-billing-api-5xx alarm and the Stripe status page, then open "
                 f"the log groups of {admin.function_name} and {webhook.function_name} in CloudWatch Logs "
                 "Insights and find the slow or retried invoice requests."
             ),
@@ -557,11 +534,10 @@ class BillingJobs(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=1,
             # No confirmed invoice in an hour makes the ratio missing: nothing was measured, nothing
-            # breached. A stuck bot shows up in billing-admin's own Errors alarm instead.
+            # breached. A failing bot shows up in the billing API's 5xx alarm instead.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        latency_alarm.add_alarm_action(self._alarm_action)
-        latency_alarm.add_ok_action(self._alarm_action)
+        self.paging.page(latency_alarm)
         sender = self.dunning_sender
         dunning_alarm = sender.add_alarm(
             "StepsFailed",

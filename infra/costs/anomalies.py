@@ -18,24 +18,24 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import CostFilter, FinOpsGuardConfig
-from infra.constructs.alerts import AlertTopic
-from infra.constructs.deploy_setup import DeploySetup
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import (
+from infra.core.alerts import AlertTopic
+from infra.core.deploy_setup import DeploySetup
+from infra.core.layers import Layers
+from infra.core.monitored_function import (
     ALARM_PERIOD,
     METRICS_NAMESPACE,
     MonitoredFunction,
     MonitoredFunctionProps,
     function_code,
 )
-from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import state_table, use_outbox_statement
+from infra.core.paging import Paging
+from infra.core.secrets import WebhookSecrets
+from infra.core.storage import state_table, use_outbox_statement
 
 FUNCTION_NAME = "anomaly-alerts"
 ALERTS_TIMEOUT = Duration.seconds(60)
@@ -86,8 +86,8 @@ class Anomalies(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
         webhook_secrets: WebhookSecrets,
         outbox_table: dynamodb.ITable,
         setup: DeploySetup,
@@ -99,7 +99,7 @@ class Anomalies(Construct):
         self.anomalies_table = self._add_table()
         self.alerts = self._add_topic()
         self.topic = self.alerts.topic
-        self.anomaly_alerts = self._add_function(layers, alarm_topic)
+        self.anomaly_alerts = self._add_function(layers, paging)
         self.function = self.anomaly_alerts.function
         self.inbox = self._add_inbox()
         self.topic.add_subscription(subscriptions.SqsSubscription(self.inbox, raw_message_delivery=False))
@@ -121,7 +121,7 @@ class Anomalies(Construct):
 
     @property
     def _inbox_name(self) -> str:
-        # Known before the queue exists: the function's alarms name it, and the queue redrives to its DLQ.
+        # Known before the queue exists: the latency alarm names it.
         return f"finops-guard-{self.config.stage}-anomaly-inbox"
 
     def _add_table(self) -> dynamodb.Table:
@@ -143,10 +143,9 @@ class Anomalies(Construct):
             display_name=f"FinOps Guard {self.config.stage} cost anomalies",
             purpose="cost anomaly",
             email=None,
+            encryption="none",  # Cost Anomaly Detection publishes: it would need a customer-managed key
         )
-        # Nothing for sns.amazonaws.com here: for encrypted topic -> SQS delivery the SNS docs require a key
-        # policy on the *queue's* CMK only, and the inbox is SQS-managed SSE, which has no key policy.
-        # The topic statement with aws:SourceAccount and the key statement without a condition, as documented:
+        # The topic statement with aws:SourceAccount, as documented:
         # https://docs.aws.amazon.com/cost-management/latest/userguide/ad-SNS.html
         alerts.allow_service_to_publish("costalerts.amazonaws.com", sid="AllowCostAnomalyDetectionToPublish")
         return alerts
@@ -162,8 +161,7 @@ class Anomalies(Construct):
             "FINOPSGUARD_ANOMALY_REALERT_GROWTH": config.anomaly_realert_growth,
         }
 
-    def _add_function(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
-        inbox_name = self._inbox_name
+    def _add_function(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "AnomalyAlerts",
@@ -176,20 +174,14 @@ class Anomalies(Construct):
                 memory_size=ALERTS_MEMORY_MB,
                 environment=self._environment(),
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
-                # Only the SQS trigger invokes this function, so its DLQ holds inbox messages only.
-                retry_hint=(
-                    f"Alerts of a failed batch return to {inbox_name} and are retried; after "
-                    f"{INBOX_MAX_RECEIVES} receives they are parked in finops-guard-{self.config.stage}-"
-                    f"{FUNCTION_NAME}-dlq."
-                ),
-                redrive_hint=(f"move the messages back to {inbox_name} (SQS console > this DLQ > Start DLQ redrive)"),
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
     def _add_inbox(self) -> sqs.Queue:
-        # Alerts that fail five deliveries join the function's own DLQ (14 days, longer than the
-        # inbox keeps them), where the standard DeadLetters alarm already watches.
+        # A message that fails five receives (unreadable, or not recorded) joins the stage's failure queue
+        # (14 days, longer than the inbox keeps it), whose alarm pages; `finops-guard dlq redrive` returns it.
         return sqs.Queue(
             self,
             "Inbox",
@@ -199,7 +191,7 @@ class Anomalies(Construct):
             visibility_timeout=INBOX_VISIBILITY_TIMEOUT,
             retention_period=INBOX_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=INBOX_MAX_RECEIVES, queue=self.anomaly_alerts.dead_letter_queue
+                max_receive_count=INBOX_MAX_RECEIVES, queue=self.anomaly_alerts.failure_queue
             ),
         )
 
@@ -253,7 +245,7 @@ class Anomalies(Construct):
         )
 
     def _add_alarms(self) -> None:
-        alerts, name = self.anomaly_alerts, self.anomaly_alerts.function_name
+        alerts = self.anomaly_alerts
         logs_hint = f"open the log group {alerts.log_group.log_group_name} in CloudWatch Logs Insights"
         alerts.add_alarm(
             "ForwardingLatency",
@@ -262,30 +254,8 @@ class Anomalies(Construct):
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             description=(
                 f"A cost anomaly alert took more than {FORWARDING_SLO_SECONDS // 60} minutes from Cost Anomaly "
-                f"Detection to chat (SLO). First: check the InboxAge alarm and {name}'s Throttles and Errors, "
-                f"then {logs_hint} and find the slow webhook post or outbox retry."
-            ),
-        )
-        alerts.add_alarm(
-            "MalformedMessages",
-            self._custom_metric("MalformedAnomalyMessages", "Sum"),
-            threshold=1,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            description=(
-                f"{name} received messages that are not readable anomaly alerts and skipped them. First: "
-                f"{logs_hint}, find the skipped message ids and compare those bodies with the "
-                "samples in events/: Cost Anomaly Detection may have changed its format."
-            ),
-        )
-        alerts.add_alarm(
-            "InboxAge",
-            self.inbox.metric_approximate_age_of_oldest_message(period=ALARM_PERIOD, statistic="Maximum"),
-            threshold=FORWARDING_SLO_SECONDS,
-            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            description=(
-                f"Anomaly alerts have waited more than {FORWARDING_SLO_SECONDS // 60} minutes in the SQS queue "
-                f"{self._inbox_name}. First: check that {name}'s SQS trigger is enabled (Lambda console "
-                "> Configuration > Triggers), then its Errors and Throttles alarms and its log group."
+                f"Detection to chat (SLO). First: check the age of the oldest message in {self._inbox_name} and "
+                f"finops-guard dlq list, then {logs_hint} and find the slow webhook post or outbox retry."
             ),
         )
 

@@ -1,4 +1,4 @@
-"""FinOps Guard CDK constructs, one module per concern."""
+"""The shared core every product stands on: chat secrets, the outbox, paging, layers, and how a function is run."""
 
 from pathlib import Path
 

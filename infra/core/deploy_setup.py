@@ -1,9 +1,10 @@
 """Deploy-time custom resources that make a first deploy succeed in an account that is not empty.
 
-One small function (``finops-guard-<stage>-deploy-setup``) answers three kinds of custom resource;
-each method below adds its resource and exactly the permissions that kind uses. The function runs
-only while CloudFormation creates, updates or deletes them: no schedule, no alarm (a failure shows as
-the stack event's reason, which is where the person deploying looks). Decisions and their reasons:
+One small function per product stack (``finops-guard-<stage>-<product>-setup``) answers the kinds of
+custom resource that stack uses; each method below adds its resource and exactly the permissions that
+kind uses. The function runs only while CloudFormation creates, updates or deletes them: no schedule,
+no alarm of its own (a failure shows as the stack event's reason, which is where the person deploying
+looks, and a run that dies before it answers goes to the failure queue). Decisions and their reasons:
 finops_guard/deploy_setup.py.
 """
 
@@ -17,10 +18,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.layers import ARCHITECTURE, RUNTIME, SharedLayers
-from infra.constructs.monitored_function import function_code, powertools_environment
+from infra.core.layers import ARCHITECTURE, RUNTIME, Layers
+from infra.core.monitored_function import function_code, powertools_environment, send_async_failures
+from infra.core.paging import Paging
 
-FUNCTION_NAME = "deploy-setup"
 # Cost Explorer, API Gateway (with up to 35 s of waiting for a new role to propagate) and one metric.
 TIMEOUT = Duration.minutes(2)
 MEMORY_MB = 128
@@ -31,11 +32,19 @@ class DeploySetup(Construct):
     ``report_grace`` each add one custom resource and the grants it needs."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, stage: str, layers: SharedLayers, tags: Mapping[str, str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        product: str,
+        layers: Layers,
+        paging: Paging,
+        tags: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.tags = dict(tags)  # for what the custom resources create (CloudFormation's tags do not reach it)
-        self.function_name = f"finops-guard-{stage}-{FUNCTION_NAME}"
+        self.function_name = f"finops-guard-{stage}-{product}-setup"
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
@@ -66,11 +75,13 @@ class DeploySetup(Construct):
             handler="handler.lambda_handler",
             timeout=TIMEOUT,
             memory_size=MEMORY_MB,
-            environment=powertools_environment(FUNCTION_NAME),
+            environment=powertools_environment(f"{product}-setup"),
             layers=[layers.common, layers.report_deps],
             role=self.role,
             log_group=self.log_group,
         )
+        # CloudFormation invokes it asynchronously: a run that dies before it answers pages.
+        send_async_failures(self, self.function, self.role, paging)
         # The role is already ordered by the function's GetAtt (cfn-lint W3005); keep only its policy.
         function_resource = self.function.node.default_child
         policy = self.role.node.find_child("DefaultPolicy").node.default_child

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs.alerts import AlertTopic
-from infra.constructs.cost_reports import allow_cost_and_usage_reads
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
-from infra.constructs.schedules import FunctionSchedule, add_function_schedule
-from infra.constructs.secrets import WebhookSecrets
-from infra.constructs.storage import state_table, use_outbox_statement
+from infra.core.alerts import AlertTopic
+from infra.core.layers import Layers
+from infra.core.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.core.paging import Paging
+from infra.core.schedules import FunctionSchedule, add_function_schedule
+from infra.core.secrets import WebhookSecrets
+from infra.core.storage import state_table, use_outbox_statement
+from infra.costs.cost_reports import allow_cost_and_usage_reads
 
 GUARD_TIMEOUT = Duration.seconds(300)
 GUARD_MEMORY_MB = 512
@@ -37,8 +37,8 @@ class Budgets(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
         finance_alerts: AlertTopic,
         webhook_secrets: WebhookSecrets,
         outbox_table: dynamodb.ITable,
@@ -61,7 +61,7 @@ class Budgets(Construct):
             ttl="expires_at",
             deletion_protection=True,
         )
-        self.budget_guard = self._add_budget_guard(layers, alarm_topic)
+        self.budget_guard = self._add_budget_guard(layers, paging)
         self.function = self.budget_guard.function
         self._grant_budget_guard()
         self.schedule = self._add_schedule()
@@ -112,7 +112,7 @@ class Budgets(Construct):
             "FINOPSGUARD_FORECAST_INTERVAL": config.forecast_interval,
         }
 
-    def _add_budget_guard(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_budget_guard(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "BudgetGuard",
@@ -125,7 +125,8 @@ class Budgets(Construct):
                 memory_size=GUARD_MEMORY_MB,
                 environment=self._environment(),
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
@@ -141,8 +142,8 @@ class Budgets(Construct):
         allow_cost_and_usage_reads(
             guard,
             scoped_to=(
-                "log group, DLQ, webhook secrets, budget, alert, outbox and team routes tables, finance topic "
-                "and its key, the default event bus, and the team webhook secrets under its stage's prefix"
+                "log group, failure queue, webhook secrets, budget, alert, outbox and team routes tables, finance "
+                "topic, the default event bus, and the team webhooks secret"
             ),
         )
         default_bus_arn = Stack.of(self).format_arn(
@@ -174,16 +175,6 @@ class Budgets(Construct):
             ),
         ):
             guard.add_to_role_policy(statement)
-        Validations.of(guard.role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                reason=(
-                    "kms:GenerateDataKey* is the action the SNS documentation requires of publishers to an "
-                    "SSE-encrypted topic, and it is limited to the single customer managed key of the finance "
-                    "alert topic, so no other key can be used through it."
-                ),
-            )
-        )
 
     def _add_schedule(self) -> scheduler.Schedule:
         return add_function_schedule(

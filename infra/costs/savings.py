@@ -23,15 +23,15 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import FinOpsGuardConfig
-from infra.constructs.cost_reports import allow_cost_and_usage_reads
-from infra.constructs.layers import SharedLayers
-from infra.constructs.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
-from infra.constructs.schedules import FunctionSchedule, add_function_schedule
-from infra.constructs.storage import state_table
+from infra.core.layers import Layers
+from infra.core.monitored_function import MonitoredFunction, MonitoredFunctionProps, function_code
+from infra.core.paging import Paging
+from infra.core.schedules import FunctionSchedule, add_function_schedule
+from infra.core.storage import state_table
+from infra.costs.cost_reports import allow_cost_and_usage_reads
 
 SAVINGS_REFRESH_FUNCTION = "savings-refresh"
 # Pages of 1,000 recommendations, then one UpdateItem per listed item (hundreds in a large
@@ -41,13 +41,6 @@ SAVINGS_REFRESH_MEMORY_MB = 256
 # The Service Authorization Reference lists cost-optimization-hub:GetRecommendation as a dependent
 # action of ListRecommendations (a caller may need both), and no resource types for either.
 COST_OPTIMIZATION_HUB_ACTIONS = ("cost-optimization-hub:ListRecommendations", "cost-optimization-hub:GetRecommendation")
-NOT_ENROLLED = (
-    "Likely causes: AccessDeniedException from Cost Optimization Hub because the account is not enrolled in it "
-    "(an opt-in: Billing and Cost Management console > Cost Optimization Hub > enable; recommendations appear "
-    "within a day), or set the context savingsRecommendations to false and redeploy; ThrottlingException or "
-    "InternalServerException: Cost Optimization Hub was unavailable, the next run catches up. A failed "
-    "listing writes nothing, so no recommendation is closed by mistake."
-)
 
 
 class Savings(Construct):
@@ -64,8 +57,8 @@ class Savings(Construct):
         construct_id: str,
         *,
         config: FinOpsGuardConfig,
-        layers: SharedLayers,
-        alarm_topic: sns.ITopic,
+        layers: Layers,
+        paging: Paging,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -75,7 +68,7 @@ class Savings(Construct):
         self.function: lambda_.Function | None = None
         self.schedule: scheduler.Schedule | None = None
         if self.refresh_enabled:
-            refresh = self._add_refresh(layers, alarm_topic)
+            refresh = self._add_refresh(layers, paging)
             self._grant_refresh(refresh)
             self.refresh, self.function = refresh, refresh.function
             self.schedule = self._add_schedule(refresh)
@@ -111,7 +104,7 @@ class Savings(Construct):
             deletion_protection=False,  # a copy of Cost Optimization Hub's, rebuilt by every daily refresh
         )
 
-    def _add_refresh(self, layers: SharedLayers, alarm_topic: sns.ITopic) -> MonitoredFunction:
+    def _add_refresh(self, layers: Layers, paging: Paging) -> MonitoredFunction:
         return MonitoredFunction(
             self,
             "SavingsRefresh",
@@ -130,20 +123,15 @@ class Savings(Construct):
                     "FINOPSGUARD_RECOMMENDATIONS_TABLE": self.recommendations_table.table_name,
                 },
                 layers=[layers.common, layers.report_deps],
-                alarm_topic=alarm_topic,
-                slow_calls="Cost Optimization Hub pages, DynamoDB UpdateItem per recommendation, Cost Explorer",
-                error_causes=NOT_ENROLLED,
-                redrive_hint=(
-                    "invoke the function with the message body (a refresh lists everything again and is safe "
-                    "to repeat) and delete the message"
-                ),
+                paging=paging,
+                kpi_metrics=self.config.dashboard,
             ),
         )
 
     def _grant_refresh(self, refresh: MonitoredFunction) -> None:
         allow_cost_and_usage_reads(
             refresh,
-            scoped_to="log group, DLQ, recommendations table and team routes table",
+            scoped_to="log group, failure queue, recommendations table and team routes table",
             also_unscoped=(
                 " and ".join(COST_OPTIMIZATION_HUB_ACTIONS) + " (its dependent action in the Service "
                 "Authorization Reference), read-only actions for which Cost Optimization Hub defines no resource "

@@ -12,12 +12,20 @@ from constructs import Construct
 
 
 def placeholder_secret(
-    scope: Construct, construct_id: str, *, name: str, description: str, no_rotation_reason: str
+    scope: Construct,
+    construct_id: str,
+    *,
+    name: str,
+    description: str,
+    no_rotation_reason: str,
+    empty_json_object: bool = False,
 ) -> secretsmanager.Secret:
     """Secret ``name``, kept when the stack is deleted (not when its first create fails: RetainExceptOnCreate);
     ``no_rotation_reason`` acknowledges AwsSolutions-SMG4.
 
-    The generated random string is only a placeholder: the real value is put with put-secret-value.
+    The placeholder is a generated random string, or with ``empty_json_object`` the JSON ``{}`` (a map
+    operators fill later; the template holds only ``{}``, and since that never changes, a stack update
+    never overwrites what was put): the real value is put with put-secret-value.
     """
     secret = secretsmanager.Secret(
         scope,
@@ -25,6 +33,7 @@ def placeholder_secret(
         secret_name=name,
         description=description,
         removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        secret_object_value={} if empty_json_object else None,
     )
     Validations.of(secret).acknowledge(Acknowledgment(id="AwsSolutions-SMG4", reason=no_rotation_reason))
     return secret

@@ -12,7 +12,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from constructs import Construct
 
-from infra.constructs.monitored_function import MonitoredFunction
+from infra.core.monitored_function import MonitoredFunction
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class FunctionSchedule:
 
 
 def add_function_schedule(scope: Construct, target: MonitoredFunction, spec: FunctionSchedule) -> scheduler.Schedule:
-    """Schedule ``target`` without flexible window: 2 retries within 1 h, then the function's DLQ.
+    """Schedule ``target`` without flexible window: 2 retries within 1 h, then the stage's failure queue.
 
     Both constructs are created directly in ``scope`` (no wrapper construct) so their logical ids,
     and with them the named schedule, stay put when code moves here.
@@ -47,7 +47,7 @@ def add_function_schedule(scope: Construct, target: MonitoredFunction, spec: Fun
             retry_attempts=2,
             max_event_age=Duration.hours(1),
             # Events Scheduler could not deliver land next to the function's own async failures.
-            dead_letter_queue=target.dead_letter_queue,
+            dead_letter_queue=target.failure_queue,
             # Immutable: the target would otherwise also grant invoke on every version (":*").
             role=role.without_policy_updates(),
         ),
@@ -76,7 +76,7 @@ def _add_scheduler_role(scope: Construct, target: MonitoredFunction, spec: Funct
         iam.PolicyStatement(
             sid="ParkUndeliveredEvents",
             actions=["sqs:SendMessage"],
-            resources=[target.dead_letter_queue.queue_arn],
+            resources=[target.failure_queue.queue_arn],
         )
     )
     return role

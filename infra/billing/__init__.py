@@ -1,0 +1,1 @@
+"""The billing product: the Stripe webhook and ledger, and the billing operations around it."""
