@@ -76,8 +76,13 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
         ("bench_webhook (logic only)", "handler code alone, in-memory ledger"),
         ("bench_reconciliation", "(planted 34), 10 past due (expected 10), stored item"),
         ("bench_reconciliation", "2 list requests of 100"),
-        ("bench_selfcost", "SMOKE RUN (the first 3 days, 2 sampled customer groups)"),
-        ("bench_selfcost", "correct: True"),
+        ("selfcost", "SMOKE RUN (the first 3 days, 2 sampled customer groups)"),
+        ("selfcost", "correct: True"),
+        ("selfcost (fixed charges per stack)", "    Core     | "),
+        ("selfcost (fixed charges per stack)", "    Costs    | "),
+        ("selfcost (fixed charges per stack)", "    Billing  | "),
+        ("selfcost (deployments)", "    (a) core + costs, cdk.json defaults"),
+        ("selfcost (deployments)", "    (b) everything (core + costs + billing)"),
     ],
 )
 def test_each_bench_section_ran_in_the_smoke_run(smoke_run: SmokeRun, bench_module: str, line: str) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from devtools.selfcost.run import main
+
+sys.exit(main())
