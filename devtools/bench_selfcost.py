@@ -20,7 +20,7 @@ customer groups: a test that the bench still runs, whose figures are not a month
   on a cold start. Scheduled runs start cold; the webhook's containers follow its arrival times.
 - Money is Decimal throughout; prices live in PRICES, one table, with their sources.
 
-- Cost Explorer answers come from the synthetic organisation (finops_guard.mock_data), queued on
+- Cost Explorer answers come from the synthetic organisation (finops_guard.costs.mock_data), queued on
   the embedded Cost Explorer in the order each run asks (CostAnswers); Cost Optimization Hub, which
   moto lacks, is answered by botocore's Stubber, the Savings Plans reads by a before-call handler.
 
@@ -989,8 +989,8 @@ class Lambdas:
         chat_bytes: Callable[[], int],
         month_start: datetime,
     ) -> None:
-        from finops_guard import runtime
-        from finops_guard.adapters import secrets
+        from finops_guard.core.adapters import secrets
+        from finops_guard.costs import runtime
 
         from devtools.lambda_runner import load_handler
 
@@ -1024,7 +1024,7 @@ class Lambdas:
 
     def _enter(self, function: str, cold: bool) -> None:
         from aws_lambda_powertools.utilities import parameters
-        from finops_guard.adapters import chat
+        from finops_guard.core.adapters import chat
 
         saved = self._saved.get(function, {})
         for index, cache in enumerate(self._caches()):
@@ -1254,8 +1254,8 @@ class Deployment:
         """What `finops-guard teams add <team> --teams-secret ...` leaves: per team a Teams webhook
         secret under the team prefix (the operator creates it; it is not in the template) and a route
         by the team tag alone (no accounts). Returns the secrets' names."""
-        from finops_guard.adapters.team_routes import TeamRoutesTable
-        from finops_guard.teams import TeamRoute, team_secret_prefix
+        from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+        from finops_guard.costs.teams import TeamRoute, team_secret_prefix
 
         routes = TeamRoutesTable(self.team_routes_table, self.aws.client("dynamodb"))
         names = []
@@ -1278,7 +1278,7 @@ ACCOUNT = "111111111111"
 
 
 def _one_account() -> dict[str, str]:
-    from finops_guard.mock_data import ACCOUNTS
+    from finops_guard.costs.mock_data import ACCOUNTS
 
     return {ACCOUNT: ACCOUNTS[ACCOUNT]}
 
@@ -1286,10 +1286,10 @@ def _one_account() -> dict[str, str]:
 def budget_documents(as_of: date) -> list[dict[str, Any]]:
     """Five budgets over two scope kinds (the account, four services), sized against the synthetic
     account's own month so that thresholds cross during the month, as they would in use."""
-    from finops_guard.budget_costs import collect_budget_costs, plan_queries
-    from finops_guard.budget_guard import evaluate
-    from finops_guard.budgets import parse_budget
-    from finops_guard.mock_data import SERVICES, synthetic_query_pages
+    from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.costs.budget_guard import evaluate
+    from finops_guard.costs.budgets import parse_budget
+    from finops_guard.costs.mock_data import SERVICES, synthetic_query_pages
 
     def month_actual(scope: dict[str, Any]) -> Decimal:
         probe = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": scope})
@@ -1371,14 +1371,14 @@ def _moto_cost_and_usage_queue(account: str = "123456789012") -> list[Any]:
 
 
 def _synthetic(request: dict[str, Any]) -> Answer:
-    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.costs.mock_data import synthetic_query_pages
 
     return request, partial(synthetic_query_pages, request, accounts=_one_account())
 
 
 def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
     """The AttributionDimensions a function's environment configures, in order."""
-    from finops_guard.teams import parse_dimensions
+    from finops_guard.costs.teams import parse_dimensions
 
     specs = [d for d in env.get("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "").split(",") if d.strip()]
     return tuple(parse_dimensions(specs))
@@ -1386,9 +1386,9 @@ def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
 
 def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
     """The weekly report's requests in its order: the organisation's costs, then one per dimension."""
-    from finops_guard.attribution import attribution_request
-    from finops_guard.mock_data import synthetic_pages
-    from finops_guard.periods import report_window
+    from finops_guard.core.periods import report_window
+    from finops_guard.costs.attribution import attribution_request
+    from finops_guard.costs.mock_data import synthetic_pages
 
     window = report_window(at)
 
@@ -1402,7 +1402,7 @@ def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
 
 def chargeback_answers(at: datetime, dimensions: Sequence[Any], timezone: str) -> list[Answer]:
     """The chargeback's requests: last month, one per dimension."""
-    from finops_guard.chargeback import chargeback_request, month_before
+    from finops_guard.costs.chargeback import chargeback_request, month_before
 
     month = month_before(at, timezone)
     return [_synthetic(chargeback_request(d, month)) for d in dimensions]
@@ -1421,10 +1421,10 @@ def run_reports(
 ) -> list[Invocation]:
     """Weekly reports, the daily budget guard, the monthly chargeback (the 1st, last month) and
     anomaly alerts, at their scheduled times. `overrides`: environment changes for all of them."""
-    from finops_guard.adapters.budget_store import BudgetTable
-    from finops_guard.budget_costs import plan_queries
-    from finops_guard.budgets import parse_budgets
-    from finops_guard.forecast import DEFAULT_LOOKBACK
+    from finops_guard.costs.adapters.budget_store import BudgetTable
+    from finops_guard.costs.budget_costs import plan_queries
+    from finops_guard.costs.budgets import parse_budgets
+    from finops_guard.costs.forecast import DEFAULT_LOOKBACK
 
     from devtools.sqs_events import sqs_event
 
@@ -1561,9 +1561,16 @@ def run_savings(
     operator accepts and implements one item (CLI requests, not counted): its ROI costs one request
     14 days later."""
     from botocore.stub import Stubber
-    from finops_guard import runtime
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
-    from finops_guard.savings import ACCEPTED, IMPLEMENTED, change_status, roi_due, roi_request, roi_unmeasurable_reason
+    from finops_guard.costs import runtime
+    from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.costs.savings import (
+        ACCEPTED,
+        IMPLEMENTED,
+        change_status,
+        roi_due,
+        roi_request,
+        roi_unmeasurable_reason,
+    )
 
     from devtools.hub_stub import fake_client, hub_page, stub_listing
 

@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from finops_guard.teams import team_secret_prefix
+from finops_guard.costs.teams import team_secret_prefix
 
 from infra.config import FinOpsGuardConfig
 from infra.constructs.cost_reports import allow_cost_and_usage_reads

@@ -4,7 +4,7 @@ One small function (``finops-guard-<stage>-deploy-setup``) answers three kinds o
 each method below adds its resource and exactly the permissions that kind uses. The function runs
 only while CloudFormation creates, updates or deletes them: no schedule, no alarm (a failure shows as
 the stack event's reason, which is where the person deploying looks). Decisions and their reasons:
-finops_guard/deploy_setup.py.
+finops_guard/core/deploy_setup.py.
 """
 
 from __future__ import annotations

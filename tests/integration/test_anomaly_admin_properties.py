@@ -1,5 +1,5 @@
-"""Issue 15 against the embedded AWS: the same generated inputs as tests/unit/test_anomaly_hardening.py
-and tests/unit/test_admin_hardening.py, fewer of them (each case is real DynamoDB and HTTP on
+"""Issue 15 against the embedded AWS: the same generated inputs as tests/unit/costs/test_anomaly_hardening.py
+and tests/unit/billing/test_admin_hardening.py, fewer of them (each case is real DynamoDB and HTTP on
 127.0.0.1), through the functions' Lambda entry points.
 
 - Anomaly batches (both shapes, good and bad mixed) through the SQS handler: exactly the bad
@@ -43,7 +43,7 @@ MOTO = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-MOTO_ADMIN = settings(MOTO, max_examples=40)  # the 1,000-case runs are in tests/unit/test_admin_hardening.py
+MOTO_ADMIN = settings(MOTO, max_examples=40)  # the 1,000-case runs are in tests/unit/billing/test_admin_hardening.py
 RUN = itertools.count()
 
 

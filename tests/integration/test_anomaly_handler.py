@@ -8,9 +8,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from finops_guard import runtime
-from finops_guard.adapters import chat as chat_adapter
-from finops_guard.adapters import secrets
+from finops_guard.core.adapters import chat as chat_adapter
+from finops_guard.core.adapters import secrets
+from finops_guard.costs import runtime
 
 from devtools.chat_recorder import ChatRecorder, Reply
 from devtools.sqs_events import sqs_event

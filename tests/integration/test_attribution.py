@@ -9,13 +9,14 @@ from decimal import Decimal
 
 import pytest
 import requests
-from finops_guard import cli, runtime
-from finops_guard.adapters.team_routes import TeamRoutesTable
-from finops_guard.attribution import attribution_request
-from finops_guard.chargeback import Month, build_chargeback, chargeback_request, month_costs, to_csv
-from finops_guard.mock_data import synthetic_query_pages
-from finops_guard.periods import report_window
-from finops_guard.teams import TeamRoute, parse_dimension
+from finops_guard import cli
+from finops_guard.core.periods import report_window
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+from finops_guard.costs.attribution import attribution_request
+from finops_guard.costs.chargeback import Month, build_chargeback, chargeback_request, month_costs, to_csv
+from finops_guard.costs.mock_data import synthetic_query_pages
+from finops_guard.costs.teams import TeamRoute, parse_dimension
 
 from devtools.lambda_runner import FakeContext
 from tests.conftest import load_handler

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
-from finops_guard import billing_admin as ba
-from finops_guard.adapters.billing_reads import BillingReads
-from finops_guard.adapters.billing_store import BillingStore, BillingTables
-from finops_guard.adapters.export_bucket import ExportBucket
-from finops_guard.adapters.stripe_api import StripeApi, StripeUnavailable
-from finops_guard.api import ApiError
-from finops_guard.billing import Effects, LedgerEntry, effects_of
+from finops_guard.billing import billing_admin as ba
+from finops_guard.billing.adapters.billing_reads import BillingReads
+from finops_guard.billing.adapters.billing_store import BillingStore, BillingTables
+from finops_guard.billing.adapters.stripe_api import StripeApi, StripeUnavailable
+from finops_guard.billing.api import ApiError
+from finops_guard.billing.ledger_rules import Effects, LedgerEntry, effects_of
+from finops_guard.core.adapters.export_bucket import ExportBucket
 
 from devtools import stripe_events as se
 from devtools.stripe_fake import StripeFake

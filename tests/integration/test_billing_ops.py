@@ -10,9 +10,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard import runtime
-from finops_guard.adapters import secrets
-from finops_guard.adapters.stripe_api import StripeApi
+from finops_guard.billing import runtime
+from finops_guard.billing.adapters.stripe_api import StripeApi
+from finops_guard.core.adapters import secrets
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends

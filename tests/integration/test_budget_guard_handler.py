@@ -8,12 +8,13 @@ import threading
 from decimal import Decimal
 
 import pytest
-from finops_guard import cli, runtime
-from finops_guard.budget_costs import collect_budget_costs, plan_queries
-from finops_guard.budget_guard import evaluate
-from finops_guard.budgets import parse_budget
-from finops_guard.mock_data import synthetic_query_pages
-from finops_guard.periods import report_window
+from finops_guard import cli
+from finops_guard.core.periods import report_window
+from finops_guard.costs import runtime
+from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
+from finops_guard.costs.budget_guard import evaluate
+from finops_guard.costs.budgets import parse_budget
+from finops_guard.costs.mock_data import synthetic_query_pages
 
 from tests.conftest import load_handler
 from tests.integration.conftest import FIRED_AT, FakeContext
@@ -251,7 +252,7 @@ def test_weekly_card_shows_every_budget_the_guard_evaluated(guard, tmp_path):
 
 
 def test_a_corrupted_stored_budget_is_skipped_named_and_the_others_still_guarded(guard, tmp_path):
-    from finops_guard.budgets import InvalidStoredBudgets
+    from finops_guard.costs.budgets import InvalidStoredBudgets
 
     spent = actual_spend({"id": "x", "scope": {"account": [DATA_ACCOUNT]}})
     documents = [data_budget((spent / Decimal("0.93")).quantize(Decimal("1")), notify=["teams"])]

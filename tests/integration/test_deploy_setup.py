@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
-from finops_guard.deploy_setup import Ports
+from finops_guard.core.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
+from finops_guard.core.deploy_setup import Ports
 
 from devtools.hub_stub import fake_client
 from devtools.lambda_runner import FakeContext

@@ -24,13 +24,17 @@ import botocore.endpoint
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from finops_guard import cli, runtime
-from finops_guard.adapters import aws as aws_adapter
-from finops_guard.adapters import billing_store, secrets
-from finops_guard.adapters import chat as chat_adapter
-from finops_guard.adapters import cost_explorer as cost_explorer_adapter
-from finops_guard.adapters.stripe_api import StripeApi
-from finops_guard.delivery import DeliveryFailed, RetryPolicy
+from finops_guard import cli
+from finops_guard.billing import runtime as billing_runtime
+from finops_guard.billing.adapters import billing_store
+from finops_guard.billing.adapters.stripe_api import StripeApi
+from finops_guard.core import runtime as core_runtime
+from finops_guard.core.adapters import aws as aws_adapter
+from finops_guard.core.adapters import chat as chat_adapter
+from finops_guard.core.adapters import secrets
+from finops_guard.core.delivery import DeliveryFailed, RetryPolicy
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters import cost_explorer as cost_explorer_adapter
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -80,7 +84,12 @@ class RecordedWaits:
 
 def fresh_clients() -> None:
     """Every cached boto3 client and setting is rebuilt on next use (from the current environment)."""
-    for module in [runtime, *(m for name, m in list(sys.modules.items()) if name.startswith("handler_"))]:
+    for module in [
+        core_runtime,
+        runtime,
+        billing_runtime,
+        *(m for name, m in list(sys.modules.items()) if name.startswith("handler_")),
+    ]:
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()
@@ -440,7 +449,7 @@ def test_chat_webhook_secret_unavailable_keeps_the_card_fails_the_run_and_the_re
     ids=["503", "throttled"],
 )
 def test_signing_secret_unavailable_answers_5xx_writes_nothing_and_the_redelivery_books_once(ledger, fault):
-    from finops_guard.adapters.secrets import SigningSecretMissing
+    from finops_guard.core.adapters.secrets import SigningSecretMissing
 
     request = se.signed_request(fresh_event("invoice.paid"))
     ledger.proxy.inject("GetSecretValue", fault, times=SECRETS_ATTEMPTS + 5, contains=SIGNING_SECRET)

@@ -11,13 +11,14 @@ import json
 from collections import Counter
 
 import pytest
-from finops_guard import cli, runtime
-from finops_guard.adapters import secrets
-from finops_guard.attribution import attribution_request
-from finops_guard.budgets import parse_budget
-from finops_guard.mock_data import synthetic_query_pages
-from finops_guard.periods import report_window
-from finops_guard.teams import parse_dimension
+from finops_guard import cli
+from finops_guard.core.adapters import secrets
+from finops_guard.core.periods import report_window
+from finops_guard.costs import runtime
+from finops_guard.costs.attribution import attribution_request
+from finops_guard.costs.budgets import parse_budget
+from finops_guard.costs.mock_data import synthetic_query_pages
+from finops_guard.costs.teams import parse_dimension
 
 from devtools.operation_stub import OperationStub, cost_allocation_tags
 from devtools.sqs_events import sqs_event
@@ -255,7 +256,7 @@ def test_a_budget_alert_waits_for_a_teams_secret_that_is_a_placeholder_and_the_n
         monkeypatch.setenv(key, value)
     for cached in (runtime.settings, runtime.budget_table, runtime.budget_alert_table):
         cached.cache_clear()
-    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.costs.adapters.budget_store import BudgetTable
 
     budget = parse_budget({"id": "tiny", "amount": "1", "currency": "USD", "alert_on": ["actual"], "notify": ["teams"]})
     BudgetTable(budgets_table, deployed.aws.client("dynamodb")).put_many([budget], now=FIRED_AT)

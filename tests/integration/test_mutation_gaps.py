@@ -16,9 +16,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from finops_guard import cli, runtime
-from finops_guard.adapters.outbox import LEASE
-from finops_guard.delivery import ChatMessage, deliver_all
+from finops_guard import cli
+from finops_guard.core.adapters.outbox import LEASE
+from finops_guard.core.delivery import ChatMessage, deliver_all
+from finops_guard.costs import runtime
 
 from devtools import stripe_events as se
 from devtools.chat_recorder import Reply

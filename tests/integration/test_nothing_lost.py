@@ -7,9 +7,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard import cli, runtime
-from finops_guard.adapters import dead_letters
-from finops_guard.delivery import ChatMessage, deliver_all
+from finops_guard import cli
+from finops_guard.core.adapters import dead_letters
+from finops_guard.core.delivery import ChatMessage, deliver_all
+from finops_guard.costs import runtime
 
 from devtools.chat_recorder import Reply
 from tests.integration.conftest import TEAMS_PATH, TEAMS_SECRET

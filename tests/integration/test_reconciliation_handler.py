@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from finops_guard import runtime
-from finops_guard.adapters import secrets
-from finops_guard.billing_notifier import new_alerts
+from finops_guard.billing import runtime
+from finops_guard.billing.billing_notifier import new_alerts
+from finops_guard.core.adapters import secrets
 
 from devtools.stripe_fake import StripeFake
 from tests.conftest import load_handler

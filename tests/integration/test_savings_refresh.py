@@ -17,14 +17,15 @@ from decimal import Decimal
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from finops_guard import cli_savings, runtime
-from finops_guard.adapters import recommendations_store
-from finops_guard.adapters.cost_optimization_hub import PAGE_SIZE, CostOptimizationHub
-from finops_guard.adapters.recommendations_store import RecommendationsTable
-from finops_guard.adapters.savings_plans import SavingsPlansSource
-from finops_guard.adapters.team_routes import TeamRoutesTable
-from finops_guard.periods import DateRange
-from finops_guard.savings import (
+from finops_guard import cli_savings
+from finops_guard.core.periods import DateRange
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters import recommendations_store
+from finops_guard.costs.adapters.cost_optimization_hub import PAGE_SIZE, CostOptimizationHub
+from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
+from finops_guard.costs.adapters.savings_plans import SavingsPlansSource
+from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+from finops_guard.costs.savings import (
     ACCEPTED,
     DISMISSED,
     IMPLEMENTED,
@@ -36,7 +37,7 @@ from finops_guard.savings import (
     plan_transition,
     roi_request,
 )
-from finops_guard.teams import TeamRoute
+from finops_guard.costs.teams import TeamRoute
 
 from devtools.hub_stub import fake_client, hub_page, stub_listing
 from tests.conftest import load_handler

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 import stripe
 import stripe._http_client
-from finops_guard import billing, stripe_webhook
-from finops_guard.adapters.stripe_api import (
+from finops_guard.billing import ledger_rules as billing
+from finops_guard.billing import stripe_webhook
+from finops_guard.billing.adapters.stripe_api import (
     StripeApi,
     StripeCardError,
     StripeRequestError,

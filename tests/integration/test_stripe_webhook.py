@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from finops_guard.adapters import secrets
+from finops_guard.core.adapters import secrets
 
 from devtools import stripe_events as se
 from tests.conftest import load_handler
@@ -123,7 +123,7 @@ def test_payment_failure_opens_an_alert_and_schedules_dunning_then_paid_settles_
 
 
 def test_settling_is_flagged_in_the_failure_transaction_and_cleared_last(billing, monkeypatch):
-    from finops_guard.adapters.billing_store import BillingStore
+    from finops_guard.billing.adapters.billing_store import BillingStore
 
     deliver(fresh("invoice.payment_failed"))
     invoice = next(i for i in scan(billing, "objects") if i["object_id"]["S"] == INVOICE)
@@ -149,7 +149,7 @@ def test_settling_is_flagged_in_the_failure_transaction_and_cleared_last(billing
 
 
 def test_paying_an_invoice_that_never_failed_touches_no_alerts_or_dunning(billing, monkeypatch):
-    from finops_guard.adapters.billing_store import BillingStore
+    from finops_guard.billing.adapters.billing_store import BillingStore
 
     monkeypatch.setattr(BillingStore, "_conditional_update", lambda *a, **k: pytest.fail("nothing to settle"))
     assert json.loads(deliver(fresh("invoice.paid"))["body"])["outcome"] == "applied"

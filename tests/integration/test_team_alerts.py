@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from finops_guard import runtime
-from finops_guard.adapters.team_routes import TeamRoutesTable
-from finops_guard.teams import TeamRoute
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+from finops_guard.costs.teams import TeamRoute
 
 from tests.integration.conftest import TEAMS_PATH
 from tests.integration.test_anomaly_handler import EVENT, anomalies, fresh, invoke  # noqa: F401 - fixture

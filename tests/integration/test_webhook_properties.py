@@ -29,12 +29,12 @@ from typing import Any
 import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
-from finops_guard import runtime
-from finops_guard.adapters import secrets
-from finops_guard.adapters.billing_store import BillingStore, BillingTables
-from finops_guard.settings import BillingSettings
-from finops_guard.stripe_events import MAX_ID_LENGTH, MAX_MINOR, MAX_TIMESTAMP, MIN_TIMESTAMP
-from finops_guard.stripe_ledger import handle_webhook
+from finops_guard.billing import runtime
+from finops_guard.billing.adapters.billing_store import BillingStore, BillingTables
+from finops_guard.billing.settings import BillingSettings
+from finops_guard.billing.stripe_events import MAX_ID_LENGTH, MAX_MINOR, MAX_TIMESTAMP, MIN_TIMESTAMP
+from finops_guard.billing.stripe_ledger import handle_webhook
+from finops_guard.core.adapters import secrets
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from finops_guard import cli
-from finops_guard.delivery import DeliveryFailed
+from finops_guard.core.delivery import DeliveryFailed
 
 from devtools.chat_recorder import Reply
 from tests.integration.conftest import SLACK_PATH, SLACK_SECRET, TEAMS_PATH, TEAMS_SECRET
@@ -111,7 +111,7 @@ def test_missing_secret_fails_with_a_clear_error_and_keeps_the_card(deployed):
 def test_placeholder_secret_value_is_reported_without_being_echoed(deployed, capsys):
     deployed.aws.client("secretsmanager").put_secret_value(SecretId=TEAMS_SECRET, SecretString="kT9#placeholder")
     deployed.seed_costs()
-    result = deployed.invoke()  # not set up yet is no failure (tests/integration/test_first_days.py)
+    result = deployed.invoke()  # not set up yet is no failure (tests/integration/costs/test_first_days.py)
     last_error = deployed.outbox_item(MESSAGE_ID)["last_error"]["S"]
     assert "holds no webhook URL" in last_error and result["not_configured"] == [MESSAGE_ID]
     printed = capsys.readouterr()
@@ -148,7 +148,7 @@ def test_two_concurrent_invocations_post_once(deployed):
 
 
 def test_slack_gets_the_same_report_as_block_kit_when_configured(deployed, monkeypatch):
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     deployed.aws.put_secret(SLACK_SECRET, deployed.chat.url(SLACK_PATH))
     monkeypatch.setenv("FINOPSGUARD_SLACK_SECRET_NAME", SLACK_SECRET)
@@ -172,7 +172,7 @@ def test_webhook_url_never_appears_in_logs_or_errors(deployed, capsys):
 
 
 def test_mock_data_mode_posts_a_card_without_calling_cost_explorer(deployed, monkeypatch):
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     monkeypatch.setenv("FINOPSGUARD_USE_MOCK_DATA", "true")
     runtime.settings.cache_clear()

@@ -15,9 +15,9 @@ from decimal import Decimal
 from urllib.parse import unquote
 
 import pytest
-from finops_guard import billing_admin as ba
-from finops_guard.api import MAX_BODY_BYTES, ApiError
-from finops_guard.money import ISO_4217, minor_units
+from finops_guard.billing import billing_admin as ba
+from finops_guard.billing.api import MAX_BODY_BYTES, ApiError
+from finops_guard.core.money import ISO_4217, minor_units
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

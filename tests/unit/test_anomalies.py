@@ -3,11 +3,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.anomalies import AlertPolicy, MalformedAnomaly, Sighting, alert_message_id, parse_message
-from finops_guard.anomaly_alerts import InboxRecord, forward_batch
-from finops_guard.cards.anomaly import render_anomalies
-from finops_guard.cards.teams import MAX_PAYLOAD_BYTES, payload_bytes
-from finops_guard.delivery import PostFailed
+from finops_guard.core.cards import MAX_PAYLOAD_BYTES, payload_bytes
+from finops_guard.core.delivery import PostFailed
+from finops_guard.costs.anomalies import AlertPolicy, MalformedAnomaly, Sighting, alert_message_id, parse_message
+from finops_guard.costs.anomaly_alerts import InboxRecord, forward_batch
+from finops_guard.costs.cards.anomaly import render_anomalies
 
 from tests.conftest import load_event
 from tests.unit.test_delivery import MemoryOutbox, ScriptedPoster

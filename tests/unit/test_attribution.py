@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
-from finops_guard.attribution import aggregate_attribution, attribution_request
-from finops_guard.cards.teams import teams_payload
-from finops_guard.periods import report_window
-from finops_guard.settings import ReportSettings
-from finops_guard.teams import Routing, TeamRoute, parse_dimension
-from finops_guard.weekly_report import compose
+from finops_guard.core.periods import report_window
+from finops_guard.costs.attribution import aggregate_attribution, attribution_request
+from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import Routing, TeamRoute, parse_dimension
+from finops_guard.costs.weekly_report import compose
 
 from tests.conftest import load_event
 
@@ -157,7 +157,7 @@ def test_team_card_is_under_the_teams_size_limit_with_the_attribution_section():
 
 
 def test_a_budget_naming_a_team_shows_on_that_teams_card_only():
-    from finops_guard.report import BudgetLine
+    from finops_guard.costs.report import BudgetLine
 
     costs, routing = twenty_teams()
     line = BudgetLine("b3", "Team 3 compute", "2026-11", D(100), "USD", D(60), D(120), teams=("team03",))
@@ -174,7 +174,7 @@ def test_a_budget_naming_a_team_shows_on_that_teams_card_only():
 
 
 def test_each_team_card_shows_its_own_savings_and_the_default_card_shows_all():
-    from finops_guard.savings import OPEN
+    from finops_guard.costs.savings import OPEN
 
     from tests.unit.test_savings import rec
 

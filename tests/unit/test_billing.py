@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 import stripe  # noqa: F401 - imported before sockets are disabled: its HTTP stack probes IPv6 on import
-from finops_guard.billing import EventShapeError, effects_of, line_kind, parse_dunning_steps
-from finops_guard.settings import BillingSettings
-from finops_guard.stripe_ledger import handle_webhook
+from finops_guard.billing.ledger_rules import EventShapeError, effects_of, line_kind, parse_dunning_steps
+from finops_guard.billing.settings import BillingSettings
+from finops_guard.billing.stripe_ledger import handle_webhook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from finops_guard import billing_admin as ba
-from finops_guard.adapters.stripe_api import StripeCardError, StripeRequestError
-from finops_guard.api import ApiError
+from finops_guard.billing import billing_admin as ba
+from finops_guard.billing.adapters.stripe_api import StripeCardError, StripeRequestError
+from finops_guard.billing.api import ApiError
 
 NOW = datetime(2024, 8, 14, 9, 30, tzinfo=UTC)
 ALERT = "invoice_failed#in_1"

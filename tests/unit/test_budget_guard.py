@@ -4,8 +4,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.budget_costs import BudgetCosts, collect_budget_costs, plan_queries
-from finops_guard.budget_guard import (
+from finops_guard.core.delivery import DeliveryResult
+from finops_guard.costs.budget_costs import BudgetCosts, collect_budget_costs, plan_queries
+from finops_guard.costs.budget_guard import (
     AlertRecord,
     alert_key,
     budget_exceeded_detail,
@@ -13,9 +14,8 @@ from finops_guard.budget_guard import (
     evaluate,
     run_budget_guard,
 )
-from finops_guard.budgets import LINKED_ACCOUNT, SERVICE, Dimension, parse_budget
-from finops_guard.cards.budget_alert import render_alert
-from finops_guard.delivery import DeliveryResult
+from finops_guard.costs.budgets import LINKED_ACCOUNT, SERVICE, Dimension, parse_budget
+from finops_guard.costs.cards.budget_alert import render_alert
 
 from tests.unit.test_delivery import MemoryOutbox, ScriptedPoster
 
@@ -324,7 +324,7 @@ def test_raising_the_amount_rearms_then_alerts_again_at_the_new_amount(world):
 
 
 def test_failed_delivery_is_retried_by_the_next_run_without_refiring(world):
-    from finops_guard.delivery import PostFailed
+    from finops_guard.core.delivery import PostFailed
 
     store, outbox, _, events = world
     failing = ScriptedPoster({"teams": PostFailed("teams: HTTP 500 after 4 attempts")})
@@ -368,7 +368,7 @@ def test_delivery_result_default_is_empty():
 
 
 def test_many_alerts_in_one_run_become_one_digest_per_channel(world):
-    from finops_guard.cards.budget_alert import render_digest
+    from finops_guard.costs.cards.budget_alert import render_digest
 
     store, outbox, poster, events = world
     budgets = [budget(f"b{i}", alert_on=["actual"], notify=["teams", "email"]) for i in range(8)]

@@ -2,7 +2,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.budgets import BudgetError, load_budget_file, parse_budget, parse_budgets
+from finops_guard.costs.budgets import BudgetError, load_budget_file, parse_budget, parse_budgets
 
 VALID = {"id": "prod-compute", "amount": "20000", "currency": "USD"}
 

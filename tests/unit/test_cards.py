@@ -2,12 +2,13 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from finops_guard.cards.slack import MAX_BLOCKS, MAX_SECTION_TEXT, slack_payload
-from finops_guard.cards.teams import MAX_PAYLOAD_BYTES, payload_bytes, teams_payload
-from finops_guard.costs import aggregate_pages
-from finops_guard.mock_data import synthetic_pages
-from finops_guard.periods import report_window
-from finops_guard.report import build_weekly_report
+from finops_guard.core.cards import MAX_PAYLOAD_BYTES, payload_bytes
+from finops_guard.core.periods import report_window
+from finops_guard.costs.aggregate import aggregate_pages
+from finops_guard.costs.cards.slack import MAX_BLOCKS, MAX_SECTION_TEXT, slack_payload
+from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.mock_data import synthetic_pages
+from finops_guard.costs.report import build_weekly_report
 
 NOW = datetime(2026, 11, 16, 7, tzinfo=UTC)
 
@@ -89,7 +90,7 @@ def test_chart_values_are_the_rounded_decimal_amounts():
 def large_org_report(accounts: int, services: int):
     """An aggregate as 1,000 accounts x 300 services would leave it (built directly: the card only
     depends on the summed totals, and streaming 4 M groups belongs in `make bench`)."""
-    from finops_guard.costs import CostAggregate, Totals
+    from finops_guard.costs.aggregate import CostAggregate, Totals
 
     window = report_window(datetime(2026, 11, 3, 7, tzinfo=UTC))
     aggregate = CostAggregate(window=window, currency="USD")
@@ -142,14 +143,14 @@ def test_yen_report_shows_no_decimals():
 def test_weekly_card_lists_stored_budgets_most_consumed_first():
     from dataclasses import replace
 
-    from finops_guard.report import BudgetLine
+    from finops_guard.costs.report import BudgetLine
 
     lines = [
         BudgetLine("a", "Analytics", "2026-11", D("1000"), "USD", D("400"), D("800")),
         BudgetLine("b", "Batch", "2026-11", D("1000"), "USD", D("700"), D("1400")),
         BudgetLine("c", "New one", None, D("50"), "USD", None, None),
     ] + [BudgetLine(f"x{i}", f"Extra {i}", "2026-11", D("10"), "USD", D("1"), D("2")) for i in range(7)]
-    from finops_guard.report import budget_lines
+    from finops_guard.costs.report import budget_lines
 
     report = replace(build(), budgets=tuple(sorted(lines, key=lambda b: -(b.consumption(b.forecast) or -1))))
     card = card_of(teams_payload(report, "UTC"))
@@ -170,7 +171,7 @@ def test_weekly_card_lists_stored_budgets_most_consumed_first():
 def test_budget_lines_join_statuses_and_sort_by_forecast_consumption():
     from types import SimpleNamespace
 
-    from finops_guard.report import budget_lines
+    from finops_guard.costs.report import budget_lines
 
     budgets = [SimpleNamespace(budget_id=i, name=i, amount=D("100"), currency="USD") for i in ("low", "high", "new")]
     statuses = {

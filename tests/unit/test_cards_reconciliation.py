@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from finops_guard.cards.billing import render_billing_alert, title
-from finops_guard.reconciliation import reconcile
+from finops_guard.billing.cards.billing import render_billing_alert, title
+from finops_guard.billing.reconciliation import reconcile
 
 NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
 

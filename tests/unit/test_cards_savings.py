@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-from finops_guard.cards.savings import rows, slack_section, teams_section
-from finops_guard.periods import DateRange
-from finops_guard.savings import DISMISSED, IMPLEMENTED, CommitmentKpi, summarize
+from finops_guard.core.periods import DateRange
+from finops_guard.costs.cards.savings import rows, slack_section, teams_section
+from finops_guard.costs.savings import DISMISSED, IMPLEMENTED, CommitmentKpi, summarize
 
 from tests.unit.test_savings import AS_OF, known_items, rec
 

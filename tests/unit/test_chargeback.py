@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from finops_guard.chargeback import (
+from finops_guard.core.money import largest_remainder, round_to_total
+from finops_guard.costs.chargeback import (
     Month,
     MonthCosts,
     build_chargeback,
@@ -17,8 +18,7 @@ from finops_guard.chargeback import (
     object_key,
     to_csv,
 )
-from finops_guard.money import largest_remainder, round_to_total
-from finops_guard.teams import parse_dimension
+from finops_guard.costs.teams import parse_dimension
 
 TEAM = parse_dimension("tag:Team")
 OCTOBER = Month(2026, 10)

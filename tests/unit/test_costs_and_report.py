@@ -2,9 +2,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.costs import CostDataError, aggregate_pages
-from finops_guard.periods import report_window
-from finops_guard.report import build_weekly_report
+from finops_guard.core.periods import report_window
+from finops_guard.costs.aggregate import CostDataError, aggregate_pages
+from finops_guard.costs.report import build_weekly_report
 
 from tests.conftest import load_event
 

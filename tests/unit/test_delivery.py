@@ -2,8 +2,8 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard.adapters import chat  # imported before sockets are disabled: urllib3 probes IPv6 on import
-from finops_guard.delivery import (
+from finops_guard.core.adapters import chat  # imported before sockets are disabled: urllib3 probes IPv6 on import
+from finops_guard.core.delivery import (
     ChatConfigError,
     ChatMessage,
     PostFailed,
@@ -155,7 +155,7 @@ def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypa
 
 
 def test_sns_subjects_are_folded_to_one_line_of_ascii_under_100_characters():
-    from finops_guard.adapters.notify import sns_subject
+    from finops_guard.core.adapters.notify import sns_subject
 
     assert sns_subject("Budget alert: Équipe données — forecast crossed 90 %") == (
         "Budget alert: Equipe donnees - forecast crossed 90 %"

@@ -22,8 +22,8 @@ def imported_modules(path):
 # The modules allowed to import stripe, used only by the billing functions: signature verification,
 # and the one Stripe API adapter.
 STRIPE_MODULES = {
-    ROOT / "layers" / "common" / "python" / "finops_guard" / "stripe_webhook.py",
-    ROOT / "layers" / "common" / "python" / "finops_guard" / "adapters" / "stripe_api.py",
+    ROOT / "layers" / "common" / "python" / "finops_guard" / "billing" / "stripe_webhook.py",
+    ROOT / "layers" / "common" / "python" / "finops_guard" / "billing" / "adapters" / "stripe_api.py",
 }
 
 
@@ -42,7 +42,7 @@ def test_no_cost_reporting_function_loads_the_billing_modules():
         code = (
             f"import sys; sys.path[:0] = ['functions/{function}', 'layers/common/python'];"
             "import handler; print([m for m in sys.modules if m.split('.')[0] == 'stripe'"
-            " or m in ('finops_guard.stripe_webhook', 'finops_guard.stripe_ledger')])"
+            " or m in ('finops_guard.billing.stripe_webhook', 'finops_guard.billing.stripe_ledger')])"
         )
         env = {**os.environ, "POWERTOOLS_SERVICE_NAME": function}
         out = subprocess.run(
@@ -67,7 +67,7 @@ def test_importing_the_report_handler_loads_no_stripe_module():
 
 
 def test_the_report_handler_does_not_load_other_functions_code_at_import():
-    """Cold start: adapters only other functions use are imported lazily (see finops_guard.runtime)."""
+    """Cold start: adapters only other functions use are imported lazily (see finops_guard.costs.runtime)."""
     code = (
         "import sys; sys.path[:0] = ['functions/weekly_report', 'layers/common/python'];"
         "import handler; print(sorted(m for m in sys.modules if m.startswith('finops_guard')))"
@@ -76,10 +76,10 @@ def test_the_report_handler_does_not_load_other_functions_code_at_import():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     loaded = set(eval(out.stdout))  # noqa: S307 - our own subprocess printing a list literal
     assert not loaded & {
-        "finops_guard.adapters.anomaly_store",
-        "finops_guard.adapters.notify",
-        "finops_guard.budget_guard",
-        "finops_guard.anomaly_alerts",
+        "finops_guard.costs.adapters.anomaly_store",
+        "finops_guard.core.adapters.notify",
+        "finops_guard.costs.budget_guard",
+        "finops_guard.costs.anomaly_alerts",
         "finops_guard.cli",
-        "finops_guard.preview",
+        "finops_guard.core.preview",
     }

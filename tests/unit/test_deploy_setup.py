@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from finops_guard.deploy_setup import (
+from finops_guard.core.deploy_setup import (
     API_GATEWAY_ROLE,
     REPORT_GRACE,
     SERVICES_MONITOR,

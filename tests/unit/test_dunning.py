@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard.dunning import (
+from finops_guard.billing.dunning import (
     DueStep,
     TemplateError,
     decide,

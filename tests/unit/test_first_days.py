@@ -11,14 +11,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.adapters.secrets import validate_webhook_url
-from finops_guard.attribution import AttributionSummary
-from finops_guard.billing_notifier import notify
-from finops_guard.cards.slack import slack_payload
-from finops_guard.cards.teams import teams_payload
-from finops_guard.delivery import ChatConfigError, ChatMessage, ChatNotConfigured, PostFailed, deliver_all
-from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.setup_status import (
+from finops_guard.billing.billing_notifier import notify
+from finops_guard.core.adapters.secrets import validate_webhook_url
+from finops_guard.core.delivery import ChatConfigError, ChatMessage, ChatNotConfigured, PostFailed, deliver_all
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.attribution import AttributionSummary
+from finops_guard.costs.cards.slack import slack_payload
+from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.setup_status import (
     ACTIVE,
     INACTIVE,
     SetupItem,
@@ -28,8 +29,8 @@ from finops_guard.setup_status import (
     tag_items,
     tag_keys_to_check,
 )
-from finops_guard.teams import parse_dimension
-from finops_guard.weekly_report import compose, run_weekly_report
+from finops_guard.costs.teams import parse_dimension
+from finops_guard.costs.weekly_report import compose, run_weekly_report
 
 from tests.unit.test_anomalies import DEFAULT_POLICY, MemoryAnomalyStore, eb_body, forward
 from tests.unit.test_attribution import TaggedCosts
@@ -73,7 +74,7 @@ TEAM_SLACK = ChatMessage("r/team/web/slack", "slack", "weekly-report", {"n": 3},
 def test_a_channel_not_set_up_keeps_its_message_and_is_no_failure_while_the_other_channel_delivers(caplog):
     outbox = MemoryOutbox()
     poster = ScriptedPoster({"slack": ChatNotConfigured("slack", SLACK_SECRET)})
-    with caplog.at_level(logging.WARNING, logger="finops_guard.delivery"):
+    with caplog.at_level(logging.WARNING, logger="finops_guard.core.delivery"):
         result = deliver_all([TEAMS, SLACK], outbox, poster, NOW)
     assert result.delivered == ["r/teams"] and result.failed == []
     assert result.not_configured == [("r/slack", SLACK_SECRET)]
@@ -88,7 +89,7 @@ def test_a_channel_not_set_up_keeps_its_message_and_is_no_failure_while_the_othe
 def test_one_warning_per_secret_however_many_messages_wait_for_it(caplog):
     poster = ScriptedPoster({"slack": ChatNotConfigured("slack", SLACK_SECRET)})
     digest = ChatMessage("r2/slack", "slack", "budget-alert", {"n": 4})
-    with caplog.at_level(logging.WARNING, logger="finops_guard.delivery"):
+    with caplog.at_level(logging.WARNING, logger="finops_guard.core.delivery"):
         result = deliver_all([SLACK, digest], MemoryOutbox(), poster, NOW)
     assert len(result.not_configured) == 2
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
@@ -125,8 +126,8 @@ def test_an_anomaly_batch_whose_channel_is_not_set_up_is_acknowledged_and_its_ca
 def test_an_anomaly_batch_with_a_real_failure_beside_a_channel_not_set_up_is_still_retried():
     store = MemoryAnomalyStore()
     poster = ScriptedPoster({"teams": PostFailed("teams: HTTP 500"), "slack": ChatNotConfigured("slack", SLACK_SECRET)})
-    from finops_guard.anomaly_alerts import InboxRecord, forward_batch
-    from finops_guard.cards.anomaly import render_anomalies
+    from finops_guard.costs.anomaly_alerts import InboxRecord, forward_batch
+    from finops_guard.costs.cards.anomaly import render_anomalies
 
     outcome = forward_batch(
         [InboxRecord("sqs-0", eb_body())], store=store, outbox=MemoryOutbox(), poster=poster, policy=DEFAULT_POLICY,
@@ -276,7 +277,7 @@ def test_the_card_says_anomaly_detection_is_learning_from_the_monitor_start_date
 
 
 def test_team_cards_carry_no_setup_section():
-    from finops_guard.teams import Routing, TeamRoute
+    from finops_guard.costs.teams import Routing, TeamRoute
 
     routing = Routing(parse_dimension("tag:Team"), [TeamRoute("web", teams_secret="finops-guard/prod/teams/web")])
     config = settings(FINOPSGUARD_TEAM_DIMENSION="tag:Team", FINOPSGUARD_ANOMALY_MONITOR_SINCE="2026-11-12")

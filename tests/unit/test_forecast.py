@@ -2,8 +2,8 @@ import random
 from decimal import Decimal as D
 
 import pytest
-from finops_guard import forecast
-from finops_guard.forecast import fit_trend, forecast_period, horizon_forecasts, runway_days, t_quantile
+from finops_guard.costs import forecast
+from finops_guard.costs.forecast import fit_trend, forecast_period, horizon_forecasts, runway_days, t_quantile
 
 
 @pytest.mark.parametrize(

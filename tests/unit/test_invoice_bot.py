@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard.invoice_bot import (
+from finops_guard.billing.invoice_bot import (
     InvoiceRequest,
     InvoiceRequestError,
     RequestConflict,

@@ -1,8 +1,8 @@
 from decimal import Decimal as D
 
 import pytest
-from finops_guard import kpis
-from finops_guard.money import format_money, format_percent, minor_units, parse_amount, quantize
+from finops_guard.core.money import format_money, format_percent, minor_units, parse_amount, quantize
+from finops_guard.costs import kpis
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.cards.teams import teams_payload
-from finops_guard.costs import aggregate_pages
-from finops_guard.dunning import DueStep, decide, parse_templates, send_due_steps
-from finops_guard.forecast import fit_trend
-from finops_guard.periods import report_window
-from finops_guard.reconciliation import reconcile
-from finops_guard.report import build_weekly_report
+from finops_guard.billing.dunning import DueStep, decide, parse_templates, send_due_steps
+from finops_guard.billing.reconciliation import reconcile
+from finops_guard.core.periods import report_window
+from finops_guard.costs.aggregate import aggregate_pages
+from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.forecast import fit_trend
+from finops_guard.costs.report import build_weekly_report
 
 from tests.unit.test_dunning import invoice
 

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from finops_guard.periods import report_window
+from finops_guard.core.periods import report_window
 
 
 def monday_0800(tz: str, day: date) -> datetime:
@@ -88,7 +88,7 @@ def test_windows_are_consistent_all_year(offset):
     assert w.previous_week.last + timedelta(days=1) == w.this_week.first
 
 
-from finops_guard.periods import budget_period  # noqa: E402
+from finops_guard.core.periods import budget_period  # noqa: E402
 
 
 @pytest.mark.parametrize(

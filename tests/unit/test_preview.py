@@ -1,4 +1,4 @@
-"""Unit tests for finops_guard.preview (static HTML previews of Teams and Slack cards)."""
+"""Unit tests for finops_guard.core.preview (static HTML previews of Teams and Slack cards)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from finops_guard.preview import render_page, render_slack_html, render_teams_html
+from finops_guard.core.preview import render_page, render_slack_html, render_teams_html
 
 
 # ---------------------------------------------------------------- helpers

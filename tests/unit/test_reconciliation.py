@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.reconciliation import (
+from finops_guard.billing.reconciliation import (
     INFINITE,
     MAX_LISTED_INVOICES,
     months_between,

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.periods import DateRange
-from finops_guard.savings import (
+from finops_guard.core.periods import DateRange
+from finops_guard.costs.savings import (
     ACCEPTED,
     DISMISSED,
     IMPLEMENTED,
@@ -39,9 +39,9 @@ from finops_guard.savings import (
     roi_windows,
     summarize,
 )
-from finops_guard.savings_refresh import refresh
-from finops_guard.settings import ReportSettings
-from finops_guard.teams import Routing, TeamRoute, parse_dimension
+from finops_guard.costs.savings_refresh import refresh
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import Routing, TeamRoute, parse_dimension
 
 from tests.conftest import load_event
 

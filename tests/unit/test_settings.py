@@ -1,9 +1,10 @@
 from decimal import Decimal
 
 import pytest
-from finops_guard.adapters.secrets import validate_webhook_url
-from finops_guard.delivery import ChatConfigError
-from finops_guard.settings import ReportSettings, SettingsError
+from finops_guard.core.adapters.secrets import validate_webhook_url
+from finops_guard.core.delivery import ChatConfigError
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.settings import ReportSettings
 
 
 def test_defaults_need_no_environment():

@@ -6,13 +6,13 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.anomalies import AlertPolicy
-from finops_guard.anomaly_alerts import InboxRecord, forward_batch
-from finops_guard.budget_guard import run_budget_guard
-from finops_guard.cards.anomaly import render_anomalies
-from finops_guard.cards.budget_alert import render_alert, render_digest
-from finops_guard.delivery import PostFailed
-from finops_guard.teams import Routing, TeamRoute, parse_dimension
+from finops_guard.core.delivery import PostFailed
+from finops_guard.costs.anomalies import AlertPolicy
+from finops_guard.costs.anomaly_alerts import InboxRecord, forward_batch
+from finops_guard.costs.budget_guard import run_budget_guard
+from finops_guard.costs.cards.anomaly import render_anomalies
+from finops_guard.costs.cards.budget_alert import render_alert, render_digest
+from finops_guard.costs.teams import Routing, TeamRoute, parse_dimension
 
 from tests.unit.test_anomalies import NOW as ANOMALY_NOW
 from tests.unit.test_anomalies import MemoryAnomalyStore, eb_body
@@ -180,7 +180,7 @@ def test_a_team_message_whose_route_was_removed_is_dropped_and_logged_on_redeliv
     store, outbox = world
     guard([web_budget()], store, outbox, DestinationPoster(failing=[WEB_TEAMS]), routing(WEB))
     healthy = DestinationPoster()
-    with caplog.at_level(logging.WARNING, logger="finops_guard.budget_guard"):
+    with caplog.at_level(logging.WARNING, logger="finops_guard.costs.budget_guard"):
         again = guard([web_budget()], store, outbox, healthy, routing(DATA))
     assert healthy.posted == [] and again.dropped == [f"{STEM}/team/web/teams"]
     assert store.records[("b", "2026-11#actual#90")].delivered

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from finops_guard.budgets import parse_budget
-from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.teams import (
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.budgets import parse_budget
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import (
     Routing,
     TeamConfigError,
     TeamRoute,

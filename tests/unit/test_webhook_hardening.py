@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import stripe  # imported before sockets are disabled: its HTTP stack probes IPv6 on import
-from finops_guard import stripe_webhook
-from finops_guard.billing import effects_of
-from finops_guard.settings import BillingSettings
-from finops_guard.stripe_events import MAX_MINOR, EventShapeError, parse_event
-from finops_guard.stripe_ledger import handle_webhook
+from finops_guard.billing import stripe_webhook
+from finops_guard.billing.ledger_rules import effects_of
+from finops_guard.billing.settings import BillingSettings
+from finops_guard.billing.stripe_events import MAX_MINOR, EventShapeError, parse_event
+from finops_guard.billing.stripe_ledger import handle_webhook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -577,8 +577,8 @@ def test_handling_a_request_loads_neither_stripe_nor_pydantic():
         "import handler;"
         "from datetime import UTC, datetime;"
         "from devtools import stripe_events as se;"
-        "from finops_guard.settings import BillingSettings;"
-        "from finops_guard.stripe_ledger import handle_webhook;"
+        "from finops_guard.billing.settings import BillingSettings;"
+        "from finops_guard.billing.stripe_ledger import handle_webhook;"
         "L = type('L', (), {'apply': lambda s, e, n: 'applied', 'settle_invoice': lambda s, i, n: (0, 0),"
         " 'raise_threshold_alerts': lambda s, e, t, n: [], 'confirm_invoice_request': lambda s, *a: None});"
         "o = handle_webhook(se.signed_request(se.sample_events()['invoice.paid']),"

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.teams import parse_dimension, parse_route, team_secret_prefix
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import parse_dimension, parse_route, team_secret_prefix
 
 
 def _config(args: argparse.Namespace) -> ReportSettings:
@@ -41,14 +42,14 @@ def _config(args: argparse.Namespace) -> ReportSettings:
 
 
 def cmd_teams_add(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _config(args)
     document: dict[str, Any] = {"team": args.team, "teams_secret": args.teams_secret,
                                 "slack_secret": args.slack_secret, "accounts": args.account or []}  # fmt: skip
     route = parse_route(document, config.team_secret_prefix)
     if not args.no_check:
-        from finops_guard.adapters.secrets import secret_exists
+        from finops_guard.core.adapters.secrets import secret_exists
 
         missing = [secret for _, secret in route.destinations() if not secret_exists(secret)]
         if missing:
@@ -69,7 +70,7 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_list(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     routes, invalid = runtime.team_routes_table(_config(args).require("team_routes_table")).load()
     for route in routes:
@@ -83,7 +84,7 @@ def cmd_teams_list(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_remove(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     if not runtime.team_routes_table(_config(args).require("team_routes_table")).remove(args.team):
         print(f"no route for team {args.team!r}", file=sys.stderr)
@@ -95,9 +96,9 @@ def cmd_teams_remove(args: argparse.Namespace) -> int:
 def cmd_chargeback_run(args: argparse.Namespace) -> int:
     import json
 
-    from finops_guard import runtime
-    from finops_guard.chargeback import Month, month_before, object_key, to_csv
-    from finops_guard.monthly_chargeback import compute, run_chargeback
+    from finops_guard.costs import runtime
+    from finops_guard.costs.chargeback import Month, month_before, object_key, to_csv
+    from finops_guard.costs.monthly_chargeback import compute, run_chargeback
 
     config = _config(args)
     now = datetime.now(UTC)
@@ -135,8 +136,8 @@ def cmd_chargeback_run(args: argparse.Namespace) -> int:
 
 
 def cmd_chargeback_link(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
-    from finops_guard.chargeback import Month, object_key
+    from finops_guard.costs import runtime
+    from finops_guard.costs.chargeback import Month, object_key
 
     config = _config(args)
     dimensions = [parse_dimension(args.dimension)] if args.dimension else list(config.attribution_dimensions)
