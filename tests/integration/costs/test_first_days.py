@@ -278,33 +278,3 @@ def test_a_budget_alert_waits_for_a_teams_secret_that_is_a_placeholder_and_the_n
     second = handler.lambda_handler(event, FakeContext("finops-guard-test-budget-guard"))
     assert second["fired"] == [] and second["delivered"] == first["not_configured"]
     assert len(deployed.chat.received) == 1
-
-
-def test_a_billing_alert_for_a_finance_channel_not_set_up_is_acknowledged_on_the_stream_and_redriven_later(
-    deployed, monkeypatch, capsys
-):
-    # The notifier's Teams secret is the finance channel's (the stack sets it so); here the fixture's.
-    placeholder(deployed)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "billing-notifier")
-    image = {
-        "alert_id": {"S": "invoice_failed#in_1"}, "kind": {"S": "invoice_failed"}, "status": {"S": "open"},
-        "customer_id": {"S": "cus_1"}, "amount_minor": {"N": "1234"}, "currency": {"S": "USD"},
-        "opened_at": {"S": "2026-11-17T00:00:00+00:00"},
-    }  # fmt: skip
-    records = [{"eventID": "1", "eventName": "INSERT", "dynamodb": {"NewImage": image}}]
-    notifier = load_handler("billing_notifier")
-
-    result = notifier.lambda_handler({"Records": records}, FakeContext("finops-guard-test-billing-notifier"))
-
-    assert result == {"batchItemFailures": []}  # not retried into the stream's DLQ: the card is kept
-    output = Output(deployed, capsys)
-    assert output.metrics["ChatNotConfigured"] == 1 and "ChatDeliveryFailures" not in output.metrics
-    [kept] = deployed.aws.client("dynamodb").scan(TableName=deployed.table)["Items"]
-    assert (kept["kind"]["S"], kept["status"]["S"]) == ("billing-alert", "failed")
-
-    finance = "finops-guard/test/finance-teams-webhook-url"  # where `outbox redrive` sends finance cards
-    deployed.aws.put_secret(finance, deployed.chat.url("/workflows/finance"))
-    secrets.clear_cache()
-    assert cli.main(["outbox", "redrive", "--stage", "test"]) == 0
-    assert [r.path for r in deployed.chat.received] == ["/workflows/finance"]
-    assert deployed.chat.received[0].json() == json.loads(kept["payload"]["S"])

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, load_event
-from tests.unit.test_anomalies import NOW, MemoryAnomalyStore
-from tests.unit.test_delivery import MemoryOutbox
+from tests.unit.core.test_delivery import MemoryOutbox
+from tests.unit.costs.test_anomalies import NOW, MemoryAnomalyStore
 
 SNS = load_event("anomaly_sns_notification.json")
 EVENT = load_event("anomaly_eventbridge.json")

@@ -21,8 +21,8 @@ from finops_guard.core.money import ISO_4217, minor_units
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_billing_admin import ALERT, LEDGER, NOW, FakeReads, FakeStripe, invoice_alert
-from tests.unit.test_invoice_bot import Store as RequestStore  # the invoice request table's contract
+from tests.unit.billing.test_billing_admin import ALERT, LEDGER, NOW, FakeReads, FakeStripe, invoice_alert
+from tests.unit.billing.test_invoice_bot import Store as RequestStore  # the invoice request table's contract
 
 CALLER = "arn:aws:iam::123456789012:user/finance-lead"
 RESOLVED = "invoice_failed#in_9"

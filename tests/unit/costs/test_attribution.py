@@ -176,7 +176,7 @@ def test_a_budget_naming_a_team_shows_on_that_teams_card_only():
 def test_each_team_card_shows_its_own_savings_and_the_default_card_shows_all():
     from finops_guard.costs.savings import OPEN
 
-    from tests.unit.test_savings import rec
+    from tests.unit.costs.test_savings import rec
 
     costs, routing = twenty_teams()
     recommendations = [rec("a", OPEN, "61.32", team="team01"), rec("b", OPEN, "12.34", team="team02")]

@@ -14,10 +14,10 @@ from finops_guard.costs.cards.anomaly import render_anomalies
 from finops_guard.costs.cards.budget_alert import render_alert, render_digest
 from finops_guard.costs.teams import Routing, TeamRoute, parse_dimension
 
-from tests.unit.test_anomalies import NOW as ANOMALY_NOW
-from tests.unit.test_anomalies import MemoryAnomalyStore, eb_body
-from tests.unit.test_budget_guard import AS_OF, NOW, Events, MemoryAlertStore, budget
-from tests.unit.test_delivery import MemoryOutbox
+from tests.unit.core.test_delivery import MemoryOutbox
+from tests.unit.costs.test_anomalies import NOW as ANOMALY_NOW
+from tests.unit.costs.test_anomalies import MemoryAnomalyStore, eb_body
+from tests.unit.costs.test_budget_guard import AS_OF, NOW, Events, MemoryAlertStore, budget
 
 WEB_TEAMS = "finops-guard/test/teams/web-teams"
 WEB_SLACK = "finops-guard/test/teams/web-slack"

@@ -9,7 +9,7 @@ from finops_guard.core.periods import DateRange
 from finops_guard.costs.cards.savings import rows, slack_section, teams_section
 from finops_guard.costs.savings import DISMISSED, IMPLEMENTED, CommitmentKpi, summarize
 
-from tests.unit.test_savings import AS_OF, known_items, rec
+from tests.unit.costs.test_savings import AS_OF, known_items, rec
 
 KPI = CommitmentKpi(DateRange(date(2026, 11, 1), AS_OF), "USD", D("0.6"), D(300), D(200), D("0.975"), D("88.10"))
 EXPECTED_ROWS = [

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from devtools import stripe_events as se
 from tests.conftest import ROOT
-from tests.unit import test_billing
+from tests.unit.billing import test_billing
 
 STEPS = [(0, "email"), (1, "sms"), (3, "email")]
 SETTINGS = BillingSettings("s", None, "e", "l", "o", "a", "d", {}, STEPS, 262_144)

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from finops_guard.billing.billing_notifier import notify
 from finops_guard.core.adapters.secrets import validate_webhook_url
 from finops_guard.core.delivery import ChatConfigError, ChatMessage, ChatNotConfigured, PostFailed, deliver_all
 from finops_guard.core.settings import SettingsError
@@ -32,10 +31,10 @@ from finops_guard.costs.setup_status import (
 from finops_guard.costs.teams import parse_dimension
 from finops_guard.costs.weekly_report import compose, run_weekly_report
 
-from tests.unit.test_anomalies import DEFAULT_POLICY, MemoryAnomalyStore, eb_body, forward
-from tests.unit.test_attribution import TaggedCosts
-from tests.unit.test_cards import build, card_of
-from tests.unit.test_delivery import MemoryOutbox, ScriptedPoster
+from tests.unit.core.test_delivery import MemoryOutbox, ScriptedPoster
+from tests.unit.costs.test_anomalies import DEFAULT_POLICY, MemoryAnomalyStore, eb_body, forward
+from tests.unit.costs.test_attribution import TaggedCosts
+from tests.unit.costs.test_cards import build, card_of
 
 NOW = datetime(2026, 11, 16, 7, tzinfo=UTC)  # report as of Sun 15 Nov 2026
 SLACK_SECRET = "finops-guard/prod/slack-webhook-url"
@@ -134,16 +133,6 @@ def test_an_anomaly_batch_with_a_real_failure_beside_a_channel_not_set_up_is_sti
         render=render_anomalies, channels=["teams", "slack"], clock=lambda: NOW,
     )  # fmt: skip
     assert outcome.retry == ["sqs-0"]
-
-
-def test_a_billing_alert_for_a_finance_channel_not_set_up_is_kept_and_its_stream_record_not_retried():
-    image = {"alert_id": {"S": "invoice_failed#in_1"}, "status": {"S": "open"}, "opened_at": {"S": "2026-11-17"}}
-    record = {"eventID": "1", "eventName": "INSERT", "dynamodb": {"NewImage": image}}
-    outbox = MemoryOutbox()
-    poster = ScriptedPoster({"teams": ChatNotConfigured("teams", "finops-guard/prod/finance-teams-webhook-url")})
-    outcome = notify([record], outbox=outbox, poster=poster, channels=["teams"], render=lambda a, c: {}, now=NOW)
-    assert outcome.retry == [] and outcome.posted == []
-    assert outbox.items["billing-alert/invoice_failed#in_1/2026-11-17/teams"]["status"] == "failed"
 
 
 # --- what the Setup section says ------------------------------------------------------------------

@@ -12,8 +12,8 @@ from finops_guard.costs.adapters.team_routes import TeamRoutesTable
 from finops_guard.costs.teams import TeamRoute
 
 from tests.integration.conftest import TEAMS_PATH
-from tests.integration.test_anomaly_handler import EVENT, anomalies, fresh, invoke  # noqa: F401 - fixture
-from tests.integration.test_budget_guard_handler import (  # noqa: F401 - fixture
+from tests.integration.costs.test_anomaly_handler import EVENT, anomalies, fresh, invoke  # noqa: F401 - fixture
+from tests.integration.costs.test_budget_guard_handler import (  # noqa: F401 - fixture
     DATA_ACCOUNT,
     actual_spend,
     apply,

@@ -10,7 +10,7 @@ from finops_guard.costs.anomaly_alerts import InboxRecord, forward_batch
 from finops_guard.costs.cards.anomaly import render_anomalies
 
 from tests.conftest import load_event
-from tests.unit.test_delivery import MemoryOutbox, ScriptedPoster
+from tests.unit.core.test_delivery import MemoryOutbox, ScriptedPoster
 
 SNS = load_event("anomaly_sns_notification.json")
 EVENT = load_event("anomaly_eventbridge.json")

@@ -17,7 +17,7 @@ from finops_guard.costs.budget_guard import (
 from finops_guard.costs.budgets import LINKED_ACCOUNT, SERVICE, Dimension, parse_budget
 from finops_guard.costs.cards.budget_alert import render_alert
 
-from tests.unit.test_delivery import MemoryOutbox, ScriptedPoster
+from tests.unit.core.test_delivery import MemoryOutbox, ScriptedPoster
 
 AS_OF = date(2026, 11, 15)
 NOW = datetime(2026, 11, 16, 7, tzinfo=UTC)
