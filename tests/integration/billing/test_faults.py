@@ -5,8 +5,9 @@ posts to the loopback recorder. For each fault: the call is retried within its b
 counted on the wire), then alarmed (the metric the alarm watches is emitted, or the invocation
 raises so the Errors alarm fires and Lambda / API Gateway / Stripe retry), and once the fault
 clears the retry or `finops-guard report resend` delivers exactly once. Back-off waits are recorded,
-not slept, so the module stays fast. The weekly report's chat 429/5xx/reset cases live in
-test_weekly_report_handler.py and are not repeated here.
+not slept, so the module stays fast. Billing half: the billing notifier's chat faults, the Stripe
+webhook's ledger transaction, the signing secret, dunning claims (the cost half's are in
+tests/integration/costs/test_faults.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The first days after `cdk deploy`, end to end on moto and loopback chat: a webhook secret still
 holding its placeholder is a setup step (the run completes, nothing pages, the message waits in the
 outbox and goes out once the URL is put), and the card says what is not set up yet.
-
-Cost Explorer's ListCostAllocationTags is not in moto: devtools.operation_stub answers it on the
-handler's own client, validated against the service model, and counts the requests."""
+Billing half: the finance channel's billing alerts."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """Promises the suite used to keep only by accident (issue 15), against moto and loopback HTTP: each
 test here fails on a deliberate break of the rule it names, which the rest of the suite let through.
 
-- Never backwards: the sample events' `created` follow the lifecycle, so time order alone would pass
-  the other tests; here the lower-ranked event comes at the same second or later.
-- Exactly once: a redelivered event that books no ledger entry is refused by its event id alone.
+(The Stripe ledger's ordering and exactly-once cases are in tests/integration/billing/test_mutation_gaps.py.)
+
 - Nothing lost: the outbox is marked delivered only after the 2xx; a redirect is no delivery.
 - The operator's CLI: not found and failed exit 1 with one line on stderr, never a traceback.
 """

@@ -1,12 +1,9 @@
-"""Issue 15 against the embedded AWS: the same generated inputs as tests/unit/costs/test_anomaly_hardening.py
-and tests/unit/billing/test_admin_hardening.py, fewer of them (each case is real DynamoDB and HTTP on
-127.0.0.1), through the functions' Lambda entry points.
+"""Issue 15 against the embedded AWS: the same generated inputs as tests/unit/costs/test_anomaly_hardening.py,
+fewer of them (each case is real DynamoDB and HTTP on 127.0.0.1), through the function's Lambda entry point.
 
-- Anomaly batches (both shapes, good and bad mixed) through the SQS handler: exactly the bad
-  records come back in batchItemFailures, each batch with a good anomaly posts one card to the
-  loopback Teams endpoint holding each good anomaly once, and each is stored as delivered.
-- Admin API requests (bodies, alert paths, query strings) through the API handler: a 2xx, or a 4xx
-  with every billing table, the outbox, the chat endpoint and the loopback Stripe unchanged.
+Anomaly batches (both shapes, good and bad mixed) through the SQS handler: exactly the bad
+records come back in batchItemFailures, each batch with a good anomaly posts one card to the
+loopback Teams endpoint holding each good anomaly once, and each is stored as delivered.
 """
 
 from __future__ import annotations

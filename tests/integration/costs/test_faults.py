@@ -139,13 +139,6 @@ def outbox_items(deployment) -> list[dict]:
     return deployment.aws.client("dynamodb").scan(TableName=deployment.table)["Items"]
 
 
-# --- chat faults, for the billing notifier (the weekly report's are in its own module) --------------
-
-
-# The timed-out first attempt reached the recorder: a chat service may show that one too.
-# Retrying a timeout is at-least-once by nature; the outbox makes every later run skip it.
-
-
 # --- Cost Explorer throttling (the weekly report) -------------------------------------------------
 
 

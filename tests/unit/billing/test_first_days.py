@@ -1,5 +1,5 @@
-"""The first days after a deploy: a chat channel still holding its placeholder, tags not active yet,
-anomaly detection still learning. Setup steps said on the card, never failures that page."""
+"""The first days after a deploy, billing half: a finance channel still holding its placeholder is a
+setup step, never a failure that pages."""
 
 from __future__ import annotations
 
