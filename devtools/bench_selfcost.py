@@ -989,6 +989,8 @@ class Lambdas:
         chat_bytes: Callable[[], int],
         month_start: datetime,
     ) -> None:
+        from finops_guard.billing import runtime as billing_runtime
+        from finops_guard.core import runtime as core_runtime
         from finops_guard.core.adapters import secrets
         from finops_guard.costs import runtime
 
@@ -1000,7 +1002,7 @@ class Lambdas:
         self.meter = meter
         self.chat_bytes = chat_bytes
         self.month_start = month_start
-        self.runtime = runtime
+        self.runtimes = (core_runtime, runtime, billing_runtime)  # every cached client and setting
         self.secrets = secrets
         self.records: list[Invocation] = []
         self._saved: dict[str, dict[str, dict[Any, Any]]] = {}
@@ -1034,7 +1036,7 @@ class Lambdas:
         if cold:
             parameters.clear_caches()
         if cold or self._last != function:  # env-dependent singletons (clients, settings): no AWS call to rebuild
-            for module in (self.runtime, self.handlers[function]):
+            for module in (*self.runtimes, self.handlers[function]):
                 for value in vars(module).values():
                     if callable(getattr(value, "cache_clear", None)):
                         value.cache_clear()
