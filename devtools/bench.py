@@ -78,9 +78,9 @@ def bench_imports(runs: int) -> tuple[float, float]:
 
 def bench_cost_explorer_requests() -> tuple[int, int, int]:
     """Requests for a single account (one page) and for a paged organisation, through the handler."""
-    from finops_guard import runtime
-    from finops_guard.mock_data import ACCOUNTS, synthetic_pages
-    from finops_guard.periods import report_window
+    from finops_guard.core.periods import report_window
+    from finops_guard.costs import runtime
+    from finops_guard.costs.mock_data import ACCOUNTS, synthetic_pages
 
     from devtools.chat_recorder import ChatRecorder
     from devtools.embedded_aws import EmbeddedAws
@@ -125,11 +125,12 @@ def bench_cost_explorer_requests() -> tuple[int, int, int]:
 
 
 def bench_payloads(large_org: tuple[int, int]) -> list[tuple[str, int, int, float, float]]:
-    from finops_guard.cards.teams import payload_bytes, teams_payload
-    from finops_guard.costs import aggregate_pages
-    from finops_guard.mock_data import synthetic_pages
-    from finops_guard.periods import report_window
-    from finops_guard.report import build_weekly_report
+    from finops_guard.core.cards import payload_bytes
+    from finops_guard.core.periods import report_window
+    from finops_guard.costs.aggregate import aggregate_pages
+    from finops_guard.costs.cards.teams import teams_payload
+    from finops_guard.costs.mock_data import synthetic_pages
+    from finops_guard.costs.report import build_weekly_report
 
     window = report_window(FIRED_AT)
     n_accounts, n_services = large_org
@@ -155,9 +156,9 @@ def bench_payloads(large_org: tuple[int, int]) -> list[tuple[str, int, int, floa
 
 def bench_budgets(n: int, **extra: Any) -> list[Any]:
     """`n` budgets over three scope kinds: an account, a service, a value of the synthetic org's
-    `Team` tag (finops_guard.mock_data tags its spend `Team`)."""
-    from finops_guard.budgets import parse_budget
-    from finops_guard.mock_data import ACCOUNTS, SERVICES, TEAMS
+    `Team` tag (finops_guard.costs.mock_data tags its spend `Team`)."""
+    from finops_guard.costs.budgets import parse_budget
+    from finops_guard.costs.mock_data import ACCOUNTS, SERVICES, TEAMS
 
     kinds = [
         lambda i: {"account": [list(ACCOUNTS)[i % len(ACCOUNTS)]]},
@@ -174,9 +175,9 @@ def bench_budgets(n: int, **extra: Any) -> list[Any]:
 def bench_budget_guard(counts: tuple[int, ...]) -> tuple[dict[int, int], float, int]:
     """CE requests for each of `counts` budgets over three scope kinds, and the guard's run time for
     the last, each through functions/budget_guard/handler.py on the embedded AWS."""
-    from finops_guard import runtime
-    from finops_guard.adapters import secrets
-    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.core.adapters import secrets
+    from finops_guard.costs import runtime
+    from finops_guard.costs.adapters.budget_store import BudgetTable
 
     from devtools.chat_recorder import ChatRecorder
     from devtools.embedded_aws import EmbeddedAws
@@ -228,8 +229,8 @@ def bench_budget_guard(counts: tuple[int, ...]) -> tuple[dict[int, int], float, 
 
 def bench_budget_evaluation(n: int = 500) -> float:
     """Planning, summing and forecasting for `n` budgets in memory (no AWS round trips)."""
-    from finops_guard.budget_guard import evaluate_all
-    from finops_guard.mock_data import MockCostSource
+    from finops_guard.costs.budget_guard import evaluate_all
+    from finops_guard.costs.mock_data import MockCostSource
 
     budgets = bench_budgets(n)
     started = time.perf_counter()
@@ -243,9 +244,9 @@ def bench_anomalies(singles: int, burst: int, batches: int) -> tuple[float, floa
     (all on loopback)."""
     import json as json_module
 
-    from finops_guard import runtime
-    from finops_guard.adapters import chat as chat_adapter
-    from finops_guard.adapters import secrets
+    from finops_guard.core.adapters import chat as chat_adapter
+    from finops_guard.core.adapters import secrets
+    from finops_guard.costs import runtime
 
     from devtools.chat_recorder import ChatRecorder
     from devtools.embedded_aws import EmbeddedAws

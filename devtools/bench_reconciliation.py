@@ -362,9 +362,9 @@ def _rss_mb() -> float:
 
 
 def measure(sizes: Sizes = FULL) -> dict[str, Any]:
-    from finops_guard.adapters.reconciliation_store import ReconciliationStore
-    from finops_guard.adapters.stripe_api import StripeApi
-    from finops_guard.reconciliation import run_reconciliation
+    from finops_guard.billing.adapters.reconciliation_store import ReconciliationStore
+    from finops_guard.billing.adapters.stripe_api import StripeApi
+    from finops_guard.billing.reconciliation import run_reconciliation
 
     _reset_peak_rss()
     plan = make_plan(sizes)

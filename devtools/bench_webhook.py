@@ -98,8 +98,8 @@ def _baseline(tables: dict[str, str], n: int, warmup: int, *, same_items: bool) 
 
     import boto3
     import stripe
-    from finops_guard.adapters.billing_store import BillingStore, BillingTables
-    from finops_guard.billing import effects_of
+    from finops_guard.billing.adapters.billing_store import BillingStore, BillingTables
+    from finops_guard.billing.ledger_rules import effects_of
 
     client = boto3.client("dynamodb")
     store = BillingStore(
@@ -126,8 +126,8 @@ def _baseline(tables: dict[str, str], n: int, warmup: int, *, same_items: bool) 
 
 
 def _handler(tables: dict[str, str], n: int, warmup: int) -> tuple[float, float, float]:
-    from finops_guard import runtime
-    from finops_guard.adapters import secrets
+    from finops_guard.billing import runtime
+    from finops_guard.core.adapters import secrets
 
     from devtools.lambda_runner import FakeContext, load_handler
 
@@ -165,14 +165,14 @@ def measure_logic_only(n: int = 2000) -> float:
     with an in-memory ledger: what this code costs without moto's storage."""
     from datetime import UTC, datetime
 
-    from finops_guard.settings import BillingSettings
-    from finops_guard.stripe_ledger import handle_webhook
+    from finops_guard.billing.settings import BillingSettings
+    from finops_guard.billing.stripe_ledger import handle_webhook
 
     from devtools import stripe_events as se
 
     class Building:
         def __init__(self) -> None:
-            from finops_guard.adapters.billing_store import BillingStore, BillingTables
+            from finops_guard.billing.adapters.billing_store import BillingStore, BillingTables
 
             self.store = BillingStore(BillingTables("e", "l", "o", "a", "d"), client=object())
 

@@ -30,9 +30,9 @@ def _iso(epoch: int) -> str:
 def run_billing_operations(aws: EmbeddedAws, billing: LocalBilling) -> tuple[list[str], list[tuple[str, str]]]:
     """(printable lines, (title, HTML) of each dunning e-mail and SMS); cards land in the chat
     recorder through the outbox as usual."""
-    from finops_guard import runtime
-    from finops_guard.adapters import secrets
-    from finops_guard.adapters.stripe_api import StripeApi
+    from finops_guard.billing import runtime
+    from finops_guard.billing.adapters.stripe_api import StripeApi
+    from finops_guard.core.adapters import secrets
 
     start = int(datetime.now(UTC).replace(minute=0, second=0, microsecond=0).timestamp()) - 5 * 86400
     clock = {"now": start}
@@ -148,7 +148,7 @@ def _reconciliation(fake: StripeFake, billing: LocalBilling, clock: dict[str, in
     from collections import defaultdict
     from decimal import Decimal
 
-    from finops_guard.money import format_money, minor_units
+    from finops_guard.core.money import format_money, minor_units
 
     os.environ["POWERTOOLS_SERVICE_NAME"] = "reconciliation"
     booked: dict[str, list[Any]] = defaultdict(lambda: ["", "", 0, ""])
@@ -190,8 +190,8 @@ def _invoice_bot(fake: StripeFake, clock: dict[str, int]) -> list[str]:
              "requestContext": {"identity": {"userArn": "arn:aws:iam::123456789012:user/finance-lead"}}}  # fmt: skip
     reply = load_handler("billing_admin").lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-billing-admin"))
     issued = json.loads(reply["body"])
-    from finops_guard import runtime
-    from finops_guard.adapters.invoice_requests import InvoiceRequestTable
+    from finops_guard.billing import runtime
+    from finops_guard.billing.adapters.invoice_requests import InvoiceRequestTable
 
     record = InvoiceRequestTable(runtime.billing_ops_settings().require("invoice_requests_table")).get(
         "demo-invoice-0001"

@@ -41,10 +41,10 @@ def context_defaults() -> dict:
 
 def scoped_actual(scope: dict, as_of) -> Decimal:
     """Month-to-date spend of the synthetic organisation inside `scope` (to size the demo budgets)."""
-    from finops_guard.budget_costs import collect_budget_costs, plan_queries
-    from finops_guard.budget_guard import evaluate
-    from finops_guard.budgets import parse_budget
-    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.costs.budget_guard import evaluate
+    from finops_guard.costs.budgets import parse_budget
+    from finops_guard.costs.mock_data import synthetic_query_pages
 
     budget = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": scope})
     query = plan_queries([budget], as_of, 28)[0]
@@ -53,10 +53,10 @@ def scoped_actual(scope: dict, as_of) -> Decimal:
 
 
 def demo_budgets(as_of) -> list[dict]:
-    from finops_guard.budget_costs import collect_budget_costs, plan_queries
-    from finops_guard.budget_guard import evaluate
-    from finops_guard.budgets import parse_budget
-    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.costs.budget_guard import evaluate
+    from finops_guard.costs.budgets import parse_budget
+    from finops_guard.costs.mock_data import synthetic_query_pages
 
     compute = {"service": ["Amazon Elastic Compute Cloud - Compute"]}
     probe = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": compute})
@@ -101,10 +101,10 @@ def demo_budgets(as_of) -> list[dict]:
 
 def main() -> int:
     from finops_guard import cli
-    from finops_guard.budgets import parse_budgets
-    from finops_guard.mock_data import synthetic_pages
-    from finops_guard.periods import report_window
-    from finops_guard.preview import render_page, render_slack_html, render_teams_html
+    from finops_guard.core.periods import report_window
+    from finops_guard.core.preview import render_page, render_slack_html, render_teams_html
+    from finops_guard.costs.budgets import parse_budgets
+    from finops_guard.costs.mock_data import synthetic_pages
 
     OUT.mkdir(exist_ok=True)
     for old in OUT.glob("*"):
@@ -320,9 +320,9 @@ def add_demo_teams(aws: EmbeddedAws, chat: ChatRecorder) -> None:
 
 def seed_attribution(aws: EmbeddedAws, window) -> None:
     """Cost Explorer's answers to the weekly report's per-dimension requests (team, then CostCenter)."""
-    from finops_guard.attribution import attribution_request
-    from finops_guard.mock_data import synthetic_query_pages
-    from finops_guard.teams import parse_dimensions
+    from finops_guard.costs.attribution import attribution_request
+    from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.teams import parse_dimensions
 
     for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
         request = attribution_request(dimension, window.query_start, window.query_end, "DAILY")
@@ -333,9 +333,9 @@ def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, tim
     """The chargeback function for last month, then each CSV fetched through its link in the card."""
     import urllib.request
 
-    from finops_guard.chargeback import chargeback_request, month_before
-    from finops_guard.mock_data import synthetic_query_pages
-    from finops_guard.teams import parse_dimensions
+    from finops_guard.costs.chargeback import chargeback_request, month_before
+    from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.teams import parse_dimensions
 
     month = month_before(fired_at, timezone)
     for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
@@ -362,9 +362,10 @@ def run_savings(aws: EmbeddedAws, fired_at: datetime) -> list[str]:
     from datetime import timedelta
 
     from botocore.stub import Stubber
-    from finops_guard import cli, runtime
-    from finops_guard.mock_data import synthetic_query_pages
-    from finops_guard.savings import roi_request
+    from finops_guard import cli
+    from finops_guard.costs import runtime
+    from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.savings import roi_request
 
     from devtools.hub_stub import fake_client, hub_page, stub_listing
 
@@ -455,7 +456,7 @@ def replay_billing_month(aws: EmbeddedAws, chat: ChatRecorder) -> tuple[str, Loc
     import urllib.request
     from collections import Counter, defaultdict
 
-    from finops_guard.money import format_money, minor_units
+    from finops_guard.core.money import format_money, minor_units
 
     from devtools.billing_month import month_of_events
     from devtools.local_serve import make_server

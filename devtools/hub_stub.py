@@ -34,7 +34,7 @@ def hub_page(name: str, **changes: Any) -> dict[str, Any]:
 
 def stub_listing(stubber: Stubber, *pages: dict[str, Any]) -> None:
     """Queue one listing: each page is expected with the nextToken the previous page gave."""
-    from finops_guard.adapters.cost_optimization_hub import PAGE_SIZE
+    from finops_guard.costs.adapters.cost_optimization_hub import PAGE_SIZE
 
     token = None
     for page in pages:

@@ -48,7 +48,7 @@ class LocalBilling:
                 "POWERTOOLS_SERVICE_NAME": "stripe-webhook",
             }
         )
-        from finops_guard import runtime
+        from finops_guard.billing import runtime
 
         runtime.billing_settings.cache_clear()
         runtime.billing_store.cache_clear()
@@ -64,12 +64,12 @@ class LocalBilling:
         return reply["statusCode"], reply["body"]
 
     def ledger(self, month: str) -> list[dict[str, Any]]:
-        from finops_guard import runtime
+        from finops_guard.billing import runtime
 
         return runtime.billing_store().ledger_for_month(month)
 
     def open_alerts(self) -> list[dict[str, Any]]:
-        from finops_guard import runtime
+        from finops_guard.billing import runtime
 
         return runtime.billing_store().open_alerts()
 

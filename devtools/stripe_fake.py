@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from finops_guard.money import ISO_4217
+from finops_guard.core.money import ISO_4217
 
 from devtools import stripe_events
 

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
-from finops_guard.money import ISO_4217
-from finops_guard.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
+from finops_guard.core.money import ISO_4217
+from finops_guard.costs.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
 
 # Defaults mirror the "context" block of cdk.json (a test keeps the two in step).
 DEFAULTS: dict[str, Any] = {
@@ -750,7 +750,7 @@ def _check_template_text(raw: Any, template_key: str, field_name: str, text: Any
 
 def _dimension_spec(key: str, raw: Any, spec: Any, *, listed: bool) -> str:
     """One attribution dimension (``listed``: an item of the list ``raw``) in the grammar the functions
-    parse (finops_guard.teams), normalised."""
+    parse (finops_guard.costs.teams), normalised."""
     problem = (
         "tag:<tag key> or costCategory:<cost category name> (a tag key of 1 to 128 letters, digits, spaces "
         f"or _.:/=+-@; a cost category name of at most {COST_CATEGORY_NAME_MAX} characters)"

@@ -29,7 +29,7 @@ customer groups: a test that the bench still runs, whose figures are not a month
   function's Powertools metrics carry its `service` dimension; the stage-level ChatDeliveryFailures
   {stage} is one metric for every function that sends it.
 - Money is Decimal throughout; prices live in prices.PRICES, one table, with their sources.
-- Cost Explorer answers come from the synthetic organisation (finops_guard.mock_data), queued on
+- Cost Explorer answers come from the synthetic organisation (finops_guard.costs.mock_data), queued on
   the embedded Cost Explorer in the order each run asks (CostAnswers); Cost Optimization Hub, which
   moto lacks, is answered by botocore's Stubber, the Savings Plans reads by a before-call handler.
 

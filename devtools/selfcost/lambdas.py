@@ -75,8 +75,10 @@ class Lambdas:
         chat_bytes: Callable[[], int],
         month_start: datetime,
     ) -> None:
-        from finops_guard import runtime
-        from finops_guard.adapters import secrets
+        from finops_guard.billing import runtime as billing_runtime
+        from finops_guard.core import runtime as core_runtime
+        from finops_guard.core.adapters import secrets
+        from finops_guard.costs import runtime
 
         from devtools.lambda_runner import load_handler
 
@@ -86,7 +88,7 @@ class Lambdas:
         self.meter = meter
         self.chat_bytes = chat_bytes
         self.month_start = month_start
-        self.runtime = runtime
+        self.runtimes = (core_runtime, runtime, billing_runtime)  # every cached client and setting
         self.secrets = secrets
         self.records: list[Invocation] = []
         self._saved: dict[str, dict[str, dict[Any, Any]]] = {}
@@ -110,7 +112,7 @@ class Lambdas:
 
     def _enter(self, function: str, cold: bool) -> None:
         from aws_lambda_powertools.utilities import parameters
-        from finops_guard.adapters import chat
+        from finops_guard.core.adapters import chat
 
         saved = self._saved.get(function, {})
         for index, cache in enumerate(self._caches()):
@@ -120,7 +122,7 @@ class Lambdas:
         if cold:
             parameters.clear_caches()
         if cold or self._last != function:  # env-dependent singletons (clients, settings): no AWS call to rebuild
-            for module in (self.runtime, self.handlers[function]):
+            for module in (*self.runtimes, self.handlers[function]):
                 for value in vars(module).values():
                     if callable(getattr(value, "cache_clear", None)):
                         value.cache_clear()

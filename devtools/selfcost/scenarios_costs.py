@@ -23,7 +23,7 @@ ACCOUNT = "111111111111"
 
 
 def _one_account() -> dict[str, str]:
-    from finops_guard.mock_data import ACCOUNTS
+    from finops_guard.costs.mock_data import ACCOUNTS
 
     return {ACCOUNT: ACCOUNTS[ACCOUNT]}
 
@@ -31,10 +31,10 @@ def _one_account() -> dict[str, str]:
 def budget_documents(as_of: date) -> list[dict[str, Any]]:
     """Five budgets over two scope kinds (the account, four services), sized against the synthetic
     account's own month so that thresholds cross during the month, as they would in use."""
-    from finops_guard.budget_costs import collect_budget_costs, plan_queries
-    from finops_guard.budget_guard import evaluate
-    from finops_guard.budgets import parse_budget
-    from finops_guard.mock_data import SERVICES, synthetic_query_pages
+    from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
+    from finops_guard.costs.budget_guard import evaluate
+    from finops_guard.costs.budgets import parse_budget
+    from finops_guard.costs.mock_data import SERVICES, synthetic_query_pages
 
     def month_actual(scope: dict[str, Any]) -> Decimal:
         probe = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": scope})
@@ -116,14 +116,14 @@ def _moto_cost_and_usage_queue(account: str = "123456789012") -> list[Any]:
 
 
 def _synthetic(request: dict[str, Any]) -> Answer:
-    from finops_guard.mock_data import synthetic_query_pages
+    from finops_guard.costs.mock_data import synthetic_query_pages
 
     return request, partial(synthetic_query_pages, request, accounts=_one_account())
 
 
 def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
     """The AttributionDimensions a function's environment configures, in order."""
-    from finops_guard.teams import parse_dimensions
+    from finops_guard.costs.teams import parse_dimensions
 
     specs = [d for d in env.get("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "").split(",") if d.strip()]
     return tuple(parse_dimensions(specs))
@@ -131,9 +131,9 @@ def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
 
 def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
     """The weekly report's requests in its order: the organisation's costs, then one per dimension."""
-    from finops_guard.attribution import attribution_request
-    from finops_guard.mock_data import synthetic_pages
-    from finops_guard.periods import report_window
+    from finops_guard.core.periods import report_window
+    from finops_guard.costs.attribution import attribution_request
+    from finops_guard.costs.mock_data import synthetic_pages
 
     window = report_window(at)
 
@@ -147,7 +147,7 @@ def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
 
 def chargeback_answers(at: datetime, dimensions: Sequence[Any], timezone: str) -> list[Answer]:
     """The chargeback's requests: last month, one per dimension."""
-    from finops_guard.chargeback import chargeback_request, month_before
+    from finops_guard.costs.chargeback import chargeback_request, month_before
 
     month = month_before(at, timezone)
     return [_synthetic(chargeback_request(d, month)) for d in dimensions]
@@ -167,10 +167,10 @@ def run_reports(
 ) -> list[Invocation]:
     """Weekly reports, the daily budget guard, the monthly chargeback (the 1st, last month) and
     anomaly alerts, at their scheduled times. `overrides`: environment changes for all of them."""
-    from finops_guard.adapters.budget_store import BudgetTable
-    from finops_guard.budget_costs import plan_queries
-    from finops_guard.budgets import parse_budgets
-    from finops_guard.forecast import DEFAULT_LOOKBACK
+    from finops_guard.costs.adapters.budget_store import BudgetTable
+    from finops_guard.costs.budget_costs import plan_queries
+    from finops_guard.costs.budgets import parse_budgets
+    from finops_guard.costs.forecast import DEFAULT_LOOKBACK
 
     from devtools.sqs_events import sqs_event
 
@@ -316,9 +316,16 @@ def run_savings(
     operator accepts and implements one item (CLI requests, not counted): its ROI costs one request
     14 days later."""
     from botocore.stub import Stubber
-    from finops_guard import runtime
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
-    from finops_guard.savings import ACCEPTED, IMPLEMENTED, change_status, roi_due, roi_request, roi_unmeasurable_reason
+    from finops_guard.costs import runtime
+    from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.costs.savings import (
+        ACCEPTED,
+        IMPLEMENTED,
+        change_status,
+        roi_due,
+        roi_request,
+        roi_unmeasurable_reason,
+    )
 
     from devtools.hub_stub import fake_client, hub_page, stub_listing
 

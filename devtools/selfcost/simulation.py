@@ -111,8 +111,8 @@ class Deployment:
         """What `finops-guard teams add <team> --teams-url ...` leaves: the team's Teams webhook URL in
         the team webhooks secret (one secret for every team, in the template) and a route by the team
         tag alone (no accounts). Returns the teams routed."""
-        from finops_guard.adapters.team_routes import TeamRoutesTable
-        from finops_guard.teams import TeamRoute, team_webhooks_secret_name
+        from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+        from finops_guard.costs.teams import TeamRoute, team_webhooks_secret_name
 
         routes = TeamRoutesTable(self.team_routes_table, self.aws.client("dynamodb"))
         webhooks = {team: {"teams": self.chat_url(f"/teams/{team}")} for team in teams}

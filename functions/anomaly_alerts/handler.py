@@ -17,10 +17,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.anomalies import AlertPolicy, Sighting
-from finops_guard.anomaly_alerts import Render, forward_batch, inbox_records
-from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.costs import runtime
+from finops_guard.costs.anomalies import AlertPolicy, Sighting
+from finops_guard.costs.anomaly_alerts import Render, forward_batch, inbox_records
 
 logger = Logger()
 metrics = Metrics()
@@ -30,7 +30,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"}
 def _renderer(currency: str) -> Render:
     def render(sightings: list[Sighting], channel: str) -> dict[str, Any]:
         # The card modules load with the first alert: a batch of repeats renders nothing.
-        from finops_guard.cards.anomaly import render_anomalies
+        from finops_guard.costs.cards.anomaly import render_anomalies
 
         return render_anomalies(sightings, channel, currency)
 

@@ -22,13 +22,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import billing_admin, runtime
-from finops_guard.adapters.export_bucket import ExportBucket
-from finops_guard.adapters.invoice_requests import InvoiceRequestTable
-from finops_guard.api import caller
-from finops_guard.delivery import deliver_all
-from finops_guard.invoice_bot import IssuedInvoice, announcement
-from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.billing import billing_admin, runtime
+from finops_guard.billing.adapters.invoice_requests import InvoiceRequestTable
+from finops_guard.billing.api import caller
+from finops_guard.billing.invoice_bot import IssuedInvoice, announcement
+from finops_guard.core.adapters.export_bucket import ExportBucket
+from finops_guard.core.delivery import deliver_all
+from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -42,11 +42,13 @@ def _invoice_requests() -> InvoiceRequestTable:
 
 def _announce(issued: IssuedInvoice, requested_by: str, context: LambdaContext, now: datetime) -> None:
     """The card to the finance channel, through the outbox: a chat outage keeps it for resend."""
+    from finops_guard.billing.cards.invoice import render_invoice_sent  # loaded with the first invoice, as before
+
     logger.info("invoice issued", extra={"request_id": issued.request_id, "invoice_id": issued.invoice_id})
     if kpi_metrics_on():
         metrics.add_metric("InvoicesIssued", MetricUnit.Count, 1)
-    chat = runtime.settings()
-    messages = announcement(issued, chat.chat_channels, requested_by)
+    chat = runtime.chat_settings()
+    messages = announcement(issued, chat.chat_channels, requested_by, render=render_invoice_sent)
     poster = runtime.webhook_poster(chat, context.get_remaining_time_in_millis())
     result = deliver_all(messages, runtime.outbox(chat.require("outbox_table")), poster, now)
     if result.failed:

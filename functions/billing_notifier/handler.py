@@ -15,10 +15,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.billing_notifier import notify
-from finops_guard.cards.billing import render_billing_alert
-from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.billing import runtime
+from finops_guard.billing.billing_notifier import notify
+from finops_guard.billing.cards.billing import render_billing_alert
+from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()
@@ -28,7 +28,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"}
 @logger.inject_lambda_context
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = runtime.settings()
+    settings = runtime.chat_settings()
     outcome = notify(
         event.get("Records", []),
         outbox=runtime.outbox(settings.require("outbox_table")),

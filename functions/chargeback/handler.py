@@ -2,7 +2,7 @@
 per team / cost center as CSVs in the export bucket, announced in chat with short-lived links.
 
 `{"month": "2026-10"}` runs a given month on demand (as `finops-guard chargeback run` does).
-Rules (untagged cost, rounding): finops_guard/chargeback.py.
+Rules (untagged cost, rounding): finops_guard/costs/chargeback.py.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.chargeback import Month, month_before
-from finops_guard.delivery import DeliveryFailed
-from finops_guard.monthly_chargeback import run_chargeback
-from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.core.delivery import DeliveryFailed
+from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.costs import runtime
+from finops_guard.costs.chargeback import Month, month_before
+from finops_guard.costs.monthly_chargeback import run_chargeback
 
 logger = Logger()
 metrics = Metrics()

@@ -2,7 +2,7 @@
 Gateway CloudWatch role when they exist, and open the weekly report's first deadline.
 
 Every request gets an answer, SUCCESS or FAILED with a one-line reason: an unanswered custom resource
-holds the stack for an hour. Decisions: finops_guard/deploy_setup.py.
+holds the stack for an hour. Decisions: finops_guard/core/deploy_setup.py.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard.adapters.deploy_setup import (
+from finops_guard.core.adapters.deploy_setup import (
     ApiGatewayAccountSettings,
     CloudWatchMetricSink,
     CostAnomalyMonitors,
     response_body,
     send_response,
 )
-from finops_guard.deploy_setup import Outcome, Ports, SetupError, failure_reason, handle, parse_request
+from finops_guard.core.deploy_setup import Outcome, Ports, SetupError, failure_reason, handle, parse_request
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})

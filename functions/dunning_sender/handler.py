@@ -12,11 +12,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.adapters.dunning_store import DunningChannels, DunningTable
-from finops_guard.adapters.stripe_api import StripeRequestError
-from finops_guard.dunning import parse_templates, send_due_steps
-from finops_guard.service_levels import kpi_metrics_on
+from finops_guard.billing import runtime
+from finops_guard.billing.adapters.dunning_store import DunningChannels, DunningTable
+from finops_guard.billing.adapters.stripe_api import StripeRequestError
+from finops_guard.billing.dunning import parse_templates, send_due_steps
+from finops_guard.core.service_levels import kpi_metrics_on
 
 STUCK_AFTER = timedelta(minutes=15)  # far beyond one send: the claiming run died
 logger = Logger()

@@ -1,7 +1,7 @@
 """Daily reconciliation (EventBridge Scheduler): Stripe's invoices of the last 30 days vs the ledger.
 
 The result is stored for the summary API; a mismatch opens the day's `ledger_mismatch` alert, whose
-card the billing notifier posts from the alerts stream. Rules: finops_guard/reconciliation.py.
+card the billing notifier posts from the alerts stream. Rules: finops_guard/billing/reconciliation.py.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.adapters.reconciliation_store import ReconciliationStore
-from finops_guard.adapters.stripe_api import StripeRequestError
-from finops_guard.billing_admin import monthly_recurring_revenue
-from finops_guard.money import minor_units
-from finops_guard.reconciliation import run_reconciliation
-from finops_guard.service_levels import kpi_metrics_on
+from finops_guard.billing import runtime
+from finops_guard.billing.adapters.reconciliation_store import ReconciliationStore
+from finops_guard.billing.adapters.stripe_api import StripeRequestError
+from finops_guard.billing.billing_admin import monthly_recurring_revenue
+from finops_guard.billing.reconciliation import run_reconciliation
+from finops_guard.core.money import minor_units
+from finops_guard.core.service_levels import kpi_metrics_on
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()

@@ -12,11 +12,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.adapters.cost_explorer import CostExplorerSource
-from finops_guard.adapters.cost_optimization_hub import CostOptimizationHub
-from finops_guard.savings_refresh import RefreshOutcome, refresh
-from finops_guard.service_levels import kpi_metrics_on
+from finops_guard.core.service_levels import kpi_metrics_on
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters.cost_explorer import CostExplorerSource
+from finops_guard.costs.adapters.cost_optimization_hub import CostOptimizationHub
+from finops_guard.costs.savings_refresh import RefreshOutcome, refresh
 
 logger = Logger()
 metrics = Metrics()

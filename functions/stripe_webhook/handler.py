@@ -18,11 +18,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.adapters.secrets import read_signing_secrets
-from finops_guard.service_levels import kpi_metrics_on
-from finops_guard.stripe_ledger import handle_webhook
-from finops_guard.stripe_webhook import SIGNATURE_FAILURES, response
+from finops_guard.billing import runtime
+from finops_guard.billing.stripe_ledger import handle_webhook
+from finops_guard.billing.stripe_webhook import SIGNATURE_FAILURES, response
+from finops_guard.core.adapters.secrets import read_signing_secrets
+from finops_guard.core.service_levels import kpi_metrics_on
 
 logger = Logger()
 metrics = Metrics()

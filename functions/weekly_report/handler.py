@@ -14,10 +14,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from finops_guard import runtime
-from finops_guard.delivery import DeliveryFailed
-from finops_guard.service_levels import count_chat_delivery_failures, kpi_metrics_on
-from finops_guard.weekly_report import run_weekly_report
+from finops_guard.core.delivery import DeliveryFailed
+from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
+from finops_guard.costs import runtime
+from finops_guard.costs.weekly_report import run_weekly_report
 
 logger = Logger()
 metrics = Metrics()

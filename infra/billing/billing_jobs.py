@@ -140,7 +140,7 @@ class BillingJobs(Construct):
     # --- functions ------------------------------------------------------------------------------
 
     def _stripe_environment(self) -> dict[str, str]:
-        """What every billing operations function reads (finops_guard.settings.BillingOpsSettings)."""
+        """What every billing operations function reads (finops_guard.billing.settings.BillingOpsSettings)."""
         config, billing = self.config, self.billing
         environment = {
             "FINOPSGUARD_STAGE": config.stage,

@@ -5,7 +5,7 @@ custom resource that stack uses; each method below adds its resource and exactly
 kind uses. The function runs only while CloudFormation creates, updates or deletes them: no schedule,
 no alarm of its own (a failure shows as the stack event's reason, which is where the person deploying
 looks, and a run that dies before it answers goes to the failure queue). Decisions and their reasons:
-finops_guard/deploy_setup.py.
+finops_guard/core/deploy_setup.py.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ ASYNC_RETRIES = 2
 
 
 METRICS_NAMESPACE = "FinOpsGuard"
-# Read by finops_guard.service_levels.kpi_metrics_on: "on" sends the metrics only the dashboards read.
+# Read by finops_guard.core.service_levels.kpi_metrics_on: "on" sends the metrics only the dashboards read.
 KPI_METRICS_VARIABLE = "FINOPSGUARD_KPI_METRICS"
 
 

@@ -57,7 +57,7 @@ class WebhookSecrets:
         return [name for name in (self.teams_name, self.slack_name) if name is not None]
 
     def environment(self) -> dict[str, str]:
-        """Secret names (never values) in the variables finops_guard.settings reads."""
+        """Secret names (never values) in the variables finops_guard.core.settings reads."""
         environment = {"FINOPSGUARD_TEAMS_SECRET_NAME": self.teams_name}
         if self.slack_name is not None:
             environment["FINOPSGUARD_SLACK_SECRET_NAME"] = self.slack_name

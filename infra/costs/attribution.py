@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from finops_guard.teams import team_webhooks_secret_name
+from finops_guard.costs.teams import team_webhooks_secret_name
 
 from infra.config import FinOpsGuardConfig
 from infra.core.layers import Layers

@@ -755,7 +755,7 @@ def test_attribution_dimensions_from_cdk_json_or_cli_keep_their_order_once_each(
      "costCategory:Project", "tag:Team|Lead", "tag:", "Team", "tags:Team", "tag:" + "k" * 129, "tag:Team,Lead"],
 )  # fmt: skip
 def test_attribution_dimensions_accept_exactly_what_the_functions_parse(spec: str) -> None:
-    from finops_guard.teams import TeamConfigError, parse_dimension
+    from finops_guard.costs.teams import TeamConfigError, parse_dimension
 
     try:
         parse_dimension(spec)

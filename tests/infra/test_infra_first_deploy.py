@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import StackSynth, Synth, arn_of, function_of, policy_statements_of_role, ref, role_id_of, synthesize
-from finops_guard.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
+from finops_guard.core.adapters.deploy_setup import ApiGatewayAccountSettings, CloudWatchMetricSink, CostAnomalyMonitors
 from moto import mock_aws
 from policy_eval import PolicyEvaluator
 from policy_eval import role as role_principal

@@ -91,8 +91,10 @@ class InProcessAws:
 def recorder(monkeypatch):
     """Yields (calls, aws, setenv): every AWS call made inside the `with mock_aws()` is recorded, also
     those a botocore Stubber answers (it answers inside the call, after the recording)."""
-    from finops_guard import runtime
-    from finops_guard.adapters import secrets
+    from finops_guard.billing import runtime as billing_runtime
+    from finops_guard.core import runtime as core_runtime
+    from finops_guard.core.adapters import secrets
+    from finops_guard.costs import runtime
 
     fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
     for key, value in {**fake, "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard"}.items():
@@ -106,10 +108,11 @@ def recorder(monkeypatch):
         return original(self, operation, params)
 
     def clear_caches() -> None:
-        for cached in (runtime.settings, runtime.outbox, runtime.budget_table, runtime.budget_alert_table,
-                       runtime.anomaly_table, runtime.event_publisher, runtime.billing_settings, runtime.billing_store,
-                       runtime._ce_client, runtime.billing_ops_settings, runtime.stripe_api,
-                       runtime.team_routes_table, runtime.export_bucket, runtime.recommendations_table,
+        for cached in (runtime.settings, core_runtime.chat_settings, core_runtime.outbox, runtime.budget_table,
+                       runtime.budget_alert_table, runtime.anomaly_table, runtime.event_publisher,
+                       billing_runtime.billing_settings, billing_runtime.billing_store, runtime._ce_client,
+                       billing_runtime.billing_ops_settings, billing_runtime.stripe_api, runtime.team_routes_table,
+                       runtime.export_bucket, runtime.recommendations_table,
                        runtime.cost_optimization_hub_client):  # fmt: skip
             cached.cache_clear()
         secrets.clear_cache()
@@ -250,8 +253,8 @@ def budget_guard_and_weekly_report_calls(recorder: Any, chat: Any) -> tuple[set[
     report: the calls of each, as (guard, weekly report)."""
     from datetime import UTC, datetime
 
-    from finops_guard.adapters.budget_store import BudgetTable
-    from finops_guard.budgets import parse_budget
+    from finops_guard.costs.adapters.budget_store import BudgetTable
+    from finops_guard.costs.budgets import parse_budget
 
     from devtools.lambda_runner import FakeContext, load_handler
 
@@ -322,7 +325,7 @@ def test_batch_reads_and_writes_are_checked_against_their_grants(full_synth: Syn
 def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Synth, recorder, chat) -> None:
     """A `tag:` dimension that attributes nothing (here: Cost Explorer answers no spend at all) makes the
     report ask ListCostAllocationTags (not in moto: answered on the handler's own client)."""
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     from devtools.lambda_runner import FakeContext, load_handler
     from devtools.operation_stub import OperationStub, cost_allocation_tags
@@ -431,7 +434,7 @@ def test_billing_operations_roles_allow_every_call_their_code_makes(full_synth: 
     webhook confirming a bot invoice, each on its own role."""
     from datetime import UTC, datetime
 
-    from finops_guard.adapters.stripe_api import StripeApi
+    from finops_guard.billing.adapters.stripe_api import StripeApi
 
     from devtools.lambda_runner import FakeContext, load_handler
 
@@ -537,8 +540,8 @@ def team_routing(aws: Any, setenv: Any, chat: Any) -> str:
     owning account 222222222222 (the sample anomaly's root cause). Returns the routes table name."""
     from datetime import UTC, datetime
 
-    from finops_guard.adapters.team_routes import TeamRoutesTable
-    from finops_guard.teams import TeamRoute
+    from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+    from finops_guard.costs.teams import TeamRoute
 
     routes_table = aws.create_team_routes_table("iam")
     urls = {"data": {"teams": chat.url("/team-data")}}
@@ -560,9 +563,9 @@ def test_posting_roles_allow_the_team_routing_calls_their_code_makes(full_synth:
     """Weekly report, budget guard and anomaly alerts each read the routes and post to a team's channel."""
     from datetime import UTC, datetime
 
-    from finops_guard.adapters import secrets
-    from finops_guard.adapters.budget_store import BudgetTable
-    from finops_guard.budgets import parse_budget
+    from finops_guard.core.adapters import secrets
+    from finops_guard.costs.adapters.budget_store import BudgetTable
+    from finops_guard.costs.budgets import parse_budget
 
     from devtools.lambda_runner import FakeContext, load_handler
     from devtools.sqs_events import sqs_event
@@ -658,7 +661,7 @@ def hub_page(name: str, **changes: Any) -> dict[str, Any]:
 def hub(monkeypatch):
     """Cost Optimization Hub (not in moto) answered by a Stubber; the refresh gets this client."""
     from botocore.stub import Stubber
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     client = boto3.client("cost-optimization-hub", region_name="us-east-1")
     monkeypatch.setattr(runtime, "cost_optimization_hub_client", lambda: client)
@@ -673,8 +676,8 @@ def test_savings_refresh_role_allows_every_call_its_code_makes(full_synth: Synth
     (one Cost Explorer request)."""
     from datetime import UTC, date, datetime
 
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
-    from finops_guard.savings import ACCEPTED, IMPLEMENTED, change_status
+    from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.costs.savings import ACCEPTED, IMPLEMENTED, change_status
 
     from devtools.lambda_runner import FakeContext, load_handler
 
@@ -723,9 +726,9 @@ def test_weekly_report_role_allows_the_savings_section_and_savings_plans_kpi_cal
     from datetime import UTC, datetime
 
     from botocore.stub import Stubber
-    from finops_guard.adapters import savings_plans
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
-    from finops_guard.savings import from_hub
+    from finops_guard.costs.adapters import savings_plans
+    from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.costs.savings import from_hub
 
     from devtools.lambda_runner import FakeContext, load_handler
 

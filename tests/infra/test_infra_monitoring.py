@@ -424,7 +424,7 @@ def slo_alarms(synth: Synth) -> dict[str, tuple[StackSynth, dict[str, Any]]]:
                     threshold=1,
                     part=core,
                 ),
-                # One metric for the stage, whichever function failed to post (finops_guard.service_levels).
+                # One metric for the stage, whichever function failed to post (finops_guard.core.service_levels).
                 "Dimensions": [{"Name": "stage", "Value": "qa"}],
             },
         ),
@@ -998,8 +998,8 @@ def test_service_level_graphs_show_each_slo_metric(dashboard_synth: Synth) -> No
 
 
 def test_redrive_knows_every_function_the_stacks_deploy(full_synth: Synth) -> None:
-    # `finops-guard dlq redrive` invokes only functions it knows by exact name (finops_guard.failures).
-    from finops_guard.failures import FUNCTIONS
+    # `finops-guard dlq redrive` invokes only functions it knows by exact name (finops_guard.core.failures).
+    from finops_guard.core.failures import FUNCTIONS
 
     prefix = f"finops-guard-{stage_of(full_synth)}-"
     deployed = {properties["FunctionName"].removeprefix(prefix) for _, _, properties in functions(full_synth)}

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from finops_guard import runtime
-from finops_guard.adapters import chat as chat_adapter
-from finops_guard.adapters import secrets
-from finops_guard.mock_data import synthetic_pages
-from finops_guard.periods import report_window
+from finops_guard.billing import runtime as billing_runtime
+from finops_guard.core import runtime as core_runtime
+from finops_guard.core.adapters import chat as chat_adapter
+from finops_guard.core.adapters import secrets
+from finops_guard.core.periods import report_window
+from finops_guard.costs import runtime
+from finops_guard.costs.mock_data import synthetic_pages
 
 from devtools.chat_recorder import ChatRecorder
 from devtools.embedded_aws import EmbeddedAws
@@ -96,6 +98,7 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
     monkeypatch.delenv("FINOPSGUARD_SLACK_SECRET_NAME", raising=False)
     monkeypatch.delenv("FINOPSGUARD_USE_MOCK_DATA", raising=False)
     runtime.settings.cache_clear()
+    core_runtime.chat_settings.cache_clear()
     runtime.outbox.cache_clear()
     runtime._ce_client.cache_clear()
     secrets.clear_cache()
@@ -116,6 +119,7 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
     for watched_logger in watched:
         watched_logger.removeHandler(capture)
     runtime.settings.cache_clear()
+    core_runtime.chat_settings.cache_clear()
     runtime.outbox.cache_clear()
     runtime._ce_client.cache_clear()
     secrets.clear_cache()
@@ -151,8 +155,8 @@ def deploy_billing(deployed: Deployment, monkeypatch: pytest.MonkeyPatch, **extr
 
 
 def clear_billing_caches() -> None:
-    runtime.billing_settings.cache_clear()
-    runtime.billing_store.cache_clear()
+    billing_runtime.billing_settings.cache_clear()
+    billing_runtime.billing_store.cache_clear()
 
 
 def emitted_metrics(out: str) -> set[str]:

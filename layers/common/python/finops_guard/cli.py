@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_guard import cli_preflight, cli_savings, cli_teams
-from finops_guard.budgets import BudgetError, load_budget_file, parse_budget
-from finops_guard.delivery import DeliveryFailed, deliver_all
-from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.teams import TeamConfigError
+from finops_guard.core.delivery import DeliveryFailed, deliver_all
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.budgets import BudgetError, load_budget_file, parse_budget
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import TeamConfigError
 
 if TYPE_CHECKING:
-    from finops_guard.adapters.budget_store import BudgetTable
+    from finops_guard.costs.adapters.budget_store import BudgetTable
 
 
 def _settings(args: argparse.Namespace) -> ReportSettings:
@@ -81,8 +82,8 @@ def _now(args: argparse.Namespace) -> datetime:
 
 
 def cmd_weekly(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
-    from finops_guard.weekly_report import compose
+    from finops_guard.costs import runtime
+    from finops_guard.costs.weekly_report import compose
 
     config = _settings(args)
     costs = runtime.cost_source(config)
@@ -117,7 +118,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
 
 
 def _print_not_configured(kept: list[tuple[str, str]]) -> None:
-    from finops_guard.delivery import put_webhook_command
+    from finops_guard.core.delivery import put_webhook_command
 
     for secret in dict.fromkeys(secret for _, secret in kept):
         ids = ", ".join(message_id for message_id, s in kept if s == secret)
@@ -125,7 +126,7 @@ def _print_not_configured(kept: list[tuple[str, str]]) -> None:
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _settings(args)
     kept = runtime.outbox(config.require("outbox_table")).undelivered()
@@ -142,7 +143,7 @@ FINANCE_KINDS = frozenset({"billing-alert", "invoice-sent"})  # posted to the fi
 
 def cmd_resend(args: argparse.Namespace) -> int:
     """Re-send kept messages: each to the channel it was meant for (finance cards to finance)."""
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _settings(args)
     box = runtime.outbox(config.require("outbox_table"))
@@ -191,7 +192,7 @@ def _one_line(text: str) -> str:
 
 
 def _failure_queue(args: argparse.Namespace) -> tuple[str, Any]:
-    from finops_guard.adapters.dead_letters import FailureQueue, failure_queue_name
+    from finops_guard.core.adapters.dead_letters import FailureQueue, failure_queue_name
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     return stage, FailureQueue(failure_queue_name(stage))
@@ -199,7 +200,7 @@ def _failure_queue(args: argparse.Namespace) -> tuple[str, Any]:
 
 def _read_failures(messages: list[Any], stage: str, function: str | None) -> list[tuple[Any, Any]]:
     """Each message with its parsed failure; with `function`, only that function's."""
-    from finops_guard.failures import function_of, parse_failure
+    from finops_guard.core.failures import function_of, parse_failure
 
     read = [(m, parse_failure(m.body, m.attributes, sent_at=m.sent_at)) for m in messages]
     return [(m, f) for m, f in read if function is None or function_of(f, stage) == function]
@@ -207,7 +208,7 @@ def _read_failures(messages: list[Any], stage: str, function: str | None) -> lis
 
 def cmd_dlq_list(args: argparse.Namespace) -> int:
     """One line per parked failure: id, when, where from, the error, what redrive would do."""
-    from finops_guard.failures import error_text, format_instant, plan_redrive, source
+    from finops_guard.core.failures import error_text, format_instant, plan_redrive, source
 
     stage, queue = _failure_queue(args)
     messages = queue.peek()
@@ -225,8 +226,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
 def cmd_dlq_redrive(args: argparse.Namespace) -> int:
     """Each parked failure back where it came from (failures.plan_redrive); a message is deleted only
     once Lambda or SQS accepted it, and every other one is made visible again when the run ends."""
-    from finops_guard.adapters.dead_letters import AsyncInvoker, InboxSender
-    from finops_guard.failures import InvokeFunction, Keep, plan_redrive
+    from finops_guard.core.adapters.dead_letters import AsyncInvoker, InboxSender
+    from finops_guard.core.failures import InvokeFunction, Keep, plan_redrive
 
     stage, queue = _failure_queue(args)
     invoker: AsyncInvoker | None = None
@@ -294,7 +295,7 @@ def cmd_dlq_discard(args: argparse.Namespace) -> int:
 
 
 def _budget_table(args: argparse.Namespace) -> BudgetTable:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     return runtime.budget_table(_settings(args).require("budgets_table"))
 
@@ -353,7 +354,7 @@ def cmd_budgets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_budgets_show(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     budget = _budget_table(args).get(args.id)
     if budget is None:
@@ -431,9 +432,8 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     """The invoice bot from a terminal: same code path and idempotency as POST /invoices."""
     import uuid
 
-    from finops_guard import runtime
-    from finops_guard.adapters.invoice_requests import InvoiceRequestTable
-    from finops_guard.adapters.stripe_api import (
+    from finops_guard.billing.adapters.invoice_requests import InvoiceRequestTable
+    from finops_guard.billing.adapters.stripe_api import (
         StripeApi,
         StripeRequestError,
         StripeUnavailable,
@@ -441,13 +441,10 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     )
 
     # The same strict reading as POST /invoices: ASCII digits only, Stripe's 8-digit maximum.
-    from finops_guard.billing_admin import invoice_request
-    from finops_guard.invoice_bot import (
-        InvoiceRequestError,
-        RequestConflict,
-        announcement,
-        issue_invoice,
-    )
+    from finops_guard.billing.billing_admin import invoice_request
+    from finops_guard.billing.cards.invoice import render_invoice_sent
+    from finops_guard.billing.invoice_bot import InvoiceRequestError, RequestConflict, announcement, issue_invoice
+    from finops_guard.costs import runtime
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     request_id = args.request_id or f"cli-{uuid.uuid4()}"
@@ -475,7 +472,7 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     chat = replace(
         _settings(args), teams_secret_name=args.teams_secret or f"finops-guard/{stage}/finance-teams-webhook-url"
     )
-    messages = announcement(issued, chat.chat_channels, requested_by)
+    messages = announcement(issued, chat.chat_channels, requested_by, render=render_invoice_sent)
     outbox = runtime.outbox(chat.require("outbox_table"))
     result = deliver_all(messages, outbox, runtime.webhook_poster(chat), datetime.now(UTC))
     _print_not_configured(result.not_configured)

@@ -21,8 +21,8 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from finops_guard.money import format_money
-from finops_guard.savings import (
+from finops_guard.core.money import format_money
+from finops_guard.costs.savings import (
     ACCEPTED,
     ACTIVE,
     DISMISSED,
@@ -37,11 +37,11 @@ from finops_guard.savings import (
 )
 
 if TYPE_CHECKING:
-    from finops_guard.adapters.recommendations_store import RecommendationsTable
+    from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
 
 
 def _table(args: argparse.Namespace) -> RecommendationsTable:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
     name = args.table or os.environ.get("FINOPSGUARD_RECOMMENDATIONS_TABLE") or f"finops-guard-{stage}-recommendations"

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.settings import ReportSettings, SettingsError
-from finops_guard.teams import (
+from finops_guard.core.settings import SettingsError
+from finops_guard.costs.settings import ReportSettings
+from finops_guard.costs.teams import (
     ROUTE_CHANNELS,
     TeamConfigError,
     TeamRoute,
@@ -38,8 +39,8 @@ from finops_guard.teams import (
 )
 
 if TYPE_CHECKING:
-    from finops_guard.adapters.secrets import TeamWebhooksSecret
-    from finops_guard.teams import TeamWebhooks
+    from finops_guard.costs.adapters.team_webhooks import TeamWebhooksSecret
+    from finops_guard.costs.teams import TeamWebhooks
 
 
 def _config(args: argparse.Namespace) -> ReportSettings:
@@ -62,7 +63,7 @@ def _config(args: argparse.Namespace) -> ReportSettings:
 
 
 def _webhooks_secret(config: ReportSettings) -> TeamWebhooksSecret:
-    from finops_guard.adapters.secrets import TeamWebhooksSecret
+    from finops_guard.costs.adapters.team_webhooks import TeamWebhooksSecret
 
     return TeamWebhooksSecret(config.require("team_webhooks_secret_name"))
 
@@ -98,7 +99,7 @@ def _stored_route(table: Any, team: str) -> TeamRoute | None:
 
 
 def cmd_teams_add(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _config(args)
     team = parse_team(args.team)
@@ -133,7 +134,7 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_list(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _config(args)
     routes, invalid = runtime.team_routes_table(config.require("team_routes_table")).load()
@@ -151,7 +152,7 @@ def cmd_teams_list(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_remove(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
+    from finops_guard.costs import runtime
 
     config = _config(args)
     secret = _webhooks_secret(config)
@@ -172,9 +173,9 @@ def cmd_teams_remove(args: argparse.Namespace) -> int:
 def cmd_chargeback_run(args: argparse.Namespace) -> int:
     import json
 
-    from finops_guard import runtime
-    from finops_guard.chargeback import Month, month_before, object_key, to_csv
-    from finops_guard.monthly_chargeback import compute, run_chargeback
+    from finops_guard.costs import runtime
+    from finops_guard.costs.chargeback import Month, month_before, object_key, to_csv
+    from finops_guard.costs.monthly_chargeback import compute, run_chargeback
 
     config = _config(args)
     now = datetime.now(UTC)
@@ -212,8 +213,8 @@ def cmd_chargeback_run(args: argparse.Namespace) -> int:
 
 
 def cmd_chargeback_link(args: argparse.Namespace) -> int:
-    from finops_guard import runtime
-    from finops_guard.chargeback import Month, object_key
+    from finops_guard.costs import runtime
+    from finops_guard.costs.chargeback import Month, object_key
 
     config = _config(args)
     dimensions = [parse_dimension(args.dimension)] if args.dimension else list(config.attribution_dimensions)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from finops_guard.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
+from finops_guard.costs.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
 
 OK, WILL_ADOPT, WARN, BLOCKING = "ok", "will-adopt", "warn", "blocking"
 STATUSES = (OK, WILL_ADOPT, WARN, BLOCKING)

@@ -1,1 +1,1 @@
-"""The only modules that talk to AWS, Teams and Slack."""
+"""Adapters of the top-level front doors (preflight's read-only account facts)."""

@@ -34,7 +34,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from finops_guard.adapters.aws import CLIENT_CONFIG
+from finops_guard.core.adapters.aws import CLIENT_CONFIG
 from finops_guard.preflight import (
     BOOTSTRAP_VERSION_PARAMETER,
     GONE_RESOURCE_STATUSES,

@@ -1,0 +1,1 @@
+"""The billing product: Stripe webhook and ledger, dunning, reconciliation, invoice bot, admin API."""

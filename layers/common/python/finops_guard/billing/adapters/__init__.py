@@ -1,0 +1,1 @@
+"""The billing half's adapters: Stripe and the billing tables."""

@@ -1,0 +1,1 @@
+"""Finance channel cards (billing alerts, issued invoices); pure functions returning the webhook payload."""

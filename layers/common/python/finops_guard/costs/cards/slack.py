@@ -1,0 +1,85 @@
+"""Slack rendering: Block Kit for an incoming webhook (<= 50 blocks, section text <= 3,000 chars)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finops_guard.core.money import format_money
+from finops_guard.costs.cards import common
+from finops_guard.costs.report import WeeklyReport
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters in names must not turn into links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, MAX_SECTION_TEXT)}]}
+
+
+def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
+    c = report.currency
+    fields = [
+        {"type": "mrkdwn", "text": _clip(f"*{t}*\n{_escape(v)}", MAX_FIELD_TEXT)} for t, v in common.kpi_facts(report)
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(common.title(report), 150)}},
+        _context(_escape(common.subtitle(report, timezone))),
+        {"type": "section", "fields": fields[:10]},
+    ]
+    note = common.estimated_note(report)
+    if note:
+        blocks.append(_context(f":warning: {note}"))
+    blocks.append({"type": "divider"})
+    services = "\n".join(f"• {_escape(common.short(s.name))}: {common.ranked_line(s, c)}" for s in report.top_services)
+    accounts = "\n".join(
+        f"• {_escape(common.account_label(report, a.name))}: {common.ranked_line(a, c)}" for a in report.top_accounts
+    )
+    blocks.append(_section(f"*Top services (MTD · week over week)*\n{services or 'no spend'}"))
+    if report.top_accounts or report.scope is None:
+        blocks.append(_section(f"*Top linked accounts (MTD · week over week)*\n{accounts or 'no spend'}"))
+    for attribution in report.attribution:
+        rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c))
+        blocks.append(_section(f"*{_escape(common.attribution_heading(attribution))}*\n{rows}"))
+    if report.budgets:
+        lines = "\n".join(f"• {_escape(name)}: {_escape(state)}" for name, state in common.budget_rows(report))
+        blocks.append(_section(f"*Budgets ({len(report.budgets)}), most consumed first*\n{lines}"))
+    if report.savings is not None:
+        from finops_guard.costs.cards.savings import slack_section
+
+        blocks += slack_section(report.savings)
+    if report.setup:
+        lines = "\n".join(
+            f"• {_escape(item.text)}" + (f"\n   ↳ {_escape(item.fix)}" if item.fix else "") for item in report.setup
+        )
+        blocks.append(_section(f"*{common.setup_heading(report)}*\n{lines}"))
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open Cost Explorer"},
+                    "url": common.COST_EXPLORER_URL,
+                }
+            ],
+        }
+    )
+    summary = (
+        f"{common.title(report)}: month-to-date {format_money(report.month_to_date, c)}, "
+        f"forecast {format_money(report.forecast_burn_rate, c)}"
+    )
+    return {"text": summary, "blocks": blocks[:MAX_BLOCKS]}

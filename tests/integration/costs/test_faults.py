@@ -1,0 +1,267 @@
+"""Nothing lost, nothing doubled: faults injected between the handlers and their dependencies.
+
+AWS calls go through devtools/fault_proxy.py (loopback, between boto3 and the embedded AWS), chat
+posts to the loopback recorder. For each fault: the call is retried within its bound (attempts
+counted on the wire), then alarmed (the metric the alarm watches is emitted, or the invocation
+raises so the Errors alarm fires and Lambda / API Gateway / Stripe retry), and once the fault
+clears the retry or `finops-guard report resend` delivers exactly once. Back-off waits are recorded,
+not slept, so the module stays fast. The weekly report's chat 429/5xx/reset cases live in
+test_weekly_report_handler.py and are not repeated here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import botocore.endpoint
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from finops_guard import cli
+from finops_guard.billing import runtime as billing_runtime
+from finops_guard.billing.adapters import billing_store
+from finops_guard.core import runtime as core_runtime
+from finops_guard.core.adapters import aws as aws_adapter
+from finops_guard.core.adapters import secrets
+from finops_guard.core.delivery import DeliveryFailed, RetryPolicy
+from finops_guard.costs import runtime
+from finops_guard.costs.adapters import cost_explorer as cost_explorer_adapter
+
+from devtools import fault_proxy as fp
+from devtools.fault_proxy import FaultProxy
+from devtools.lambda_runner import FakeContext
+from devtools.sqs_events import sqs_event
+from tests.conftest import load_event, load_handler
+from tests.integration.conftest import TEAMS_SECRET
+
+pytestmark = pytest.mark.integration
+
+WEEKLY_MESSAGE = "weekly-report/2026-11-15/teams"
+SIGNING_SECRET = "finops-guard/test/stripe-webhook-secret"
+STRIPE_KEY_SECRET = "finops-guard/test/stripe-api-key"
+SENDER = "billing@finops.example.com"
+T0 = int(datetime(2026, 11, 17, 9, 0, tzinfo=UTC).timestamp())
+
+
+def total_attempts(config: Config) -> int:
+    """botocore's bound: `total_max_attempts`, or `max_attempts` retries after the first attempt."""
+    retries = config.retries or {}
+    return retries.get("total_max_attempts") or retries["max_attempts"] + 1
+
+
+DYNAMODB_ATTEMPTS = total_attempts(aws_adapter.CLIENT_CONFIG)  # 4
+COST_EXPLORER_ATTEMPTS = total_attempts(cost_explorer_adapter._CLIENT_CONFIG)  # 6 ("max_attempts": 5 retries)
+SECRETS_ATTEMPTS = 3  # Powertools' Secrets Manager client: botocore's standard-mode default
+CHAT_ATTEMPTS = RetryPolicy().max_attempts
+
+
+class RecordedWaits:
+    """Stands in for the `time` module where a retry loop sleeps: the waits are recorded, not slept."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def fresh_clients() -> None:
+    """Every cached boto3 client and setting is rebuilt on next use (from the current environment)."""
+    for module in [
+        core_runtime,
+        runtime,
+        billing_runtime,
+        *(m for name, m in list(sys.modules.items()) if name.startswith("handler_")),
+    ]:
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    secrets.clear_cache()
+
+
+@pytest.fixture
+def faults(deployed, monkeypatch):
+    """The deployment with every AWS call going through the fault proxy; botocore and the ledger
+    store's conflict loop record their back-off instead of sleeping it."""
+    proxy = FaultProxy(deployed.aws.endpoint).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    botocore_waits, conflict_waits = RecordedWaits(), RecordedWaits()
+    monkeypatch.setattr(botocore.endpoint, "time", botocore_waits)
+    monkeypatch.setattr(billing_store, "time", conflict_waits)
+    fresh_clients()
+    deployed.proxy = proxy
+    deployed.botocore_waits = botocore_waits.waits
+    deployed.conflict_waits = conflict_waits.waits
+    yield deployed
+    proxy.stop()
+    fresh_clients()  # nothing keeps a client pointing at the stopped proxy
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def emitted(capsys) -> Counter[str]:
+    """Metric totals from the EMF documents the handlers printed (what CloudWatch alarms on): by name
+    for the functions' Powertools metrics, `<name>@stage` for the stage-level ones (dimension `stage` only)."""
+    totals: Counter[str] = Counter()
+    for line in capsys.readouterr().out.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(document, dict) or "_aws" not in document:
+            continue
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            suffix = "@stage" if directive["Dimensions"] == [["stage"]] else ""
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                totals[metric["Name"] + suffix] += sum(value) if isinstance(value, list) else value
+    return totals
+
+
+def outcome(reply: dict) -> str:
+    assert reply["statusCode"] == 200, reply
+    return json.loads(reply["body"])["outcome"]
+
+
+def scan(deployment, role: str) -> list[dict]:
+    return deployment.aws.client("dynamodb").scan(TableName=deployment.tables[role])["Items"]
+
+
+def outbox_items(deployment) -> list[dict]:
+    return deployment.aws.client("dynamodb").scan(TableName=deployment.table)["Items"]
+
+
+# --- Cost Explorer throttling (the weekly report) -------------------------------------------------
+
+
+def test_cost_explorer_throttling_is_retried_and_one_card_is_posted(faults):
+    faults.seed_costs()
+    faults.proxy.inject("GetCostAndUsage", fp.cost_explorer_limit_exceeded(), times=2)
+    result = faults.invoke()
+    calls = faults.proxy.requests("GetCostAndUsage")
+    assert [s.outcome for s in calls] == ["injected", "injected", "forwarded"]
+    assert len(faults.botocore_waits) == 2 and all(0 <= w <= 2 for w in faults.botocore_waits)
+    assert result["delivered"] == [WEEKLY_MESSAGE] and len(faults.chat.received) == 1
+
+
+def test_persistent_cost_explorer_throttling_fails_the_run_posts_nothing_and_the_rerun_posts_once(faults, capsys):
+    faults.seed_costs()
+    faults.proxy.inject("GetCostAndUsage", fp.cost_explorer_limit_exceeded(), times=COST_EXPLORER_ATTEMPTS + 5)
+    with pytest.raises(ClientError, match="LimitExceededException"):
+        faults.invoke()  # raises: Lambda's Errors alarm fires and the schedule's retry policy runs it again
+    assert faults.proxy.attempts("GetCostAndUsage") == COST_EXPLORER_ATTEMPTS
+    assert len(faults.botocore_waits) == COST_EXPLORER_ATTEMPTS - 1
+    assert faults.chat.received == [] and outbox_items(faults) == []
+    assert "WeeklyReportPosted" not in emitted(capsys)
+
+    faults.proxy.clear()
+    assert faults.invoke()["delivered"] == [WEEKLY_MESSAGE]
+    assert faults.invoke()["skipped"] == [WEEKLY_MESSAGE]  # Lambda's own retry of the failed event
+    assert len(faults.chat.received) == 1
+
+
+# --- DynamoDB throttling on the outbox (the weekly report) ----------------------------------------
+
+
+def test_throttled_outbox_writes_are_retried_and_one_card_is_posted(faults):
+    faults.seed_costs()
+    faults.proxy.inject("UpdateItem", fp.dynamodb_throughput_exceeded(), times=2, contains=":sending")  # claim
+    faults.proxy.inject("UpdateItem", fp.dynamodb_throttling(), times=1, contains="delivered_at")  # mark delivered
+    result = faults.invoke()
+    assert [s.outcome for s in faults.proxy.requests("UpdateItem")] == [
+        "injected", "injected", "forwarded", "injected", "forwarded"
+    ]  # fmt: skip
+    assert result["delivered"] == [WEEKLY_MESSAGE] and len(faults.chat.received) == 1
+    [kept] = outbox_items(faults)
+    assert kept["status"]["S"] == "delivered"
+
+
+def test_persistent_outbox_throttling_fails_the_run_before_posting_and_the_rerun_posts_once(faults):
+    faults.seed_costs()
+    faults.proxy.inject("UpdateItem", fp.dynamodb_throughput_exceeded(), times=DYNAMODB_ATTEMPTS + 5)
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceededException"):
+        faults.invoke()
+    assert faults.proxy.attempts("UpdateItem") == DYNAMODB_ATTEMPTS
+    assert faults.chat.received == [] and outbox_items(faults) == []  # never posted without its claim
+
+    faults.proxy.clear()
+    assert faults.invoke()["delivered"] == [WEEKLY_MESSAGE]
+    assert faults.invoke()["skipped"] == [WEEKLY_MESSAGE]
+    assert len(faults.chat.received) == 1
+
+
+def test_an_outbox_claim_whose_answer_is_lost_still_posts_the_card_once(faults):
+    """Fix: the claim writes a fresh `claim_token` (uuid4) and asks for
+    ReturnValuesOnConditionCheckFailure="ALL_OLD"; on ConditionalCheckFailedException it returns
+    `error.response["Item"]["claim_token"] == token` (our own retried claim) instead of False."""
+    faults.seed_costs()
+    faults.proxy.inject("UpdateItem", fp.lost_response(), times=1, contains=":sending")
+    result = faults.invoke()
+    assert [s.outcome for s in faults.proxy.requests("UpdateItem")][:2] == ["lost", "forwarded"]
+    assert result["delivered"] == [WEEKLY_MESSAGE] and len(faults.chat.received) == 1
+
+
+# --- Secrets Manager unavailable -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        fp.secrets_manager_error("ServiceUnavailable", 503),
+        fp.secrets_manager_error("InternalServiceError", 500),
+        fp.secrets_manager_error("ThrottlingException", 400),
+    ],
+    ids=["503", "500", "throttled"],
+)
+def test_chat_webhook_secret_unavailable_keeps_the_card_fails_the_run_and_the_resend_posts_once(faults, capsys, fault):
+    faults.seed_costs()
+    faults.proxy.inject("GetSecretValue", fault, times=SECRETS_ATTEMPTS + 5, contains=TEAMS_SECRET)
+    with pytest.raises(DeliveryFailed, match=f"is unavailable right now \\({fault.name}\\)"):
+        faults.invoke()
+    assert faults.proxy.attempts("GetSecretValue") == SECRETS_ATTEMPTS
+    metrics = emitted(capsys)
+    assert metrics["ChatDeliveryFailures"] == 1 and metrics["ChatDeliveryFailures@stage"] == 1
+    [kept] = outbox_items(faults)
+    assert (kept["message_id"]["S"], kept["status"]["S"]) == (WEEKLY_MESSAGE, "failed")
+    assert faults.chat.received == []
+
+    faults.proxy.clear()
+    assert cli.main(["report", "resend"]) == 0
+    assert len(faults.chat.received) == 1 and faults.chat.received[0].json() == json.loads(kept["payload"]["S"])
+    assert faults.invoke()["skipped"] == [WEEKLY_MESSAGE] and len(faults.chat.received) == 1
+
+
+# --- a lost answer on the anomaly record ------------------------------------------------------------
+
+
+def test_an_anomaly_record_whose_answer_is_lost_still_alerts_once(faults, monkeypatch):
+    """Fix: write an `alert_token` (uuid4) with impact_alerted and ask for
+    ReturnValuesOnConditionCheckFailure="ALL_OLD": an old item carrying our token is our own alert
+    ("new" or "updated" as the other fields say), not a silent sighting."""
+    table = faults.aws.create_anomalies_table()
+    monkeypatch.setenv("FINOPSGUARD_ANOMALIES_TABLE", table)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "anomaly-alerts")
+    fresh_clients()
+    anomaly = load_event("anomaly_eventbridge.json")
+    anomaly["time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    faults.proxy.inject("UpdateItem", fp.lost_response(), times=1, contains="realert_at = :next")
+    handler = load_handler("anomaly_alerts")
+    result = handler.lambda_handler(sqs_event([json.dumps(anomaly)]), FakeContext("finops-guard-test-anomaly-alerts"))
+    assert result == {"batchItemFailures": []} and len(faults.chat.received) == 1
+
+
+def test_the_proxy_names_query_and_json_protocol_operations(faults):
+    boto3.client("sns").create_topic(Name="fault-proxy-naming")  # query protocol: the Action field
+    boto3.client("dynamodb").list_tables()  # JSON protocol: the X-Amz-Target header
+    seen = [(s.service, s.operation, s.outcome) for s in faults.proxy.requests()]
+    assert seen == [("sns", "CreateTopic", "forwarded"), ("dynamodb", "ListTables", "forwarded")]
