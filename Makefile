@@ -60,8 +60,12 @@ STAGE ?= dev
 preflight: venv
 	$(VENV)/bin/finops-guard preflight --stage $(STAGE)
 
+# The products to deploy (each brings up the core first): Costs, Billing, or all (the default).
+# make deploy STAGE=prod PRODUCT=Costs
+PRODUCT ?= all
 deploy: venv node
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy -c stage=$(STAGE)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk deploy -c stage=$(STAGE) \
+		$(if $(filter all,$(PRODUCT)),--all,FinOpsGuard-$(STAGE)-$(PRODUCT))
 
 # After a deploy: one alarm into ALARM, and proof that CloudWatch published it to the ops topic.
 paging-check: venv

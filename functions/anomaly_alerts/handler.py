@@ -3,7 +3,7 @@ EventBridge rule) -> dedup per anomaly -> one card or one digest per channel, an
 each team routed to the anomalies' accounts.
 
 Returns SQS partial batch failures: malformed records and records whose alert could not be
-delivered are retried, then land in the dead-letter queue; the function never crash-loops. A card
+delivered are retried, then land in the stage's failure queue; the function never crash-loops. A card
 for a channel not set up yet (placeholder webhook secret) is kept in the outbox and its records are
 acknowledged: `finops-guard outbox redrive` sends it once the URL is put.
 """

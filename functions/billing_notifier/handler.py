@@ -1,9 +1,9 @@
 """Billing alerts table stream -> finance channel (Teams, Slack optional), through the outbox.
 
 Partial batch failures: a record whose card could not be delivered is retried by the stream, then
-sent to the dead-letter queue; the card itself stays in the outbox for `finops-guard report resend`.
+sent to the stage's failure queue; the card itself stays in the outbox for `finops-guard report resend`.
 A card for a finance channel not set up yet (placeholder webhook secret) is kept the same way but
-its record is not retried: retrying cannot help before the URL is put, and would end in the DLQ.
+its record is not retried: retrying cannot help before the URL is put, and would end in the failure queue.
 """
 
 from __future__ import annotations

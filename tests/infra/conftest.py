@@ -18,7 +18,7 @@ if str(REPO_ROOT) not in sys.path:  # app.py/infra live at the repository root, 
     sys.path.insert(0, str(REPO_ROOT))
 
 from aws_cdk import App, Stack  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
+from aws_cdk.assertions import Match, Template  # noqa: E402
 
 from infra.stacks import FinOpsGuardStacks, create_stacks  # noqa: E402
 
@@ -403,6 +403,56 @@ def read_team_routes(synth: Synth) -> dict[str, Any]:
         "Action": "dynamodb:Query",
         "Resource": arn_of(table_id_of(synth, "team-routes")),
     }
+
+
+def role_policy_id(synth: Synth, short_name: str) -> str:
+    """The policy CDK attaches to the function's role (what its EventInvokeConfig waits for)."""
+    role = ref(role_id_of(synth, short_name))
+    [lid] = [lid for lid, p in synth.resources("AWS::IAM::Policy").items() if role in p["Properties"]["Roles"]]
+    return lid
+
+
+def assert_parks_failed_async_events(synth: Synth, part: StackSynth, short_name: str) -> None:
+    """Lambda retries the function's failed async event twice, then sends it to the stage's failure queue;
+    the config waits for the role's policy (Lambda checks the role may send there when it saves it)."""
+    function_id, _ = function_of(synth, short_name)
+    part.template.has_resource(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "Properties": Match.object_equals(
+                {
+                    "FunctionName": ref(function_id),
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(synth)}},
+                }
+            ),
+            "DependsOn": [role_policy_id(synth, short_name)],
+        },
+    )
+
+
+def assert_pages_only_through_the_stage_alarms(synth: Synth, alarm_prefix: str) -> None:
+    """No alarm of its own (its failed async events reach the failure queue alarm); a failed chat post
+    counts in the stage's one ChatDeliveryFailures metric, which the core's one alarm watches."""
+    names = [a["Properties"]["AlarmName"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
+
+    assert [name for name in names if name.startswith(alarm_prefix)] == []
+    ops = ref(topic_id_of(synth, "ops-alarms"))
+    synth.core.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"FinOpsGuard-{stage_of(synth)}-ChatDeliveryFailures",
+            "Namespace": "FinOpsGuard",
+            "MetricName": "ChatDeliveryFailures",
+            "Dimensions": [{"Name": "stage", "Value": stage_of(synth)}],
+            "Statistic": "Sum",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": 1,
+            "AlarmActions": [ops],
+            "OKActions": [ops],
+        },
+    )
 
 
 def policy_statements_of_role(synth: Synth, role_id: str) -> list[dict[str, Any]]:

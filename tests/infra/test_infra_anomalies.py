@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match
 from conftest import (
     Synth,
     arn_of,
+    assert_parks_failed_async_events,
     exported_by_core,
     failure_queue_ref,
     function_of,
@@ -17,11 +18,13 @@ from conftest import (
     log_group_id_of,
     logical_id,
     ops_topic_ref,
+    outbox_arn,
     policy_statements_of_role,
     queue_id_of,
     read_team_routes,
     ref,
     role_id_of,
+    role_policy_id,
     synthesize,
     table_id_of,
     tls_only_publish_deny,
@@ -105,15 +108,6 @@ def percent_at_least(value: str) -> dict[str, Any]:
             "Values": [value],
         }
     }
-
-
-def role_policy_id(synth: Synth, short_name: str) -> str:
-    [lid] = [
-        lid
-        for lid, policy in synth.resources("AWS::IAM::Policy").items()
-        if ref(role_id_of(synth, short_name)) in policy["Properties"]["Roles"]
-    ]
-    return lid
 
 
 def tags_of(synth: Synth, lid: str, property_name: str = "Tags") -> dict[str, str]:
@@ -470,23 +464,7 @@ def test_anomaly_function_runs_arm64_python_3_14_for_up_to_a_minute(full_synth: 
 def test_anomaly_function_sends_failed_async_events_to_the_stage_failure_queue_after_two_retries(
     full_synth: Synth,
 ) -> None:
-    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
-    function_id, _ = function_of(full_synth, ALERTS)
-
-    full_synth.costs.template.has_resource(
-        "AWS::Lambda::EventInvokeConfig",
-        {
-            "Properties": Match.object_equals(
-                {
-                    "FunctionName": ref(function_id),
-                    "Qualifier": "$LATEST",
-                    "MaximumRetryAttempts": 2,
-                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
-                }
-            ),
-            "DependsOn": [role_policy_id(full_synth, ALERTS)],
-        },
-    )
+    assert_parks_failed_async_events(full_synth, full_synth.costs, ALERTS)
 
 
 def test_anomaly_function_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -561,20 +539,7 @@ def test_anomaly_function_role_has_exactly_the_least_privilege_statements(full_s
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        {"Ref": "AWS::Partition"},
-                        ":dynamodb:",
-                        {"Ref": "AWS::Region"},
-                        ":",
-                        {"Ref": "AWS::AccountId"},
-                        ":table/finops-guard-qa-outbox",
-                    ],
-                ]
-            },
+            "Resource": outbox_arn(full_synth),
         },
         read_team_routes(full_synth),
         {

@@ -13,6 +13,8 @@ from conftest import (
     StackSynth,
     Synth,
     arn_of,
+    assert_pages_only_through_the_stage_alarms,
+    assert_parks_failed_async_events,
     failure_queue_ref,
     function_of,
     layer_id,
@@ -49,11 +51,6 @@ def report_failed_events(synth: Synth) -> dict[str, Any]:
         "Action": "sqs:SendMessage",
         "Resource": failure_queue_ref(synth),
     }
-
-
-def default_policy_id(synth: Synth, role_id: str) -> str:
-    [lid] = [lid for lid, p in synth.resources("AWS::IAM::Policy").items() if ref(role_id) in p["Properties"]["Roles"]]
-    return lid
 
 
 def secret_id_named(synth: Synth, name: str) -> str:
@@ -607,6 +604,7 @@ def test_logging_role_is_adopted_or_set_by_a_custom_resource_never_overwritten(f
 
 def test_api_pages_on_5xx_and_signature_failures_only(full_synth: Synth) -> None:
     # A 4xx spike is mostly unsigned probes, already throttled and counted as signature failures.
+    # Each alarm's exact properties and first step: slo_alarms in test_infra_monitoring.py.
     names = sorted(
         a["Properties"]["AlarmName"]
         for a in full_synth.billing.resources("AWS::CloudWatch::Alarm").values()
@@ -614,40 +612,6 @@ def test_api_pages_on_5xx_and_signature_failures_only(full_synth: Synth) -> None
     )
 
     assert names == ["FinOpsGuard-qa-billing-api-5xx", "FinOpsGuard-qa-billing-api-signature-failures"]
-
-
-@pytest.mark.parametrize(("suffix", "metric", "threshold"), [("5xx", "5XXError", 1)])
-def test_api_alarm_pages_ops_with_a_first_step(full_synth: Synth, suffix: str, metric: str, threshold: int) -> None:
-    topic = ops_topic_ref(full_synth)
-    stage_id, _ = stage_of(full_synth)
-
-    full_synth.template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": f"FinOpsGuard-qa-billing-api-{suffix}",
-            "Namespace": "AWS/ApiGateway",
-            "MetricName": metric,
-            "Dimensions": [
-                {"Name": "ApiName", "Value": "finops-guard-qa-billing"},
-                {"Name": "Stage", "Value": ref(stage_id)},
-            ],
-            "Statistic": "Sum",
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "Threshold": threshold,
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": [topic],
-            "OKActions": [topic],
-            "AlarmDescription": Match.any_value(),
-        },
-    )
-    [alarm] = [
-        a
-        for a in full_synth.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["AlarmName"] == f"FinOpsGuard-qa-billing-api-{suffix}"
-    ]
-    assert "First:" in json.dumps(alarm["Properties"]["AlarmDescription"])
 
 
 def test_signature_failure_spike_pages_ops_at_ten_in_five_minutes(full_synth: Synth) -> None:
@@ -682,42 +646,12 @@ def test_signature_failure_spike_pages_ops_at_ten_in_five_minutes(full_synth: Sy
 def test_billing_function_retries_a_failed_async_event_twice_then_parks_it_in_the_failure_queue(
     full_synth: Synth, short_name: str
 ) -> None:
-    function_id, _ = function_of(full_synth, short_name)
-    [config] = [
-        c
-        for c in full_synth.billing.resources("AWS::Lambda::EventInvokeConfig").values()
-        if c["Properties"]["FunctionName"] == ref(function_id)
-    ]
-
-    assert config == {
-        "Type": "AWS::Lambda::EventInvokeConfig",
-        "Properties": {
-            "FunctionName": ref(function_id),
-            "Qualifier": "$LATEST",
-            "MaximumRetryAttempts": 2,
-            "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
-        },
-        # Lambda checks the role may send to the destination when it saves the config.
-        "DependsOn": [default_policy_id(full_synth, role_id_of(full_synth, short_name))],
-    }
+    assert_parks_failed_async_events(full_synth, full_synth.billing, short_name)
 
 
 @pytest.mark.parametrize("short_name", [WEBHOOK, NOTIFIER])
 def test_billing_functions_page_through_the_stage_wide_alarms_not_their_own(full_synth: Synth, short_name: str) -> None:
-    # Errors, timeouts and throttles of async events reach the failure queue alarm; a failed chat post
-    # (the notifier's) the stage's ChatDeliveryFailures alarm in the core stack.
-    names = [a["Properties"]["AlarmName"] for a in full_synth.resources("AWS::CloudWatch::Alarm").values()]
-
-    assert not [name for name in names if name.startswith(f"FinOpsGuard-qa-{short_name}-")]
-    full_synth.core.template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": "FinOpsGuard-qa-ChatDeliveryFailures",
-            "Namespace": "FinOpsGuard",
-            "MetricName": "ChatDeliveryFailures",
-            "Dimensions": [{"Name": "stage", "Value": "qa"}],
-        },
-    )
+    assert_pages_only_through_the_stage_alarms(full_synth, f"FinOpsGuard-qa-{short_name}-")
 
 
 # --- billing notifier -------------------------------------------------------------------------

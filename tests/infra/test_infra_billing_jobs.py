@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
+    assert_parks_failed_async_events,
     export_bucket_id,
     failure_queue_ref,
     function_of,
@@ -323,29 +324,7 @@ def test_billing_jobs_run_arm64_python_3_14_with_explicit_limits_and_the_billing
 def test_billing_job_retries_a_failed_async_event_twice_then_parks_it_in_the_failure_queue(
     full_synth: Synth, short_name: str
 ) -> None:
-    function_id, _ = function_of(full_synth, short_name)
-    role_id = role_id_of(full_synth, short_name)
-    [policy_id] = [
-        lid
-        for lid, p in full_synth.billing.resources("AWS::IAM::Policy").items()
-        if p["Properties"]["Roles"] == [ref(role_id)]
-    ]
-
-    full_synth.billing.template.has_resource(
-        "AWS::Lambda::EventInvokeConfig",
-        {
-            "Properties": Match.object_equals(
-                {
-                    "FunctionName": ref(function_id),
-                    "Qualifier": "$LATEST",
-                    "MaximumRetryAttempts": 2,
-                    "DestinationConfig": {"OnFailure": {"Destination": failure_queue_ref(full_synth)}},
-                }
-            ),
-            # Lambda checks the role may send to the destination when it saves the config.
-            "DependsOn": [policy_id],
-        },
-    )
+    assert_parks_failed_async_events(full_synth, full_synth.billing, short_name)
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,15 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
+    assert_pages_only_through_the_stage_alarms,
+    assert_parks_failed_async_events,
     failure_queue_ref,
     function_of,
     layer_id,
     layer_parameter_id,
     log_group_id_of,
     logical_id,
+    outbox_arn,
     policy_statements_of_role,
     read_team_routes,
     ref,
@@ -54,15 +57,6 @@ def guard_function(synth: Synth) -> tuple[str, dict[str, Any]]:
 def finance_topic(synth: Synth) -> tuple[str, dict[str, Any]]:
     lid = topic_id_of(synth, "finance-alerts")
     return lid, synth.template_json["Resources"][lid]["Properties"]
-
-
-def guard_policy_id(synth: Synth) -> str:
-    [lid] = [
-        lid
-        for lid, policy in synth.resources("AWS::IAM::Policy").items()
-        if ref(role_id_of(synth, GUARD)) in policy["Properties"]["Roles"]
-    ]
-    return lid
 
 
 def tags_of(synth: Synth, logical_id: str) -> dict[str, str]:
@@ -134,23 +128,7 @@ def test_budget_guard_runs_arm64_python_3_14_for_up_to_five_minutes(full_synth: 
 
 
 def test_budget_guard_sends_failed_runs_to_the_stage_failure_queue_after_two_retries(full_synth: Synth) -> None:
-    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
-    function_id, _ = guard_function(full_synth)
-
-    full_synth.costs.template.has_resource(
-        "AWS::Lambda::EventInvokeConfig",
-        {
-            "Properties": Match.object_equals(
-                {
-                    "FunctionName": ref(function_id),
-                    "Qualifier": "$LATEST",
-                    "MaximumRetryAttempts": 2,
-                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
-                }
-            ),
-            "DependsOn": [guard_policy_id(full_synth)],
-        },
-    )
+    assert_parks_failed_async_events(full_synth, full_synth.costs, GUARD)
 
 
 def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:
@@ -246,20 +224,7 @@ def test_budget_guard_role_has_exactly_the_least_privilege_statements(full_synth
             "Sid": "UseOutbox",
             "Effect": "Allow",
             "Action": "dynamodb:UpdateItem",
-            "Resource": {
-                "Fn::Join": [
-                    "",
-                    [
-                        "arn:",
-                        {"Ref": "AWS::Partition"},
-                        ":dynamodb:",
-                        {"Ref": "AWS::Region"},
-                        ":",
-                        {"Ref": "AWS::AccountId"},
-                        ":table/finops-guard-qa-outbox",
-                    ],
-                ]
-            },
+            "Resource": outbox_arn(full_synth),
         },
         # No kms statement: the AWS-managed key lets the account's principals use it through SNS.
         {"Sid": "FinanceAlertsPublish", "Effect": "Allow", "Action": "sns:Publish", "Resource": ref(finance_topic_id)},
@@ -447,25 +412,7 @@ def test_finance_email_subscription_only_when_configured(full_synth: Synth, defa
 def test_budget_guard_has_no_alarms_of_its_own_and_its_chat_failures_page_through_the_stage_alarm(
     full_synth: Synth,
 ) -> None:
-    # A failed run reaches the failure queue (see above); a failed post counts in the stage's one
-    # ChatDeliveryFailures metric, which the core's one alarm watches.
-    alarm_names = [a["Properties"]["AlarmName"] for a in full_synth.resources("AWS::CloudWatch::Alarm").values()]
-
-    assert [name for name in alarm_names if name.startswith("FinOpsGuard-qa-budget-guard")] == []
-    full_synth.core.template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": "FinOpsGuard-qa-ChatDeliveryFailures",
-            "Namespace": "FinOpsGuard",
-            "MetricName": "ChatDeliveryFailures",
-            "Dimensions": [{"Name": "stage", "Value": "qa"}],
-            "Statistic": "Sum",
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "Threshold": 1,
-            "AlarmActions": [ref(topic_id_of(full_synth, "ops-alarms"))],
-            "OKActions": [ref(topic_id_of(full_synth, "ops-alarms"))],
-        },
-    )
+    assert_pages_only_through_the_stage_alarms(full_synth, "FinOpsGuard-qa-budget-guard")
 
 
 def test_new_budget_resources_carry_the_cost_allocation_tags(full_synth: Synth) -> None:

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match
 from conftest import (
     Synth,
     arn_of,
+    assert_parks_failed_async_events,
     failure_queue_ref,
     function_of,
     layer_parameter_id,
@@ -70,15 +71,6 @@ def description_text(alarm: dict[str, Any]) -> str:
 
 def names_of(synth: Synth, resource_type: str, name_property: str) -> list[str]:
     return [r["Properties"].get(name_property, "") for r in synth.resources(resource_type).values()]
-
-
-def refresh_policy_id(synth: Synth) -> str:
-    [lid] = [
-        lid
-        for lid, policy in synth.resources("AWS::IAM::Policy").items()
-        if ref(role_id_of(synth, REFRESH)) in policy["Properties"]["Roles"]
-    ]
-    return lid
 
 
 def read_recommendations(synth: Synth) -> dict[str, Any]:
@@ -208,23 +200,7 @@ def test_refresh_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_report_l
 
 
 def test_refresh_sends_failed_runs_to_the_stage_failure_queue_after_two_retries(full_synth: Synth) -> None:
-    # Lambda checks the role may send to the destination when it saves the config: it waits for the policy.
-    function_id, _ = function_of(full_synth, REFRESH)
-
-    full_synth.costs.template.has_resource(
-        "AWS::Lambda::EventInvokeConfig",
-        {
-            "Properties": Match.object_equals(
-                {
-                    "FunctionName": ref(function_id),
-                    "Qualifier": "$LATEST",
-                    "MaximumRetryAttempts": 2,
-                    "DestinationConfig": {"OnFailure": {"Destination": FAILURE_QUEUE}},
-                }
-            ),
-            "DependsOn": [refresh_policy_id(full_synth)],
-        },
-    )
+    assert_parks_failed_async_events(full_synth, full_synth.costs, REFRESH)
 
 
 def test_refresh_environment_is_exactly_the_documented_settings(full_synth: Synth) -> None:

@@ -660,49 +660,12 @@ def test_report_function_has_only_its_deadline_alarm(full_synth: Synth) -> None:
 # --- ops topic and DLQ ------------------------------------------------------------------------
 
 
-def test_ops_topic_lets_only_this_stages_alarms_publish_without_a_key(full_synth: Synth) -> None:
+def test_ops_topic_has_no_key_so_that_alarms_can_publish(full_synth: Synth) -> None:
     topic = full_synth.template_json["Resources"][ops_topic_id(full_synth)]["Properties"]
 
     # Unencrypted: CloudWatch alarms could publish to an encrypted topic only with a customer-managed key.
+    # Who may publish (this stage's alarms of this account, over TLS only): test_infra_policies.py.
     assert "KmsMasterKeyId" not in topic
-    full_synth.core.template.has_resource_properties(
-        "AWS::SNS::TopicPolicy",
-        {
-            "Topics": [ref(ops_topic_id(full_synth))],
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        {
-                            "Sid": "AllowCloudWatchAlarmsToPublish",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                            "Action": "sns:Publish",
-                            "Resource": ref(ops_topic_id(full_synth)),
-                            "Condition": {
-                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                                "ArnLike": {
-                                    "aws:SourceArn": {
-                                        "Fn::Join": [
-                                            "",
-                                            [
-                                                "arn:",
-                                                {"Ref": "AWS::Partition"},
-                                                ":cloudwatch:",
-                                                {"Ref": "AWS::Region"},
-                                                ":",
-                                                {"Ref": "AWS::AccountId"},
-                                                ":alarm:FinOpsGuard-qa-*",
-                                            ],
-                                        ]
-                                    }
-                                },
-                            },
-                        }
-                    ]
-                )
-            },
-        },
-    )
 
 
 @pytest.mark.parametrize(

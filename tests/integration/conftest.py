@@ -18,11 +18,13 @@ from finops_guard.core.adapters import secrets
 from finops_guard.core.periods import report_window
 from finops_guard.costs import runtime
 from finops_guard.costs.mock_data import synthetic_pages
+from hypothesis import HealthCheck, settings
 
 from devtools.chat_recorder import ChatRecorder
 from devtools.embedded_aws import EmbeddedAws
 from devtools.lambda_runner import FakeContext
 from tests.conftest import load_event, load_handler
+from tests.integration.fault_harness import faults  # noqa: F401 - the fault proxy fixture of both test_faults.py
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,14 @@ TEAMS_PATH = "/workflows/teams-s3cr3t-token"
 SLACK_PATH = "/services/slack-s3cr3t-token"
 SCHEDULE_EVENT = load_event("scheduler_weekly_report.json")
 FIRED_AT = datetime.fromisoformat(SCHEDULE_EVENT["scheduled_time"].replace("Z", "+00:00")).astimezone(UTC)
+
+# Property tests on the embedded AWS: each case is real DynamoDB and HTTP on 127.0.0.1, so fewer of them
+# than the unit tests' runs of the same strategies.
+MOTO = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @dataclass

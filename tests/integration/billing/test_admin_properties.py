@@ -12,12 +12,12 @@ import itertools
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import load_handler
 from tests.integration.billing.test_billing_ops import failed_invoice, ops  # noqa: F401 - fixture
-from tests.integration.conftest import FakeContext
+from tests.integration.conftest import MOTO, FakeContext
 from tests.unit.billing.test_admin_hardening import (
     ALERT_IDS,
     INVOICE,
@@ -32,11 +32,6 @@ from tests.unit.billing.test_admin_hardening import (
 )
 
 pytestmark = pytest.mark.integration
-MOTO = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 MOTO_ADMIN = settings(MOTO, max_examples=40)  # the 1,000-case runs are in tests/unit/billing/test_admin_hardening.py
 RUN = itertools.count()
 

@@ -11,20 +11,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from tests.conftest import load_handler
-from tests.integration.conftest import FakeContext
+from tests.integration.conftest import MOTO, FakeContext
 from tests.integration.costs.test_anomaly_handler import anomalies  # noqa: F401 - fixture
 from tests.unit.costs.test_anomaly_hardening import batches, with_issue_batches
 
 pytestmark = pytest.mark.integration
-MOTO = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-MOTO_ADMIN = settings(MOTO, max_examples=40)  # the 1,000-case runs are in tests/unit/billing/test_admin_hardening.py
 RUN = itertools.count()
 
 

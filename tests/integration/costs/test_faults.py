@@ -12,133 +12,31 @@ test_weekly_report_handler.py and are not repeated here.
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
 import boto3
-import botocore.endpoint
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from finops_guard import cli
-from finops_guard.billing import runtime as billing_runtime
-from finops_guard.billing.adapters import billing_store
-from finops_guard.core import runtime as core_runtime
-from finops_guard.core.adapters import aws as aws_adapter
-from finops_guard.core.adapters import secrets
-from finops_guard.core.delivery import DeliveryFailed, RetryPolicy
-from finops_guard.costs import runtime
-from finops_guard.costs.adapters import cost_explorer as cost_explorer_adapter
+from finops_guard.core.delivery import DeliveryFailed
 
 from devtools import fault_proxy as fp
-from devtools.fault_proxy import FaultProxy
 from devtools.lambda_runner import FakeContext
 from devtools.sqs_events import sqs_event
 from tests.conftest import load_event, load_handler
 from tests.integration.conftest import TEAMS_SECRET
+from tests.integration.fault_harness import (
+    COST_EXPLORER_ATTEMPTS,
+    DYNAMODB_ATTEMPTS,
+    SECRETS_ATTEMPTS,
+    emitted,
+    fresh_clients,
+    outbox_items,
+)
 
 pytestmark = pytest.mark.integration
 
 WEEKLY_MESSAGE = "weekly-report/2026-11-15/teams"
-SIGNING_SECRET = "finops-guard/test/stripe-webhook-secret"
-STRIPE_KEY_SECRET = "finops-guard/test/stripe-api-key"
-SENDER = "billing@finops.example.com"
-T0 = int(datetime(2026, 11, 17, 9, 0, tzinfo=UTC).timestamp())
-
-
-def total_attempts(config: Config) -> int:
-    """botocore's bound: `total_max_attempts`, or `max_attempts` retries after the first attempt."""
-    retries = config.retries or {}
-    return retries.get("total_max_attempts") or retries["max_attempts"] + 1
-
-
-DYNAMODB_ATTEMPTS = total_attempts(aws_adapter.CLIENT_CONFIG)  # 4
-COST_EXPLORER_ATTEMPTS = total_attempts(cost_explorer_adapter._CLIENT_CONFIG)  # 6 ("max_attempts": 5 retries)
-SECRETS_ATTEMPTS = 3  # Powertools' Secrets Manager client: botocore's standard-mode default
-CHAT_ATTEMPTS = RetryPolicy().max_attempts
-
-
-class RecordedWaits:
-    """Stands in for the `time` module where a retry loop sleeps: the waits are recorded, not slept."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def fresh_clients() -> None:
-    """Every cached boto3 client and setting is rebuilt on next use (from the current environment)."""
-    for module in [
-        core_runtime,
-        runtime,
-        billing_runtime,
-        *(m for name, m in list(sys.modules.items()) if name.startswith("handler_")),
-    ]:
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-    secrets.clear_cache()
-
-
-@pytest.fixture
-def faults(deployed, monkeypatch):
-    """The deployment with every AWS call going through the fault proxy; botocore and the ledger
-    store's conflict loop record their back-off instead of sleeping it."""
-    proxy = FaultProxy(deployed.aws.endpoint).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-    botocore_waits, conflict_waits = RecordedWaits(), RecordedWaits()
-    monkeypatch.setattr(botocore.endpoint, "time", botocore_waits)
-    monkeypatch.setattr(billing_store, "time", conflict_waits)
-    fresh_clients()
-    deployed.proxy = proxy
-    deployed.botocore_waits = botocore_waits.waits
-    deployed.conflict_waits = conflict_waits.waits
-    yield deployed
-    proxy.stop()
-    fresh_clients()  # nothing keeps a client pointing at the stopped proxy
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-
-
-def emitted(capsys) -> Counter[str]:
-    """Metric totals from the EMF documents the handlers printed (what CloudWatch alarms on): by name
-    for the functions' Powertools metrics, `<name>@stage` for the stage-level ones (dimension `stage` only)."""
-    totals: Counter[str] = Counter()
-    for line in capsys.readouterr().out.splitlines():
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(document, dict) or "_aws" not in document:
-            continue
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            suffix = "@stage" if directive["Dimensions"] == [["stage"]] else ""
-            for metric in directive["Metrics"]:
-                value = document[metric["Name"]]
-                totals[metric["Name"] + suffix] += sum(value) if isinstance(value, list) else value
-    return totals
-
-
-def outcome(reply: dict) -> str:
-    assert reply["statusCode"] == 200, reply
-    return json.loads(reply["body"])["outcome"]
-
-
-def scan(deployment, role: str) -> list[dict]:
-    return deployment.aws.client("dynamodb").scan(TableName=deployment.tables[role])["Items"]
-
-
-def outbox_items(deployment) -> list[dict]:
-    return deployment.aws.client("dynamodb").scan(TableName=deployment.table)["Items"]
 
 
 # --- Cost Explorer throttling (the weekly report) -------------------------------------------------

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -31,6 +32,10 @@ KPI_METRICS_VARIABLE = "FINOPSGUARD_KPI_METRICS"
 _STAGE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,14}[a-z0-9])?")  # as infra/config.py accepts a stage
 
 logger = logging.getLogger(__name__)
+
+# With KPI metrics off, a healthy run of most functions sends no metric at all, which is the point;
+# Powertools would warn about it on every such run.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 _warned = False
 _warned_kpi = False
 

@@ -146,7 +146,7 @@ def forward_batch(
         messages += _team_messages(alerting, routing, render)
     outcome.delivery = deliver_all(messages, outbox, poster, now)
     # A card kept for a channel not set up yet (placeholder webhook secret) settles its anomalies like a
-    # delivered one: retrying cannot help before the URL is put (the records would only end in the DLQ),
+    # delivered one: retrying cannot help before the URL is put (the records would only end in the failure queue),
     # the card waits in the outbox for `finops-guard outbox redrive`, and a later sighting alerts again
     # only if the anomaly grew, so the redrive does not post a pile of copies.
     if all(m.message_id in outcome.delivery.settled for m in messages):
