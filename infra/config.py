@@ -6,9 +6,10 @@ string form of numbers, booleans and null as well as the JSON types cdk.json can
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -379,8 +380,28 @@ def _anomaly_settings(value: Any) -> dict[str, Any]:
     return settings
 
 
+# A context key shaped like FinOps Guard's own (camelCase, no ':', '@', '/' or '-'): CDK's keys
+# (feature flags "@aws-cdk/...", "aws:cdk:...", cached lookups "availability-zones:...",
+# "acknowledged-issue-numbers") never look like this, so one that isn't known is a typo.
+_OWN_KEY_SHAPE = re.compile(r"[a-z][A-Za-z0-9]*")
+
+
+def unknown_keys(keys: Iterable[str]) -> list[str]:
+    """The keys that look like FinOps Guard's own context keys but aren't, in the order given."""
+    return [key for key in keys if _OWN_KEY_SHAPE.fullmatch(key) and key not in DEFAULTS]
+
+
+def _refuse_unknown_keys(context: Mapping[str, Any]) -> None:
+    for key in unknown_keys(context):
+        close = difflib.get_close_matches(key, DEFAULTS, n=1, cutoff=0.75)
+        hint = f"did you mean '{close[0]}'?" if close else "see README, Context keys, for the keys FinOps Guard reads"
+        raise ConfigError(key, context[key], f"is set, but '{key}' is not a FinOps Guard context key ({hint})")
+
+
 def load_config(node: Node) -> FinOpsGuardConfig:
-    """Read and validate the FinOps Guard keys from the construct tree's context."""
+    """Read and validate the FinOps Guard keys from the construct tree's context. A key shaped like
+    ours that we don't read (`-c montlyBudget=100`) is refused, so a typo never goes unnoticed."""
+    _refuse_unknown_keys(node.get_all_context())
     context = {key: node.try_get_context(key) for key in DEFAULTS}
     return FinOpsGuardConfig.from_context({k: v for k, v in context.items() if v is not None})
 

@@ -20,6 +20,7 @@ from infra.config import (
     DunningTemplate,
     FinOpsGuardConfig,
     load_config,
+    unknown_keys,
 )
 from infra.stacks import create_stacks
 
@@ -906,3 +907,28 @@ def test_dashboards_are_opt_in() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("true", True), (" YES ", True), (True, True), ("false", False)])
 def test_dashboard_switch_from_cli_strings(raw: object, expected: bool) -> None:
     assert FinOpsGuardConfig.from_context({"dashboard": raw}).dashboard is expected
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("montlyBudget", "did you mean 'monthlyBudget'?"),
+        ("timeZone", "did you mean 'timezone'?"),
+        ("reportChannel", "see README, Context keys"),
+    ],
+)
+def test_a_context_key_finops_guard_does_not_read_is_refused_with_a_suggestion(key: str, hint: str) -> None:
+    app = App(context={**cdk_json_context(), key: "100", "aws:cdk:bundling-stacks": []})
+
+    with pytest.raises(ConfigError, match=f"Invalid context '{key}': '100' is set, but") as error:
+        create_stacks(app)
+
+    assert hint in str(error.value)
+
+
+def test_cdks_own_context_keys_are_not_mistaken_for_typos() -> None:
+    keys = ["@aws-cdk/core:target-partitions", "aws:cdk:bundling-stacks", "acknowledged-issue-numbers",
+            "availability-zones:account=111111111111:region=us-east-1", "cli-telemetry"]  # fmt: skip
+
+    assert unknown_keys(keys) == []
+    assert unknown_keys([*DEFAULTS, "montlyBudget"]) == ["montlyBudget"]
