@@ -157,4 +157,4 @@ def test_showing_an_unknown_budget_exits_1(deployed, stderr):
 def test_an_aws_error_exits_1_with_one_line_not_a_traceback(deployed, stderr):
     missing = ["--outbox-table", "finops-guard-test-no-such-outbox"]
     assert cli.main(["report", "resend", "--message-id", "weekly-report/w1/teams", *missing]) == 1
-    assert one_line_error(stderr).startswith("finops-guard: An error occurred (ResourceNotFoundException)")
+    assert "no table finops-guard-test-no-such-outbox in " in one_line_error(stderr)

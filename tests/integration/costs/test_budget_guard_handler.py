@@ -327,3 +327,18 @@ def test_with_kpi_metrics_off_a_corrupted_stored_budget_is_still_counted(guard, 
         invoke_guard(guard, documents)
 
     assert emitted_metrics(capsys.readouterr().out) == {"InvalidStoredBudgets"}
+
+
+def test_apply_warns_about_a_service_name_it_does_not_know_and_refuses_an_alias(guard, tmp_path, capsys):
+    unknown = [{"id": "new", "amount": "100", "currency": "USD", "scope": {"service": ["Amazon Quantum Ledger X"]}}]
+    alias = [{"id": "ec2", "amount": "100", "currency": "USD", "scope": {"service": ["Amazon EC2"]}}]
+
+    assert apply(tmp_path, unknown) == 0
+    warned = capsys.readouterr().err
+    assert apply(tmp_path, alias) == 2
+    refused = capsys.readouterr().err
+
+    assert warned.startswith("finops-guard: warning: ") and "Amazon Quantum Ledger X" in warned
+    assert "did you mean 'Amazon Elastic Compute Cloud - Compute'?" in refused and refused.count("\n") == 1
+    stored = guard.aws.client("dynamodb").scan(TableName="finops-guard-test-budgets")["Items"]
+    assert [item["budget_id"]["S"] for item in stored] == ["new"]

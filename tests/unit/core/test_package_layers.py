@@ -79,6 +79,7 @@ def test_every_module_belongs_to_a_layer_and_the_front_doors_are_few():
         "finops_guard.adapters",
         "finops_guard.adapters.account_facts",
         "finops_guard.cli",
+        "finops_guard.cli_errors",
         "finops_guard.cli_preflight",
         "finops_guard.cli_savings",
         "finops_guard.cli_teams",

@@ -61,7 +61,8 @@ def test_organisation_budgets_ride_along_on_an_existing_request():
 
 
 def test_a_scope_over_three_dimensions_gets_its_own_filtered_request():
-    wide = budget("wide", scope={"account": ["111111111111"], "service": ["S3"], "tag": {"team": ["web"]}})
+    scope = {"account": ["111111111111"], "service": ["Amazon Simple Storage Service"], "tag": {"team": ["web"]}}
+    wide = budget("wide", scope=scope)
     queries = plan_queries([wide, budget("org")], AS_OF, 28)
     filtered = [q for q in queries if q.filter is not None]
     assert len(queries) == 2 and filtered[0].filter == wide.cost_explorer_filter()
@@ -106,9 +107,10 @@ def test_costs_are_summed_into_every_budget_whose_scope_matches():
 
 
 def test_two_dimension_scope_must_match_both():
-    both = budget("both", scope={"account": ["111111111111"], "service": ["EC2"]})
+    ec2, s3 = "Amazon Elastic Compute Cloud - Compute", "Amazon Simple Storage Service"
+    both = budget("both", scope={"account": ["111111111111"], "service": [ec2]})
     query = plan_queries([both], AS_OF, 28)[0]
-    rows = [(("111111111111", "EC2"), "5"), (("111111111111", "S3"), "7"), (("222222222222", "EC2"), "9")]
+    rows = [(("111111111111", ec2), "5"), (("111111111111", s3), "7"), (("222222222222", ec2), "9")]
     assert collect_budget_costs(query, [page(rows)], AS_OF)["both"].daily[AS_OF] == D("5")
 
 

@@ -20,29 +20,49 @@ AWS_ENDPOINT_URL to work against a local table (moto, DynamoDB Local).
 
 Settings come from the same FINOPSGUARD_* variables as the function (see README); flags override.
 
-Exit status: 0 done; 1 not found (an unknown message id, budget, team) or failed (a message not
-delivered, an event not redriven, an AWS error), with one line on stderr; 2 bad input (argparse's own).
+Every error is one line on stderr, `finops-guard: <what is wrong>: <what to do>`; --debug adds the
+traceback. Exit status (finops_guard/cli_errors.py): 0 done; 1 not found (an unknown message id, budget,
+team; a stage not deployed here) or failed (a message not delivered, an event not redriven, AWS denied an
+action); 2 bad input (argparse's own, a bad value or file); 4 AWS unavailable (no credentials, no region,
+no answer, throttled past retries); 70 internal error; 130 interrupted; 141 stdout closed (`| head`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+import traceback
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from finops_guard import cli_preflight, cli_savings, cli_teams
+from finops_guard.cli_errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_UNAVAILABLE,
+    CliError,
+    aws_region_from_environment,
+    describe,
+    free_port,
+    instant,
+    one_of,
+    output_file,
+    port,
+    read_input_file,
+    stage_name,
+    watch_aws_calls,
+)
+from finops_guard.cli_errors import one_line as _one_line
 from finops_guard.core.delivery import DeliveryFailed, deliver_all
-from finops_guard.core.settings import SettingsError
+from finops_guard.core.failures import FUNCTIONS
 from finops_guard.costs.budgets import BudgetError, load_budget_file, parse_budget
 from finops_guard.costs.settings import ReportSettings
-from finops_guard.costs.teams import TeamConfigError
 
 if TYPE_CHECKING:
     from finops_guard.costs.adapters.budget_store import BudgetTable
@@ -75,10 +95,12 @@ def _settings(args: argparse.Namespace) -> ReportSettings:
 
 
 def _now(args: argparse.Namespace) -> datetime:
-    if not args.now:
-        return datetime.now(UTC)
-    parsed = datetime.fromisoformat(args.now.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return args.now or datetime.now(UTC)  # parsed strictly by cli_errors.instant
+
+
+def _warn(message: str) -> None:
+    """A problem worth knowing that does not stop the command (e.g. a service name we don't know)."""
+    print(f"finops-guard: warning: {message}", file=sys.stderr)
 
 
 def cmd_weekly(args: argparse.Namespace) -> int:
@@ -86,6 +108,9 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     from finops_guard.costs.weekly_report import compose
 
     config = _settings(args)
+    if args.dry_run and args.channel == "slack" and not config.slack_secret_name:
+        # A dry run renders the channel asked for, set up or not: nothing is posted, no secret is read.
+        config = dataclasses.replace(config, slack_secret_name="dry-run")  # noqa: S106 - a name, never read
     costs = runtime.cost_source(config)
     now = _now(args)
     # Team routes and savings as the function reads them (from the FINOPSGUARD_* tables, when set).
@@ -102,10 +127,10 @@ def cmd_weekly(args: argparse.Namespace) -> int:
         unready_channels=None if args.dry_run else runtime.chat_setup(config).unready,
     )
     if args.dry_run:
-        chosen = [m for m in messages if m.channel == args.channel] or messages[:1]
+        chosen = [m for m in messages if m.channel == args.channel and m.secret_name is None]
         text = json.dumps(chosen[0].payload, ensure_ascii=False, indent=2)
         if args.out:
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
+            args.out.write_text(text + "\n", encoding="utf-8")
             print(f"{chosen[0].channel} payload for {report.report_id} written to {args.out} (nothing posted)")
         else:
             print(text)
@@ -184,11 +209,6 @@ def cmd_resend(args: argparse.Namespace) -> int:
     if failed:
         print(_one_line(str(DeliveryFailed(failed))), file=sys.stderr)
     return 1 if failed or not_configured else 0
-
-
-def _one_line(text: str) -> str:
-    """A chat service's error body may span lines; stderr gets one line per problem."""
-    return " ".join(text.split())
 
 
 def _failure_queue(args: argparse.Namespace) -> tuple[str, Any]:
@@ -333,7 +353,7 @@ def cmd_budgets_add(args: argparse.Namespace) -> int:
         "owner": args.owner,
         "enforce_hard_limit": args.hard_limit,
     }
-    budget = parse_budget(document)
+    budget = parse_budget(document, warn=_warn)
     table = _budget_table(args)
     if table.get(budget.budget_id) is not None:
         print(f"budget {budget.budget_id!r} exists; change it with `budgets apply` or remove it first", file=sys.stderr)
@@ -378,7 +398,15 @@ def cmd_budgets_remove(args: argparse.Namespace) -> int:
 
 def cmd_budgets_apply(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    wanted = load_budget_file(path.read_text(encoding="utf-8"), path.name)
+    text = read_input_file(path, "budget file")
+    import yaml  # the CLI's own dependency
+
+    try:
+        wanted = load_budget_file(text, path.name, warn=_warn)
+    except yaml.YAMLError as error:  # safe loading: a !!python/... tag is refused here, never constructed
+        raise CliError(f"{path}: {describe(error, None)[0]}", EXIT_BAD_INPUT) from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"{path}: {describe(error, None)[0]}", EXIT_BAD_INPUT) from None
     table = _budget_table(args)
     stored = {b.budget_id: document for b, document in table.all_with_documents()}
     now = datetime.now(UTC)
@@ -416,12 +444,13 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
     try:
         from devtools.local_serve import serve
     except ImportError as error:
-        print(f"finops-guard local serve runs from a FinOps Guard checkout with `make venv`: {error}", file=sys.stderr)
-        return 2
+        raise CliError(
+            f"finops-guard local serve runs from a FinOps Guard checkout with `make venv`: {error}", EXIT_BAD_INPUT
+        ) from None
     secret = args.secret or os.environ.get("STRIPE_WEBHOOK_SECRET") or ""
     if secret and not secret.startswith("whsec_"):
-        print("--secret must be the whsec_... signing secret (stripe listen prints it)", file=sys.stderr)
-        return 2
+        raise CliError("--secret must be the whsec_... signing secret (stripe listen prints it)", EXIT_BAD_INPUT)
+    free_port(args.port)
     from devtools.stripe_events import TEST_SECRET
 
     serve(args.port, secret or TEST_SECRET)
@@ -463,9 +492,10 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     try:
         issued = issue_invoice(request, api=api, store=InvoiceRequestTable(table), requested_by=requested_by,
                                days_until_due=args.days_until_due, now=datetime.now(UTC))  # fmt: skip
-    except (RequestConflict, StripeRequestError, StripeUnavailable) as error:
-        print(f"finops-guard: {error}", file=sys.stderr)
-        return 1
+    except (RequestConflict, StripeRequestError) as error:
+        raise CliError(str(error)) from None
+    except StripeUnavailable as error:
+        raise CliError(f"{error}; run again with --request-id {request.request_id}", EXIT_UNAVAILABLE) from None
     print(json.dumps(issued.to_json(), indent=2))
     if issued.replayed:
         return 0
@@ -481,13 +511,46 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     return 0
 
 
+FALLBACK_VERSION = "0.1.0"  # pyproject's version (a test keeps them equal), when the package metadata is absent
+EPILOG = (
+    "exit codes: 0 done, 1 not found or failed, 2 bad input, 4 AWS unavailable (no credentials, no region, "
+    "no answer, throttled), 70 internal error, 130 interrupted; --debug shows the traceback of an error"
+)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("finops-guard")
+    except PackageNotFoundError:
+        return FALLBACK_VERSION
+
+
+class Parser(argparse.ArgumentParser):
+    """Every (sub)command: a usage error is one line and exit 2 (argparse prints usage and a second line),
+    and --debug is accepted wherever it is put."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, show the traceback too"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see {self.prog} --help)", EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="finops-guard", description="FinOps Guard operator tool")
+    parser = Parser(prog="finops-guard", description="FinOps Guard operator tool", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"finops-guard {version()}")
+    parser.set_defaults(debug=False)
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="weekly cost report").add_subparsers(dest="action", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
         p.add_argument("--outbox-table", help="outbox table name (stack output OutboxTableName)")
         p.add_argument(
             "--teams-secret", help="Teams webhook secret name (default finops-guard/<stage>/teams-webhook-url)"
@@ -498,9 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(weekly)
     weekly.add_argument("--mock", action="store_true", help="deterministic synthetic cost data, no Cost Explorer")
     weekly.add_argument("--dry-run", action="store_true", help="write the payload instead of posting")
-    weekly.add_argument("--out", help="with --dry-run: file to write the payload to (default stdout)")
+    weekly.add_argument(
+        "--out", type=output_file, help="with --dry-run: file to write the payload to, in an existing folder"
+    )
     weekly.add_argument("--channel", choices=["teams", "slack"], default="teams", help="with --dry-run: which payload")
-    weekly.add_argument("--now", help="pretend it is this ISO instant (default: now)")
+    weekly.add_argument("--now", type=instant, help="pretend it is this ISO instant or UTC day (default: now)")
     weekly.set_defaults(func=cmd_weekly)
 
     pending = report.add_parser("pending", help="list messages kept in the outbox, not delivered")
@@ -521,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     def table_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
         p.add_argument("--budgets-table", help="budgets table (default finops-guard-<stage>-budgets)")
 
     add = budgets.add_parser("add", help="add one budget")
@@ -570,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--description", required=True)
     create.add_argument("--request-id", help="resume or replay an earlier request (default: a new id)")
     create.add_argument("--days-until-due", type=int, default=30)
-    create.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+    create.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
     create.add_argument("--outbox-table", help="outbox table name (default finops-guard-<stage>-outbox)")
     create.add_argument(
         "--teams-secret", help="finance Teams webhook secret (default finops-guard/<stage>/finance-teams-webhook-url)"
@@ -600,12 +665,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("discard", cmd_dlq_discard, "delete messages handled by hand (a stream batch, an unrecognised one)"),
     ):  # fmt: skip
         sub = dlq.add_parser(name, help=text)
-        sub.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        sub.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
         if name == "discard":
             sub.add_argument("--message-id", action="append", required=True, help="a message id (repeatable)")
         else:
             sub.add_argument(
-                "--function", help="only this function's, by short name: weekly-report, anomaly-alerts, ..."
+                "--function",
+                type=one_of(FUNCTIONS, "function"),
+                help="only this function's, by short name: weekly-report, anomaly-alerts, ...",
             )
         if name == "redrive":
             sub.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
@@ -613,7 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = commands.add_parser("local", help="development tools").add_subparsers(dest="action", required=True)
     serve = local.add_parser("serve", help="run the Stripe webhook endpoint on 127.0.0.1 over an embedded AWS")
-    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--port", type=port, default=8787, help="TCP port on 127.0.0.1 (default 8787)")
     serve.add_argument("--secret", help="the whsec_ signing secret (default STRIPE_WEBHOOK_SECRET or a test secret)")
     serve.set_defaults(func=cmd_local_serve)
     cli_teams.register(commands)
@@ -623,15 +690,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The one error boundary: whatever a command raises becomes one line on stderr and an exit code
+    (cli_errors.describe); the traceback only with --debug."""
+    args: argparse.Namespace | None = None
     try:
-        return args.func(args)
-    except (SettingsError, BudgetError, TeamConfigError) as error:
-        print(f"finops-guard: {error}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as error:  # a missing table, no credentials: one line, not a traceback
-        print(f"finops-guard: {_one_line(str(error))}", file=sys.stderr)
-        return 1
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help, --version
+            return done.code if isinstance(done.code, int) else 0
+        with aws_region_from_environment():
+            watch_aws_calls()
+            code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("finops-guard: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if args is not None and args.debug:
+            traceback.print_exc()
+        stage = (getattr(args, "stage", None) if args else None) or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+        message, code = describe(error, stage)
+        print(f"finops-guard: {message}", file=sys.stderr)
+        return code
+
+
+def _silence_stdout() -> None:
+    """Whatever is still buffered for the closed pipe is dropped, so Python's exit does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from finops_guard.cli_errors import day, stage_name
 from finops_guard.core.money import format_money
 from finops_guard.costs.savings import (
     ACCEPTED,
@@ -105,12 +106,8 @@ def cmd_reopen(args: argparse.Namespace) -> int:
 
 
 def cmd_implement(args: argparse.Namespace) -> int:
-    try:
-        day = date.fromisoformat(args.on) if args.on else datetime.now(UTC).date()
-    except ValueError:
-        print(f"finops-guard: --on {args.on!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
-        return 2
-    return _move(args, IMPLEMENTED, day)
+    implemented_on: date = args.on or datetime.now(UTC).date()  # parsed strictly by cli_errors.day
+    return _move(args, IMPLEMENTED, implemented_on)
 
 
 def register(commands: Any) -> None:
@@ -119,7 +116,7 @@ def register(commands: Any) -> None:
     actions = savings.add_subparsers(dest="action", required=True)
 
     def table_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
         p.add_argument("--table", help="recommendations table (default finops-guard-<stage>-recommendations)")
 
     listing = actions.add_parser("list", help="recommendations, largest estimated saving first")
@@ -145,5 +142,5 @@ def register(commands: Any) -> None:
         sub.add_argument("--reason", required=name == "dismiss", help="why (required to dismiss)")
         sub.add_argument("--by", help="who (default cli:$USER)")
         if name == "implement":
-            sub.add_argument("--on", help="UTC day the change was made, YYYY-MM-DD (default today)")
+            sub.add_argument("--on", type=day, help="UTC day the change was made, YYYY-MM-DD (default today)")
         sub.set_defaults(func=func)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from finops_guard.cli_errors import CliError, month, output_folder, stage_name
 from finops_guard.core.settings import SettingsError
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import (
@@ -182,7 +183,7 @@ def cmd_chargeback_run(args: argparse.Namespace) -> int:
     month = Month.parse(args.month) if args.month else month_before(now, config.timezone)
     costs = runtime.cost_source(config)
     if args.dry_run:
-        out = Path(args.out) if args.out else None
+        out: Path | None = args.out
         for chargeback in compute(config, month, costs):
             text = to_csv(chargeback)
             if out is None:
@@ -221,8 +222,14 @@ def cmd_chargeback_link(args: argparse.Namespace) -> int:
     if not dimensions:
         raise SettingsError("give --dimension (e.g. tag:Team) or set FINOPSGUARD_ATTRIBUTION_DIMENSIONS")
     bucket = runtime.export_bucket(config.require("chargeback_bucket"))
-    for dimension in dimensions:
-        key = object_key(Month.parse(args.month), dimension)
+    keys = [object_key(Month.parse(args.month), dimension) for dimension in dimensions]
+    missing = [key for key in keys if not bucket.has(key)]
+    if missing:
+        raise CliError(
+            f"no {', '.join(missing)} in bucket {bucket.bucket}: write the month first"
+            f" (finops-guard chargeback run --month {args.month} --stage {config.stage})"
+        )
+    for key in keys:
         print(f"{key}\t{bucket.download_link(key, None, args.minutes * 60)}")
     return 0
 
@@ -231,7 +238,7 @@ def register(commands: Any) -> None:
     """Add `teams` and `chargeback` to the `finops-guard` parser."""
 
     def stage(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
         p.add_argument("--table", help="team routes table (default finops-guard-<stage>-team-routes)")
         p.add_argument("--secret", help="team webhooks secret (default finops-guard/<stage>/team-webhooks)")
 
@@ -266,16 +273,16 @@ def register(commands: Any) -> None:
         dest="action", required=True
     )
     run = chargeback.add_parser("run", help="compute a month, write the CSVs to S3 and announce them")
-    run.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
-    run.add_argument("--month", help="YYYY-MM (default: last month in the report time zone)")
+    run.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+    run.add_argument("--month", type=month, help="YYYY-MM (default: last month in the report time zone)")
     run.add_argument("--bucket", help="export bucket (default FINOPSGUARD_CHARGEBACK_BUCKET; stack output)")
     run.add_argument("--mock", action="store_true", help="synthetic cost data, no Cost Explorer")
     run.add_argument("--dry-run", action="store_true", help="write the CSVs locally (--out DIR) or print them")
-    run.add_argument("--out", help="with --dry-run: a folder for the CSVs")
+    run.add_argument("--out", type=output_folder, help="with --dry-run: an existing folder for the CSVs")
     run.set_defaults(func=cmd_chargeback_run)
     link = chargeback.add_parser("link", help="a new pre-signed download link for a month's CSV")
-    link.add_argument("--stage", help="stage name (default FINOPSGUARD_STAGE or dev)")
-    link.add_argument("--month", required=True, help="YYYY-MM")
+    link.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+    link.add_argument("--month", type=month, required=True, help="YYYY-MM")
     link.add_argument("--dimension", help="e.g. tag:Team (default: every attribution dimension)")
     link.add_argument("--bucket", help="export bucket (default FINOPSGUARD_CHARGEBACK_BUCKET; stack output)")
     link.add_argument("--minutes", type=int, default=60, help="link lifetime (default 60)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from finops_guard.core.adapters.aws import CLIENT_CONFIG, AwsAdapter
 
@@ -36,6 +37,18 @@ class ExportBucket(AwsAdapter):
         """Write `text` (UTF-8) as a CSV object at `key`; returns the new version's id."""
         answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=CSV_CONTENT_TYPE)
         return answer.get("VersionId")
+
+    def has(self, key: str) -> bool:
+        """Whether the object `key` exists. A missing bucket raises HeadBucket's ClientError (404), so the
+        caller can tell "no such month yet" from "no such bucket"."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        return True
 
     def download_link(self, key: str, version_id: str | None, expires_in_s: int) -> str:
         """A pre-signed GET for exactly this version. Signed locally (no request); it works while the
