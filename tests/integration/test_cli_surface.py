@@ -91,6 +91,19 @@ def test_a_link_to_a_month_not_written_yet_is_refused_with_the_command_that_writ
     )
 
 
+def test_a_link_lives_as_long_as_asked_within_the_range_a_role_session_can_honour(aws, fresh, capsys):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="fg-exports-links", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="fg-exports-links", Key="chargeback/2026-10/tag-team.csv", Body=b"team,cost\n")
+    argv = ["chargeback", "link", "--month", "2026-10", "--dimension", "tag:Team", "--bucket", "fg-exports-links"]
+
+    assert cli.main([*argv, "--minutes", "720"]) == 0
+    assert "X-Amz-Expires=43200" in capsys.readouterr().out
+    code, line = run(capsys, [*argv, "--minutes", "721"])
+    assert code == 2
+    assert "'721' is outside 1-720 (a link cannot outlive the signer's role session, 12 hours at most)" in line
+
+
 ASKING_AWS = sorted(set(LEAVES) - NOT_AWS - set(REFUSED_BEFORE_AWS) | {("preflight",)})
 
 

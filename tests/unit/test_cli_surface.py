@@ -171,6 +171,10 @@ def test_every_subcommand_without_aws_says_so_in_one_line(path, setting, expecte
 # --- arguments ------------------------------------------------------------------------------------
 
 
+INVOICE = ["invoice", "create", "--customer", "cus_NffrFeUfNV2Hib", "--amount", "10", "--currency", "USD",
+           "--description", "x"]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
@@ -179,6 +183,12 @@ def test_every_subcommand_without_aws_says_so_in_one_line(path, setting, expecte
         (["chargeback", "run", "--mock", "--dry-run", "--month", "2026-13"], "'2026-13' is not a month YYYY-MM"),
         (["chargeback", "link", "--month", "2026-1"], "'2026-1' is not a month YYYY-MM"),
         (["savings", "implement", "r-1", "--on", "2026-02-30"], "is not a real day YYYY-MM-DD"),
+        (["chargeback", "link", "--month", "2026-10", "--minutes", "0"], "'0' is outside 1-720 (a link cannot"),
+        (["chargeback", "link", "--month", "2026-10", "--minutes", "-5"], "'-5' is outside 1-720"),
+        (["chargeback", "link", "--month", "2026-10", "--minutes", "10080"], "'10080' is outside 1-720"),
+        (["chargeback", "link", "--month", "2026-10", "--minutes", "1h"], "'1h' is not a whole number (1-720)"),
+        ([*INVOICE, "--days-until-due", "-3"], "'-3' is outside 0-365 (the stack's invoiceDaysUntilDue range"),
+        ([*INVOICE, "--days-until-due", "366"], "'366' is outside 0-365"),
         (["local", "serve", "--port", "0"], "'0' is not a TCP port (1-65535)"),
         (["local", "serve", "--port", "65536"], "'65536' is not a TCP port"),
         (["local", "serve", "--port", "http"], "'http' is not a TCP port"),
@@ -198,6 +208,15 @@ def test_a_bad_argument_is_one_line_naming_it_and_exit_2(argv, named, capsys, wo
     assert code == 2
     assert named in one_error_line(err)
     assert files_in(workdir) == set()
+
+
+def test_the_cli_ranges_are_the_stacks_context_ranges():
+    from finops_guard import cli_teams
+
+    from infra import config
+
+    assert cli_teams.LINK_MINUTES_MAX == config.CHARGEBACK_LINK_MINUTES_MAX == 720  # 12 h: a role session's maximum
+    assert cli.DAYS_UNTIL_DUE_MAX == config.INVOICE_DAYS_UNTIL_DUE_MAX
 
 
 # --- files -----------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ Secrets Manager, Cost Explorer seeded per request) and a loopback Teams endpoint
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 from decimal import Decimal
 
@@ -200,6 +202,102 @@ def test_budgets_apply_is_idempotent(guard, tmp_path, capsys):
     documents[1]["amount"] = "95000"
     apply(tmp_path, documents)
     assert "0 created, 1 updated, 1 unchanged" in capsys.readouterr().out and writes == [1]
+
+
+ORG = {"id": "org", "amount": "90000", "currency": "USD"}
+WEB = {"id": "web", "amount": "1500", "currency": "USD"}
+
+
+class Terminal(io.StringIO):
+    """Standard input on a terminal, with what the operator types."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def stored_ids() -> list[str]:
+    return sorted(b.budget_id for b, _ in runtime.budget_table("finops-guard-test-budgets").all_with_documents())
+
+
+def apply_with(tmp_path, documents, *flags: str) -> int:
+    return cli.main(["budgets", "apply", write_budgets(tmp_path, documents), "--stage", "test", *flags])
+
+
+def test_a_dry_run_says_what_it_would_do_and_writes_nothing(guard, tmp_path, capsys):
+    apply(tmp_path, [data_budget(Decimal("5000")), ORG])
+    capsys.readouterr()
+
+    code = apply_with(tmp_path, [data_budget(Decimal("6000")), WEB], "--prune", "--dry-run")
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "dry run, nothing written: would create 1, would update 1, would remove 1, unchanged 0",
+        "  would create: web", "  would update: data-account", "  would remove: org",
+    ]  # fmt: skip
+    assert stored_ids() == ["data-account", "org"]
+
+
+def test_prune_without_a_terminal_is_refused_naming_yes_and_writes_nothing(guard, tmp_path, capsys, monkeypatch):
+    apply(tmp_path, [data_budget(Decimal("5000")), ORG])
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+
+    code = apply_with(tmp_path, [WEB], "--prune")
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "finops-guard: --prune would remove 2 budgets not in the file (data-account, org); pass --yes to confirm"
+        " (no terminal to ask on); --dry-run shows every change\n"
+    )
+    assert stored_ids() == ["data-account", "org"]
+
+
+def test_prune_with_yes_removes_the_budgets_not_in_the_file(guard, tmp_path, capsys, monkeypatch):
+    apply(tmp_path, [data_budget(Decimal("5000")), ORG])
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+    assert apply_with(tmp_path, [WEB], "--prune", "--yes") == 0
+
+    assert "1 created, 0 updated, 0 unchanged, 2 removed" in capsys.readouterr().out
+    assert stored_ids() == ["web"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("y\n", ["web"]),
+        ("n\n", ["data-account", "org"]),
+        ("\n", ["data-account", "org"]),
+        ("", ["data-account", "org"]),
+    ],
+)
+def test_prune_on_a_terminal_lists_the_removals_and_asks(typed, kept, guard, tmp_path, capsys, monkeypatch):
+    apply(tmp_path, [data_budget(Decimal("5000")), ORG])
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", Terminal(typed))
+
+    code = apply_with(tmp_path, [WEB], "--prune")
+
+    out = capsys.readouterr()
+    assert "  would remove: data-account\n  would remove: org\nremove 2 budgets not in the file? [y/N] " in out.out
+    assert (code, stored_ids()) == ((0, kept) if typed == "y\n" else (1, kept))
+    if code == 1:
+        assert out.err == "not confirmed: nothing written\n"
+
+
+def test_a_file_without_budgets_and_prune_needs_yes_even_on_a_terminal(guard, tmp_path, capsys, monkeypatch):
+    apply(tmp_path, [ORG])
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+
+    assert apply_with(tmp_path, [], "--prune") == 2
+    assert capsys.readouterr().err == (
+        "finops-guard: the file has no budgets: --prune would remove all 1 budget; pass --yes if that is meant\n"
+    )
+    assert stored_ids() == ["org"]
+    assert apply_with(tmp_path, [], "--prune", "--yes") == 0
+    assert stored_ids() == []
 
 
 def test_budgets_add_list_show_remove(guard, capsys):

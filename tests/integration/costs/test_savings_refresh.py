@@ -177,7 +177,7 @@ def test_a_page_that_fails_resolves_nothing_and_writes_nothing(savings):
 
 def test_gone_upstream_resolves_open_items_keeps_implemented_ones_and_a_reappearance_reopens(savings):
     stub_listing(savings.hub, hub_page("page1"), hub_page("page2"))
-    run_refresh()
+    run_refresh(NOW - timedelta(days=2))  # first seen before it was implemented
     change_status(savings.table, EC2_DATA, ACCEPTED, now=NOW, by="cli:ana")
     change_status(savings.table, EC2_DATA, IMPLEMENTED, now=NOW, by="cli:ana", implemented_on=date(2026, 11, 15))
     stub_listing(savings.hub, hub_page("page1", nextToken=None))  # page 2's items are gone upstream
@@ -259,7 +259,7 @@ def roi_page(implemented_on: date, last: date) -> dict:
 
 def test_roi_costs_one_cost_explorer_request_per_implemented_item_and_none_once_stored(savings, capsys):
     stub_listing(savings.hub, hub_page("page1"), hub_page("page2"))
-    run_refresh()
+    run_refresh(datetime(2026, 10, 30, 6, 0, tzinfo=UTC))  # first seen before it was implemented
     implemented_on = date(2026, 11, 1)
     change_status(savings.table, EC2_WEB, ACCEPTED, now=NOW, by="cli:ana")
     change_status(savings.table, EC2_WEB, IMPLEMENTED, now=NOW, by="cli:ana", implemented_on=implemented_on)
@@ -347,16 +347,16 @@ def test_cli_lists_accepts_implements_dismisses_reopens_and_shows(savings, capsy
     assert savings_cli("implement", EC2_WEB) == 2
     assert "accept it first" in capsys.readouterr().err and savings.table.get(EC2_WEB).status == OPEN
     assert savings_cli("accept", EC2_WEB, "--by", "ana") == 0
-    assert savings_cli("implement", EC2_WEB, "--on", "2026-11-03") == 0
+    assert savings_cli("implement", EC2_WEB, "--on", "2026-11-17") == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"{EC2_WEB}: accepted -> implemented on 2026-11-03 (Rightsize m5.xlarge → m5.large)"
+        f"{EC2_WEB}: accepted -> implemented on 2026-11-17 (Rightsize m5.xlarge → m5.large)"
     )
     assert savings_cli("dismiss", EBS, "--reason", "vendor needs gp2") == 0
     assert savings_cli("reopen", EBS) == 0
     capsys.readouterr()
     assert savings_cli("show", EC2_WEB) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert (shown["status"], shown["implemented_on"], shown["team"]) == ("implemented", "2026-11-03", "web")
+    assert (shown["status"], shown["implemented_on"], shown["team"]) == ("implemented", "2026-11-17", "web")
     assert [(h["status"], h["by"]) for h in shown["history"]] == [("open", "refresh"), ("accepted", "ana"),
                                                                   ("implemented", "cli:ops")]  # fmt: skip
     assert [h.status for h in savings.table.get(EBS).history] == [OPEN, DISMISSED, OPEN]
@@ -376,5 +376,9 @@ def test_cli_refusals_and_unknown_ids_write_nothing_and_exit_non_zero(savings, c
     assert savings_cli("implement", EBS, "--on", "03/11/2026") == 2
     assert savings_cli("implement", EBS, "--on", (datetime.now(UTC).date() + timedelta(days=2)).isoformat()) == 2
     assert "in the future" in capsys.readouterr().err
+    assert savings_cli("implement", EBS, "--on", "1970-01-01") == 2
+    assert capsys.readouterr().err == (
+        "finops-guard: refused: implemented on 1970-01-01 is before 2026-11-16 (first seen): give the real day\n"
+    )
     assert savings_cli("list", "--status", "closed") == 2
     assert [h.status for h in savings.table.get(EBS).history] == [OPEN, ACCEPTED]

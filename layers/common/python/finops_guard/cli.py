@@ -6,7 +6,7 @@
   finops-guard report resend [--message-id ID ...]                re-send kept messages
   finops-guard budgets add --id prod --amount 20000 --currency USD --scope account=111111111111
   finops-guard budgets list | show ID | remove ID
-  finops-guard budgets apply budgets.yaml [--prune] [--dry-run]   idempotent: same file, no writes
+  finops-guard budgets apply budgets.yaml [--prune [--yes]] [--dry-run]   idempotent; --prune asks first
   finops-guard outbox list | redrive [--message-id ID ...]       chat messages kept, not delivered
   finops-guard dlq list | redrive [--function weekly-report]      the failure queue: what failed every retry
   finops-guard dlq discard --message-id ID                        delete one handled by hand
@@ -44,6 +44,7 @@ from finops_guard import cli_preflight, cli_savings, cli_teams
 from finops_guard.cli_errors import (
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNAVAILABLE,
     CliError,
@@ -57,6 +58,7 @@ from finops_guard.cli_errors import (
     read_input_file,
     stage_name,
     watch_aws_calls,
+    whole_number,
 )
 from finops_guard.cli_errors import one_line as _one_line
 from finops_guard.core.delivery import DeliveryFailed, deliver_all
@@ -66,6 +68,11 @@ from finops_guard.costs.settings import ReportSettings
 
 if TYPE_CHECKING:
     from finops_guard.costs.adapters.budget_store import BudgetTable
+
+
+# Payment terms of a CLI invoice, as the stack's invoiceDaysUntilDue: Stripe takes no negative days, and
+# a year is the longest term a finance team means (a typo such as 3000 is refused, not sent).
+DAYS_UNTIL_DUE_MAX = 365
 
 
 def _settings(args: argparse.Namespace) -> ReportSettings:
@@ -409,7 +416,6 @@ def cmd_budgets_apply(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: {describe(error, None)[0]}", EXIT_BAD_INPUT) from None
     table = _budget_table(args)
     stored = {b.budget_id: document for b, document in table.all_with_documents()}
-    now = datetime.now(UTC)
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
@@ -417,24 +423,60 @@ def cmd_budgets_apply(args: argparse.Namespace) -> int:
         previous = stored.get(budget.budget_id)
         if previous == budget.canonical_json():
             unchanged.append(budget.budget_id)
-            continue
-        (created if previous is None else updated).append(budget.budget_id)
-        if not args.dry_run:
-            table.put(budget, previous=previous, now=now)
+        else:
+            (created if previous is None else updated).append(budget.budget_id)
     extra = sorted(set(stored) - {b.budget_id for b in wanted})
     removed = extra if args.prune else []
-    if not args.dry_run:
+    if args.dry_run:
+        print(f"dry run, nothing written: would create {len(created)}, would update {len(updated)}, "
+              f"would remove {len(removed)}, unchanged {len(unchanged)}")  # fmt: skip
+        for label, ids in (("would create", created), ("would update", updated), ("would remove", removed),
+                           ("unchanged", unchanged)):  # fmt: skip
+            for budget_id in ids:
+                print(f"  {label}: {budget_id}")
+    else:
+        if removed and not _prune_confirmed(removed, file_is_empty=not wanted, yes=args.yes):
+            print("not confirmed: nothing written", file=sys.stderr)
+            return EXIT_FAILED
+        now = datetime.now(UTC)
+        by_id = {b.budget_id: b for b in wanted}
+        for budget_id in (*created, *updated):
+            table.put(by_id[budget_id], previous=stored.get(budget_id), now=now)
         for budget_id in removed:
             table.delete(budget_id)
-    verb = "would be " if args.dry_run else ""
-    print(f"{len(created)} {verb}created, {len(updated)} {verb}updated, {len(unchanged)} unchanged, "
-          f"{len(removed)} {verb}removed")  # fmt: skip
-    for label, ids in (("created", created), ("updated", updated), ("removed", removed)):
-        for budget_id in ids:
-            print(f"  {label}: {budget_id}")
+        print(f"{len(created)} created, {len(updated)} updated, {len(unchanged)} unchanged, {len(removed)} removed")
+        for label, ids in (("created", created), ("updated", updated), ("removed", removed)):
+            for budget_id in ids:
+                print(f"  {label}: {budget_id}")
     if extra and not args.prune:
         print(f"  not in the file (kept; --prune removes them): {', '.join(extra)}")
     return 0
+
+
+def _prune_confirmed(removed: list[str], *, file_is_empty: bool, yes: bool) -> bool:
+    """--prune deletes budgets: with --yes, or after a y on a terminal. A file without budgets would
+    remove every one, so it needs --yes even on a terminal; without a terminal it is refused (exit 2)."""
+    if yes:
+        return True
+    count = f"{len(removed)} budget{'s' if len(removed) != 1 else ''}"
+    if file_is_empty:
+        raise CliError(f"the file has no budgets: --prune would remove all {count}; pass --yes if that is meant",
+                       EXIT_BAD_INPUT)  # fmt: skip
+    if not sys.stdin.isatty():
+        raise CliError(f"--prune would remove {count} not in the file ({_listed(removed)}); pass --yes to confirm"
+                       " (no terminal to ask on); --dry-run shows every change", EXIT_BAD_INPUT)  # fmt: skip
+    for budget_id in removed:
+        print(f"  would remove: {budget_id}")
+    try:
+        answer = input(f"remove {count} not in the file? [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _listed(ids: list[str], shown: int = 5) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
 
 
 def cmd_local_serve(args: argparse.Namespace) -> int:
@@ -625,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file")
     apply.add_argument("--prune", action="store_true", help="also remove budgets that are not in the file")
     apply.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    apply.add_argument("--yes", action="store_true", help="with --prune: remove without asking (needed without a TTY)")
     apply.set_defaults(func=cmd_budgets_apply)
 
     invoice = commands.add_parser("invoice", help="the invoice bot").add_subparsers(dest="action", required=True)
@@ -634,7 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--currency", required=True, help="ISO 4217 code")
     create.add_argument("--description", required=True)
     create.add_argument("--request-id", help="resume or replay an earlier request (default: a new id)")
-    create.add_argument("--days-until-due", type=int, default=30)
+    create.add_argument(
+        "--days-until-due",
+        type=whole_number(0, DAYS_UNTIL_DUE_MAX, "the stack's invoiceDaysUntilDue range; Stripe refuses negatives"),
+        default=30,
+        help=f"payment terms in days, 0-{DAYS_UNTIL_DUE_MAX} (default 30)",
+    )
     create.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
     create.add_argument("--outbox-table", help="outbox table name (default finops-guard-<stage>-outbox)")
     create.add_argument(

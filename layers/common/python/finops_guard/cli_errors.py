@@ -5,7 +5,8 @@ Exit codes (every command):
   0    done
   1    not found or failed: an unknown message id, budget, team or recommendation; a stage that is not
        deployed here (no table, queue, secret or bucket of it); AWS denied an action (the line names it);
-       a message not delivered, an event not redriven; any other error AWS answered
+       a message not delivered, an event not redriven; a --prune not confirmed at the prompt; any other
+       error AWS answered
   2    bad input: argparse's usage errors, a value that does not parse (--now, --month, --on, --port,
        --stage, --function), an input file that is missing, a folder, not UTF-8, not valid YAML/JSON
        or not a valid budget, an output folder that does not exist, a port in use
@@ -151,6 +152,21 @@ def port(text: str) -> int:
     if not 1 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
     return number
+
+
+def whole_number(low: int, high: int, why: str) -> Any:
+    """An integer from `low` to `high` inclusive; `why` says where the range comes from."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({low}-{high})") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {low}-{high} ({why})")
+        return number
+
+    return parse
 
 
 def output_file(text: str) -> Path:

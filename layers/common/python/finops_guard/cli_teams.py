@@ -3,7 +3,7 @@
   finops-guard teams add web --teams-url 'https://...' [--slack-url 'https://...'] --account 111111111111
   finops-guard teams list | remove web
   finops-guard chargeback run [--month 2026-10] [--dry-run --out DIR]     CSVs to S3, card to chat
-  finops-guard chargeback link --month 2026-10 [--dimension tag:Team]     a fresh download link
+  finops-guard chargeback link --month 2026-10 [--dimension tag:Team] [--minutes 1-720]   a fresh link
 
 The routes table defaults to finops-guard-<stage>-team-routes. Every team's webhook URLs are in one
 secret, finops-guard/<stage>/team-webhooks (the stack creates it holding {}): a JSON object
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.cli_errors import CliError, month, output_folder, stage_name
+from finops_guard.cli_errors import CliError, month, output_folder, stage_name, whole_number
 from finops_guard.core.settings import SettingsError
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import (
@@ -42,6 +42,11 @@ from finops_guard.costs.teams import (
 if TYPE_CHECKING:
     from finops_guard.costs.adapters.team_webhooks import TeamWebhooksSecret
     from finops_guard.costs.teams import TeamWebhooks
+
+
+# The CLI signs with the operator's credentials: an SSO or assumed-role session lasts 12 hours at most,
+# and a pre-signed link dies with it. The stack's chargebackLinkExpiryMinutes has the same range.
+LINK_MINUTES_MAX = 720
 
 
 def _config(args: argparse.Namespace) -> ReportSettings:
@@ -285,5 +290,10 @@ def register(commands: Any) -> None:
     link.add_argument("--month", type=month, required=True, help="YYYY-MM")
     link.add_argument("--dimension", help="e.g. tag:Team (default: every attribution dimension)")
     link.add_argument("--bucket", help="export bucket (default FINOPSGUARD_CHARGEBACK_BUCKET; stack output)")
-    link.add_argument("--minutes", type=int, default=60, help="link lifetime (default 60)")
+    link.add_argument(
+        "--minutes",
+        type=whole_number(1, LINK_MINUTES_MAX, "a link cannot outlive the signer's role session, 12 hours at most"),
+        default=60,
+        help=f"link lifetime, 1-{LINK_MINUTES_MAX} (default 60; the stack's chargebackLinkExpiryMinutes range)",
+    )
     link.set_defaults(func=cmd_chargeback_link)

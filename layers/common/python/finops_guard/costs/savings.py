@@ -64,6 +64,7 @@ REFRESH_BY = "refresh"
 MAX_REASON = 500
 CENT = Decimal("0.01")
 ROI_WINDOW_DAYS = 14
+ROI_HISTORY_MONTHS = 13
 DAYS_PER_MONTH = Decimal(365) / Decimal(12)  # 30.41666…: an average month, so months compare
 ROI_METRIC = "UnblendedCost"
 _MEAN = Decimal("0.000001")  # stored daily means keep 6 places: far below a cent a month
@@ -341,6 +342,18 @@ class Transition:
     implemented_on: date | None = None
 
 
+def earliest_implementation_day(rec: Recommendation, at: datetime) -> tuple[date, str]:
+    """The first UTC day a recommendation can have been implemented on, and why: the day it was first
+    seen when that is known, else 13 months before `at` (as far back as Cost Explorer measures ROI)."""
+    try:
+        return datetime.fromisoformat(rec.first_seen.replace("Z", "+00:00")).astimezone(UTC).date(), "first seen"
+    except ValueError:
+        today = at.astimezone(UTC).date()
+        months = today.year * 12 + today.month - 1 - ROI_HISTORY_MONTHS
+        year, month = divmod(months, 12)
+        return date(year, month + 1, min(today.day, 28)), f"{ROI_HISTORY_MONTHS} months back, Cost Explorer's reach"
+
+
 def plan_transition(
     rec: Recommendation,
     to: str,
@@ -382,6 +395,9 @@ def plan_transition(
             raise TransitionRefused("implementing needs the date the change was made")
         if implemented_on > at.astimezone(UTC).date():
             raise TransitionRefused(f"implemented on {implemented_on} is in the future")
+        floor, why = earliest_implementation_day(rec, at)
+        if implemented_on < floor:
+            raise TransitionRefused(f"implemented on {implemented_on} is before {floor} ({why}): give the real day")
         day = implemented_on
     entry = HistoryEntry(to, utc_text(at), by, current, reason)
     return Transition(rec.rec_id, current, to, entry, reason, day)
