@@ -148,7 +148,12 @@ def test_every_subcommand_missing_a_required_argument_or_with_a_bad_typed_value_
 @pytest.mark.parametrize("path", sorted(set(LEAVES) - NOT_AWS), ids=" ".join)
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [({}, "no AWS region"), ({"AWS_REGION": "eu-west-1"}, "no usable AWS credentials")],
+    # Without a region, a command whose first client is pinned to us-east-1 (Cost Explorer) meets the
+    # missing credentials first: both are true, both are AWS being unavailable (exit 4).
+    [
+        ({}, ("no AWS region", "no usable AWS credentials")),
+        ({"AWS_REGION": "eu-west-1"}, ("no usable AWS credentials",)),
+    ],
     ids=["no-region", "no-credentials"],
 )
 def test_every_subcommand_without_aws_says_so_in_one_line(path, setting, expected, capsys, workdir, no_aws,
@@ -164,7 +169,7 @@ def test_every_subcommand_without_aws_says_so_in_one_line(path, setting, expecte
     if path in REFUSED_BEFORE_AWS:
         assert (code, REFUSED_BEFORE_AWS[path] in line) == (2, True), line
     else:
-        assert (code, expected in line) == (4, True), line
+        assert (code, any(text in line for text in expected)) == (4, True), line
     assert files_in(workdir) == set()
 
 

@@ -103,16 +103,18 @@ def test_implementing_needs_a_day_that_is_not_in_the_future(day, message):
         plan_transition(rec(status=ACCEPTED), IMPLEMENTED, at=NOW, by="x", implemented_on=day)
 
 
-def test_implementing_before_the_day_it_was_first_seen_is_refused():
-    with pytest.raises(TransitionRefused, match="2026-10-31 is before 2026-11-01 \\(first seen\\)"):
-        plan_transition(rec(status=ACCEPTED), IMPLEMENTED, at=NOW, by="x", implemented_on=date(2026, 10, 31))
+def test_implementing_before_the_day_it_was_first_seen_is_allowed():
+    # Done before the stage was deployed, or while Cost Optimization Hub still listed it: still real.
+    move = plan_transition(rec(status=ACCEPTED), IMPLEMENTED, at=NOW, by="x", implemented_on=date(2026, 10, 31))
+
+    assert move.implemented_on == date(2026, 10, 31)
 
 
 @pytest.mark.parametrize(
     ("day", "refused"), [(date(1970, 1, 1), True), (date(2025, 10, 15), True), (date(2025, 10, 16), False)]
 )
-def test_without_a_first_seen_day_implementing_reaches_back_13_months_at_most(day, refused):
-    item = rec(status=ACCEPTED, first_seen="")
+def test_implementing_reaches_back_13_months_at_most(day, refused):
+    item = rec(status=ACCEPTED)
     if refused:
         with pytest.raises(TransitionRefused, match="13 months back"):
             plan_transition(item, IMPLEMENTED, at=NOW, by="x", implemented_on=day)

@@ -343,15 +343,14 @@ class Transition:
 
 
 def earliest_implementation_day(rec: Recommendation, at: datetime) -> tuple[date, str]:
-    """The first UTC day a recommendation can have been implemented on, and why: the day it was first
-    seen when that is known, else 13 months before `at` (as far back as Cost Explorer measures ROI)."""
-    try:
-        return datetime.fromisoformat(rec.first_seen.replace("Z", "+00:00")).astimezone(UTC).date(), "first seen"
-    except ValueError:
-        today = at.astimezone(UTC).date()
-        months = today.year * 12 + today.month - 1 - ROI_HISTORY_MONTHS
-        year, month = divmod(months, 12)
-        return date(year, month + 1, min(today.day, 28)), f"{ROI_HISTORY_MONTHS} months back, Cost Explorer's reach"
+    """The first UTC day a recommendation can be recorded as implemented on, and why: 13 months before
+    `at`, as far back as Cost Explorer measures its ROI. Not the day FinOps Guard first saw it: a change
+    made before the stage was deployed, or while Cost Optimization Hub still listed it, is real."""
+    del rec  # every recommendation has the same floor; kept for callers that may refine it
+    today = at.astimezone(UTC).date()
+    months = today.year * 12 + today.month - 1 - ROI_HISTORY_MONTHS
+    year, month = divmod(months, 12)
+    return date(year, month + 1, min(today.day, 28)), f"{ROI_HISTORY_MONTHS} months back, Cost Explorer's reach"
 
 
 def plan_transition(
