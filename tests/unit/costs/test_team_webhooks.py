@@ -167,7 +167,7 @@ def secret_value(monkeypatch):
         return state["value"]
 
     monkeypatch.setattr(secrets, "secret_text", secret_text)
-    monkeypatch.setattr(secrets, "_stale", lambda name: False)
+    monkeypatch.setattr(secrets, "is_stale", lambda name: False)
     return state
 
 
@@ -191,7 +191,7 @@ def test_a_team_missing_from_the_map_is_not_set_up_yet_with_the_command_that_fix
 
 
 def test_a_placeholder_team_is_read_again_once_stale_so_a_warm_function_sees_teams_add(secret_value, monkeypatch):
-    monkeypatch.setattr(secrets, "_stale", lambda name: True)
+    monkeypatch.setattr(secrets, "is_stale", lambda name: True)
 
     def secret_text(name, *, refresh=False):
         secret_value["reads"] += 1

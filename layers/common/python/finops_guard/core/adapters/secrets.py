@@ -29,7 +29,7 @@ _refreshed_at: dict[str, float] = {}  # secret name -> when a failure last made 
 _fetched_at: dict[str, float] = {}  # secret name -> when its value was last read from Secrets Manager
 
 
-class _Unreadable(Exception):
+class SecretUnreadable(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
@@ -50,7 +50,7 @@ def _read(name: str, *, refresh: bool = False) -> object:
     except parameters.exceptions.GetParameterError as error:
         code = _error_code(error)
         if code != "ResourceNotFoundException":
-            raise _Unreadable(code) from None
+            raise SecretUnreadable(code) from None
         _values[name] = _MISSING
         return _MISSING
     text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
@@ -59,7 +59,7 @@ def _read(name: str, *, refresh: bool = False) -> object:
 
 
 def secret_text(name: str, *, refresh: bool = False) -> str | None:
-    """A secret's string value, None when the secret does not exist. Raises _Unreadable otherwise."""
+    """A secret's string value, None when the secret does not exist. Raises SecretUnreadable otherwise."""
     value = _read(name, refresh=refresh)
     return None if value is _MISSING else str(value)
 
@@ -82,12 +82,12 @@ def read_webhook_url(secret_name: str, *, channel: str, refresh: bool = False) -
     placeholder, ChatConfigError when it is missing, unreadable or holds a URL that is not https."""
     try:
         url = secret_text(secret_name, refresh=refresh)
-        if url is not None and is_placeholder(url) and not refresh and _stale(secret_name):
+        if url is not None and is_placeholder(url) and not refresh and is_stale(secret_name):
             # A cached placeholder may have been replaced since: read it again (at most once a minute),
             # so a warm container picks up the URL put after it started.
             url = secret_text(secret_name, refresh=True)
         code = "ResourceNotFoundException"
-    except _Unreadable as error:
+    except SecretUnreadable as error:
         url, code = None, error.code
     if url is None and code != "ResourceNotFoundException":
         raise ChatConfigError(
@@ -111,7 +111,8 @@ def _error_code(error: Exception) -> str:
     return found.group(1) if found else type(cause or error).__name__
 
 
-def _stale(name: str) -> bool:
+def is_stale(name: str) -> bool:
+    """Whether the cached value of `name` is at least REFRESH_INTERVAL_S old (worth reading again)."""
     return time.monotonic() - _fetched_at.get(name, float("-inf")) >= REFRESH_INTERVAL_S
 
 
@@ -153,7 +154,7 @@ def read_signing_secrets(current: str, previous: str | None, *, refresh: bool = 
             continue
         try:
             text = secret_text(name, refresh=refresh)
-        except _Unreadable as error:
+        except SecretUnreadable as error:
             if required:
                 raise SigningSecretMissing(f"Stripe signing secret '{name}' could not be read ({error.code})") from None
             continue

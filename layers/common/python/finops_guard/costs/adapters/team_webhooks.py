@@ -27,23 +27,17 @@ def read_team_webhook_url(secret_name: str, team: str, *, channel: str, refresh:
     fix = put_webhook_command(key)
     try:
         text = secrets.secret_text(secret_name, refresh=refresh)
-    except secrets._Unreadable as error:
-        raise ChatConfigError(
-            f"team webhooks secret '{secret_name}' is unavailable right now ({error.code}); the message is kept"
-            " in the outbox: finops-guard outbox redrive once Secrets Manager answers again"
-        ) from None
-    if text is None:
-        raise ChatConfigError(
-            f"team webhooks secret '{secret_name}' does not exist (the stack creates it with team routing on);"
-            f" deploy, then: {fix}"
-        )
-    try:
+        if text is None:
+            raise ChatConfigError(
+                f"team webhooks secret '{secret_name}' does not exist (the stack creates it with team routing on);"
+                f" deploy, then: {fix}"
+            )
         url = parse_team_webhooks(text).url(team, channel)
-        if url is None and not refresh and secrets._stale(secret_name):
+        if url is None and not refresh and secrets.is_stale(secret_name):
             url = parse_team_webhooks(secrets.secret_text(secret_name, refresh=True)).url(team, channel)
     except TeamWebhooksError as error:
         raise ChatConfigError(f"team webhooks secret '{secret_name}' {error}; put a valid URL with: {fix}") from None
-    except secrets._Unreadable as error:
+    except secrets.SecretUnreadable as error:
         raise ChatConfigError(
             f"team webhooks secret '{secret_name}' is unavailable right now ({error.code}); the message is kept"
             " in the outbox: finops-guard outbox redrive once Secrets Manager answers again"
