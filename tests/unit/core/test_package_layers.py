@@ -78,11 +78,16 @@ def test_every_module_belongs_to_a_layer_and_the_front_doors_are_few():
     assert top == [
         "finops_guard.adapters",
         "finops_guard.adapters.account_facts",
+        "finops_guard.adapters.deployment",
+        "finops_guard.adapters.deployment_health",
         "finops_guard.cli",
+        "finops_guard.cli_doctor",
         "finops_guard.cli_errors",
         "finops_guard.cli_preflight",
         "finops_guard.cli_savings",
+        "finops_guard.cli_stage",
         "finops_guard.cli_teams",
+        "finops_guard.doctor",
         "finops_guard.preflight",
     ]
 

@@ -40,19 +40,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from finops_guard import cli_preflight, cli_savings, cli_teams
+from finops_guard import cli_doctor, cli_preflight, cli_savings, cli_stage, cli_teams
 from finops_guard.cli_errors import (
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_UNAVAILABLE,
+    JSON_HELP,
     CliError,
+    Progress,
     aws_region_from_environment,
     describe,
     free_port,
     instant,
     one_of,
+    operator_log,
     output_file,
     port,
     read_input_file,
@@ -75,10 +78,14 @@ if TYPE_CHECKING:
 DAYS_UNTIL_DUE_MAX = 365
 
 
-def _settings(args: argparse.Namespace) -> ReportSettings:
-    config = ReportSettings.from_env(os.environ)
+def _settings(
+    args: argparse.Namespace, function: str = cli_stage.WEEKLY_REPORT, *, guess_budgets: bool = True
+) -> ReportSettings:
+    """The settings the stage's deployed `function` runs with (cli_stage), flags on top, and the names
+    the stack gives every stage where neither says (the budget tables only with `guess_budgets`: the
+    weekly card shows budgets only where the deployment has them)."""
+    config = ReportSettings.from_env(cli_stage.environment(args, function, offline=_offline(args)))
     flags = {
-        "stage": "stage",
         "outbox_table": "outbox_table",
         "teams_secret_name": "teams_secret",
         "slack_secret_name": "slack_secret",
@@ -94,11 +101,18 @@ def _settings(args: argparse.Namespace) -> ReportSettings:
         "budgets_table": f"finops-guard-{config.stage}-budgets",
         "budget_alerts_table": f"finops-guard-{config.stage}-budget-alerts",
     }
+    if not guess_budgets:
+        defaults = {k: v for k, v in defaults.items() if k not in ("budgets_table", "budget_alerts_table")}
     missing: dict[str, Any] = {name: value for name, value in defaults.items() if getattr(config, name) is None}
     config = replace(config, **missing)
     if getattr(args, "mock", False):
         config = replace(config, use_mock_data=True)
     return config
+
+
+def _offline(args: argparse.Namespace) -> bool:
+    """`--mock --dry-run`: synthetic costs rendered to a file or stdout; nothing is read from AWS."""
+    return bool(getattr(args, "mock", False) and getattr(args, "dry_run", False))
 
 
 def _now(args: argparse.Namespace) -> datetime:
@@ -114,24 +128,27 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     from finops_guard.costs import runtime
     from finops_guard.costs.weekly_report import compose
 
-    config = _settings(args)
+    config = _settings(args, guess_budgets=False)
     if args.dry_run and args.channel == "slack" and not config.slack_secret_name:
         # A dry run renders the channel asked for, set up or not: nothing is posted, no secret is read.
         config = dataclasses.replace(config, slack_secret_name="dry-run")  # noqa: S106 - a name, never read
     costs = runtime.cost_source(config)
     now = _now(args)
-    # Team routes and savings as the function reads them (from the FINOPSGUARD_* tables, when set).
+    # What the scheduled run reads (functions/weekly_report/handler.py): budgets, team routes, savings, tags.
     savings = runtime.savings_overview(config, now)
     routing = runtime.routing(config)
     report, messages = compose(
         config,
         costs,
         now=now,
+        budgets=[] if _offline(args) else runtime.budget_overview(config, routing, strict=True),
         routing=routing,
         savings=savings.recommendations,
         commitment=savings.commitment,
         tags=runtime.tag_activation(config),
         unready_channels=None if args.dry_run else runtime.chat_setup(config).unready,
+        # Never the scheduled run's message ids: its card of the week would be skipped as posted.
+        manual_run=f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
     )
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel and m.secret_name is None]
@@ -149,6 +166,44 @@ def cmd_weekly(args: argparse.Namespace) -> int:
     return 1 if result.failed or result.not_configured else 0
 
 
+def cmd_test_card(args: argparse.Namespace) -> int:
+    """A test card to each chat channel of the stage (or to --url, before it goes into its secret):
+    posted directly, never kept in the outbox, so a failure is only reported here."""
+    from finops_guard.core.adapters.chat import WebhookPoster
+    from finops_guard.core.delivery import ChatConfigError, PostFailed, PostRejected
+    from finops_guard.core.test_card import test_card
+    from finops_guard.costs import runtime
+    from finops_guard.costs.teams import webhook_url_problem
+
+    if args.url is not None:
+        problem = webhook_url_problem(args.url, args.channel or "teams")
+        if problem is not None:
+            raise CliError(f"--url {problem}", EXIT_BAD_INPUT)
+    stage = cli_stage.stage_of(args)
+    if args.url is not None:
+        channels = [args.channel or "teams"]
+        poster = WebhookPoster(lambda _message: str(args.url))
+    else:
+        config = _settings(args)
+        channels = [args.channel] if args.channel else config.chat_channels
+        if args.channel == "slack" and not config.slack_secret_name:
+            raise CliError(f"stage {stage!r} has no Slack channel (slackEnabled is off): deploy with it, "
+                           "or pass --slack-secret", EXIT_BAD_INPUT)  # fmt: skip
+        poster = runtime.webhook_poster(config)
+    destination = "the cost cards: weekly report, budget alerts, anomalies, chargeback"
+    failed = 0
+    for channel in channels:
+        message = test_card(stage, channel, destination, datetime.now(UTC))
+        try:
+            attempts = poster.post(message)
+        except (ChatConfigError, PostRejected, PostFailed) as error:
+            failed += 1
+            print(f"finops-guard: {channel}: not posted: {_one_line(str(error))}", file=sys.stderr)
+            continue
+        print(f"{channel}: test card posted ({attempts} attempt{'s' if attempts != 1 else ''}); check the channel")
+    return EXIT_FAILED if failed else 0
+
+
 def _print_not_configured(kept: list[tuple[str, str]]) -> None:
     from finops_guard.core.delivery import put_webhook_command
 
@@ -162,6 +217,12 @@ def cmd_pending(args: argparse.Namespace) -> int:
 
     config = _settings(args)
     kept = runtime.outbox(config.require("outbox_table")).undelivered()
+    if args.json:
+        print(json.dumps([{"message_id": item.message.message_id, "kind": item.message.kind,
+                           "channel": item.message.channel, "status": item.status, "attempts": item.attempts,
+                           "updated_at": item.updated_at, "last_error": item.last_error} for item in kept],
+                         indent=2, ensure_ascii=False))  # fmt: skip
+        return 0
     for item in kept:
         fields = [item.message.message_id, item.status, f"attempts={item.attempts}", item.updated_at]
         print("\t".join([*fields, item.last_error or ""]))
@@ -221,7 +282,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
 def _failure_queue(args: argparse.Namespace) -> tuple[str, Any]:
     from finops_guard.core.adapters.dead_letters import FailureQueue, failure_queue_name
 
-    stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+    stage = cli_stage.stage_of(args)
     return stage, FailureQueue(failure_queue_name(stage))
 
 
@@ -240,6 +301,12 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     stage, queue = _failure_queue(args)
     messages = queue.peek()
     shown = _read_failures(messages, stage, args.function)
+    if args.json:
+        print(json.dumps([{"message_id": message.message_id, "failed_at": format_instant(failure.failed_at),
+                           "source": source(failure, stage), "error": error_text(failure),
+                           "redrive": plan_redrive(failure, stage).describe()} for message, failure in shown],
+                         indent=2, ensure_ascii=False))  # fmt: skip
+        return 0
     for message, failure in shown:
         fields = [message.message_id, format_instant(failure.failed_at), source(failure, stage),
                   error_text(failure)[:300], plan_redrive(failure, stage).describe()]  # fmt: skip
@@ -372,6 +439,9 @@ def cmd_budgets_add(args: argparse.Namespace) -> int:
 
 def cmd_budgets_list(args: argparse.Namespace) -> int:
     budgets = _budget_table(args).all()
+    if args.json:
+        print(json.dumps([b.to_document() for b in budgets], indent=2, ensure_ascii=False))
+        return 0
     for b in budgets:
         thresholds = "/".join(str(t) for t in b.thresholds)
         print(f"{b.budget_id}\t{b.period}\t{b.amount} {b.currency}\t{thresholds} %\t{b.describe_scope()}")
@@ -440,10 +510,13 @@ def cmd_budgets_apply(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         now = datetime.now(UTC)
         by_id = {b.budget_id: b for b in wanted}
+        progress = Progress(len(created) + len(updated) + len(removed), "budgets written")
         for budget_id in (*created, *updated):
             table.put(by_id[budget_id], previous=stored.get(budget_id), now=now)
+            progress.step()
         for budget_id in removed:
             table.delete(budget_id)
+            progress.step()
         print(f"{len(created)} created, {len(updated)} updated, {len(unchanged)} unchanged, {len(removed)} removed")
         for label, ids in (("created", created), ("updated", updated), ("removed", removed)):
             for budget_id in ids:
@@ -517,7 +590,7 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     from finops_guard.billing.invoice_bot import InvoiceRequestError, RequestConflict, announcement, issue_invoice
     from finops_guard.costs import runtime
 
-    stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+    stage = cli_stage.stage_of(args)
     request_id = args.request_id or f"cli-{uuid.uuid4()}"
     body = {"customer": args.customer, "amount": args.amount, "currency": args.currency,
             "description": args.description}  # fmt: skip
@@ -526,14 +599,20 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     except InvoiceRequestError as error:
         print(f"finops-guard: {error}", file=sys.stderr)
         return 2
-    key_secret = os.environ.get("FINOPSGUARD_STRIPE_API_KEY_SECRET_NAME") or f"finops-guard/{stage}/stripe-api-key"
-    api = StripeApi(lambda: read_stripe_api_key(key_secret), api_base=os.environ.get("FINOPSGUARD_STRIPE_API_BASE"))
-    table = os.environ.get("FINOPSGUARD_INVOICE_REQUESTS_TABLE") or f"finops-guard-{stage}-invoice-requests"
+    # As the stage's billing admin API runs: its Stripe key secret, table, terms and finance chat.
+    env = cli_stage.environment(args, cli_stage.BILLING_ADMIN)
+    key_secret = env.get("FINOPSGUARD_STRIPE_API_KEY_SECRET_NAME") or f"finops-guard/{stage}/stripe-api-key"
+    api = StripeApi(lambda: read_stripe_api_key(key_secret), api_base=env.get("FINOPSGUARD_STRIPE_API_BASE"))
+    table = env.get("FINOPSGUARD_INVOICE_REQUESTS_TABLE") or f"finops-guard-{stage}-invoice-requests"
+    days_until_due = args.days_until_due
+    if days_until_due is None:
+        deployed_days = env.get("FINOPSGUARD_INVOICE_DAYS_UNTIL_DUE", "")
+        days_until_due = int(deployed_days) if deployed_days.isdigit() and len(deployed_days) <= 3 else 30
     requested_by = f"cli:{os.environ.get('USER') or 'operator'}"
     print(f"request id {request.request_id} (re-run with --request-id {request.request_id} to resume it safely)")
     try:
         issued = issue_invoice(request, api=api, store=InvoiceRequestTable(table), requested_by=requested_by,
-                               days_until_due=args.days_until_due, now=datetime.now(UTC))  # fmt: skip
+                               days_until_due=days_until_due, now=datetime.now(UTC))  # fmt: skip
     except (RequestConflict, StripeRequestError) as error:
         raise CliError(str(error)) from None
     except StripeUnavailable as error:
@@ -541,9 +620,9 @@ def cmd_invoice_create(args: argparse.Namespace) -> int:
     print(json.dumps(issued.to_json(), indent=2))
     if issued.replayed:
         return 0
-    chat = replace(
-        _settings(args), teams_secret_name=args.teams_secret or f"finops-guard/{stage}/finance-teams-webhook-url"
-    )
+    finance = cli_stage.deployed(args, cli_stage.BILLING_ADMIN).get("FINOPSGUARD_TEAMS_SECRET_NAME")
+    finance_secret = finance or f"finops-guard/{stage}/finance-teams-webhook-url"
+    chat = replace(_settings(args, cli_stage.BILLING_ADMIN), teams_secret_name=args.teams_secret or finance_secret)
     messages = announcement(issued, chat.chat_channels, requested_by, render=render_invoice_sent)
     outbox = runtime.outbox(chat.require("outbox_table"))
     result = deliver_all(messages, outbox, runtime.webhook_poster(chat), datetime.now(UTC))
@@ -592,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="weekly cost report").add_subparsers(dest="action", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
         p.add_argument("--outbox-table", help="outbox table name (stack output OutboxTableName)")
         p.add_argument(
             "--teams-secret", help="Teams webhook secret name (default finops-guard/<stage>/teams-webhook-url)"
@@ -610,8 +689,17 @@ def build_parser() -> argparse.ArgumentParser:
     weekly.add_argument("--now", type=instant, help="pretend it is this ISO instant or UTC day (default: now)")
     weekly.set_defaults(func=cmd_weekly)
 
+    test = report.add_parser("test-card", help="post a test card to the stage's chat channels (or to --url)")
+    common(test)
+    test.add_argument("--channel", choices=["teams", "slack"], help="only this channel (default: every one set up)")
+    test.add_argument(
+        "--url", help="post to this webhook URL instead of the stage's secret: try a URL before you store it"
+    )
+    test.set_defaults(func=cmd_test_card)
+
     pending = report.add_parser("pending", help="list messages kept in the outbox, not delivered")
     common(pending)
+    pending.add_argument("--json", action="store_true", help=JSON_HELP)
     pending.set_defaults(func=cmd_pending)
 
     resend = report.add_parser(
@@ -628,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     def table_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
         p.add_argument("--budgets-table", help="budgets table (default finops-guard-<stage>-budgets)")
 
     add = budgets.add_parser("add", help="add one budget")
@@ -650,6 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = budgets.add_parser("list", help="list budgets")
     table_args(listing)
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(func=cmd_budgets_list)
 
     show = budgets.add_parser("show", help="one budget and its latest evaluation")
@@ -680,10 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--days-until-due",
         type=whole_number(0, DAYS_UNTIL_DUE_MAX, "the stack's invoiceDaysUntilDue range; Stripe refuses negatives"),
-        default=30,
-        help=f"payment terms in days, 0-{DAYS_UNTIL_DUE_MAX} (default 30)",
+        help=f"payment terms in days, 0-{DAYS_UNTIL_DUE_MAX} (default: the stage's invoiceDaysUntilDue, else 30)",
     )
-    create.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+    create.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
     create.add_argument("--outbox-table", help="outbox table name (default finops-guard-<stage>-outbox)")
     create.add_argument(
         "--teams-secret", help="finance Teams webhook secret (default finops-guard/<stage>/finance-teams-webhook-url)"
@@ -695,6 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing_kept = outbox.add_parser("list", help="messages not delivered (failed, or in flight)")
     common(listing_kept)
+    listing_kept.add_argument("--json", action="store_true", help=JSON_HELP)
     listing_kept.set_defaults(func=cmd_pending)
     redrive = outbox.add_parser("redrive", help="send them again, each to its channel (finance cards to finance)")
     common(redrive)
@@ -713,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("discard", cmd_dlq_discard, "delete messages handled by hand (a stream batch, an unrecognised one)"),
     ):  # fmt: skip
         sub = dlq.add_parser(name, help=text)
-        sub.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+        sub.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
         if name == "discard":
             sub.add_argument("--message-id", action="append", required=True, help="a message id (repeatable)")
         else:
@@ -722,6 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
                 type=one_of(FUNCTIONS, "function"),
                 help="only this function's, by short name: weekly-report, anomaly-alerts, ...",
             )
+        if name == "list":
+            sub.add_argument("--json", action="store_true", help=JSON_HELP)
         if name == "redrive":
             sub.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
         sub.set_defaults(func=handler)
@@ -734,6 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_teams.register(commands)
     cli_savings.register(commands)
     cli_preflight.register(commands)
+    cli_doctor.register(commands)
     return parser
 
 
@@ -746,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as done:  # --help, --version
             return done.code if isinstance(done.code, int) else 0
-        with aws_region_from_environment():
+        with aws_region_from_environment(), operator_log(debug=args.debug):
             watch_aws_calls()
             code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -760,7 +852,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if args is not None and args.debug:
             traceback.print_exc()
-        stage = (getattr(args, "stage", None) if args else None) or os.environ.get("FINOPSGUARD_STAGE") or "dev"
+        try:
+            stage = cli_stage.stage_of(args)
+        except CliError:
+            stage = None
         message, code = describe(error, stage)
         print(f"finops-guard: {message}", file=sys.stderr)
         return code

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import socket
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -105,6 +108,59 @@ def one_line(text: str, limit: int = 600) -> str:
 
 
 # --- argparse `type=` functions: strict, so a bad value is a usage error (exit 2) before any work -----
+
+
+JSON_HELP = "print a JSON array instead of lines (an empty list is [])"
+
+
+@contextmanager
+def operator_log(*, debug: bool) -> Iterator[None]:
+    """While a command runs, the library's log records (written for CloudWatch, with fields a person
+    does not read) are the command's own business: each command says what happened in its own lines.
+    With --debug every record from INFO up is shown on stderr, one line each. The logger's handlers
+    are set aside and put back afterwards (a Lambda handler loaded in the same process keeps its own)."""
+    logger = logging.getLogger("finops_guard")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    shown = _StderrLog() if debug else logging.NullHandler()
+    logger.handlers, logger.propagate = [shown], False
+    logger.setLevel(logging.INFO if debug else logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+
+
+class _StderrLog(logging.Handler):
+    """One line per record on the stderr of the moment (a test's capture, a terminal)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        standard = logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+        fields = ", ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in standard)
+        text = one_line(record.getMessage()) + (f" ({one_line(fields)})" if fields else "")
+        print(f"finops-guard: debug: {record.levelname.lower()} {record.name}: {text}", file=sys.stderr)
+
+
+class Progress:
+    """`done/total what` on stderr while a long run writes, at most once every `every` seconds, and only
+    for runs of at least `minimum` items: a quick run prints nothing extra, a long one shows it is alive."""
+
+    def __init__(self, total: int, what: str, *, minimum: int = 100, every: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic, stream: TextIO | None = None) -> None:  # fmt: skip
+        self.total, self.what, self.every, self.clock = total, what, every, clock
+        self.stream = stream
+        self.on = total >= minimum
+        self.done = 0
+        self.shown_at = clock()
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.on or self.done == self.total:
+            return
+        now = self.clock()
+        if now - self.shown_at >= self.every:
+            self.shown_at = now
+            print(f"  {self.done}/{self.total} {self.what}", file=self.stream or sys.stderr, flush=True)
 
 
 def stage_name(text: str) -> str:

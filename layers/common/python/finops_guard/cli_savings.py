@@ -21,7 +21,8 @@ import sys
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from finops_guard.cli_errors import day, stage_name
+from finops_guard import cli_stage
+from finops_guard.cli_errors import JSON_HELP, day, stage_name
 from finops_guard.core.money import format_money
 from finops_guard.costs.savings import (
     ACCEPTED,
@@ -44,8 +45,9 @@ if TYPE_CHECKING:
 def _table(args: argparse.Namespace) -> RecommendationsTable:
     from finops_guard.costs import runtime
 
-    stage = args.stage or os.environ.get("FINOPSGUARD_STAGE") or "dev"
-    name = args.table or os.environ.get("FINOPSGUARD_RECOMMENDATIONS_TABLE") or f"finops-guard-{stage}-recommendations"
+    env = cli_stage.environment(args, cli_stage.WEEKLY_REPORT)  # the weekly report reads the savings table
+    stage = cli_stage.stage_of(args)
+    name = args.table or env.get("FINOPSGUARD_RECOMMENDATIONS_TABLE") or f"finops-guard-{stage}-recommendations"
     return runtime.recommendations_table(name)
 
 
@@ -60,6 +62,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"finops-guard: --status {unknown[0]!r}: use {', '.join(STATUSES)} or all", file=sys.stderr)
         return 2
     recs = [r for r in by_status(_table(args).all(), wanted) if args.team is None or r.team == args.team]
+    if args.json:
+        print(json.dumps([r.to_document() for r in recs], indent=2, ensure_ascii=False))
+        return 0
     for r in recs:
         money = format_money(r.estimated_monthly_savings, r.currency)
         print("\t".join([r.rec_id, r.status, f"{money}/month", r.effort_label, r.summary, r.resource_label,
@@ -116,13 +121,14 @@ def register(commands: Any) -> None:
     actions = savings.add_subparsers(dest="action", required=True)
 
     def table_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
         p.add_argument("--table", help="recommendations table (default finops-guard-<stage>-recommendations)")
 
     listing = actions.add_parser("list", help="recommendations, largest estimated saving first")
     table_args(listing)
     listing.add_argument("--status", default=",".join(ACTIVE), help="comma-separated statuses, or all")
     listing.add_argument("--team", help="only this team's recommendations")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(func=cmd_list)
 
     show = actions.add_parser("show", help="one recommendation with its history and ROI")

@@ -15,7 +15,6 @@ accounts) to the table; `teams list` never shows a URL.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from finops_guard.cli_errors import CliError, month, output_folder, stage_name, whole_number
+from finops_guard import cli_stage
+from finops_guard.cli_errors import JSON_HELP, CliError, month, output_folder, stage_name, whole_number
 from finops_guard.core.settings import SettingsError
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import (
@@ -49,9 +49,12 @@ if TYPE_CHECKING:
 LINK_MINUTES_MAX = 720
 
 
-def _config(args: argparse.Namespace) -> ReportSettings:
-    config = ReportSettings.from_env(os.environ)
-    stage = getattr(args, "stage", None) or config.stage
+def _config(args: argparse.Namespace, function: str = cli_stage.WEEKLY_REPORT) -> ReportSettings:
+    """As the stage's deployed `function` runs (the weekly report routes teams; the chargeback job
+    writes the CSVs), flags on top, the stack's names where neither says."""
+    offline = bool(getattr(args, "mock", False) and getattr(args, "dry_run", False))
+    config = ReportSettings.from_env(cli_stage.environment(args, function, offline=offline))
+    stage = config.stage
     routes_table = getattr(args, "table", None) or config.team_routes_table or f"finops-guard-{stage}-team-routes"
     defaults: dict[str, Any] = {
         "stage": stage,
@@ -107,7 +110,6 @@ def _stored_route(table: Any, team: str) -> TeamRoute | None:
 def cmd_teams_add(args: argparse.Namespace) -> int:
     from finops_guard.costs import runtime
 
-    config = _config(args)
     team = parse_team(args.team)
     urls = {channel: url for channel in ROUTE_CHANNELS if (url := getattr(args, f"{channel}_url")) is not None}
     if not urls:
@@ -116,6 +118,7 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
         problem = webhook_url_problem(url, channel)
         if problem is not None:
             raise TeamConfigError(f"--{channel}-url {problem}")
+    config = _config(args)  # the deployed settings: only once the input is known good
     secret = _webhooks_secret(config)
     webhooks = _read_webhooks(secret, config.stage)
     if webhooks is None:
@@ -145,15 +148,24 @@ def cmd_teams_list(args: argparse.Namespace) -> int:
     config = _config(args)
     routes, invalid = runtime.team_routes_table(config.require("team_routes_table")).load()
     webhooks = _read_webhooks(_webhooks_secret(config), config.stage)
-    for route in routes:
-        channels = " ".join(
-            f"{channel}={webhooks.status(route.team, channel) if webhooks else 'unknown'}" for channel in route.channels
-        )
-        print("\t".join([route.team, channels, ",".join(route.accounts) or "-"]))
+
+    def status(team: str, channel: str) -> str:  # whether a URL is set: never the URL
+        return webhooks.status(team, channel) if webhooks else "unknown"
+
+    if args.json:
+        import json
+
+        listed = [{**route.to_document(), "webhooks": {c: status(route.team, c) for c in route.channels}}
+                  for route in routes]  # fmt: skip
+        print(json.dumps(listed, indent=2, ensure_ascii=False))
+    else:
+        for route in routes:
+            channels = " ".join(f"{channel}={status(route.team, channel)}" for channel in route.channels)
+            print("\t".join([route.team, channels, ",".join(route.accounts) or "-"]))
+        if not routes:
+            print("no team routes")
     for problem in invalid:
         print(f"invalid: {problem}", file=sys.stderr)
-    if not routes:
-        print("no team routes")
     return 1 if invalid or webhooks is None else 0
 
 
@@ -183,7 +195,11 @@ def cmd_chargeback_run(args: argparse.Namespace) -> int:
     from finops_guard.costs.chargeback import Month, month_before, object_key, to_csv
     from finops_guard.costs.monthly_chargeback import compute, run_chargeback
 
-    config = _config(args)
+    dimensions = tuple(parse_dimension(d) for d in args.dimension or ())  # bad input before any AWS call
+    config = _config(args, cli_stage.CHARGEBACK)
+    if dimensions:
+        team = config.team_dimension if config.team_dimension in dimensions else None
+        config = replace(config, attribution_dimensions=dimensions, team_dimension=team)
     now = datetime.now(UTC)
     month = Month.parse(args.month) if args.month else month_before(now, config.timezone)
     costs = runtime.cost_source(config)
@@ -222,7 +238,7 @@ def cmd_chargeback_link(args: argparse.Namespace) -> int:
     from finops_guard.costs import runtime
     from finops_guard.costs.chargeback import Month, object_key
 
-    config = _config(args)
+    config = _config(args, cli_stage.CHARGEBACK)
     dimensions = [parse_dimension(args.dimension)] if args.dimension else list(config.attribution_dimensions)
     if not dimensions:
         raise SettingsError("give --dimension (e.g. tag:Team) or set FINOPSGUARD_ATTRIBUTION_DIMENSIONS")
@@ -243,7 +259,7 @@ def register(commands: Any) -> None:
     """Add `teams` and `chargeback` to the `finops-guard` parser."""
 
     def stage(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+        p.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
         p.add_argument("--table", help="team routes table (default finops-guard-<stage>-team-routes)")
         p.add_argument("--secret", help="team webhooks secret (default finops-guard/<stage>/team-webhooks)")
 
@@ -268,6 +284,7 @@ def register(commands: Any) -> None:
     add.set_defaults(func=cmd_teams_add)
     listing = teams.add_parser("list", help="list team routes and which channels have a URL (never the URLs)")
     stage(listing)
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(func=cmd_teams_list)
     remove = teams.add_parser("remove", help="remove a team's route and its URLs")
     stage(remove)
@@ -278,15 +295,18 @@ def register(commands: Any) -> None:
         dest="action", required=True
     )
     run = chargeback.add_parser("run", help="compute a month, write the CSVs to S3 and announce them")
-    run.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+    run.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
     run.add_argument("--month", type=month, help="YYYY-MM (default: last month in the report time zone)")
     run.add_argument("--bucket", help="export bucket (default FINOPSGUARD_CHARGEBACK_BUCKET; stack output)")
+    run.add_argument(
+        "--dimension", action="append", help="e.g. tag:Team, repeatable (default: the stage's attribution dimensions)"
+    )
     run.add_argument("--mock", action="store_true", help="synthetic cost data, no Cost Explorer")
     run.add_argument("--dry-run", action="store_true", help="write the CSVs locally (--out DIR) or print them")
     run.add_argument("--out", type=output_folder, help="with --dry-run: an existing folder for the CSVs")
     run.set_defaults(func=cmd_chargeback_run)
     link = chargeback.add_parser("link", help="a new pre-signed download link for a month's CSV")
-    link.add_argument("--stage", type=stage_name, help="stage name (default FINOPSGUARD_STAGE or dev)")
+    link.add_argument("--stage", type=stage_name, help=cli_stage.STAGE_HELP)
     link.add_argument("--month", type=month, required=True, help="YYYY-MM")
     link.add_argument("--dimension", help="e.g. tag:Team (default: every attribution dimension)")
     link.add_argument("--bucket", help="export bucket (default FINOPSGUARD_CHARGEBACK_BUCKET; stack output)")

@@ -58,7 +58,10 @@ class ChargebackOutcome:
 def compute(settings: ReportSettings, month: Month, costs: CostQuerySource) -> list[Chargeback]:
     """The month's chargeback for every attribution dimension (one billed request each, plus pages)."""
     if not settings.attribution_dimensions:
-        raise SettingsError("no attribution dimensions are configured (context attributionDimensions)")
+        raise SettingsError(
+            "no attribution dimensions are configured: deploy with the context key attributionDimensions "
+            "(e.g. tag:Team), or give the CLI --dimension tag:Team"
+        )
     return [
         build_chargeback(
             month_costs(dimension, costs.query(chargeback_request(dimension, month))),

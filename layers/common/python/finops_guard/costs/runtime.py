@@ -107,11 +107,18 @@ def event_publisher(bus_name: str) -> EventBridgePublisher:
     return EventBridgePublisher(bus_name)
 
 
-def budget_overview(config: ReportSettings, routing: Routing | None = None) -> list[BudgetLine]:
+def budget_overview(
+    config: ReportSettings, routing: Routing | None = None, *, strict: bool = False
+) -> list[BudgetLine]:
     """Every stored budget with its latest guard evaluation; empty when budgets are not deployed.
-    The weekly card is the product's main job: a failure to read budgets is logged, not fatal."""
+    The weekly card is the product's main job: a failure to read budgets is logged, not fatal, unless
+    `strict` (the CLI: the operator is told, rather than sent a card without its budgets)."""
     if not config.budgets_table or not config.budget_alerts_table:
         return []
+    if strict:
+        budgets = budget_table(config.budgets_table).all()
+        statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
+        return budget_lines(budgets, statuses, routing)
     try:
         budgets = budget_table(config.budgets_table).all()
         statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])

@@ -68,6 +68,7 @@ def compose(
     commitment: CommitmentKpi | None = None,
     tags: TagActivation | None = None,
     unready_channels: Mapping[str, str] | None = None,
+    manual_run: str | None = None,
 ) -> tuple[WeeklyReport, list[ChatMessage]]:
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
@@ -78,7 +79,9 @@ def compose(
     stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI.
     Setup section of the organisation's cards: `tags` is asked about the `tag:` dimensions that
     attribute nothing this month (one request, only then); `unready_channels` (channel -> secret)
-    are the deployment's channels whose webhook secret still holds its placeholder."""
+    are the deployment's channels whose webhook secret still holds its placeholder. `manual_run`
+    (e.g. "manual-20261202T155600Z"): an operator's run, whose messages get ids of their own, so the
+    outbox never takes the scheduled card of that week for one already posted."""
     window = report_window(now)
     aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
     routing = routing or Routing(None)
@@ -105,6 +108,8 @@ def compose(
         report = replace(report, savings=summary)
     # Synthetic data must never take the real week's message id (the real report would be skipped).
     base_id = f"smoke-test/{now:%Y-%m-%dT%H:%M:%SZ}" if settings.use_mock_data else report.report_id
+    if manual_run and not settings.use_mock_data:
+        base_id = f"{base_id}/{manual_run}"
     messages = _render(settings, report, base_id)
     by_team = next((a for a in attributions if a.dimension == routing.dimension), None)
     if by_team is not None:
