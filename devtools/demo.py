@@ -384,6 +384,7 @@ def run_savings(aws: EmbeddedAws, fired_at: datetime) -> list[str]:
 
     from botocore.stub import Stubber
     from finops_guard import cli
+    from finops_guard.core.money import format_money
     from finops_guard.costs import runtime
     from finops_guard.costs.mock_data import synthetic_query_pages
     from finops_guard.costs.savings import roi_request
@@ -417,8 +418,8 @@ def run_savings(aws: EmbeddedAws, fired_at: datetime) -> list[str]:
         f"Savings: {first['listed']} recommendations listed ({first['cost_optimization_hub_requests']} Cost"
         f" Optimization Hub requests), {first['new']} new; one implemented on {implemented_on};",
         f"  ROI measured with {second['cost_explorer_requests']} Cost Explorer request: "
-        f"{roi.monthly_saving if roi else 'n/a'} USD a month realised"
-        f" vs {rightsizing.estimated_monthly_savings} estimated",
+        f"{format_money(roi.monthly_saving, roi.currency) if roi else 'n/a'} a month realised"
+        f" vs {format_money(rightsizing.estimated_monthly_savings, rightsizing.currency)} estimated",
     ]
 
 
