@@ -234,7 +234,7 @@ def bench_budget_evaluation(n: int = 500) -> float:
 
     budgets = bench_budgets(n)
     started = time.perf_counter()
-    evaluate_all(budgets, FIRED_AT.date() - timedelta(days=1), MockCostSource(), level=Decimal("0.8"), lookback_days=28)
+    evaluate_all(budgets, FIRED_AT.date() - timedelta(days=1), MockCostSource(), level=Decimal("0.8"))
     return time.perf_counter() - started
 
 

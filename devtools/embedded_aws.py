@@ -254,12 +254,11 @@ class EmbeddedAws:
     def seed_budget_costs(self, budgets: Any, as_of: Any, *, scale: dict[str, Any] | None = None) -> int:
         """Queue synthetic answers for exactly the requests the guard will make, in its order."""
         from finops_guard.costs.budget_costs import plan_queries
-        from finops_guard.costs.forecast import DEFAULT_LOOKBACK
         from finops_guard.costs.mock_data import synthetic_query_pages
 
         pages = [
             page
-            for query in plan_queries(budgets, as_of, DEFAULT_LOOKBACK)
+            for query in plan_queries(budgets, as_of)
             for page in synthetic_query_pages(query.request(), scale=scale)
         ]
         self.seed_cost_and_usage(pages)

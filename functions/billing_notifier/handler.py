@@ -9,6 +9,7 @@ its record is not retried: retrying cannot help before the URL is put, and would
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -34,7 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         outbox=runtime.outbox(settings.require("outbox_table")),
         poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
         channels=settings.chat_channels,
-        render=render_billing_alert,
+        render=partial(render_billing_alert, timezone=settings.timezone),
         now=datetime.now(UTC),
     )
     if kpi_metrics_on():

@@ -66,13 +66,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)  # the NotPosted alarm's
         if kpis:  # dashboard KPIs, in the report currency. CloudWatch takes floats: converted here, at the edge
             metrics.add_metric("MonthToDateSpend", MetricUnit.NoUnit, float(round(report.month_to_date, 2)))
-            metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_trend.likely, 2)))
+            metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_month_end.likely, 2)))
     logger.info(
         "weekly report delivered",
         extra={
             "report_id": report.report_id,
             "month_to_date": str(report.month_to_date),
-            "forecast_month_end": str(round(report.forecast_trend.likely, 2)),
+            "forecast_month_end": str(round(report.forecast_month_end.likely, 2)),
             "currency": report.currency,
             "cost_explorer_requests": cost_requests,
             "delivered": outcome.delivery.delivered,

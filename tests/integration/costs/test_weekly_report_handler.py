@@ -27,7 +27,7 @@ def test_weekly_report_posts_one_teams_card_from_one_cost_explorer_request(deplo
     assert len(deployed.ce_requests) == 1 and result["cost_explorer_requests"] == 1
     request = deployed.ce_requests[0]
     assert request["Granularity"] == "DAILY" and request["Metrics"] == ["UnblendedCost"]
-    assert request["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-16"}
+    assert request["TimePeriod"] == {"Start": "2026-10-19", "End": "2026-11-16"}  # the forecast's last 28 days
     assert [g["Key"] for g in request["GroupBy"]] == ["SERVICE", "LINKED_ACCOUNT"]
     assert [r.path for r in deployed.chat.received] == [TEAMS_PATH]
     posted = card(deployed.chat.received[0])
@@ -44,7 +44,11 @@ def test_cost_explorer_pages_are_followed_until_there_is_no_token(deployed):
     assert len(deployed.ce_requests) == len(pages) == result["cost_explorer_requests"]
     assert deployed.ce_requests[1]["NextPageToken"] == "page-2"
     expected = sum(
-        Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for p in pages for r in p["ResultsByTime"] for g in r["Groups"]
+        Decimal(g["Metrics"]["UnblendedCost"]["Amount"])
+        for p in pages
+        for r in p["ResultsByTime"]
+        if r["TimePeriod"]["Start"] >= "2026-11-01"  # October's days feed the forecast, not the month to date
+        for g in r["Groups"]
     )
     assert Decimal(result["month_to_date"]) == expected  # every page counted, none twice
 

@@ -141,6 +141,7 @@ def _team_messages(
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
             savings=team_savings if savings else None,
+            account_names=report.account_names,  # the team's own request is not by account: name them from ours
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))
