@@ -28,8 +28,6 @@ from finops_guard.core.runtime import outbox as outbox
 from finops_guard.core.runtime import scheduled_time as scheduled_time
 from finops_guard.core.runtime import webhook_poster as core_webhook_poster
 from finops_guard.costs.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
-from finops_guard.costs.mock_data import MockCostSource
-from finops_guard.costs.report import BudgetLine, budget_lines
 from finops_guard.costs.settings import ReportSettings
 
 if TYPE_CHECKING:
@@ -40,6 +38,8 @@ if TYPE_CHECKING:
     from finops_guard.costs.adapters.cost_allocation_tags import CostAllocationTags
     from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
     from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+    from finops_guard.costs.mock_data import MockCostSource
+    from finops_guard.costs.report import BudgetLine
     from finops_guard.costs.savings import CommitmentKpi, Recommendation
     from finops_guard.costs.teams import Routing
 
@@ -61,7 +61,11 @@ def settings_for(event: dict[str, Any] | None) -> ReportSettings:
 
 def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:
     # A fresh source per run (it counts requests); the boto3 client behind it is cached.
-    return MockCostSource() if config.use_mock_data else CostExplorerSource(_ce_client())
+    if config.use_mock_data:  # the client smoke test's synthetic data: no cold start pays for it
+        from finops_guard.costs.mock_data import MockCostSource
+
+        return MockCostSource()
+    return CostExplorerSource(_ce_client())
 
 
 @cache
@@ -118,6 +122,8 @@ def budget_overview(config: ReportSettings, routing: Routing | None = None) -> l
     except (BotoCoreError, ClientError) as error:
         log.error("budgets could not be read; weekly card sent without them", extra={"error": type(error).__name__})
         return []
+    from finops_guard.costs.report import budget_lines  # the weekly report's: loaded there already
+
     return budget_lines(budgets, statuses, routing)
 
 
