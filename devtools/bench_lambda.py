@@ -51,15 +51,15 @@ sys.path.append(runtime)
 started, cpu = time.perf_counter(), time.process_time()
 __import__(module)
 ms, cpu_ms = (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
-roots = tuple(os.path.join(p, "") for p in [*paths, runtime])
-stdlib = os.path.join(sys.base_prefix, "lib", "python%d.%d" % sys.version_info[:2], "")
+shipped = tuple(os.path.join(p, "") for p in paths)
+elsewhere = (os.path.join(runtime, ""), os.path.join(sys.base_prefix, "lib", "python%d.%d" % sys.version_info[:2], ""))
 ours, from_source, outside = 0, [], []
 for name, loaded in sorted(sys.modules.items()):
     path = getattr(loaded, "__file__", None)
     if not path:
         continue
-    if not path.startswith(roots):
-        if not path.startswith(stdlib):
+    if not path.startswith(shipped):
+        if not path.startswith(elsewhere):
             outside.append(name)
         continue
     if not path.endswith(".py"):
@@ -101,7 +101,8 @@ class Measured:
 
     @property
     def clean(self) -> bool:
-        """Every module of its folders came from shipped bytecode, and nothing from anywhere else."""
+        """Every module of its code and layers came from shipped bytecode, and nothing came from anywhere
+        but them, the runtime's boto3 and the standard library."""
         return not self.from_source and not self.outside
 
 
@@ -372,8 +373,8 @@ def report(figures: Figures, smoke: bool) -> list[str]:
         shipped = "all from shipped bytecode" if not f.from_source else f"{len(f.from_source)} compiled from source"
         lines.append(
             f"  {f.name:17s} CPU {f.median_cpu_ms:6.1f} ms = {f.ratio:.2f} x boto3 (target <= {f.target}) {verdict};"
-            f"  wall {f.median_ms:6.1f} ms = {f.wall_ratio:.2f} x; {f.modules} modules of its folders, {shipped}"
-            + (f"; loaded from outside them: {', '.join(f.outside[:5])}" if f.outside else "")
+            f"  wall {f.median_ms:6.1f} ms = {f.wall_ratio:.2f} x; {f.modules} modules from its code and layers,"
+            f" {shipped}" + (f"; loaded from outside them: {', '.join(f.outside[:5])}" if f.outside else "")
         )
     lines.append("  bytecode in the assets (.pyc bytes of the asset's total; deflated as uploaded, where measured):")
     for name, total, pyc, packed, packed_pyc in figures.assets:
