@@ -5,8 +5,9 @@ compiled from source at every cold start, and Lambda bills the INIT phase. So ev
 (function code and layers) ships ``__pycache__/<name>.cpython-3NN.pyc``, compiled by an interpreter of
 the runtime's exact minor version (CPython ignores a ``.pyc`` whose magic number is not its own):
 
-- unchecked-hash pycs (PEP 552): used without reading or stat-ing the source, and independent of file
-  times, which a zip does not keep anyway;
+- unchecked-hash pycs (PEP 552): used as they are, without reading the source or comparing its time (a
+  timestamp pyc records the build machine's file time, which the asset zip does not carry to Lambda:
+  it would be judged stale and ignored);
 - compiled deterministically (sorted walk, one process, a fixed hash seed, the path the code has on
   Lambda as its file name), so identical sources give identical bytes and an unchanged asset hash;
 - sources kept beside them, so tracebacks still show the lines.
