@@ -12,7 +12,6 @@ from finops_guard.core.delivery import ChatMessage, DeliveryFailed, DeliveryResu
 from finops_guard.core.periods import report_window
 from finops_guard.costs.aggregate import CostAggregate, aggregate_pages
 from finops_guard.costs.attribution import AttributionAggregate, aggregate_attribution, attribution_request
-from finops_guard.costs.cards.slack import slack_payload
 from finops_guard.costs.cards.teams import teams_payload
 from finops_guard.costs.report import BudgetLine, WeeklyReport, build_weekly_report
 from finops_guard.costs.settings import ReportSettings
@@ -186,13 +185,20 @@ def _report(
 def _render(
     settings: ReportSettings, report: WeeklyReport, base_id: str, channels: Sequence[str] | None = None
 ) -> list[ChatMessage]:
-    renderers = {"teams": teams_payload, "slack": slack_payload}
+    renderers = {"teams": teams_payload, "slack": _slack_payload}
     return [
         ChatMessage(
             f"{base_id}/{channel}", channel, KIND, renderers[channel](_seen_in(report, channel), settings.timezone)
         )
         for channel in (settings.chat_channels if channels is None else channels)
     ]
+
+
+def _slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
+    # Slack is optional (off by default): a deployment without it never loads its card code.
+    from finops_guard.costs.cards.slack import slack_payload
+
+    return slack_payload(report, timezone)
 
 
 def _seen_in(report: WeeklyReport, channel: str) -> WeeklyReport:

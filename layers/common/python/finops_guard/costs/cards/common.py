@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
 
 from finops_guard.core.formats import format_day, format_days, format_instant, format_period
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.core.periods import WEEK_DAYS
 from finops_guard.costs import outlook
-from finops_guard.costs.attribution import AttributionSummary
-from finops_guard.costs.forecast import Band
-from finops_guard.costs.kpis import Change, Ranked
-from finops_guard.costs.report import BudgetLine, WeeklyReport
+
+if TYPE_CHECKING:  # types only: the budget and chargeback cards share this wording without the report's code
+    from finops_guard.costs.attribution import AttributionSummary
+    from finops_guard.costs.forecast import Band
+    from finops_guard.costs.kpis import Change, Ranked
+    from finops_guard.costs.report import BudgetLine, WeeklyReport
 
 COST_EXPLORER_URL = "https://us-east-1.console.aws.amazon.com/costmanagement/home#/cost-explorer"
 MAX_NAME = 48
