@@ -130,6 +130,8 @@ class Synth(Resources):
     costs: StackSynth
     billing: StackSynth
     template_json: dict[str, Any]
+    # FinOpsGuard-<stage>-PayerAccess (payerAccess=true), another account's stack: not in the merged view.
+    payer: StackSynth | None = None
 
     @property
     def stack(self) -> Stack:
@@ -174,9 +176,10 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None, *, bundle:
         path = Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
         return StackSynth(stack=stack, template_json=json.loads(path.read_text()))
 
-    core, costs, billing = (part(stack) for stack in stacks.all)
+    core, costs, billing = part(stacks.core), part(stacks.costs), part(stacks.billing)
     merged = merge_templates([core.template_json, costs.template_json, billing.template_json])
-    return Synth(app, stacks, outdir, core, costs, billing, merged)
+    payer = part(stacks.payer_access) if stacks.payer_access is not None else None
+    return Synth(app, stacks, outdir, core, costs, billing, merged, payer)
 
 
 @pytest.fixture(scope="session")
