@@ -26,12 +26,11 @@ from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+from finops_guard.costs.adapters.payer_account import EXTERNAL_ID_VARIABLE, ROLE_ARN_VARIABLE
 
 from infra.config import FinOpsGuardConfig
 from infra.core.monitored_function import MonitoredFunction
 
-ROLE_ARN_VARIABLE = "FINOPSGUARD_PAYER_ROLE_ARN"
-EXTERNAL_ID_VARIABLE = "FINOPSGUARD_PAYER_EXTERNAL_ID"
 # Cost Anomaly Detection's events arrive on the default bus of its home region only.
 ANOMALY_EVENTS_REGION = "us-east-1"
 DEFAULT_BUS = "default"

@@ -28,6 +28,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+from finops_guard.costs.adapters.payer_account import SESSION_SECONDS
 
 from infra.config import FinOpsGuardConfig
 from infra.core.alerts import AlertTopic
@@ -47,7 +48,8 @@ PAYER_READ_ACTIONS = (
     TAG_STATUS_ACTION,
     *COST_OPTIMIZATION_HUB_ACTIONS,
 )
-SESSION_DURATION = Duration.hours(1)
+# What the functions ask for (finops_guard.costs.adapters.payer_account): an hour, renewed before it ends.
+SESSION_DURATION = Duration.seconds(SESSION_SECONDS)
 
 
 class PayerAccessStack(Stack):
