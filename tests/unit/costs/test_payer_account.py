@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from finops_guard.costs.adapters import payer_account
 from finops_guard.costs.adapters.payer_account import (
@@ -177,6 +178,7 @@ def test_cost_clients_use_the_payer_session_only_when_a_role_is_configured(monke
         return assumed_role_session(role, sts=sts, clock=clock)
 
     monkeypatch.setattr(payer_account, "payer_session", session_for)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its credentials are this test's only
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFUNCTIONOWN")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "own")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
