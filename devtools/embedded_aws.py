@@ -91,9 +91,12 @@ class EmbeddedAws:
     def reset(self) -> None:
         self._post("/moto-api/reset")
 
-    def seed_cost_and_usage(self, pages: list[dict[str, Any]]) -> None:
-        """Queue GetCostAndUsage answers: each distinct request takes the next page."""
-        self._post("/moto-api/static/ce/cost-and-usage-results", {"results": pages})
+    def seed_cost_and_usage(self, pages: list[dict[str, Any]], account_id: str | None = None) -> None:
+        """Queue GetCostAndUsage answers: each distinct request takes the next page. ``account_id``: the
+        account whose Cost Explorer answers (moto's default account unless given; a request signed with an
+        assumed role's credentials is answered by the role's account)."""
+        body: dict[str, Any] = {"results": pages} | ({"account_id": account_id} if account_id else {})
+        self._post("/moto-api/static/ce/cost-and-usage-results", body)
 
     def create_outbox_table(self, name: str = "finops-guard-outbox") -> str:
         """Same key schema as the CDK outbox table."""

@@ -15,6 +15,7 @@ from infra.core.paging import Paging
 from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.secrets import WebhookSecrets
 from infra.core.storage import use_outbox_statement
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -110,6 +111,17 @@ class CostReports(Construct):
 
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        if reads_payer_costs(self.config):
+            assume_payer_role(self.weekly_report, self.config)
+        else:
+            self._grant_cost_explorer_reads()
+        for statement in (
+            self.webhook_secrets.read_statement(),
+            use_outbox_statement(self.outbox_table),
+        ):
+            self.weekly_report.add_to_role_policy(statement)
+
+    def _grant_cost_explorer_reads(self) -> None:
         kpi = self.config.savings_plans_kpi
         tags = any(spec.startswith("tag:") for spec in self.config.attribution_dimensions)
         unscoped = []
@@ -149,11 +161,6 @@ class CostReports(Construct):
                     resources=["*"],  # Cost Explorer has no resource-level permissions
                 )
             )
-        for statement in (
-            self.webhook_secrets.read_statement(),
-            use_outbox_statement(self.outbox_table),
-        ):
-            self.weekly_report.add_to_role_policy(statement)
 
     def _add_schedule(self) -> scheduler.Schedule:
         return add_function_schedule(
