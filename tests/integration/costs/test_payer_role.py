@@ -136,11 +136,16 @@ def seed_payer_costs(deployed: Deployment, **kwargs: Any) -> list[dict[str, Any]
 
 
 def total(pages: list[dict[str, Any]]) -> Decimal:
+    """The month to date of the seeded pages (the request reaches back 28 days, before the month too)."""
+    from finops_guard.core.periods import report_window
+
+    first = report_window(FIRED_AT).month_to_date.first.isoformat()
     return sum(
         (
             Decimal(g["Metrics"]["UnblendedCost"]["Amount"])
             for p in pages
             for r in p["ResultsByTime"]
+            if r["TimePeriod"]["Start"] >= first
             for g in r["Groups"]
         ),
         Decimal(0),
