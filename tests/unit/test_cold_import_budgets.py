@@ -22,19 +22,20 @@ from tests.conftest import ROOT
 # Modules loaded by `import handler` after `import boto3` (finops_guard, Powertools, stdlib), as measured
 # when the budgets were set, plus 2. Powertools alone is 42 of them in every function. Raised when the
 # cards took one style: the billing notifier shows instants in the stage's time zone (zoneinfo, formats:
-# +5); the chargeback card and the savings refresh share the cards' one forecast (outlook, statistics: +4, +3).
+# +5); the chargeback card and the savings refresh share the cards' one forecast (outlook, statistics: +4, +3). Every cost function that reads Cost Explorer
+# creates its client through the payer-role factory (costs/adapters/payer_account.py: +1).
 BUDGETS = {
     "anomaly_alerts": 78,
     "billing_admin": 72,
     "billing_notifier": 72,
-    "budget_guard": 86,
-    "chargeback": 87,
+    "budget_guard": 87,
+    "chargeback": 88,
     "deploy_setup": 58,
     "dunning_sender": 65,
     "reconciliation": 72,
-    "savings_refresh": 83,
+    "savings_refresh": 84,
     "stripe_webhook": 66,
-    "weekly_report": 88,
+    "weekly_report": 89,
 }
 COST_FUNCTIONS = ("anomaly_alerts", "budget_guard", "chargeback", "savings_refresh", "weekly_report")
 # requests and its stack (the chat poster uses urllib3, which botocore loads anyway); stripe (loaded by
