@@ -77,7 +77,7 @@ def evaluate(
     period = budget_period(budget.period, as_of)
     actual = sum((costs.daily.get(d, ZERO) for d in period.elapsed.each_day()), ZERO)
     recent = [costs.daily.get(as_of - timedelta(days=i), ZERO) for i in reversed(range(lookback_days))]
-    outlook = forecast_period(actual, period.elapsed_days, period.remaining_days, recent, level)
+    outlook = forecast_period(actual, period.elapsed_days, period.remaining_days, recent, level, last_day=as_of)
     ranked = sorted(costs.contributors.items(), key=lambda item: (-item[1], item[0]))[:TOP_CONTRIBUTORS]
     error = None
     currency = costs.currency or budget.currency

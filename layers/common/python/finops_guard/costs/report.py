@@ -143,7 +143,7 @@ def build_weekly_report(
     forecast_burn = kpis.forecast_burn_rate(month_to_date, window.elapsed_days, window.days_in_month)
     recent = [aggregate.daily.get(day, ZERO) for day in window.trend.each_day()]
     forecast_trend = forecast_period(
-        month_to_date, window.elapsed_days, window.remaining_days, recent, forecast_level
+        month_to_date, window.elapsed_days, window.remaining_days, recent, forecast_level, last_day=window.as_of
     ).trend_total
     week = kpis.Change(aggregate.spend(window.this_week.each_day()), aggregate.spend(window.previous_week.each_day()))
 
@@ -174,7 +174,7 @@ def build_weekly_report(
         daily_burn=burn,
         forecast_burn_rate=forecast_burn,
         forecast_trend=forecast_trend,
-        horizons=horizon_forecasts(recent, forecast_level),
+        horizons=horizon_forecasts(recent, forecast_level, last_day=window.as_of),
         week_over_week=week,
         budget=budget,
         budget_note=note,
