@@ -1,27 +1,33 @@
 """Spend forecasts from daily cost history, without asking Cost Explorer again.
 
-The model (`fit_model`), fitted to the last days of history (oldest first, ending with the last complete day):
+The model (`fit_model`), fitted to the last DEFAULT_LOOKBACK days (oldest first, ending with the last complete day):
 
-    cost(day) = level + slope · day + weekday effect + own term on each 1st + error
+    cost(day) = level + slope · day + weekday effect + own term on each 1st [+ level step] + error
     error(day) = φ · error(day - 1) + innovation
 
+- Two shapes of trend, weighted equally: straight (the model on the amounts) and compound (on their logarithms,
+  when every ordinary day is above 10 % of the median): eight weeks cannot tell a straight rise from compound
+  growth, so the band covers both continuations.
 - Weekday effects (summing to zero) enter when an F-test finds them (p < 0.10) and the history can afford six
-  more coefficients; they are named on the card ("weekends run 25 % lower") only when p < 0.01.
+  more coefficients; they are named on the card ("weekends run 25 % lower") only when p < 0.01 and 5 % or more.
 - Every 1st of a month gets its own term: support, Savings Plans fees and marketplace charges land there. Those
   days are thereby kept out of the daily fit, and the latest 1st's excess is added back on every future 1st.
-- A level step (a new cluster, a switched-off account) is found by a scan of the residuals. The level restarts
-  at the step; when three weeks or more follow it, the whole fit restarts there.
-- φ is the lag-1 autocorrelation of the residuals (corrected for its small-sample bias), the coefficients are
-  generalised least squares (Prais-Winsten). A forecast carries the last day's error forward, decaying by φ
-  a day; its interval adds the innovations' variance over the horizon to the uncertainty of the
-  coefficients, with Student's t. Deterministic: the same history gives the same forecast.
-- Fewer than 14 days: the average of the days there are, labelled "short history".
+- A level step (a new cluster, a switched-off account) is looked for by a scan of the residuals. The forecast
+  weighs "a step there" against "no step" by the evidence (a logistic in the scan statistic, even at
+  STEP_THRESHOLD). Under a step the level restarts there; with three weeks or more after it, the whole fit does.
+- φ is not taken at one estimate: the forecast averages over a grid of φ, each weighted by its restricted
+  likelihood (Jeffreys' prior), the coefficients by generalised least squares (Prais-Winsten) for each. Each
+  carries the last day's error forward, decaying by φ a day; its interval adds the innovations' variance over
+  the horizon to the coefficients' uncertainty, with Student's t. Bands are quantiles of the whole mixture.
+- Fewer than 14 days: the average of the days there are, labelled "short history"; none: "no spend history".
+Deterministic: the same history gives the same forecast.
 
-Chosen by backtest over a straight-line trend and Holt-Winters with a weekly season (devtools/forecast_backtest.py;
-README, Forecasting). Limits: a step in the future, a change of slope, and a month-start charge that changes from
-one month to the next are not foreseen; growth is extrapolated as a straight line. Forecasts never project below
-zero. Money is Decimal in and out: the statistics run in float on the history scaled to [-1, 1], and every
-amount comes back as Decimal, in cents.
+Chosen by backtest (devtools/forecast_backtest.py, `make bench`; README, Forecasting) over the straight line with
+independent errors it replaced and over Holt-Winters with a weekly season. Limits: a step still to come, a change
+of slope and a change in the month-start charges are not foreseen; a step in the last day or two looks like
+noise; weeks with holidays are ordinary weeks. Forecasts never project below zero. Money is Decimal in and out:
+the statistics run in float on the history divided by its largest amount, and every amount comes back as
+Decimal, in cents.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from statistics import NormalDist
@@ -51,8 +57,8 @@ STEP_THRESHOLD = 14.0  # the scan statistic at which a step and no step weigh th
 MIN_WEIGHT = 0.01  # a hypothesis lighter than this is dropped
 RESTART_DAYS = 21  # days after a step for the whole fit to restart there
 MAX_PHI = 0.9  # of the quick estimate the step scan uses
-# φ values the forecast averages over, weighted by how well each explains the history (flat prior)
-PROPORTIONAL_FLOOR = 0.1  # a history whose ordinary days all exceed 10 % of its median is modelled in logs
+PROPORTIONAL_FLOOR = 0.1  # a history whose ordinary days all exceed 10 % of its median is also modelled in logs
+# φ values the forecast averages over, each weighted by how well it explains the history
 PHI_GRID = (-0.5, -0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6, 0.7, 0.8, 0.87, 0.93, 0.97)
 CENT = Decimal("0.01")
 WEEKDAY_NAMES = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
@@ -138,23 +144,21 @@ class WeeklyPattern:
     phrase: str  # "weekends run 25 % lower", or "Mondays run 30 % higher than the weekly average"
 
 
-@dataclass(frozen=True)
+# The internal types below are plain classes, not dataclasses: each dataclass costs a cold start about 0.3 ms.
+
+
 class _Design:
     """Which columns the regression has, so history and future rows are built alike."""
 
-    n: int  # days in the fit
-    trend: bool
-    weekday: bool
-    firsts: tuple[int, ...]  # fit positions of the 1sts of a month, one column each
-    step: int | None  # fit position where the level step begins
+    __slots__ = ("n", "trend", "weekday", "firsts", "step", "columns", "first_columns")
 
-    @property
-    def columns(self) -> int:
-        return 1 + self.trend + 6 * self.weekday + len(self.firsts) + (self.step is not None)
-
-    @property
-    def first_columns(self) -> int:
-        return 1 + self.trend + 6 * self.weekday
+    def __init__(self, n: int, trend: bool, weekday: bool, firsts: tuple[int, ...], step: int | None) -> None:
+        self.n = n  # days in the fit
+        self.trend, self.weekday = trend, weekday
+        self.firsts = firsts  # fit positions of the 1sts of a month, one column each
+        self.step = step  # fit position where the level step begins
+        self.first_columns = 1 + trend + 6 * weekday
+        self.columns = self.first_columns + len(firsts) + (step is not None)
 
     def row(self, t: int, weekday: int, first: int | None) -> list[float]:
         """Position `t` (0 = first day of the fit), its weekday (0 = Monday), the 1st column it falls on."""
@@ -172,15 +176,16 @@ class _Design:
         return self.row(t, weekdays[t], self.firsts.index(t) if t in self.firsts else None)
 
 
-@dataclass(frozen=True)
 class _Fit:
     """Generalised least squares for one φ (φ = 0: ordinary least squares)."""
 
-    phi: float
-    beta: list[float]
-    sse: float  # of the transformed residuals: n - p times the innovations' variance
-    cholesky: list[list[float]]  # L with LLᵀ = X*ᵀX* of the transformed design
-    log_det: float  # log |X*ᵀX*|
+    __slots__ = ("phi", "beta", "sse", "cholesky", "log_det")
+
+    def __init__(self, phi: float, beta: list[float], sse: float, cholesky: list[list[float]], log_det: float) -> None:
+        self.phi, self.beta = phi, beta
+        self.sse = sse  # of the transformed residuals: n - p times the innovations' variance
+        self.cholesky = cholesky  # L with LLᵀ = X*ᵀX* of the transformed design
+        self.log_det = log_det  # log |X*ᵀX*|
 
     def inverse(self) -> list[list[float]]:
         """(X*ᵀX*)⁻¹ = L⁻ᵀL⁻¹."""
@@ -262,16 +267,18 @@ def _cholesky(lower_half: list[list[float]]) -> list[list[float]] | None:
     return lower
 
 
-@dataclass(frozen=True)
 class _Component:
     """The model for one φ, weighted by how well φ explains the history."""
 
-    weight: float
-    phi: float
-    beta: tuple[float, ...]
-    cov: tuple[tuple[float, ...], ...]  # (X*ᵀX*)⁻¹ times the innovations' variance
-    variance: float  # of the innovations
-    last_error: float
+    __slots__ = ("weight", "phi", "beta", "cov", "variance", "last_error")
+
+    def __init__(
+        self, weight: float, phi: float, beta: list[float], cov: list[list[float]], variance: float, last_error: float
+    ) -> None:
+        self.weight, self.phi, self.beta = weight, phi, beta
+        self.cov = cov  # (X*ᵀX*)⁻¹ times the innovations' variance
+        self.variance = variance  # of the innovations
+        self.last_error = last_error
 
 
 def _components(moments: _Moments, grid: Sequence[float]) -> list[_Component]:
@@ -308,26 +315,37 @@ def _component(weight: float, fit: _Fit, moments: _Moments, df: int) -> _Compone
     return _Component(
         weight,
         fit.phi,
-        tuple(fit.beta),
-        tuple(tuple(variance * c for c in row) for row in fit.inverse()),
+        fit.beta,
+        [[variance * c for c in row] for row in fit.inverse()],
         variance,
         moments.values[-1] - _dot(moments.rows[-1], fit.beta),
     )
 
 
-@dataclass(frozen=True)
 class _Part:
     """One shape of trend fitted to the history: straight (on the amounts) or compound (on their logarithms)."""
 
-    weight: float
-    proportional: bool
-    design: _Design
-    components: tuple[_Component, ...]
-    df: int
-    first_charge: float = 0.0  # compound: the latest 1st's excess, added as an amount on every future 1st
+    __slots__ = ("weight", "proportional", "design", "components", "df", "first_charge")
+
+    def __init__(
+        self,
+        weight: float,
+        proportional: bool,
+        design: _Design,
+        components: list[_Component],
+        df: int,
+        first_charge: float = 0.0,
+    ) -> None:
+        self.weight, self.proportional, self.design, self.components, self.df = (
+            weight, proportional, design, components, df
+        )  # fmt: skip
+        self.first_charge = first_charge  # compound: the latest 1st's excess, added as an amount on future 1sts
+
+    def weighted(self, weight: float) -> _Part:
+        return _Part(weight, self.proportional, self.design, self.components, self.df, self.first_charge)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpendModel:
     """A daily spend model fitted by `fit_model`; `predict_sum` forecasts the days after its history.
 
@@ -427,16 +445,15 @@ def _sum_moments(
     return centre, math.sqrt(noise + parameters)
 
 
-@dataclass(frozen=True)
 class _Piece:
     """One component's forecast of the sum: Student t around `centre` (of log(sum - offset) when proportional)."""
 
-    weight: float
-    centre: float
-    sd: float
-    df: int
-    proportional: bool
-    offset: float
+    __slots__ = ("weight", "centre", "sd", "df", "proportional", "offset")
+
+    def __init__(self, weight: float, centre: float, sd: float, df: int, proportional: bool, offset: float) -> None:
+        self.weight, self.centre, self.sd, self.df, self.proportional, self.offset = (
+            weight, centre, sd, df, proportional, offset
+        )  # fmt: skip
 
 
 def _mixture_quantile(pieces: Sequence[_Piece], probability: float) -> float:
@@ -525,21 +542,19 @@ def _short_history(
         n,
         month_start_charge=_decimal(charge, scale) if charge > 0 else None,
         _scale=scale,
-        _parts=(_Part(1.0, False, design, tuple(components), n - design.columns),) if components else (),
+        _parts=(_Part(1.0, False, design, components, n - design.columns),) if components else (),
         _last_weekday=weekdays[-1],
         _last_day=last_day,
     )
 
 
-@dataclass(frozen=True)
 class _Hypothesis:
     """The history fitted with or without a level step: its parts, and what the card says about it."""
 
-    parts: list[_Part]
-    design: _Design
-    fit: _Fit
-    p_weekday: float
-    restarted: bool
+    __slots__ = ("parts", "design", "fit", "p_weekday", "restarted")
+
+    def __init__(self, parts: list[_Part], design: _Design, fit: _Fit, p_weekday: float, restarted: bool) -> None:
+        self.parts, self.design, self.fit, self.p_weekday, self.restarted = parts, design, fit, p_weekday, restarted
 
 
 def _regression(
@@ -562,7 +577,7 @@ def _regression(
     if not hypotheses:  # a degenerate design (not expected with 14 consecutive days)
         return _short_history(values, weekdays, firsts, scale, last_day)
     total = sum(w for w, _ in hypotheses)
-    parts = [replace(part, weight=part.weight * w / total) for w, h in hypotheses for part in h.parts]
+    parts = [part.weighted(part.weight * w / total) for w, h in hypotheses for part in h.parts]
     main = max(hypotheses, key=lambda wh: wh[0])[1]
     design, m = main.design, main.design.n
 
@@ -622,7 +637,7 @@ def _hypothesis(
     parts = [part for part in fitted if part is not None]
     if not parts:
         return None
-    return _Hypothesis([replace(p, weight=1 / len(parts)) for p in parts], design, fit, p_weekday, restarted)
+    return _Hypothesis([p.weighted(1 / len(parts)) for p in parts], design, fit, p_weekday, restarted)
 
 
 def _part(moments: _Moments, proportional: bool, values: list[float]) -> _Part | None:
@@ -631,12 +646,12 @@ def _part(moments: _Moments, proportional: bool, values: list[float]) -> _Part |
     if not components:
         return None
     design = moments.design
-    part = _Part(1.0, proportional, design, tuple(components), design.n - design.columns)
+    part = _Part(1.0, proportional, design, components, design.n - design.columns)
     if proportional and design.firsts:
         row = list(moments.rows[design.firsts[-1]])
         row[design.first_columns + len(design.firsts) - 1] = 0.0
         ordinary = sum(c.weight * math.exp(_dot(row, c.beta)) for c in components)
-        part = replace(part, first_charge=max(0.0, values[design.firsts[-1]] - ordinary))
+        part.first_charge = max(0.0, values[design.firsts[-1]] - ordinary)
     return part
 
 
