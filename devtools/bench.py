@@ -8,7 +8,9 @@
   target: 1 (and how many pages a large organisation costs, following NextPageToken);
 - Teams payload bytes for a small and a 1,000-account x 300-service organisation; target <= 28 KB;
 - the budget guard, anomaly forwarding, the Stripe webhook, the daily reconciliation and the
-  deployment's own monthly bill (devtools/bench_*.py, devtools/selfcost/).
+  deployment's own monthly bill (devtools/bench_*.py, devtools/selfcost/);
+- the forecast backtest: band coverage and point error on held-out synthetic series, against the
+  model it replaced (devtools/forecast_backtest.py).
 
 `--smoke` (`make bench-smoke`) runs every section through the same code with tiny sizes, in under a
 minute: it proves the bench still runs and its results are still right (in `make test`:
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke = "--smoke" in (sys.argv[1:] if argv is None else argv)
     # A smoke run times nothing, so the subprocess benches run alongside the rest; a full run runs each
     # alone, so that no section's figures carry another's load.
-    early = {m: _start(m, smoke) for m in ("bench_reconciliation", "selfcost")} if smoke else {}
+    early = {m: _start(m, smoke) for m in ("bench_reconciliation", "selfcost", "forecast_backtest")} if smoke else {}
     try:
         return _run(smoke, early)
     finally:
@@ -460,11 +462,13 @@ def _run(smoke: bool, early: dict[str, subprocess.Popen[str]]) -> int:
     print(f"  handler code alone, in-memory ledger (verify, effects, transaction items): {logic:.0f} ev/s")
 
     from devtools.bench_reconciliation import report as reconciliation_report
+    from devtools.forecast_backtest import report as forecast_report
     from devtools.selfcost.report import report as selfcost_report
 
     for module, what, render in (
         ("bench_reconciliation", "Daily reconciliation", reconciliation_report),
         ("selfcost", "Self-cost", selfcost_report),
+        ("forecast_backtest", "Forecast backtest", forecast_report),
     ):
         found = _figures(early.get(module) or _start(module, smoke), what)
         if found is None:
@@ -472,7 +476,7 @@ def _run(smoke: bool, early: dict[str, subprocess.Popen[str]]) -> int:
             continue
         print("\n".join(render(found)))
         correct &= bool(found["correct"])
-        ok &= bool(found["met"])  # self-cost: every deployment within its targets
+        ok &= bool(found["met"])  # self-cost: every deployment within its targets; forecast: every band
     if smoke:
         print("smoke run: every section ran and its results are right" if correct else "SMOKE RUN FAILED")
         return 0 if correct else 1

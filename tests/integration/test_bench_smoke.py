@@ -88,6 +88,8 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
         ("selfcost (fixed charges per stack)", "    Billing  | "),
         ("selfcost (deployments)", "    (a) core + costs, cdk.json defaults"),
         ("selfcost (deployments)", "    (b) everything (core + costs + billing)"),
+        ("forecast_backtest", "Forecast backtest: 8 held-out synthetic series per family and forecast, 56 days"),
+        ("forecast_backtest (families)", "    cloud-like (all)     | "),
     ],
 )
 def test_each_bench_section_ran_in_the_smoke_run(smoke_run: SmokeRun, bench_module: str, line: str) -> None:

@@ -22,8 +22,9 @@ from tests.conftest import ROOT
 # Modules loaded by `import handler` after `import boto3` (finops_guard, Powertools, stdlib), as measured
 # when the budgets were set, plus 2. Powertools alone is 42 of them in every function. Raised when the
 # cards took one style: the billing notifier shows instants in the stage's time zone (zoneinfo, formats:
-# +5); the chargeback card and the savings refresh share the cards' one forecast (outlook, statistics: +4, +3). Every cost function that reads Cost Explorer
-# creates its client through the payer-role factory (costs/adapters/payer_account.py: +1).
+# +5); the chargeback card and the savings refresh share the cards' one forecast (outlook, statistics:
+# +4, +3). Every cost function that reads Cost Explorer creates its client through the payer-role factory
+# (costs/adapters/payer_account.py: +1).
 BUDGETS = {
     "anomaly_alerts": 78,
     "billing_admin": 72,

@@ -27,7 +27,7 @@ def test_weekly_report_posts_one_teams_card_from_one_cost_explorer_request(deplo
     assert len(deployed.ce_requests) == 1 and result["cost_explorer_requests"] == 1
     request = deployed.ce_requests[0]
     assert request["Granularity"] == "DAILY" and request["Metrics"] == ["UnblendedCost"]
-    assert request["TimePeriod"] == {"Start": "2026-10-19", "End": "2026-11-16"}  # the forecast's last 28 days
+    assert request["TimePeriod"] == {"Start": "2026-09-21", "End": "2026-11-16"}  # the forecast's last 56 days
     assert [g["Key"] for g in request["GroupBy"]] == ["SERVICE", "LINKED_ACCOUNT"]
     assert [r.path for r in deployed.chat.received] == [TEAMS_PATH]
     posted = card(deployed.chat.received[0])

@@ -60,7 +60,7 @@ def test_teams_card_kpi_factset_names_every_kpi():
     assert titles == [
         "Month-to-date",
         "Daily burn",
-        "Forecast month-end (trend of the last 28 days)",  # one forecast, named by its method
+        "Forecast month-end",  # one forecast; its value names the method
         "Week over week",
         "Next 30 / 60 / 90 days (same trend)",
         "Budget consumption",

@@ -88,7 +88,7 @@ def synthetic_pages(
     *,
     accounts: dict[str, str] | None = None,
     services: list[tuple[str, str]] | None = None,
-    groups_per_page: int = 5000,
+    groups_per_page: int = 10000,  # Cost Explorer does not document its page size
     estimated_days: int = 1,
     unit: str = "USD",
 ) -> Iterator[dict[str, Any]]:

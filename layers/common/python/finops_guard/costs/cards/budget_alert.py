@@ -8,7 +8,6 @@ from typing import Any
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_period
 from finops_guard.core.money import format_money, format_percent
-from finops_guard.costs import outlook
 from finops_guard.costs.budget_guard import HARD_LIMIT, BudgetStatus, Firing
 from finops_guard.costs.cards import common
 
@@ -57,10 +56,10 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
         ("Budget", format_money(budget.amount, budget.currency)),
         ("Actual", f"{format_money(status.actual, c)} ({_pct(status.consumption('actual'))})"),
         (
-            f"Forecast period end ({outlook.METHOD})",
+            "Forecast period end",
             f"{format_money(band.likely, c)} likely ({_pct(status.consumption('forecasted'))});"
             f" {format_percent(band.level)} band: best {format_money(band.best, c)},"
-            f" worst {format_money(band.worst, c)}",
+            f" worst {format_money(band.worst, c)} · {status.forecast.method}",
         ),
         ("Daily burn", f"{format_money(status.forecast.burn_rate, c)} / day"),
         ("Runway", runway_text(status)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.core.money import format_money
-from finops_guard.costs import outlook
 from finops_guard.costs.cards import common
 from finops_guard.costs.report import WeeklyReport
 
@@ -81,7 +80,7 @@ def _summary(report: WeeklyReport) -> str:
         return f"{common.title(report)}: {common.NO_COST_DATA.split(':')[0]}"
     return (
         f"{common.title(report)}: month-to-date {format_money(report.month_to_date, c)}, "
-        f"forecast month-end {format_money(report.forecast_month_end.likely, c)} ({outlook.METHOD})"
+        f"forecast month-end {format_money(report.forecast_month_end.likely, c)}"
     )
 
 
