@@ -271,6 +271,7 @@ def organisation_budget(demo: Path) -> str:
 # How a forecast names its method (costs.forecast.PeriodForecast.method).
 METHOD = r"(trend[^·\n]* \d+ days|short history: [^·\n]+|no spend history)"
 
+
 def test_a_weekly_card_states_one_month_end_forecast_named_by_its_method(cards):
     weekly = [card for card in cards if card.kind == "weekly"]
     assert len(weekly) == 5
