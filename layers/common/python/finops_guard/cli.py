@@ -149,6 +149,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
         unready_channels=None if args.dry_run else runtime.chat_setup(config).unready,
         # Never the scheduled run's message ids: its card of the week would be skipped as posted.
         manual_run=f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
+        breakdown=runtime.report_breakdown(config),
     )
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel and m.secret_name is None]

@@ -29,6 +29,7 @@ from finops_guard.core.money import ZERO
 from finops_guard.core.periods import BudgetPeriod, budget_period
 from finops_guard.costs.budget_costs import BudgetCosts, CostQuerySource, collect_budget_costs, plan_queries
 from finops_guard.costs.budgets import Budget
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL, DEFAULT_LOOKBACK, PeriodForecast, forecast_period, runway_days
 from finops_guard.costs.teams import Routing, TeamRoute, message_suffix
 
@@ -47,6 +48,7 @@ class BudgetStatus:
     contributors: tuple[tuple[str, Decimal], ...]
     contributor_label: str | None
     error: str | None = None
+    metric: CostMetric = DEFAULT_METRIC  # the cost metric of every amount (the alert card names it)
 
     @property
     def actual(self) -> Decimal:
@@ -92,6 +94,7 @@ def evaluate(
         contributors=tuple(ranked),
         contributor_label=_label(costs),
         error=error,
+        metric=costs.metric,
     )
 
 
@@ -326,11 +329,13 @@ def run_budget_guard(
     level: Decimal = DEFAULT_LEVEL,
     lookback_days: int = DEFAULT_LOOKBACK,
     keep_days: int = 400,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> GuardOutcome:
     """Evaluate `budgets` for the last complete UTC cost day before `now` and act on the decisions.
-    Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names."""
+    Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names.
+    Every amount is in `metric`, on each budget's basis (usage, or net of credits, refunds and tax)."""
     as_of = now.astimezone(UTC).date() - timedelta(days=1)
-    statuses = evaluate_all(budgets, as_of, costs, level=level, lookback_days=lookback_days)
+    statuses = evaluate_all(budgets, as_of, costs, level=level, lookback_days=lookback_days, metric=metric)
     existing = store.get_alerts([(s.budget.budget_id, key) for s in statuses for key in candidate_keys(s)])
     expires_at = int((now + timedelta(days=keep_days)).timestamp())
     outcome = GuardOutcome(statuses, [], [], DeliveryResult(), costs.requests)
@@ -407,10 +412,16 @@ def run_budget_guard(
 
 
 def evaluate_all(
-    budgets: Sequence[Budget], as_of: date, costs: CostQuerySource, *, level: Decimal, lookback_days: int
+    budgets: Sequence[Budget],
+    as_of: date,
+    costs: CostQuerySource,
+    *,
+    level: Decimal,
+    lookback_days: int,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> list[BudgetStatus]:
     statuses: list[BudgetStatus] = []
-    for query in plan_queries(budgets, as_of, lookback_days):
+    for query in plan_queries(budgets, as_of, lookback_days, metric):
         per_budget = collect_budget_costs(query, costs.query(query.request()), as_of)
         statuses.extend(
             evaluate(per_budget[b.budget_id], as_of, level=level, lookback_days=lookback_days) for b in query.budgets

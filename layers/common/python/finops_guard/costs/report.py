@@ -13,11 +13,14 @@ from finops_guard.core.periods import ReportWindow
 from finops_guard.costs import kpis
 from finops_guard.costs.aggregate import CostAggregate
 from finops_guard.costs.attribution import AttributionSummary
+from finops_guard.costs.breakdown import Breakdown
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL, Band, forecast_period, horizon_forecasts
 from finops_guard.costs.kpis import Change, Ranked
 from finops_guard.costs.teams import Routing
 
 if TYPE_CHECKING:
+    from finops_guard.costs.record_types import Charges
     from finops_guard.costs.savings import SavingsSummary
     from finops_guard.costs.setup_status import SetupItem
 
@@ -110,6 +113,11 @@ class WeeklyReport:
     scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
     savings: SavingsSummary | None = None  # open opportunities, realised savings, commitment KPI
     setup: tuple[SetupItem, ...] = ()  # what is not set up yet (the card's Setup section); empty once it all is
+    # Issue 19: every amount is usage (no credits, refunds, tax) in `metric`; `top_accounts` ranks the
+    # values of `breakdown` (linked accounts by default); `charges` adds credits, refunds and tax back.
+    metric: CostMetric = DEFAULT_METRIC
+    breakdown: Breakdown = Breakdown.LINKED_ACCOUNT
+    charges: Charges | None = None
 
     @property
     def estimated_days(self) -> tuple[date, ...]:
@@ -182,4 +190,5 @@ def build_weekly_report(
         top_services=tuple(kpis.top_with_other(windows(aggregate.services), top_n)),
         top_accounts=top_accounts,
         account_names=names,
+        metric=aggregate.metric,
     )

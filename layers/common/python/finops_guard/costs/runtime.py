@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from finops_guard.costs.adapters.cost_allocation_tags import CostAllocationTags
     from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
     from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+    from finops_guard.costs.breakdown import Breakdown
     from finops_guard.costs.savings import CommitmentKpi, Recommendation
     from finops_guard.costs.teams import Routing
 
@@ -67,6 +68,27 @@ def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:
 @cache
 def _ce_client() -> Any:
     return cost_explorer_client()
+
+
+def report_breakdown(config: ReportSettings) -> Breakdown:
+    """The weekly card's second breakdown: the configured one (`breakdown` context), else LINKED_ACCOUNT
+    for an organisation and REGION for a single account, asked once per warm container."""
+    from finops_guard.costs.breakdown import default_breakdown
+
+    if config.breakdown is not None:
+        return config.breakdown
+    if config.use_mock_data:
+        return default_breakdown(True)  # the synthetic data is an organisation of four accounts
+    return default_breakdown(_reads_organisation())
+
+
+@cache
+def _reads_organisation() -> bool | None:
+    # Asked with the credentials Cost Explorer is called with: a deployment reading the payer's costs
+    # through a role must pass that session here, so it counts as the organisation it reads.
+    from finops_guard.costs.adapters.account_view import organisation_check
+
+    return organisation_check()
 
 
 def tag_activation(config: ReportSettings) -> CostAllocationTags | None:

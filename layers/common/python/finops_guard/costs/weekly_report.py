@@ -12,8 +12,10 @@ from finops_guard.core.delivery import ChatMessage, DeliveryFailed, DeliveryResu
 from finops_guard.core.periods import report_window
 from finops_guard.costs.aggregate import CostAggregate, aggregate_pages
 from finops_guard.costs.attribution import AttributionAggregate, aggregate_attribution, attribution_request
+from finops_guard.costs.breakdown import Breakdown, main_request
 from finops_guard.costs.cards.slack import slack_payload
 from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.record_types import ChargeAmounts, charge_amounts, charges_request
 from finops_guard.costs.report import BudgetLine, WeeklyReport, build_weekly_report
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import Routing, message_suffix
@@ -29,7 +31,6 @@ KIND = "weekly-report"
 class CostSource(Protocol):
     requests: int
 
-    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]: ...
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
@@ -69,12 +70,15 @@ def compose(
     tags: TagActivation | None = None,
     unready_channels: Mapping[str, str] | None = None,
     manual_run: str | None = None,
+    breakdown: Breakdown | None = None,
 ) -> tuple[WeeklyReport, list[ChatMessage]]:
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
 
-    Cost Explorer: one request for the organisation and one per attribution dimension (plus their
-    pages), however many teams there are. `budgets`: stored budgets with their latest guard
+    Cost Explorer: one request for the organisation (DAILY usage in `settings.cost_metric`, by
+    SERVICE and `breakdown`: the resolved one, else `settings.breakdown`, else LINKED_ACCOUNT), one
+    per attribution dimension, and one for the month's credits, refunds and tax (by team when teams
+    are routed), plus their pages, however many teams there are. `budgets`: stored budgets with their latest guard
     evaluation, shown in their own section (and on the cards of the teams they concern). `savings`:
     stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI.
     Setup section of the organisation's cards: `tags` is asked about the `tag:` dimensions that
@@ -83,21 +87,32 @@ def compose(
     (e.g. "manual-20261202T155600Z"): an operator's run, whose messages get ids of their own, so the
     outbox never takes the scheduled card of that week for one already posted."""
     window = report_window(now)
-    aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
+    metric = settings.cost_metric
+    breakdown = breakdown or settings.breakdown or Breakdown.LINKED_ACCOUNT
+    main = main_request(window.query_start, window.query_end, metric, breakdown)
+    aggregate = aggregate_pages(costs.query(main), window, metric)
     routing = routing or Routing(None)
     routed = [r.team for r in routing.routes]
     attributions = [
         aggregate_attribution(
             dimension,
-            costs.query(attribution_request(dimension, window.query_start, window.query_end, "DAILY")),
+            costs.query(attribution_request(dimension, window.query_start, window.query_end, "DAILY", metric)),
             window,
             routed if dimension == routing.dimension else (),
+            metric,
         )
         for dimension in settings.attribution_dimensions
     ]
+    charges = _charge_amounts(settings, costs, window.month_to_date.first, window.query_end, routing)
     report = _report(settings, aggregate, now, monthly_budget=settings.monthly_budget)
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
-    report = replace(report, budgets=tuple(budgets), attribution=summaries)
+    report = replace(
+        report,
+        budgets=tuple(budgets),
+        attribution=summaries,
+        breakdown=breakdown,
+        charges=charges.charges(report.month_to_date, report.currency),
+    )
     setup = _setup(settings, summaries, now, window.month_to_date.first, tags, unready_channels or {})
     if setup:
         report = replace(report, setup=setup)
@@ -113,8 +128,18 @@ def compose(
     messages = _render(settings, report, base_id)
     by_team = next((a for a in attributions if a.dimension == routing.dimension), None)
     if by_team is not None:
-        messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now)
+        messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now, charges)
     return report, messages
+
+
+def _charge_amounts(
+    settings: ReportSettings, costs: CostSource, first: date, end: date, routing: Routing
+) -> ChargeAmounts:
+    """Credits, refunds and tax of the month to date: one request, by team when teams are routed
+    (a team's card then shows its own), else by RECORD_TYPE alone."""
+    by_team = routing.dimension if routing.routes and routing.dimension is not None else None
+    request = charges_request(first, end, settings.cost_metric, by_team.dimension.group_by() if by_team else None)
+    return charge_amounts(costs.query(request), settings.cost_metric, by_team.value_of if by_team else None)
 
 
 def _team_messages(
@@ -126,6 +151,7 @@ def _team_messages(
     savings: Sequence[Recommendation],
     base_id: str,
     now: datetime,
+    charges: ChargeAmounts | None = None,
 ) -> list[ChatMessage]:
     """Each routed team's card, in its own channels: its spend only, the budgets that name it and
     its own savings opportunities."""
@@ -135,12 +161,16 @@ def _team_messages(
     for route in routing.routes:
         suffix = message_suffix(route.team)
         team_savings = summarize(savings, report.window.as_of, currency=settings.currency, team=route.team)
+        team_report = _report(settings, by_team.team_costs[route.team], now, monthly_budget=None)
+        team_charges = charges.charges(team_report.month_to_date, team_report.currency, route.team) if charges else None
         team_report = replace(
-            _report(settings, by_team.team_costs[route.team], now, monthly_budget=None),
+            team_report,
             report_id=f"{report.report_id}/{suffix}",
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
             savings=team_savings if savings else None,
+            breakdown=report.breakdown,
+            charges=team_charges,
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))
@@ -216,6 +246,7 @@ def run_weekly_report(
     commitment: CommitmentKpi | None = None,
     tags: TagActivation | None = None,
     unready_channels: Mapping[str, str] | None = None,
+    breakdown: Breakdown | None = None,
 ) -> WeeklyReportOutcome:
     """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed.
     A channel not set up yet is no failure: its message is kept and listed in `not_configured`."""
@@ -229,6 +260,7 @@ def run_weekly_report(
         commitment=commitment,
         tags=tags,
         unready_channels=unready_channels,
+        breakdown=breakdown,
     )
     result = deliver_all(messages, outbox, poster, now)
     requests = costs.requests + (tags.requests if tags is not None else 0)

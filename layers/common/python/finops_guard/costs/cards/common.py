@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.costs.attribution import AttributionSummary
+from finops_guard.costs.cards import charges
 from finops_guard.costs.forecast import Band
 from finops_guard.costs.kpis import Change, Ranked
 from finops_guard.costs.report import WeeklyReport
@@ -77,6 +78,7 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
         )
     else:
         facts.append(("Budget", report.budget_note or "no monthly budget configured"))
+    facts += charges.kpi_facts(report)
     return facts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.core.money import format_money
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
 MAX_BLOCKS = 50
@@ -50,7 +50,7 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
     )
     blocks.append(_section(f"*Top services (MTD · week over week)*\n{services or 'no spend'}"))
     if report.top_accounts or report.scope is None:
-        blocks.append(_section(f"*Top linked accounts (MTD · week over week)*\n{accounts or 'no spend'}"))
+        blocks.append(_section(f"*{charges.breakdown_heading(report)}*\n{accounts or 'no spend'}"))
     for attribution in report.attribution:
         rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c))
         blocks.append(_section(f"*{_escape(common.attribution_heading(attribution))}*\n{rows}"))

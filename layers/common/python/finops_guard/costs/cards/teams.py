@@ -11,7 +11,7 @@ from typing import Any
 
 from finops_guard.core.cards import MAX_PAYLOAD_BYTES, adaptive_card, chart_number, open_url, payload_bytes, wrap
 from finops_guard.core.money import format_money
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
 
@@ -109,7 +109,7 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
     )
     if report.top_accounts or report.scope is None:
         body += _ranked_section(
-            "Top linked accounts (MTD · week over week)",
+            charges.breakdown_heading(report),
             [(common.account_label(report, a.name), common.ranked_line(a, c)) for a in report.top_accounts],
         )
     for summary in report.attribution:
