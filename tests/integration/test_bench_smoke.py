@@ -68,7 +68,11 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
     ("bench_module", "line"),
     [
         ("bench (imports)", "weekly report handler"),
-        ("bench (Cost Explorer requests)", "single account, data fits one page  1   (target 1)"),
+        ("bench (Cost Explorer requests)", "single account, data fits one page  2   (target 2"),
+        ("bench (requests per option)", f"{'breakdown REGION':50s} 3 -> 3  (same; UnblendedCost, top regions"),
+        ("bench (requests per option)", f"{'costMetric AmortizedCost':50s} 3 -> 3  (same; AmortizedCost"),
+        ("bench (requests per option)", f"{'basis net':50s} 2 -> 2  (same;"),
+        ("bench (requests per option)", f"{'no attribution dimensions':50s} 1 -> 2  (+1;"),
         ("bench (payloads)", "large (20 accounts x 30 services)"),
         ("bench (budget guard, tag scopes on the synthetic Team tag)", "50 budgets: 2 Cost Explorer requests"),
         ("bench (anomalies)", "6-anomaly burst as 2 concurrent batches"),

@@ -48,11 +48,12 @@ class TaggedCosts:
         self.seen.append(request)
         key = request["GroupBy"][0]["Key"]
         start, end = (date.fromisoformat(request["TimePeriod"][k]) for k in ("Start", "End"))
-        if key == "RECORD_TYPE":  # the month's credits, refunds and tax: none here
+        if request["Granularity"] == "MONTHLY":  # the month's credits, refunds and tax: none here
             yield {"ResultsByTime": []}
             return
-        if key == "SERVICE":  # the organisation's request: by SERVICE and the breakdown
-            groups = [{"Keys": [s, "111111111111"], "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
+        if key in ("SERVICE", "RECORD_TYPE"):  # the organisation's request: by SERVICE or RECORD_TYPE, then account
+            groups = [{"Keys": [s if key == "SERVICE" else "Usage", "111111111111"],
+                       "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
                       for (_, s), a in self.daily.items()]  # fmt: skip
         else:
             groups = [{"Keys": [f"{key}${t}", s], "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
@@ -109,8 +110,8 @@ def twenty_teams() -> tuple[TaggedCosts, Routing]:
 def test_twenty_routed_teams_cost_one_request_per_dimension_not_per_team():
     costs, routing = twenty_teams()
     _, messages = compose(settings(), costs, now=NOW, routing=routing)
-    assert costs.requests == 4  # the organisation, Team, CostCenter, the month's credits/refunds/tax
-    assert [r["GroupBy"][0]["Key"] for r in costs.seen] == ["SERVICE", "Team", "CostCenter", "RECORD_TYPE"]
+    assert costs.requests == 3  # the organisation (by RECORD_TYPE: credits, refunds, tax ride on it), Team, CostCenter
+    assert [r["GroupBy"][0]["Key"] for r in costs.seen] == ["RECORD_TYPE", "Team", "CostCenter"]
     assert len(messages) == 1 + 20
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from finops_guard.core.money import ZERO
 from finops_guard.core.periods import ReportWindow
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.record_types import CHARGE_KINDS
 
 
 class CostDataError(ValueError):
@@ -52,6 +53,10 @@ class CostAggregate:
     pages: int = 0
     groups: int = 0
     metric: CostMetric = DEFAULT_METRIC
+    # Keys[0] is RECORD_TYPE rather than SERVICE: credits, refunds and tax are summed apart, month to
+    # date, in `charges`, and never count as spend; `services` then comes from elsewhere.
+    by_record_type: bool = False
+    charges: dict[str, Decimal] = field(default_factory=dict)
 
     def add_page(self, page: Mapping[str, Any]) -> None:
         self.pages += 1
@@ -71,9 +76,16 @@ class CostAggregate:
         for group in result.get("Groups", ()):
             self.groups += 1
             amount = self.group_amount(group)
+            first, value = group["Keys"][0], group["Keys"][1]
+            if self.by_record_type:
+                if first in CHARGE_KINDS:
+                    if day in self.window.month_to_date:
+                        self.charges[first] = self.charges.get(first, ZERO) + amount
+                    continue
+                self.add_to_totals(day, amount, self.accounts[value])
+            else:
+                self.add_to_totals(day, amount, self.services[first], self.accounts[value])
             day_total += amount
-            service, account = group["Keys"][0], group["Keys"][1]
-            self.add_to_totals(day, amount, self.services[service], self.accounts[account])
         if not result.get("Groups") and self.metric.value in result.get("Total", {}):
             day_total = metric_amount(result["Total"], self.metric)[0]
         self.daily[day] += day_total
@@ -107,10 +119,15 @@ class CostAggregate:
 
 
 def aggregate_pages(
-    pages: Iterable[Mapping[str, Any]], window: ReportWindow, metric: CostMetric = DEFAULT_METRIC
+    pages: Iterable[Mapping[str, Any]],
+    window: ReportWindow,
+    metric: CostMetric = DEFAULT_METRIC,
+    *,
+    by_record_type: bool = False,
 ) -> CostAggregate:
-    """Sum every page of a `GetCostAndUsage` answer for `window`, reading `metric`."""
-    aggregate = CostAggregate(window=window, metric=metric)
+    """Sum every page of a `GetCostAndUsage` answer for `window`, reading `metric`; `by_record_type`:
+    the answer is grouped by RECORD_TYPE first (see CostAggregate)."""
+    aggregate = CostAggregate(window=window, metric=metric, by_record_type=by_record_type)
     for page in pages:
         aggregate.add_page(page)
     return aggregate

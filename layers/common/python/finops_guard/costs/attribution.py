@@ -81,7 +81,7 @@ class AttributionAggregate:
                 value = self.dimension.value_of(group["Keys"][0])
                 service = group["Keys"][1]
                 self.overall.daily[day] += amount
-                touched = [self.values[value]]
+                touched = [self.values[value], self.overall.services[service]]
                 if not value:
                     touched.append(self.untagged_services[service])
                 self.overall.add_to_totals(day, amount, *touched)

@@ -1,8 +1,13 @@
 """The weekly card's second breakdown, and the weekly report's one daily request that carries it.
 
-Cost Explorer allows two GroupBy keys per request. The first is always SERVICE; the second is the
-breakdown (`breakdown` context): LINKED_ACCOUNT, REGION, USAGE_TYPE or INSTANCE_TYPE. The request
-count does not change with the choice.
+Cost Explorer allows two GroupBy keys per request. The second is the breakdown (`breakdown`
+context): LINKED_ACCOUNT, REGION, USAGE_TYPE or INSTANCE_TYPE; the request count does not change
+with the choice. The first is what no other request of the report answers:
+- with attribution dimensions (the default), RECORD_TYPE, unfiltered: the day's usage per
+  breakdown value and the day's credits, refunds and tax, in the request the report made anyway.
+  Top services come from the first attribution request, grouped by [dimension, SERVICE];
+- without them, SERVICE, usage only; credits, refunds and tax then cost one more request
+  (record_types.charges_request).
 
 Default (no `breakdown` in context): LINKED_ACCOUNT when the deployment reads an organisation's
 costs (the management account's Cost Explorer sees every member), REGION for a single account,
@@ -18,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from finops_guard.costs.cost_metric import CostMetric
-from finops_guard.costs.record_types import usage_only
+from finops_guard.costs.record_types import RECORD_TYPE, usage_only
 
 
 class Breakdown(StrEnum):
@@ -71,13 +76,18 @@ def default_breakdown(organisation: bool | None) -> Breakdown:
     return Breakdown.REGION if organisation is False else Breakdown.LINKED_ACCOUNT
 
 
-def main_request(start: date, end: date, metric: CostMetric, breakdown: Breakdown) -> dict[str, Any]:
-    """The weekly report's request: DAILY `metric` of usage (no credits, refunds or tax) over
-    [start, end) (end exclusive), grouped by SERVICE and the breakdown."""
-    return {
+def main_request(
+    start: date, end: date, metric: CostMetric, breakdown: Breakdown, *, by_record_type: bool = False
+) -> dict[str, Any]:
+    """The weekly report's request: DAILY `metric` over [start, end) (end exclusive), grouped by
+    SERVICE (usage only) and the breakdown, or, `by_record_type`, by RECORD_TYPE (everything, so
+    credits, refunds and tax come apart from usage) and the breakdown."""
+    request: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": "DAILY",
         "Metrics": [metric.value],
-        "GroupBy": [dict(SERVICE), breakdown.group_by()],
-        "Filter": usage_only(),
+        "GroupBy": [dict(RECORD_TYPE if by_record_type else SERVICE), breakdown.group_by()],
     }
+    if not by_record_type:
+        request["Filter"] = usage_only()
+    return request

@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from finops_guard.core.delivery import ChatMessage, DeliveryFailed, DeliveryResult, Outbox, Poster, deliver_all
+from finops_guard.core.money import ZERO
 from finops_guard.core.periods import report_window
 from finops_guard.costs.aggregate import CostAggregate, aggregate_pages
 from finops_guard.costs.attribution import AttributionAggregate, aggregate_attribution, attribution_request
 from finops_guard.costs.breakdown import Breakdown, main_request
 from finops_guard.costs.cards.slack import slack_payload
 from finops_guard.costs.cards.teams import teams_payload
-from finops_guard.costs.record_types import ChargeAmounts, charge_amounts, charges_request
+from finops_guard.costs.record_types import CHARGE_KINDS, CREDIT, REFUND, TAX, Charges, charge_amounts, charges_request
 from finops_guard.costs.report import BudgetLine, WeeklyReport, build_weekly_report
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import Routing, message_suffix
@@ -75,10 +76,12 @@ def compose(
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
 
-    Cost Explorer: one request for the organisation (DAILY usage in `settings.cost_metric`, by
-    SERVICE and `breakdown`: the resolved one, else `settings.breakdown`, else LINKED_ACCOUNT), one
-    per attribution dimension, and one for the month's credits, refunds and tax (by team when teams
-    are routed), plus their pages, however many teams there are. `budgets`: stored budgets with their latest guard
+    Cost Explorer, in `settings.cost_metric`: one request for the organisation (DAILY, by RECORD_TYPE
+    and `breakdown`: the resolved one, else `settings.breakdown`, else LINKED_ACCOUNT) and one per
+    attribution dimension (by the dimension and SERVICE: top services come from the first), plus
+    their pages, however many teams there are. Without attribution dimensions the organisation's
+    request is by SERVICE and the breakdown, and the month's credits, refunds and tax cost one more.
+    `budgets`: stored budgets with their latest guard
     evaluation, shown in their own section (and on the cards of the teams they concern). `savings`:
     stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI.
     Setup section of the organisation's cards: `tags` is asked about the `tag:` dimensions that
@@ -89,8 +92,9 @@ def compose(
     window = report_window(now)
     metric = settings.cost_metric
     breakdown = breakdown or settings.breakdown or Breakdown.LINKED_ACCOUNT
-    main = main_request(window.query_start, window.query_end, metric, breakdown)
-    aggregate = aggregate_pages(costs.query(main), window, metric)
+    by_record_type = bool(settings.attribution_dimensions)
+    main = main_request(window.query_start, window.query_end, metric, breakdown, by_record_type=by_record_type)
+    aggregate = aggregate_pages(costs.query(main), window, metric, by_record_type=by_record_type)
     routing = routing or Routing(None)
     routed = [r.team for r in routing.routes]
     attributions = [
@@ -103,7 +107,11 @@ def compose(
         )
         for dimension in settings.attribution_dimensions
     ]
-    charges = _charge_amounts(settings, costs, window.month_to_date.first, window.query_end, routing)
+    if attributions:  # the main request was by record type: its services are the first dimension's
+        aggregate.services = attributions[0].overall.services
+        charges = aggregate.charges
+    else:
+        charges = _charges_alone(settings, costs, window.month_to_date.first, window.query_end)
     report = _report(settings, aggregate, now, monthly_budget=settings.monthly_budget)
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
     report = replace(
@@ -111,7 +119,13 @@ def compose(
         budgets=tuple(budgets),
         attribution=summaries,
         breakdown=breakdown,
-        charges=charges.charges(report.month_to_date, report.currency),
+        charges=Charges(
+            usage=report.month_to_date,
+            credits=charges.get(CREDIT, ZERO),
+            refunds=charges.get(REFUND, ZERO),
+            tax=charges.get(TAX, ZERO),
+            currency=report.currency,
+        ),
     )
     setup = _setup(settings, summaries, now, window.month_to_date.first, tags, unready_channels or {})
     if setup:
@@ -128,18 +142,15 @@ def compose(
     messages = _render(settings, report, base_id)
     by_team = next((a for a in attributions if a.dimension == routing.dimension), None)
     if by_team is not None:
-        messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now, charges)
+        messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now)
     return report, messages
 
 
-def _charge_amounts(
-    settings: ReportSettings, costs: CostSource, first: date, end: date, routing: Routing
-) -> ChargeAmounts:
-    """Credits, refunds and tax of the month to date: one request, by team when teams are routed
-    (a team's card then shows its own), else by RECORD_TYPE alone."""
-    by_team = routing.dimension if routing.routes and routing.dimension is not None else None
-    request = charges_request(first, end, settings.cost_metric, by_team.dimension.group_by() if by_team else None)
-    return charge_amounts(costs.query(request), settings.cost_metric, by_team.value_of if by_team else None)
+def _charges_alone(settings: ReportSettings, costs: CostSource, first: date, end: date) -> dict[str, Decimal]:
+    """Credits, refunds and tax of the month to date when no attribution request carries services
+    (so the main one cannot carry record types): one more request, MONTHLY, by RECORD_TYPE."""
+    amounts = charge_amounts(costs.query(charges_request(first, end, settings.cost_metric)), settings.cost_metric)
+    return {kind: amounts.kind_total(kind) for kind in CHARGE_KINDS}
 
 
 def _team_messages(
@@ -151,7 +162,6 @@ def _team_messages(
     savings: Sequence[Recommendation],
     base_id: str,
     now: datetime,
-    charges: ChargeAmounts | None = None,
 ) -> list[ChatMessage]:
     """Each routed team's card, in its own channels: its spend only, the budgets that name it and
     its own savings opportunities."""
@@ -161,16 +171,13 @@ def _team_messages(
     for route in routing.routes:
         suffix = message_suffix(route.team)
         team_savings = summarize(savings, report.window.as_of, currency=settings.currency, team=route.team)
-        team_report = _report(settings, by_team.team_costs[route.team], now, monthly_budget=None)
-        team_charges = charges.charges(team_report.month_to_date, team_report.currency, route.team) if charges else None
         team_report = replace(
-            team_report,
+            _report(settings, by_team.team_costs[route.team], now, monthly_budget=None),
             report_id=f"{report.report_id}/{suffix}",
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
             savings=team_savings if savings else None,
             breakdown=report.breakdown,
-            charges=team_charges,
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))
