@@ -238,7 +238,10 @@ def build_chargeback(costs: MonthCosts, month: Month, *, rule: str, currency: st
         quotas = [Decimal(units) * weights[o] / whole for o in owners]
         for owner, share in zip(owners, largest_remainder(quotas, units), strict=True):
             add(owner, service, SHARE, kind, share * unit)
-    lines = [Line(owner, service, line, **kinds) for (owner, service, line), kinds in amounts.items()]
+    lines = [
+        Line(owner, service, line, *(kinds.get(kind, ZERO) for kind in KINDS))
+        for (owner, service, line), kinds in amounts.items()
+    ]
     kept = [line for line in lines if any(line.kind(kind) for kind in KINDS)]
     kept.sort(key=lambda line: (line.owner == "", line.owner, line.service, line.line != TAGGED))
     return Chargeback(month, costs.dimension, currency, rule, tuple(kept), costs.estimated, costs.metric)
