@@ -427,6 +427,7 @@ def cmd_budgets_add(args: argparse.Namespace) -> int:
         "notify": _csv(args.notify) or ["teams"],
         "owner": args.owner,
         "enforce_hard_limit": args.hard_limit,
+        "basis": args.basis,
     }
     budget = parse_budget(document, warn=_warn)
     table = _budget_table(args)
@@ -445,7 +446,7 @@ def cmd_budgets_list(args: argparse.Namespace) -> int:
         return 0
     for b in budgets:
         thresholds = "/".join(str(t) for t in b.thresholds)
-        print(f"{b.budget_id}\t{b.period}\t{b.amount} {b.currency}\t{thresholds} %\t{b.describe_scope()}")
+        print(f"{b.budget_id}\t{b.period}\t{b.amount} {b.currency}\t{thresholds} %\t{b.describe_scope()}\t{b.basis}")
     if not budgets:
         print("no budgets")
     return 0
@@ -735,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--notify", help="teams,slack,email (default teams)")
     add.add_argument("--owner")
     add.add_argument("--hard-limit", action="store_true", help="publish Budget Exceeded to EventBridge at 100 %%")
+    add.add_argument("--basis", help="usage (default: before credits, refunds and tax) or net (after them)")
     add.set_defaults(func=cmd_budgets_add)
 
     listing = budgets.add_parser("list", help="list budgets")

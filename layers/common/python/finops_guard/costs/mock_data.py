@@ -209,12 +209,12 @@ class Extras:
     `credits`: (service, account, amount a day), negative, e.g. a promotional credit applied as the
     usage accrues; `refunds`: (service, account, day of month, amount), negative; `tax_rate`: tax
     as a share of each account's usage of the day, posted under the `Tax` service;
-    `savings_plan`: a commitment whose fees depend on the metric (see SavingsPlan)."""
+    `savings_plans`: commitments whose fees depend on the metric (see SavingsPlan)."""
 
     credits: tuple[tuple[str, str, Decimal], ...] = ((EC2, "111111111111", Decimal("-45.00")),)
     refunds: tuple[tuple[str, str, int, Decimal], ...] = ()
     tax_rate: Decimal = ZERO
-    savings_plan: SavingsPlan | None = None
+    savings_plans: tuple[SavingsPlan, ...] = ()
 
 
 DEFAULT_EXTRAS = Extras()
@@ -287,8 +287,9 @@ def _cost_lines(
                 amount *= 1 - NET_DISCOUNT
             usage_by_account[account] = usage_by_account.get(account, ZERO) + amount
             yield _attributes(service, account), amount
-    plan = extras.savings_plan
-    if plan is not None and plan.account in accounts:
+    for plan in extras.savings_plans:
+        if plan.account not in accounts:
+            continue
         if "Amortized" in metric:
             effective = plan.amortized(day)
             if effective:
