@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from finops_guard.core.money import format_money
-from finops_guard.costs.breakdown import Breakdown
 from finops_guard.costs.cost_metric import CostMetric
 from finops_guard.costs.record_types import Charges
 
 if TYPE_CHECKING:
-    from finops_guard.costs.budget_guard import BudgetStatus
+    from finops_guard.costs.budget_guard import BudgetStatus, Firing
     from finops_guard.costs.chargeback import Chargeback
     from finops_guard.costs.report import WeeklyReport
 
@@ -33,11 +32,6 @@ BASIS_TEXT = {
 def metric_text(metric: CostMetric) -> str:
     """`amortized (AmortizedCost)`."""
     return f"{metric.label} ({metric.value})"
-
-
-def metric_line(metric: CostMetric) -> str:
-    """`Cost metric: amortized (AmortizedCost)`, for a card's subtitle or footnote."""
-    return f"{METRIC_TITLE}: {metric_text(metric)}"
 
 
 def charges_text(charges: Charges) -> str:
@@ -69,10 +63,6 @@ def breakdown_heading(report: WeeklyReport) -> str:
     return f"{report.breakdown.heading} (MTD · week over week)"
 
 
-def breakdown_title(breakdown: Breakdown) -> str:
-    return breakdown.heading
-
-
 def budget_fact(status: BudgetStatus) -> tuple[str, str]:
     """The alert card's line: which metric, on which basis."""
     basis = BASIS_TEXT.get(status.budget.basis, status.budget.basis)
@@ -94,7 +84,7 @@ def chargeback_facts(chargeback: Chargeback) -> list[tuple[str, str]]:
     return facts
 
 
-def digest_fact(firings: list) -> tuple[str, str]:
+def digest_fact(firings: list[Firing]) -> tuple[str, str]:
     """The digest's line: the metric of its alerts (one per deployment) and their bases."""
     bases = sorted({firing.status.budget.basis for firing in firings})
     metric = firings[0].status.metric if firings else CostMetric.UNBLENDED
