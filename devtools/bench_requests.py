@@ -76,7 +76,7 @@ def guard(option: str, before: int, bases: tuple[str, ...], metric: str = "Unble
     budgets = bench_budgets(50)
     budgets = [replace(b, basis=bases[i % len(bases)]) for i, b in enumerate(budgets)]
     source = CountingCostExplorer()
-    statuses = evaluate_all(budgets, NOW.date() - timedelta(days=1), source, level=Decimal("0.8"), lookback_days=28,
+    statuses = evaluate_all(budgets, NOW.date() - timedelta(days=1), source, level=Decimal("0.8"),
                             metric=parse_metric(metric))  # fmt: skip
     detail = f"{len(statuses)} budgets evaluated"
     return Count("budget guard (50 budgets)", option, before, source.requests, detail)

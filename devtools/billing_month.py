@@ -20,6 +20,14 @@ CUSTOMERS = {
     "cus_DeltaTours001": ("usd", 19900, 0),
     "cus_KuwaitCharter": ("kwd", 12345, 2500),
 }
+# The names Stripe copies onto each customer's finalized invoices (the finance cards show them first).
+NAMES = {
+    "cus_AcmeRentals01": "Acme Rentals",
+    "cus_BrasserieLum1": "Brasserie Lumière",
+    "cus_SakuraStays01": "Sakura Stays",
+    "cus_DeltaTours001": "Delta Tours",
+    "cus_KuwaitCharter": "Kuwait Charter",
+}
 
 
 def at(day: int, hour: int = 9) -> int:
@@ -45,7 +53,8 @@ def month_of_events() -> list[dict[str, Any]]:
             bookings = usage * (week + 1)
             if not subscription and not bookings:
                 continue
-            args: dict[str, Any] = {"currency": currency, "subscription_minor": subscription, "usage_minor": bookings}
+            args: dict[str, Any] = {"currency": currency, "subscription_minor": subscription, "usage_minor": bookings,
+                                    "customer_name": NAMES[customer]}  # fmt: skip
             add("invoice.created", se.invoice(invoice_id, customer, status="draft", **args), at(day, 6))
             add("invoice.finalized", se.invoice(invoice_id, customer, **args), at(day, 7))
             add("invoice.sent", se.invoice(invoice_id, customer, **args), at(day, 7))

@@ -70,8 +70,10 @@ def invoice(
     usage_minor: int = 0,
     attempt_count: int = 0,
     paid_at: int | None = None,
+    customer_name: str | None = None,
 ) -> dict[str, Any]:
-    """An invoice like Stripe's fixture, with a subscription line and/or a per-use (booking fee) line."""
+    """An invoice like Stripe's fixture, with a subscription line and/or a per-use (booking fee) line;
+    `customer_name` as Stripe copies the customer's name onto a finalized invoice."""
     inv = fixture("invoice")
     template = inv["lines"]["data"][0]
     lines: list[dict[str, Any]] = []
@@ -94,6 +96,8 @@ def invoice(
         attempt_count=attempt_count,
         hosted_invoice_url=f"https://invoice.stripe.com/i/acct_test/{invoice_id}",
     )
+    if customer_name is not None:
+        inv["customer_name"] = customer_name
     inv["lines"]["data"] = lines
     inv["status_transitions"] = {**(inv.get("status_transitions") or {}), "paid_at": paid_at}
     return inv
@@ -124,6 +128,7 @@ def subscription(sub_id: str, customer: str, *, status: str = "active", currency
 def billing_alert(alert_id: str, customer: str) -> dict[str, Any]:
     alert = fixture("billing.alert")
     alert.update(id=alert_id, title="Usage above plan")
+    alert["usage_threshold"]["meter"]["display_name"] = "API calls"
     return {"object": "billing.alert.triggered", "alert": alert, "customer": customer, "value": 120000}
 
 

@@ -78,6 +78,15 @@ DEFAULTS: dict[str, Any] = {
     "savingsPlansKpi": False,
     "savingsSchedule": "cron(30 5 * * ? *)",
     "dashboard": False,
+    # Reading the payer (management) account's costs from a tooling account: set payerAccountId (and the
+    # external id) where the cost stacks run; deploy FinOpsGuard-<stage>-PayerAccess into the payer with
+    # payerAccess=true, toolingAccountId and toolingRegion (README, Deploy).
+    "payerAccountId": None,
+    "payerRoleExternalId": None,
+    "payerAccess": False,
+    "toolingAccountId": None,
+    "toolingRegion": None,
+    "payerAnomalyMonitorArns": [],
 }
 
 # --- Cost numbers (issue 19): the metric every cost function reads, the weekly card's second breakdown ---
@@ -130,6 +139,10 @@ CHARGEBACK_UNALLOCATED = ("proportional", "separate")
 # The pre-signed link in the chargeback card: at least a minute, at most half a day (a working day's
 # reading; the CSV stays in the bucket for anyone with read access after that).
 CHARGEBACK_LINK_MINUTES_MAX = 720
+# The payer role's external id: STS takes 2 to 1224 of these characters; a value a third party could
+# guess (short, repetitive, or built from an account id) is refused, so at least 32 random ones.
+EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 32, 1224
+EXTERNAL_ID_MIN_DISTINCT = 8
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -138,6 +151,8 @@ _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 # CloudFormation tag values: letters, digits, spaces and _ . : / = + - @, at most 256 characters.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{1,256}")
 _ACCOUNT_ID = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]+")
 _MONITOR_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]{1,64}")
 _HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
 _HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
@@ -236,9 +251,28 @@ class FinOpsGuardConfig:
     savings_plans_kpi: bool  # the weekly card's Savings Plans coverage and utilisation (2 Cost Explorer requests)
     savings_schedule: str
     dashboard: bool  # the CloudWatch dashboards, opt-in: $3 a month each beyond an account's first three
+    # The payer (management) account whose costs the cost functions read through its role; None: their own.
+    payer_account_id: str | None = None
+    payer_role_external_id: str | None = None  # set exactly when payer_account_id or payer_access is
+    payer_access: bool = False  # the app also holds FinOpsGuard-<stage>-PayerAccess (deployed into the payer)
+    tooling_account_id: str | None = None  # where the cost stacks run: set exactly when payer_access is
+    tooling_region: str | None = None
+    payer_anomaly_monitor_arns: tuple[str, ...] = ()  # the payer's monitors PayerAccess subscribes
     # --- cost numbers (issue 19) ---
     cost_metric: str = "UnblendedCost"  # Cost Explorer's metric name, canonical spelling
     breakdown: str | None = None  # None: organisation or single account decides at run time
+
+    @property
+    def payer_role_name(self) -> str:
+        """The read role in the payer account, ``finops-guard-<stage>-payer-read`` (a fixed name: the
+        tooling account's functions name it in their grant and environment)."""
+        return f"finops-guard-{self.stage}-payer-read"
+
+    @property
+    def payer_reader_path(self) -> str:
+        """The IAM path of the cost functions' roles that may assume the payer role: the payer role's
+        trust names this path, since CloudFormation generates the roles' names."""
+        return f"/finops-guard/{self.stage}/payer-reader/"
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -272,8 +306,9 @@ class FinOpsGuardConfig:
         return {"FINOPSGUARD_COST_METRIC": self.cost_metric}
 
     def breakdown_environment(self) -> dict[str, str]:
-        """The weekly report's breakdown when chosen; absent, the function asks whether it reads an
-        organisation (organizations:DescribeOrganization, see infra/costs/cost_reports.py)."""
+        """The weekly report's breakdown when chosen; absent, a function reading the payer's costs counts
+        as an organisation's, and one reading its own account's asks (organizations:DescribeOrganization,
+        see infra/costs/cost_reports.py)."""
         return {"FINOPSGUARD_BREAKDOWN": self.breakdown} if self.breakdown else {}
 
     def report_environment(self) -> dict[str, str]:
@@ -332,6 +367,7 @@ class FinOpsGuardConfig:
             savings_schedule=_schedule_expression("savingsSchedule", value("savingsSchedule")),
             dashboard=_bool("dashboard", value("dashboard")),
             **_cost_number_settings(value),
+            **_payer_settings(value),
         )
 
 
@@ -386,6 +422,102 @@ def _attribution_settings(value: Any) -> dict[str, Any]:
             "chargebackLinkExpiryMinutes", value("chargebackLinkExpiryMinutes"), 1, CHARGEBACK_LINK_MINUTES_MAX
         ),
     }
+
+
+def _optional_account_id(key: str, raw: Any) -> str | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    account = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+    if account is None or not _ACCOUNT_ID.fullmatch(account):
+        raise ConfigError(key, raw, 'is not a 12-digit AWS account id (quote it in cdk.json, e.g. "123456789012")')
+    return account
+
+
+def _optional_region(key: str, raw: Any) -> str | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    region = _string(key, raw)
+    if not _REGION.fullmatch(region):
+        raise ConfigError(key, raw, "is not an AWS region name such as us-east-1 or eu-west-1")
+    return region
+
+
+def _external_id(raw: Any, accounts: tuple[str | None, ...], stage: str) -> str | None:
+    key = "payerRoleExternalId"
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    generate = "generate one with: openssl rand -hex 16"
+    if not isinstance(raw, str) or not EXTERNAL_ID_MIN <= len(raw.strip()) <= EXTERNAL_ID_MAX:
+        raise ConfigError(
+            key, raw, f"must be {EXTERNAL_ID_MIN} to {EXTERNAL_ID_MAX} characters that nobody could guess; {generate}"
+        )
+    external_id = raw.strip()
+    if not _EXTERNAL_ID.fullmatch(external_id):
+        raise ConfigError(key, raw, f"may hold only letters, digits and _+=,.@:/- (what STS accepts); {generate}")
+    guessable = [account for account in accounts if account and account in external_id]
+    if len(set(external_id)) < EXTERNAL_ID_MIN_DISTINCT or guessable or f"finops-guard-{stage}" in external_id:
+        raise ConfigError(
+            key,
+            raw,
+            f"could be guessed (too few distinct characters, or built from an account id or the stage); {generate}",
+        )
+    return external_id
+
+
+def _payer_settings(value: Any) -> dict[str, Any]:
+    """Who reads whose costs. payerAccountId (where the cost stacks run) and payerAccess (the payer's own
+    stack) each need the external id; payerAccess also names the tooling account and region, and the
+    payer and tooling accounts differ (in the payer account itself no role is needed)."""
+    payer = _optional_account_id("payerAccountId", value("payerAccountId"))
+    access = _bool("payerAccess", value("payerAccess"))
+    tooling = _optional_account_id("toolingAccountId", value("toolingAccountId"))
+    region = _optional_region("toolingRegion", value("toolingRegion"))
+    stage = _stage(value("stage"))
+    external_id = _external_id(value("payerRoleExternalId"), (payer, tooling), stage)
+    monitors = _payer_monitor_arns(value("payerAnomalyMonitorArns"), payer)
+    if (payer is not None or access) and external_id is None:
+        raise ConfigError(
+            "payerRoleExternalId",
+            value("payerRoleExternalId"),
+            "must be set with payerAccountId or payerAccess: the payer role is assumed only with it "
+            "(generate one with: openssl rand -hex 16, and give both deploys the same value)",
+        )
+    if access:
+        for key, given in (("payerAccountId", payer), ("toolingAccountId", tooling), ("toolingRegion", region)):
+            if given is None:
+                raise ConfigError(
+                    key,
+                    value(key),
+                    "must be set with payerAccess=true: the payer stack names the payer account it is deployed "
+                    "into, and the tooling account and region whose cost functions it trusts and whose event bus "
+                    "receives the payer's anomaly events",
+                )
+    if payer is not None and payer == tooling:
+        raise ConfigError(
+            "toolingAccountId",
+            value("toolingAccountId"),
+            "is the payer account itself; deployed in the payer account, the cost functions read its costs "
+            "directly: leave payerAccountId unset",
+        )
+    return {
+        "payer_account_id": payer,
+        "payer_role_external_id": external_id,
+        "payer_access": access,
+        "tooling_account_id": tooling,
+        "tooling_region": region,
+        "payer_anomaly_monitor_arns": monitors,
+    }
+
+
+def _payer_monitor_arns(raw: Any, payer: str | None) -> tuple[str, ...]:
+    key = "payerAnomalyMonitorArns"
+    arns = _string_list(key, raw)
+    for arn in arns:
+        if not isinstance(arn, str) or not _MONITOR_ARN.fullmatch(arn):
+            raise ConfigError(key, raw, f"holds {arn!r}, not an arn:aws:ce::<account>:anomalymonitor/<id> ARN")
+        if payer is None or arn.split(":")[4] != payer:
+            raise ConfigError(key, raw, f"holds {arn!r}, which is no monitor of payerAccountId ({payer})")
+    return _unique(arns)
 
 
 def _anomaly_settings(value: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def budget_documents(as_of: date) -> list[dict[str, Any]]:
 
     def month_actual(scope: dict[str, Any]) -> Decimal:
         probe = parse_budget({"id": "probe", "amount": "1", "currency": "USD", "scope": scope})
-        query = plan_queries([probe], as_of, 28)[0]
+        query = plan_queries([probe], as_of)[0]
         costs = collect_budget_costs(query, synthetic_query_pages(query.request(), accounts=_one_account()), as_of)
         return evaluate(costs["probe"], as_of).actual
 
@@ -179,7 +179,6 @@ def run_reports(
     from finops_guard.costs.adapters.budget_store import BudgetTable
     from finops_guard.costs.budget_costs import plan_queries
     from finops_guard.costs.budgets import parse_budgets
-    from finops_guard.costs.forecast import DEFAULT_LOOKBACK
 
     from devtools.sqs_events import sqs_event
 
@@ -208,8 +207,7 @@ def run_reports(
         if function == "weekly-report":
             answers.seed(weekly_answers(at, attribution_dimensions(env)))
         elif function == "budget-guard":
-            answers.seed(_synthetic(q.request()) for q in plan_queries(budgets, at.date() - timedelta(days=1),
-                                                                        DEFAULT_LOOKBACK))  # fmt: skip
+            answers.seed(_synthetic(q.request()) for q in plan_queries(budgets, at.date() - timedelta(days=1)))
         elif function == "chargeback":
             dimensions = attribution_dimensions(env)
             answers.seed(chargeback_answers(at, dimensions, env["FINOPSGUARD_TIMEZONE"]))

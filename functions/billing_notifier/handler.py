@@ -9,16 +9,19 @@ its record is not retried: retrying cannot help before the URL is put, and would
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.billing import runtime
 from finops_guard.billing.billing_notifier import notify
 from finops_guard.billing.cards.billing import render_billing_alert
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
@@ -34,7 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         outbox=runtime.outbox(settings.require("outbox_table")),
         poster=runtime.webhook_poster(settings, context.get_remaining_time_in_millis()),
         channels=settings.chat_channels,
-        render=render_billing_alert,
+        render=partial(render_billing_alert, timezone=settings.timezone),
         now=datetime.now(UTC),
     )
     if kpi_metrics_on():

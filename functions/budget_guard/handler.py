@@ -9,18 +9,20 @@ same way without failing the run; the next run sends it once the URL is put.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import runtime
 from finops_guard.costs.budget_guard import run_budget_guard
 from finops_guard.costs.budgets import InvalidStoredBudgets
 from finops_guard.costs.cards.budget_alert import render_alert, render_digest
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()

@@ -8,16 +8,18 @@ card that does get through says so in its Setup section.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import runtime
 from finops_guard.costs.weekly_report import run_weekly_report
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
@@ -67,13 +69,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric("WeeklyReportPosted", MetricUnit.Count, 1)  # the NotPosted alarm's
         if kpis:  # dashboard KPIs, in the report currency. CloudWatch takes floats: converted here, at the edge
             metrics.add_metric("MonthToDateSpend", MetricUnit.NoUnit, float(round(report.month_to_date, 2)))
-            metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_trend.likely, 2)))
+            metrics.add_metric("ForecastMonthEnd", MetricUnit.NoUnit, float(round(report.forecast_month_end.likely, 2)))
     logger.info(
         "weekly report delivered",
         extra={
             "report_id": report.report_id,
             "month_to_date": str(report.month_to_date),
-            "forecast_month_end": str(round(report.forecast_trend.likely, 2)),
+            "forecast_month_end": str(round(report.forecast_month_end.likely, 2)),
             "currency": report.currency,
             "cost_explorer_requests": cost_requests,
             "delivered": outcome.delivery.delivered,

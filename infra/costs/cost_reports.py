@@ -15,6 +15,7 @@ from infra.core.paging import Paging
 from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.secrets import WebhookSecrets
 from infra.core.storage import use_outbox_statement
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -24,7 +25,8 @@ SAVINGS_PLANS_KPI_ACTIONS = ("ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUt
 # One request (USD 0.01), only in that state.
 TAG_STATUS_ACTION = "ce:ListCostAllocationTags"
 # Without a `breakdown` in context: does Cost Explorer see an organisation (LINKED_ACCOUNT) or a single
-# account (REGION)? Free, once per warm container; sts:GetCallerIdentity needs no permission.
+# account (REGION)? Free, once per warm container; sts:GetCallerIdentity needs no permission. Not asked
+# (nor granted) when reading the payer's costs: the payer is the organisation's management account.
 ORGANISATION_CHECK_ACTION = "organizations:DescribeOrganization"
 
 
@@ -115,6 +117,17 @@ class CostReports(Construct):
 
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        if reads_payer_costs(self.config):
+            assume_payer_role(self.weekly_report, self.config)
+        else:
+            self._grant_cost_explorer_reads()
+        for statement in (
+            self.webhook_secrets.read_statement(),
+            use_outbox_statement(self.outbox_table),
+        ):
+            self.weekly_report.add_to_role_policy(statement)
+
+    def _grant_cost_explorer_reads(self) -> None:
         kpi = self.config.savings_plans_kpi
         tags = any(spec.startswith("tag:") for spec in self.config.attribution_dimensions)
         unscoped = []
@@ -168,11 +181,6 @@ class CostReports(Construct):
                     resources=["*"],  # DescribeOrganization takes no resource ARN
                 )
             )
-        for statement in (
-            self.webhook_secrets.read_statement(),
-            use_outbox_statement(self.outbox_table),
-        ):
-            self.weekly_report.add_to_role_policy(statement)
 
     def _add_schedule(self) -> scheduler.Schedule:
         return add_function_schedule(

@@ -109,13 +109,13 @@ def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained_and_the_
 # --- budget guard function --------------------------------------------------------------------
 
 
-def test_budget_guard_runs_arm64_python_3_14_for_up_to_five_minutes(full_synth: Synth) -> None:
+def test_budget_guard_runs_arm64_python_3_13_for_up_to_five_minutes(full_synth: Synth) -> None:
     full_synth.costs.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-budget-guard",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": 300,
             "MemorySize": 512,

@@ -67,7 +67,12 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
 @pytest.mark.parametrize(
     ("bench_module", "line"),
     [
-        ("bench (imports)", "weekly report handler"),
+        ("bench (imports from the checkout)", "weekly report handler"),
+        ("bench_lambda (imports the Lambda way)", "cold import the Lambda way: Python 3.13"),
+        ("bench_lambda (the weekly report)", "  weekly-report "),
+        ("bench_lambda (the Stripe webhook)", "  stripe-webhook "),
+        ("bench_lambda (bytecode shipped)", "modules from its code and layers, all from shipped bytecode"),
+        ("bench_lambda (asset sizes)", "    layer finops-guard-dev-report-deps "),
         ("bench (Cost Explorer requests)", "single account, data fits one page  2   (target 2"),
         ("bench (requests per option)", f"{'breakdown REGION':50s} 3 -> 3  (same; UnblendedCost, top regions"),
         ("bench (requests per option)", f"{'costMetric AmortizedCost':50s} 3 -> 3  (same; AmortizedCost"),

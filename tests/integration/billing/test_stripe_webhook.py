@@ -276,7 +276,7 @@ def test_new_billing_alerts_reach_the_finance_channel_once_from_the_stream(billi
     assert result == {"batchItemFailures": []}
     assert len(billing.chat.received) == 1
     card = billing.chat.received[0].json()["attachments"][0]["content"]
-    assert card["body"][0]["text"] == f"Payment failed: {CUSTOMER} ($61.50)"
+    assert card["body"][0]["text"] == f"Payment failed: {CUSTOMER} — $61.50"
     assert card["actions"][0]["url"] == f"https://dashboard.stripe.com/invoices/{INVOICE}"
     notifier.lambda_handler({"Records": records}, FakeContext("finops-guard-test-billing-notifier"))
     assert len(billing.chat.received) == 1  # a redelivered stream batch posts nothing twice

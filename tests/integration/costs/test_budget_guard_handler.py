@@ -16,6 +16,7 @@ from finops_guard.costs import runtime
 from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
 from finops_guard.costs.budget_guard import evaluate
 from finops_guard.costs.budgets import parse_budget
+from finops_guard.costs.cards.common import FORECAST_TITLE
 from finops_guard.costs.mock_data import synthetic_query_pages
 
 from tests.conftest import load_handler
@@ -306,7 +307,7 @@ def test_budgets_add_list_show_remove(guard, capsys):
                      "--scope", "tag:team=web", "--thresholds", "80,100", *base]) == 0  # fmt: skip
     assert cli.main(["budgets", "list", *base]) == 0
     out = capsys.readouterr().out
-    assert "web\tmonthly\t1500 USD\t80/100 %\ttag team=web" in out
+    assert "web\tmonthly\t$1,500.00\t80/100 %\ttag team=web" in out
     assert cli.main(["budgets", "show", "web", *base]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["budget"]["scope"] == {"tag": {"team": ["web"]}} and shown["status"] is None
@@ -346,7 +347,11 @@ def test_weekly_card_shows_every_budget_the_guard_evaluated(guard, tmp_path):
     section = next(i for i, e in enumerate(card["body"]) if e.get("text", "").startswith("Budgets (2)"))
     facts = card["body"][section + 1]["facts"]
     assert [f["title"] for f in facts] == ["Data platform", "Whole organisation"]
-    assert "actual 50 %" in facts[0]["value"] and "(2026-11)" in facts[0]["value"]
+    assert "(50 %) of" in facts[0]["value"] and facts[0]["value"].endswith("· Nov 2026")
+    # The organisation's budget states the month-end the card's own KPI states: one forecast, one figure.
+    kpis = next(e["facts"] for e in card["body"] if e["type"] == "FactSet")
+    forecast = next(f["value"] for f in kpis if f["title"] == FORECAST_TITLE).split(" likely")[0]
+    assert facts[1]["value"].startswith(f"forecast {forecast} (")
 
 
 def test_a_corrupted_stored_budget_is_skipped_named_and_the_others_still_guarded(guard, tmp_path):

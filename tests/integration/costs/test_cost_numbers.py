@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ from tests.conftest import load_handler
 from tests.integration.conftest import FIRED_AT, FakeContext
 
 pytestmark = pytest.mark.integration
-WINDOW = report_window(FIRED_AT)  # cost days 2026-11-01 .. 2026-11-15
+WINDOW = report_window(FIRED_AT)  # month to date 2026-11-01 .. 2026-11-15; the request reaches back to 2026-10-19
 AS_OF = WINDOW.as_of
 DIMENSIONS = parse_dimensions(["tag:Team", "tag:CostCenter"])
 OCTOBER = Month(2026, 10)
@@ -84,8 +84,12 @@ def facts(card: dict[str, Any]) -> dict[str, str]:
 
 
 def chart_days(card: dict[str, Any]) -> dict[date, Decimal]:
+    """The daily chart's points; its x axis writes a day as `3 Nov` (an estimated one `3 Nov*`)."""
     [line] = [b for b in card["body"] if b["type"] == "Chart.Line"]
-    return {date(2026, int(p["x"][:2]), int(p["x"][3:5])): Decimal(str(p["y"])) for p in line["data"][0]["values"]}
+    return {
+        datetime.strptime(f"{p['x'].rstrip('*')} 2026", "%d %b %Y").date(): Decimal(str(p["y"]))
+        for p in line["data"][0]["values"]
+    }
 
 
 @pytest.fixture
@@ -132,10 +136,13 @@ def test_amortized_weekly_card_has_no_spike_on_the_purchase_day_and_spreads_the_
     assert deployed.ce_requests == asked
     shown, baseline = chart_days(teams_card(deployed)), usage_by_day(CostMetric.AMORTIZED, Extras(credits=()))
     plan_part = {day: shown[day] - baseline[day].quantize(Decimal("0.01")) for day in shown}
-    # Each active plan adds its effective daily cost, the same every day: no purchase spike, no fee on the 1st.
+    # Each active plan adds its effective daily cost, the same every day of a month: no purchase spike, no fee
+    # on the 1st (October's days, before the month, spread the monthly fee over 31 days).
     for day, part in plan_part.items():
-        active = (PLAN_A.active(day), PLAN_B.active(day)).count(True)
-        assert abs(part - active * EFFECTIVE) <= Decimal("0.01"), day
+        assert abs(part - PLAN_A.amortized(day) - PLAN_B.amortized(day)) <= Decimal("0.01"), day
+        if day.month == 11:
+            active = (PLAN_A.active(day), PLAN_B.active(day)).count(True)
+            assert abs(part - active * EFFECTIVE) <= Decimal("0.01"), day
     assert plan_part[date(2026, 11, 10)] == plan_part[date(2026, 11, 11)]  # the purchase day is like any other
     assert plan_part[date(2026, 11, 1)] == plan_part[date(2026, 11, 2)]  # the 1st carries no monthly fee
     assert facts(teams_card(deployed))["Cost metric"].startswith("amortized (AmortizedCost)")

@@ -76,5 +76,5 @@ def test_an_anomaly_in_a_teams_account_reaches_its_channel_and_the_default_one(a
     assert invoke(anomalies, [fresh(EVENT)]) == {"batchItemFailures": []}  # top root cause: 222222222222
     cards = cards_by_path(anomalies)
     assert set(cards) == {TEAMS_PATH, DATA_PATH}
-    assert [c["body"][0]["text"] for c in cards[DATA_PATH]] == ["Cost anomaly: Amazon SageMaker +$2,421.77 (6115.6 %)"]
+    assert [c["body"][0]["text"] for c in cards[DATA_PATH]] == ["Cost anomaly: Amazon SageMaker +$2,421.77 (6,115 %)"]
     assert cards[TEAMS_PATH] == cards[DATA_PATH]

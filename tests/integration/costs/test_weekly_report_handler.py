@@ -29,7 +29,7 @@ def test_weekly_report_posts_one_teams_card_from_two_cost_explorer_requests(depl
     assert len(deployed.ce_requests) == 2 and result["cost_explorer_requests"] == 2
     request, charges = deployed.ce_requests
     assert request["Granularity"] == "DAILY" and request["Metrics"] == ["UnblendedCost"]
-    assert request["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-16"}
+    assert request["TimePeriod"] == {"Start": "2026-10-19", "End": "2026-11-16"}  # the forecast's last 28 days
     assert [g["Key"] for g in request["GroupBy"]] == ["SERVICE", "LINKED_ACCOUNT"]
     assert request["Filter"] == {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund", "Tax"]}}}
     assert charges["Granularity"] == "MONTHLY" and [g["Key"] for g in charges["GroupBy"]] == ["RECORD_TYPE"]
@@ -49,7 +49,11 @@ def test_cost_explorer_pages_are_followed_until_there_is_no_token(deployed):
     assert len(deployed.ce_requests) == len(pages) + 1 == result["cost_explorer_requests"]  # + credits/refunds/tax
     assert deployed.ce_requests[1]["NextPageToken"] == "page-2"
     expected = sum(
-        Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for p in pages for r in p["ResultsByTime"] for g in r["Groups"]
+        Decimal(g["Metrics"]["UnblendedCost"]["Amount"])
+        for p in pages
+        for r in p["ResultsByTime"]
+        if r["TimePeriod"]["Start"] >= "2026-11-01"  # October's days feed the forecast, not the month to date
+        for g in r["Groups"]
     )
     assert Decimal(result["month_to_date"]) == expected  # every page counted, none twice
 

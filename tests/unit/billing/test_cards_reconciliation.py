@@ -61,7 +61,7 @@ def texts(card):
 
 
 def test_title_counts_pairs_and_names_the_threshold():
-    assert title(two_pair_alert()) == "Ledger mismatch: 2 customer/currency pairs over 1 %"
+    assert title(two_pair_alert()) == "Ledger mismatch: 2 customer/currency pairs over 1.0 %"
 
 
 def test_teams_card_lists_each_mismatching_pair_and_its_invoices_and_the_past_due_count():
@@ -70,13 +70,13 @@ def test_teams_card_lists_each_mismatching_pair_and_its_invoices_and_the_past_du
     facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
     assert facts == {
         "Mismatching pairs": "2",
-        "Threshold": "variance > 1 %",
+        "Threshold": "variance > 1.0 %",
         "Past-due invoices": "1",
-        "Invoices created": "2026-10-17 to 2026-11-16",
-        "Opened": "2026-11-16T06:00:00+00:00",
+        "Invoices created": "17 Oct – 16 Nov 2026 (UTC)",
+        "Opened": "16 Nov 2026 06:00 UTC",
     }
     assert texts(card)[1:] == [
-        "cus_a · USD: Stripe $150.00 vs ledger $140.00 (6.67 %)",
+        "cus_a · USD: Stripe $150.00 vs ledger $140.00 (6.7 %)",
         "- in_a1: Stripe $100.00 (paid), ledger $90.00",
         "cus_j · JPY: Stripe ¥50,000 vs ledger ¥50,900 (1.8 %)",
         "- in_void: Stripe ¥0 (void), ledger ¥900",
@@ -88,7 +88,7 @@ def test_slack_card_has_one_section_per_pair_and_counts_invoices_not_listed():
     invoices = [invoice(f"in_{i:02d}", "cus_a", 1000) for i in range(25)]
     alert = streamed_alert(invoices, [entry(f"in_{i:02d}", "cus_a", 1100) for i in range(25)])
     payload = render_billing_alert(alert, "slack")
-    assert payload["text"] == "Ledger mismatch: 1 customer/currency pair over 1 %"
+    assert payload["text"] == "Ledger mismatch: 1 customer/currency pair over 1.0 %"
     sections = [b for b in payload["blocks"] if b["type"] == "section" and "text" in b]
     assert len(sections) == 1
     lines = sections[0]["text"]["text"].split("\n")
@@ -110,6 +110,6 @@ def test_other_billing_alerts_render_as_before():
              "currency": "USD", "detail": {"attempt_count": D(2)},
              "opened_at": "2026-11-16T06:00:00+00:00"}  # fmt: skip
     card = render_billing_alert(alert, "teams")["attachments"][0]["content"]
-    assert texts(card) == ["Payment failed: cus_a ($49.00)"] and len(card["body"]) == 2
+    assert texts(card) == ["Payment failed: cus_a — $49.00"] and len(card["body"]) == 2
     slack = render_billing_alert(alert, "slack")
     assert [b["type"] for b in slack["blocks"]] == ["header", "section", "actions"]

@@ -1,3 +1,4 @@
+from decimal import ROUND_UP
 from decimal import Decimal as D
 
 import pytest
@@ -33,7 +34,32 @@ def test_quantize_keeps_decimal_exact():
 
 def test_percent_of_undefined_ratio_is_na():
     assert format_percent(None) == "n/a"
-    assert format_percent(D("0.125"), signed=True) == "+12.5 %"
+    assert format_percent(D("0.125"), signed=True) == "+12 %"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "shown"),
+    [
+        ("0", "0.0 %"),
+        ("0.0834", "8.3 %"),
+        ("-0.008", "-0.8 %"),
+        ("-0.0004", "0.0 %"),  # no "-0.0 %"
+        ("0.0999", "9.9 %"),  # below 10 %: one decimal
+        ("0.1", "10 %"),
+        ("0.917", "91 %"),  # from 10 %: whole
+        ("1.04", "104 %"),
+        ("27.296", "2,729 %"),  # grouped by thousands
+    ],
+)
+def test_one_percent_style_one_decimal_below_ten_whole_from_ten(ratio, shown):
+    assert format_percent(D(ratio)) == shown
+
+
+def test_a_percent_never_reads_as_reaching_a_line_it_has_not_reached():
+    assert format_percent(D("0.896")) == "89 %"  # not the 90 % threshold
+    assert format_percent(D("0.99999")) == "99 %"  # not the whole budget
+    assert format_percent(D("0.01004"), rounding=ROUND_UP) == "1.1 %"  # a variance over 1 % never reads 1.0 %
+    assert format_percent(D("-0.137"), signed=True) == "-13 %" and format_percent(D("0.2"), signed=True) == "+20 %"
 
 
 def test_cost_explorer_amounts_parse_exactly_and_reject_nan():

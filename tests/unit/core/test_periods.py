@@ -21,14 +21,14 @@ def test_mid_month_monday_reports_complete_days_up_to_sunday():
 def test_cost_explorer_end_date_is_exclusive_day_after_as_of():
     window = report_window(datetime(2026, 11, 16, 7, 0, tzinfo=UTC))
     assert window.query_end == date(2026, 11, 16)
-    assert window.query_start == date(2026, 11, 1)
+    assert window.query_start == date(2026, 10, 19)  # the forecast's 28 days reach into last month until the 28th
 
 
-def test_early_month_query_reaches_back_fourteen_days_into_previous_month():
+def test_early_month_query_reaches_back_the_forecasts_28_days_into_previous_month():
     window = report_window(datetime(2026, 11, 4, 7, 0, tzinfo=UTC))
     assert window.as_of == date(2026, 11, 3)
-    assert window.query_start == date(2026, 10, 21)
-    assert window.trend.days == 14 and window.trend.first == date(2026, 10, 21)
+    assert window.query_start == date(2026, 10, 7)
+    assert window.trend.days == 28 and window.trend.first == date(2026, 10, 7)
     assert window.month_to_date.days == 3
 
 
@@ -83,7 +83,7 @@ def test_windows_are_consistent_all_year(offset):
     now = datetime(2027, 1, 1, 12, tzinfo=UTC) + timedelta(days=offset)
     w = report_window(now)
     assert w.query_start <= w.month_to_date.first and w.query_start <= w.trend.first
-    assert w.query_end - w.query_start >= timedelta(days=14)
+    assert w.query_end - w.query_start >= timedelta(days=28)
     assert w.elapsed_days + w.remaining_days == w.days_in_month
     assert w.previous_week.last + timedelta(days=1) == w.this_week.first
 

@@ -90,9 +90,9 @@ def test_single_card_shows_everything_an_on_call_needs():
     sighting = Sighting(parse_message(json.dumps(EVENT)), "new", D("2421.77"))
     content = card(render_anomalies([sighting], "teams"))
     text = json.dumps(content, ensure_ascii=False)
-    assert content["body"][0]["text"] == "Cost anomaly: Amazon SageMaker +$2,421.77 (6115.6 %)"
+    assert content["body"][0]["text"] == "Cost anomaly: Amazon SageMaker +$2,421.77 (6,115 %)"
     for expected in ("prod-data (222222222222)", "eu-west-1", "EU-ml.p3.8xlarge-Training", "$39.60 → $2,461.37",
-                     "2026-11-12 – 2026-11-15"):  # fmt: skip
+                     "12–15 Nov 2026"):  # fmt: skip
         assert expected in text
     causes = content["body"][3]["facts"]
     assert [c["title"] for c in causes] == ["1. Amazon SageMaker", "2. Amazon SageMaker", "3. Amazon SageMaker"]

@@ -60,14 +60,13 @@ def test_teams_card_kpi_factset_names_every_kpi():
     assert titles == [
         "Month-to-date",
         "Daily burn",
-        "Forecast month-end (burn rate)",
-        "Forecast month-end (14-day trend)",
+        "Forecast month-end (trend of the last 28 days)",  # one forecast, named by its method
         "Week over week",
-        "Next 30 / 60 / 90 days (trend)",
+        "Next 30 / 60 / 90 days (same trend)",
         "Budget consumption",
         "Cost metric",
     ]
-    trend = elements(card, "FactSet")[0]["facts"][3]["value"]
+    trend = elements(card, "FactSet")[0]["facts"][2]["value"]
     assert "likely (80 % band: best $" in trend and ", worst $" in trend  # noisy data: a real band
 
 
@@ -159,7 +158,10 @@ def test_weekly_card_lists_stored_budgets_most_consumed_first():
     titles = [e for e in card["body"] if e["type"] == "TextBlock" and e["text"].startswith("Budgets (10)")]
     assert titles, "budget section missing"
     facts = card["body"][card["body"].index(titles[0]) + 1]["facts"]
-    assert facts[0] == {"title": "Batch", "value": "forecast 140 % · actual 70 % of $1,000.00 (2026-11)"}
+    assert facts[0] == {
+        "title": "Batch",
+        "value": "forecast $1,400.00 (140 %) · actual $700.00 (70 %) of $1,000.00 · Nov 2026",
+    }
     assert facts[1]["title"] == "Analytics"
     assert facts[-1] == {"title": "…", "value": "2 more: finops-guard budgets list"}
     assert not any(f["title"] == "New one" for f in facts)  # unevaluated budgets sort last

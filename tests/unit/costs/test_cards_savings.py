@@ -20,7 +20,7 @@ EXPECTED_ROWS = [
     ("Realised this month", "$36.00 from 1 item (measured 14 days before/after) · 1 item measuring"),
     ("ROI: i-f", "estimated $20.00 / month · measuring (5/14 days)"),
     ("ROI: i-e", "estimated $50.00 / month · realised $182.50 / month"),
-    ("Savings Plans, month-to-date", "coverage 60.0 % · utilisation 97.5 % · net savings $88.10"),
+    ("Savings Plans, month-to-date", "coverage 60 % · utilisation 97 % · net savings $88.10"),
     (
         "By status",
         "open 3 · accepted 1 · implemented 2 · dismissed 1 · resolved upstream 1 (finops-guard savings list)",
@@ -70,8 +70,8 @@ def test_implemented_items_not_measurable_say_why_and_nothing_is_realised_yet():
              resource_type="ComputeSavingsPlans", resource_id="111111111111")  # fmt: skip
     assert rows(summarize([sp], AS_OF), "USD")[1:3] == [
         ("Realised this month", "nothing measured yet"),
-        ("ROI: 111111111111", "estimated $412.80 / month · not measured: a commitment purchase: see Savings Plans "
-                              "coverage and utilisation"),
+        ("ROI: account 111111111111", "estimated $412.80 / month · not measured: a commitment purchase: see "
+                                      "Savings Plans coverage and utilisation"),
     ]  # fmt: skip
 
 

@@ -73,7 +73,7 @@ def test_days_outside_the_month_feed_the_week_but_not_month_to_date():
     report = build_weekly_report(aggregate, stage="t", currency="USD", top_n=5, generated_at=NOW)
     assert report.month_to_date == D("30")  # 1..3 Nov only
     assert report.week_over_week.current == D("70") and report.week_over_week.previous == D("70")
-    assert len(report.daily) == 14
+    assert len(report.daily) == 28  # the forecast's days, shown on the daily chart
 
 
 def test_report_kpis_for_a_steady_month():
@@ -84,9 +84,8 @@ def test_report_kpis_for_a_steady_month():
     )
     assert report.month_to_date == D("1500.00")
     assert report.daily_burn == D("100")
-    assert report.forecast_burn_rate == D("3000")
-    assert report.forecast_trend.likely == D("3000.00")
-    assert report.forecast_trend.low == report.forecast_trend.high == D("3000.00")  # no noise, no band
+    assert report.forecast_month_end.likely == D("3000.00")
+    assert report.forecast_month_end.low == report.forecast_month_end.high == D("3000.00")  # no noise, no band
     assert report.horizons[30].likely == D("3000.00") and sorted(report.horizons) == [30, 60, 90]
     assert report.budget.forecast == D("0.75") and report.budget.actual == D("0.375")
     assert report.estimated_days == (date(2026, 11, 15),)
@@ -110,7 +109,7 @@ def test_report_on_first_of_month_forecasts_exactly_the_month_total():
     aggregate = aggregate_pages([page(every_day(window.query_start, window.as_of, [("EC2", "1", "3.33")]))], window)
     report = build_weekly_report(aggregate, stage="t", currency="USD", top_n=5, generated_at=now)
     assert report.month_to_date == D("99.90")
-    assert report.forecast_burn_rate == report.month_to_date == report.forecast_trend.likely
+    assert report.month_to_date == report.forecast_month_end.likely
 
 
 def test_missing_days_count_as_zero_spend():

@@ -182,8 +182,8 @@ def test_anomaly_detection_is_said_to_be_learning_for_ten_days(since, today, sho
     item = anomaly_learning_item(since, today)
     assert (item is not None) == shown
     if item is not None:
-        assert "started on 2026-11-10" in item.text and "24 hours" in item.text
-        assert "10 days" in item.text and "2026-11-20" in item.text
+        assert "started on Tue 10 Nov 2026" in item.text and "24 hours" in item.text
+        assert "10 days" in item.text and "from Fri 20 Nov 2026" in item.text
 
 
 def test_a_channel_not_set_up_is_said_on_the_other_channels_card_only():
@@ -260,7 +260,7 @@ def test_the_teams_card_says_slack_is_not_set_up_and_the_slack_card_does_not():
 def test_the_card_says_anomaly_detection_is_learning_from_the_monitor_start_date():
     config = settings(FINOPSGUARD_ANOMALY_MONITOR_SINCE="2026-11-12")
     report, _ = compose(config, TaggedCosts({("web", "Amazon S3"): "10"}), now=NOW)
-    assert [i.text.split(" and ")[0] for i in report.setup] == ["Cost anomaly detection started on 2026-11-12"]
+    assert [i.text.split(" and ")[0] for i in report.setup] == ["Cost anomaly detection started on Thu 12 Nov 2026"]
     later, _ = compose(config, TaggedCosts({("web", "Amazon S3"): "10"}), now=NOW + timedelta(days=7))
     assert later.setup == ()
 

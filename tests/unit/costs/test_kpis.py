@@ -7,11 +7,6 @@ def test_daily_burn_divides_by_elapsed_calendar_days():
     assert kpis.daily_burn(D("300"), 15) == D("20")
 
 
-def test_burn_rate_forecast_extends_the_average_to_month_end():
-    assert kpis.forecast_burn_rate(D("300"), 15, 30) == D("600")
-    assert kpis.forecast_burn_rate(D("290"), 29, 29) == D("290")  # complete (leap) month
-
-
 def test_week_over_week_change_from_zero_is_undefined():
     change = kpis.Change(D("70"), D("0"))
     assert change.delta == D("70") and change.relative is None

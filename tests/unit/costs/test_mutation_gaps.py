@@ -31,7 +31,7 @@ REPORT_AT = datetime(2026, 11, 16, 7, tzinfo=UTC)  # as of Sun 15 Nov: 15 of 30 
 
 def rising_spend_pages() -> list[dict]:
     """Nov 1-5: 50 a day, 6-10: 100, 11-15: 150 (USD): month to date 1,500, so the burn rate heads for
-    3,000 by 30 Nov, while the 14-day trend (rising) heads higher."""
+    3,000 by 30 Nov, while the trend of the last 28 days (rising) heads for 4,465.93."""
     window = report_window(REPORT_AT)
     results, day = [], window.query_start
     while day <= window.as_of:
@@ -58,7 +58,7 @@ def gauge_for(budget: D) -> dict:
     assert (window.as_of, window.month_to_date.days, window.month.days) == (date(2026, 11, 15), 15, 30)
     report = build_weekly_report(aggregate_pages(rising_spend_pages(), window), stage="prod", currency="USD",
                                  top_n=5, generated_at=REPORT_AT, monthly_budget=budget)  # fmt: skip
-    assert report.month_to_date == D(1500) and report.forecast_burn_rate == D(3000)
+    assert report.month_to_date == D(1500) and report.forecast_month_end.likely.quantize(D("0.01")) == D("4465.93")
     [gauge] = [
         e for e in teams_payload(report, "UTC")["attachments"][0]["content"]["body"] if e["type"] == "Chart.Gauge"
     ]
@@ -66,17 +66,18 @@ def gauge_for(budget: D) -> dict:
 
 
 def test_the_budget_gauge_shows_the_month_end_forecast_as_a_share_of_the_budget():
-    # Given 1,500 spent in 15 of 30 days (forecast 3,000) against a 4,000 budget
-    gauge = gauge_for(D(4000))
-    # Then the gauge stands at 75 (%), not at the 38 % already spent
-    assert gauge["value"] == 75
-    assert gauge["subLabel"] == "forecast 75 % of $4,000.00"
+    # Given 1,500 spent in 15 of 30 days, rising (forecast 4,465.93), against an 8,000 budget
+    gauge = gauge_for(D(8000))
+    # Then the gauge stands at 55 (%) of the card's one forecast: not the 18 % already spent, nor the
+    # 37 % the burn rate's 3,000 would make; its label states the figure and the share it shows
+    assert gauge["value"] == 55
+    assert gauge["subLabel"] == "forecast $4,465.93 (55 %) of $8,000.00"
 
 
 def test_the_budget_gauge_stops_at_full_while_its_label_says_how_far_over():
     gauge = gauge_for(D(2000))
     assert gauge["value"] == 100 and gauge["max"] == 100
-    assert gauge["subLabel"] == "forecast 150 % of $2,000.00"
+    assert gauge["subLabel"] == "forecast $4,465.93 (223 %) of $2,000.00"
 
 
 # --- forecast: few points mean Student's t, a visibly wider band than the normal's ---------------

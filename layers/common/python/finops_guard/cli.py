@@ -440,13 +440,18 @@ def cmd_budgets_add(args: argparse.Namespace) -> int:
 
 
 def cmd_budgets_list(args: argparse.Namespace) -> int:
+    from finops_guard.core.money import format_money
+
     budgets = _budget_table(args).all()
     if args.json:
         print(json.dumps([b.to_document() for b in budgets], indent=2, ensure_ascii=False))
         return 0
     for b in budgets:
         thresholds = "/".join(str(t) for t in b.thresholds)
-        print(f"{b.budget_id}\t{b.period}\t{b.amount} {b.currency}\t{thresholds} %\t{b.describe_scope()}\t{b.basis}")
+        print(
+            f"{b.budget_id}\t{b.period}\t{format_money(b.amount, b.currency)}\t{thresholds} %\t{b.describe_scope()}"
+            f"\t{b.basis}"
+        )
     if not budgets:
         print("no budgets")
     return 0

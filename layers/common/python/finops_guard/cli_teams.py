@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from finops_guard import cli_stage
 from finops_guard.cli_errors import JSON_HELP, CliError, month, output_folder, stage_name, whole_number
+from finops_guard.core.money import format_money
 from finops_guard.core.settings import SettingsError
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import (
@@ -213,7 +214,7 @@ def cmd_chargeback_run(args: argparse.Namespace) -> int:
             path = out / object_key(month, chargeback.dimension).removeprefix("chargeback/")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", newline="")
-            print(f"{path}: {len(chargeback.lines)} lines, total {chargeback.total} {chargeback.currency}")
+            print(f"{path}: {len(chargeback.lines)} lines, total {format_money(chargeback.total, chargeback.currency)}")
         return 0
     outcome = run_chargeback(
         config,

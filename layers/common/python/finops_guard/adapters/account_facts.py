@@ -82,7 +82,7 @@ _NO_CREDENTIALS = (NoCredentialsError, PartialCredentialsError, CredentialRetrie
 _MAX_PAGES = 50  # far past any account's monitors, tags or stack resources; stop rather than loop
 
 
-def _code(error: ClientError) -> str:
+def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
@@ -90,19 +90,19 @@ def _one_line(text: str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _gap(action: str, error: Exception) -> Unanswered:
+def unanswered(action: str, error: Exception) -> Unanswered:
     if isinstance(error, ClientError):
         message = str(error.response.get("Error", {}).get("Message", ""))
-        return Unanswered(action, _code(error) in DENIED_CODES, _one_line(f"{_code(error)}: {message}"))
+        return Unanswered(action, error_code(error) in DENIED_CODES, _one_line(f"{error_code(error)}: {message}"))
     return Unanswered(action, False, _one_line(f"{type(error).__name__}: {error}"))
 
 
-def _read(action: str, call: Callable[[], T]) -> T | Unanswered:
+def read_fact(action: str, call: Callable[[], T]) -> T | Unanswered:
     """The call's answer, or what kept it from answering."""
     try:
         return call()
     except (ClientError, BotoCoreError) as error:
-        return _gap(action, error)
+        return unanswered(action, error)
 
 
 def unreachable(error: Exception, endpoint: str) -> AwsUnreachable:
@@ -111,14 +111,15 @@ def unreachable(error: Exception, endpoint: str) -> AwsUnreachable:
         return AwsUnreachable(
             f"no usable AWS credentials ({type(error).__name__}): set AWS_PROFILE or run aws configure / aws sso login"
         )
-    if isinstance(error, ClientError) and _code(error) in REFUSED_CREDENTIAL_CODES:
-        return AwsUnreachable(f"AWS refused the credentials ({_code(error)}): refresh them (aws sso login, new keys)")
+    if isinstance(error, ClientError) and error_code(error) in REFUSED_CREDENTIAL_CODES:
+        code = error_code(error)
+        return AwsUnreachable(f"AWS refused the credentials ({code}): refresh them (aws sso login, new keys)")
     if isinstance(error, BotoConnectionError):
         return AwsUnreachable(
             f"cannot reach {endpoint} ({type(error).__name__}): check the network or AWS_ENDPOINT_URL"
         )
     if isinstance(error, ClientError):
-        return AwsUnreachable(_one_line(f"AWS answered {_code(error)}: {error}"))
+        return AwsUnreachable(_one_line(f"AWS answered {error_code(error)}: {error}"))
     return AwsUnreachable(_one_line(f"cannot ask AWS: {type(error).__name__}: {error}"))
 
 
@@ -210,14 +211,14 @@ class AccountFactsReader:
         try:
             stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
         except ClientError as error:
-            if _code(error) == "ValidationError" and "does not exist" in str(error):
+            if error_code(error) == "ValidationError" and "does not exist" in str(error):
                 return None
-            return _gap("cloudformation:DescribeStacks", error)
+            return unanswered("cloudformation:DescribeStacks", error)
         except BotoCoreError as error:
-            return _gap("cloudformation:DescribeStacks", error)
+            return unanswered("cloudformation:DescribeStacks", error)
         if not stacks:
             return None
-        owned = _read("cloudformation:ListStackResources", lambda: self._owned(cloudformation, name))
+        owned = read_fact("cloudformation:ListStackResources", lambda: self._owned(cloudformation, name))
         stack = stacks[0]
         return StackState(name, str(stack["StackStatus"]), _one_line(str(stack.get("StackStatusReason", ""))), owned)
 
@@ -260,22 +261,22 @@ class AccountFactsReader:
                     break
             return tuple(found)
 
-        return _read("ce:GetAnomalyMonitors", read)
+        return read_fact("ce:GetAnomalyMonitors", read)
 
     def organization(self) -> Organization | Unanswered:
         try:
             answer = self.clients.get("organizations").describe_organization()
         except ClientError as error:
-            if _code(error) == "AWSOrganizationsNotInUseException":
+            if error_code(error) == "AWSOrganizationsNotInUseException":
                 return Organization(None)
-            return _gap("organizations:DescribeOrganization", error)
+            return unanswered("organizations:DescribeOrganization", error)
         except BotoCoreError as error:
-            return _gap("organizations:DescribeOrganization", error)
+            return unanswered("organizations:DescribeOrganization", error)
         return Organization(str(answer["Organization"].get("MasterAccountId") or "") or None)
 
     def api_gateway_role(self) -> ApiGatewayRole | Unanswered:
         # GetAccount is authorised as apigateway:GET on /account.
-        account = _read("apigateway:GET", lambda: self.clients.get("apigateway").get_account())
+        account = read_fact("apigateway:GET", lambda: self.clients.get("apigateway").get_account())
         if isinstance(account, Unanswered):
             return account
         role_arn = account.get("cloudwatchRoleArn") or None
@@ -287,9 +288,9 @@ class AccountFactsReader:
         try:
             self.clients.get("iam").get_role(RoleName=role_name)
         except ClientError as error:
-            return False if _code(error) == "NoSuchEntity" else _gap("iam:GetRole", error)
+            return False if error_code(error) == "NoSuchEntity" else unanswered("iam:GetRole", error)
         except BotoCoreError as error:
-            return _gap("iam:GetRole", error)
+            return unanswered("iam:GetRole", error)
         return True
 
     def table(self, name: str) -> ExistingResource | None | Unanswered:
@@ -297,9 +298,11 @@ class AccountFactsReader:
         try:
             table = dynamodb.describe_table(TableName=name)["Table"]
         except ClientError as error:
-            return None if _code(error) == "ResourceNotFoundException" else _gap("dynamodb:DescribeTable", error)
+            if error_code(error) == "ResourceNotFoundException":
+                return None
+            return unanswered("dynamodb:DescribeTable", error)
         except BotoCoreError as error:
-            return _gap("dynamodb:DescribeTable", error)
+            return unanswered("dynamodb:DescribeTable", error)
         arn = str(table["TableArn"])
 
         def tags() -> dict[str, str]:
@@ -313,7 +316,7 @@ class AccountFactsReader:
                     break
             return found
 
-        tagged = _read("dynamodb:ListTagsOfResource", tags)
+        tagged = read_fact("dynamodb:ListTagsOfResource", tags)
         return ExistingResource(name, arn, tagged, status=str(table.get("TableStatus", "")))
 
     def secret(self, name: str) -> ExistingResource | None | Unanswered:
@@ -321,11 +324,11 @@ class AccountFactsReader:
         try:
             secret = self.clients.get("secretsmanager").describe_secret(SecretId=name)
         except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return None
-            return _gap("secretsmanager:DescribeSecret", error)
+            return unanswered("secretsmanager:DescribeSecret", error)
         except BotoCoreError as error:
-            return _gap("secretsmanager:DescribeSecret", error)
+            return unanswered("secretsmanager:DescribeSecret", error)
         deleted = secret.get("DeletedDate")
         return ExistingResource(
             name=name,
@@ -352,14 +355,14 @@ class AccountFactsReader:
                     break
             return found
 
-        return _read("ce:ListCostAllocationTags", read)
+        return read_fact("ce:ListCostAllocationTags", read)
 
     def ses(self, sender: str | None) -> tuple[SesAccount | Unanswered | None, tuple[SesIdentity, ...] | Unanswered]:
         """The SES account and the sender's identities (the address, then its domain) that exist."""
         if sender is None:
             return None, ()
         sesv2 = self.clients.get("sesv2")
-        answer = _read("ses:GetAccount", lambda: sesv2.get_account())
+        answer = read_fact("ses:GetAccount", lambda: sesv2.get_account())
         account = (
             answer
             if isinstance(answer, Unanswered)
@@ -370,11 +373,11 @@ class AccountFactsReader:
             try:
                 found = sesv2.get_email_identity(EmailIdentity=identity)
             except ClientError as error:
-                if _code(error) == "NotFoundException":
+                if error_code(error) == "NotFoundException":
                     continue
-                return account, _gap("ses:GetEmailIdentity", error)
+                return account, unanswered("ses:GetEmailIdentity", error)
             except BotoCoreError as error:
-                return account, _gap("ses:GetEmailIdentity", error)
+                return account, unanswered("ses:GetEmailIdentity", error)
             identities.append(SesIdentity(identity, bool(found.get("VerifiedForSendingStatus"))))
         return account, tuple(identities)
 
@@ -382,9 +385,9 @@ class AccountFactsReader:
         try:
             answer = self.clients.get("ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)
         except ClientError as error:
-            return None if _code(error) == "ParameterNotFound" else _gap("ssm:GetParameter", error)
+            return None if error_code(error) == "ParameterNotFound" else unanswered("ssm:GetParameter", error)
         except BotoCoreError as error:
-            return _gap("ssm:GetParameter", error)
+            return unanswered("ssm:GetParameter", error)
         value = str(answer["Parameter"]["Value"]).strip()
         if not value.isdigit():
             return Unanswered("ssm:GetParameter", False, f"{BOOTSTRAP_VERSION_PARAMETER} holds {value[:40]!r}")
@@ -401,7 +404,7 @@ class AccountFactsReader:
         if ":assumed-role/" in caller.arn:
             # The session ARN drops the role's path; the simulator needs the role's real ARN.
             role_name = principal.rsplit("/", 1)[-1]
-            role = _read("iam:GetRole", lambda: iam.get_role(RoleName=role_name))
+            role = read_fact("iam:GetRole", lambda: iam.get_role(RoleName=role_name))
             if not isinstance(role, Unanswered):
                 principal = str(role["Role"]["Arn"])
         roles = list(cdk_role_arns(caller, region))
@@ -426,7 +429,7 @@ class AccountFactsReader:
                     break
             return tuple(decisions)
 
-        return principal, _read("iam:SimulatePrincipalPolicy", simulate)
+        return principal, read_fact("iam:SimulatePrincipalPolicy", simulate)
 
 
 class AlarmPager:
@@ -442,8 +445,8 @@ class AlarmPager:
         try:
             found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm"])["MetricAlarms"]
         except (ClientError, BotoCoreError) as error:
-            if isinstance(error, ClientError) and _code(error) not in REFUSED_CREDENTIAL_CODES:
-                return _gap("cloudwatch:DescribeAlarms", error)
+            if isinstance(error, ClientError) and error_code(error) not in REFUSED_CREDENTIAL_CODES:
+                return unanswered("cloudwatch:DescribeAlarms", error)
             raise unreachable(error, str(cloudwatch.meta.endpoint_url)) from None
         if not found:
             return None
@@ -462,11 +465,11 @@ class AlarmPager:
         def put() -> None:
             self.clients.get("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
 
-        return _read("cloudwatch:SetAlarmState", put)
+        return read_fact("cloudwatch:SetAlarmState", put)
 
     def state_updated_at(self, name: str) -> datetime | None:
         """When CloudWatch (by its clock) last changed the alarm's state; None when it cannot say."""
-        found = _read(
+        found = read_fact(
             "cloudwatch:DescribeAlarms",
             lambda: self.clients.get("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"],
         )
@@ -485,7 +488,7 @@ class AlarmPager:
                 for i in page.get("AlarmHistoryItems", [])
             ]
 
-        return _read("cloudwatch:DescribeAlarmHistory", read)
+        return read_fact("cloudwatch:DescribeAlarmHistory", read)
 
     def subscriptions(self, topic_arn: str) -> tuple[Subscription, ...] | Unanswered:
         sns = self.clients.get("sns")
@@ -508,4 +511,4 @@ class AlarmPager:
                     break
             return tuple(found)
 
-        return _read("sns:ListSubscriptionsByTopic", read)
+        return read_fact("sns:ListSubscriptionsByTopic", read)

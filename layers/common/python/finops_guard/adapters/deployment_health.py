@@ -19,9 +19,9 @@ from finops_guard.adapters.account_facts import (
     AccountFactsReader,
     AlarmPager,
     Clients,
-    _code,
-    _gap,
-    _read,
+    error_code,
+    read_fact,
+    unanswered,
 )
 from finops_guard.core.adapters.secrets import validate_webhook_url
 from finops_guard.core.delivery import ChatConfigError, ChatNotConfigured
@@ -108,11 +108,11 @@ class DeploymentHealthReader:
         try:
             stacks = self.clients.get("cloudformation").describe_stacks(StackName=name)["Stacks"]
         except ClientError as error:
-            if _code(error) == "ValidationError" and "does not exist" in str(error):
+            if error_code(error) == "ValidationError" and "does not exist" in str(error):
                 return None
-            return _gap("cloudformation:DescribeStacks", error)
+            return unanswered("cloudformation:DescribeStacks", error)
         except BotoCoreError as error:
-            return _gap("cloudformation:DescribeStacks", error)
+            return unanswered("cloudformation:DescribeStacks", error)
         if not stacks:
             return None
         stack = stacks[0]
@@ -127,13 +127,13 @@ class DeploymentHealthReader:
         try:
             answer = self.clients.get("secretsmanager").get_secret_value(SecretId=name)
         except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return WebhookSecret(name, MISSING)
-            if _code(error) == "InvalidRequestException" and "deletion" in str(error).lower():
+            if error_code(error) == "InvalidRequestException" and "deletion" in str(error).lower():
                 return WebhookSecret(name, DELETED)
-            return _gap("secretsmanager:GetSecretValue", error)
+            return unanswered("secretsmanager:GetSecretValue", error)
         except BotoCoreError as error:
-            return _gap("secretsmanager:GetSecretValue", error)
+            return unanswered("secretsmanager:GetSecretValue", error)
         return webhook_secret(name, str(answer.get("SecretString") or ""))
 
     def attribution(self, function: str) -> str | None | Unanswered:
@@ -141,11 +141,11 @@ class DeploymentHealthReader:
         try:
             answer = self.clients.get("lambda").get_function_configuration(FunctionName=function)
         except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return None
-            return _gap("lambda:GetFunctionConfiguration", error)
+            return unanswered("lambda:GetFunctionConfiguration", error)
         except BotoCoreError as error:
-            return _gap("lambda:GetFunctionConfiguration", error)
+            return unanswered("lambda:GetFunctionConfiguration", error)
         return str(answer.get("Environment", {}).get("Variables", {}).get(ATTRIBUTION_VARIABLE, ""))
 
     def cost_allocation_tags(self, keys: Sequence[str]) -> Mapping[str, str] | Unanswered:
@@ -159,7 +159,7 @@ class DeploymentHealthReader:
             found = {str(t["TagKey"]): str(t["Status"]) for t in page.get("CostAllocationTags", [])}
             return {key: found[key] for key in keys if key in found} if keys else {}
 
-        return _read("ce:ListCostAllocationTags", read)
+        return read_fact("ce:ListCostAllocationTags", read)
 
     def schedules(self, prefix: str) -> dict[str, str] | Unanswered:
         """Name -> State of every schedule whose name starts with ``prefix``, in any group."""
@@ -176,7 +176,7 @@ class DeploymentHealthReader:
                     break
             return found
 
-        return _read("scheduler:ListSchedules", read)
+        return read_fact("scheduler:ListSchedules", read)
 
     @staticmethod
     def subscriptions(pager: AlarmPager, topic_arn: str) -> tuple[Subscription, ...] | None | Unanswered:
@@ -191,11 +191,13 @@ class DeploymentHealthReader:
         try:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except ClientError as error:
-            return None if _code(error) in _QUEUE_GONE else _gap("sqs:GetQueueUrl", error)
+            return None if error_code(error) in _QUEUE_GONE else unanswered("sqs:GetQueueUrl", error)
         except BotoCoreError as error:
-            return _gap("sqs:GetQueueUrl", error)
+            return unanswered("sqs:GetQueueUrl", error)
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        answer = _read("sqs:GetQueueAttributes", lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names))
+        answer = read_fact(
+            "sqs:GetQueueAttributes", lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+        )
         if isinstance(answer, Unanswered):
             return answer
         attributes = answer.get("Attributes", {})

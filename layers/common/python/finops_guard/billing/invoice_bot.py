@@ -70,6 +70,7 @@ class IssuedInvoice:
     hosted_invoice_url: str | None
     invoice_pdf: str | None
     replayed: bool  # the request had been completed before: nothing was sent to Stripe this time
+    customer_name: str | None = None  # as Stripe's invoice names the customer: the card shows it first
 
     @property
     def amount(self) -> str:
@@ -217,7 +218,15 @@ def _links(invoice: Mapping[str, Any]) -> dict[str, Any]:
         "number": invoice.get("number"),
         "hosted_invoice_url": invoice.get("hosted_invoice_url"),
         "invoice_pdf": invoice.get("invoice_pdf"),
+        "customer_name": _name(invoice.get("customer_name")),
     }
+
+
+def _name(value: Any) -> str | None:
+    """A customer's name for the finance card: one line, at most 256 characters; None if there is none."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return " ".join(value.split())[:256]
 
 
 def _issued(request: InvoiceRequest, record: Mapping[str, Any], *, replayed: bool) -> IssuedInvoice:
@@ -233,6 +242,7 @@ def _issued(request: InvoiceRequest, record: Mapping[str, Any], *, replayed: boo
         hosted_invoice_url=record.get("hosted_invoice_url"),
         invoice_pdf=record.get("invoice_pdf"),
         replayed=replayed,
+        customer_name=record.get("customer_name"),
     )
 
 

@@ -69,6 +69,7 @@ class AlertChange:
     amount_minor: int | None
     currency: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    customer_name: str | None = None  # as the event named the customer: the card shows it before the id
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Effects:
     ignored: bool = False
     event_created: int = 0
     confirm_invoice_request: str | None = None  # an invoice bot request this event confirms delivered
+    customer_name: str | None = None  # the event's customer's name, for the alerts it raises (threshold too)
 
 
 def _iso(epoch: int) -> str:
@@ -148,6 +150,7 @@ def effects_of(event: StripeEvent | Mapping[str, Any], *, dunning_steps: list[tu
 def _invoice(effects: Effects, invoice: Invoice, created: int, steps: list[tuple[int, str]]) -> None:
     kind = effects.event_type
     invoice_id, customer, currency = invoice.id, invoice.customer_id, invoice.currency.upper()
+    effects.customer_name = name = invoice.customer_name
     if kind == "invoice.paid":
         status = "paid"
     elif kind == "invoice.created":
@@ -191,18 +194,18 @@ def _invoice(effects: Effects, invoice: Invoice, created: int, steps: list[tuple
         attempts, amount = invoice.attempt_count, invoice.amount_due
         effects.open_alerts.append(
             AlertChange(f"invoice_failed#{invoice_id}", "invoice_failed", customer, invoice_id, amount, currency,
-                        {"attempt_count": attempts})
+                        {"attempt_count": attempts}, name)
         )  # fmt: skip
         effects.dunning = dunning_schedule(invoice_id, created, steps)
         if attempts >= ESCALATE_AFTER_ATTEMPTS:
             effects.open_alerts.append(
                 AlertChange(f"escalation#{invoice_id}", "escalation", customer, invoice_id, amount, currency,
-                            {"attempt_count": attempts})
+                            {"attempt_count": attempts}, name)
             )  # fmt: skip
     elif kind == "invoice.payment_action_required":
         effects.open_alerts.append(
             AlertChange(f"payment_action_required#{invoice_id}", "payment_action_required", customer, invoice_id,
-                        invoice.amount_due, currency)
+                        invoice.amount_due, currency, customer_name=name)
         )  # fmt: skip
 
 
@@ -251,8 +254,10 @@ def _subscription(effects: Effects, sub: Subscription, created: int) -> None:
 
 def _billing_alert(effects: Effects, alert: BillingAlert, created: int) -> None:
     customer = alert.customer_id
+    detail: dict[str, Any] = {"source": "stripe billing.alert", "title": alert.title}
+    usage = {"usage": alert.usage, "usage_threshold": alert.usage_threshold, "meter": alert.meter}
+    detail.update({key: value for key, value in usage.items() if value is not None})
     effects.open_alerts.append(
         AlertChange(f"threshold_exceeded#stripe#{alert.alert_id or 'alert'}#{customer or 'account'}#{_month(created)}",
-                    "threshold_exceeded", customer, None, None, None,
-                    {"source": "stripe billing.alert", "title": alert.title})
+                    "threshold_exceeded", customer, None, None, None, detail, alert.customer_name)
     )  # fmt: skip

@@ -88,6 +88,7 @@ class PairMismatch:
     variance_percent: Decimal  # Decimal("Infinity") when Stripe's amount is 0
     invoice_count: int  # invoices of the pair whose amounts differ, listed or not
     invoices: tuple[InvoiceDifference, ...] = ()  # the listed ones (see MAX_LISTED_INVOICES)
+    customer_name: str | None = None  # as Stripe's invoices name the customer (the card shows it first)
 
     @property
     def difference_minor(self) -> int:
@@ -103,6 +104,7 @@ class PairMismatch:
             "variance_percent": shown_percent(self.variance_percent),
             "invoice_count": self.invoice_count,
             "invoices": [invoice.as_record() for invoice in self.invoices],
+            **({"customer_name": self.customer_name} if self.customer_name else {}),
         }
 
 
@@ -265,6 +267,13 @@ def _customer(invoice: Mapping[str, Any]) -> str:
     return str(customer or "unknown")
 
 
+def _customer_name(invoice: Mapping[str, Any]) -> str | None:
+    name = invoice.get("customer_name")
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return " ".join(name.split())[:256]
+
+
 def _epoch(value: Any) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
@@ -282,6 +291,7 @@ def reconcile(
     only a per-invoice sum of the listed invoices is kept, never the ledger rows."""
     # invoice id -> (customer, currency, status, amount Stripe says was paid)
     listed: dict[str, tuple[str, str, str, int]] = {}
+    names: dict[str, str] = {}  # customer id -> name, from the invoices (cards show names before ids)
     past_due: list[PastDueInvoice] = []
     in_flight: set[str] = set()
     for invoice in invoices:
@@ -293,6 +303,8 @@ def reconcile(
             continue
         status = str(invoice.get("status") or "draft")
         customer, currency = _customer(invoice), str(invoice.get("currency") or "").upper()
+        if (name := _customer_name(invoice)) is not None:
+            names[customer] = name
         listed[invoice_id] = (customer, currency, status, stripe_amount(invoice) if status == "paid" else 0)
         due = _epoch(invoice.get("due_date"))
         if status == "open" and due is not None and due < now:
@@ -332,7 +344,9 @@ def reconcile(
         found = differences.get(pair, [])
         listed_here = tuple(found[:room])
         room -= len(listed_here)
-        shown.append(PairMismatch(pair[0], pair[1], stripe, ledger, variance, len(found), listed_here))
+        shown.append(
+            PairMismatch(pair[0], pair[1], stripe, ledger, variance, len(found), listed_here, names.get(pair[0]))
+        )
     total_differences = sum(len(found) for found in differences.values())
     past_due.sort(key=lambda p: (p.due_date, p.invoice_id))
     return ReconciliationResult(

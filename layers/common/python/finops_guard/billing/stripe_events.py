@@ -39,6 +39,7 @@ MAX_ID_LENGTH = 255
 MIN_TIMESTAMP = 1_230_768_000  # 2009-01-01T00:00:00Z, before Stripe's first event
 MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01T00:00:00Z
 MAX_TEXT = 500  # Stripe's metadata values and alert titles are shorter
+MAX_NAME = 256  # a customer's name as Stripe's dashboard takes it
 MAX_URL = 2048
 MAX_ATTEMPTS = 10_000
 MAX_QUANTITY = 10**9
@@ -90,6 +91,7 @@ class Invoice(NamedTuple):
     lines: tuple[InvoiceLine, ...]  # read for invoice.paid only; empty otherwise
     collection_method: str | None
     bot_request_id: str | None  # the invoice bot's request id from the metadata, if it is one
+    customer_name: str | None = None  # for finance cards only: names before ids
 
 
 class Charge(NamedTuple):
@@ -129,6 +131,10 @@ class BillingAlert(NamedTuple):
     alert_id: str | None
     title: str | None
     customer_id: str | None
+    customer_name: str | None = None  # from an expanded customer object, when Stripe sent one
+    usage: int | None = None  # the meter's value that triggered the alert (`value`)
+    usage_threshold: int | None = None  # the alert's `usage_threshold.gte`
+    meter: str | None = None  # the meter's display name
 
 
 StripeObject = Invoice | Charge | CreditNote | Subscription | BillingAlert
@@ -206,6 +212,7 @@ def _invoice(obj: Mapping[str, Any], event_type: str) -> Invoice:
         lines=lines,
         collection_method=_enum(obj.get("collection_method"), f"{OBJ}.collection_method"),
         bot_request_id=_bot_request_id(obj.get("metadata")),
+        customer_name=_display_text(obj.get("customer_name")),
     )
 
 
@@ -310,10 +317,18 @@ def _subscription_item(raw: Any, path: str) -> SubscriptionItem:
 def _billing_alert(obj: Mapping[str, Any]) -> BillingAlert:
     nested = _optional_object(obj.get("alert"), f"{OBJ}.alert")
     alert, path = (nested, f"{OBJ}.alert") if nested is not None else (obj, OBJ)
+    customer = obj.get("customer")
+    found = (nested or obj).get("usage_threshold")
+    usage: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    meter: Mapping[str, Any] = usage["meter"] if isinstance(usage.get("meter"), dict) else {}
     return BillingAlert(
         alert_id=_id(alert.get("id"), f"{path}.id"),
         title=_text(alert.get("title"), f"{path}.title", MAX_TEXT),
-        customer_id=_ref(obj.get("customer"), f"{OBJ}.customer"),
+        customer_id=_ref(customer, f"{OBJ}.customer"),
+        customer_name=_display_text(customer.get("name")) if isinstance(customer, dict) else None,
+        usage=_display_count(obj.get("value")),
+        usage_threshold=_display_count(usage.get("gte")),
+        meter=_display_text(meter.get("display_name")),
     )
 
 
@@ -406,6 +421,19 @@ def _text(value: Any, path: str, max_length: int) -> str | None:
     if not isinstance(value, str) or len(value) > max_length or _SURROGATE.search(value):
         raise EventShapeError(path, f"must be text of at most {max_length} characters")
     return value
+
+
+def _display_text(value: Any) -> str | None:
+    """Text only a card shows (a customer's name): never a reason to refuse the event, so a value
+    that is not short, clean text is dropped instead (the card then shows the id alone)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME or _SURROGATE.search(value):
+        return None
+    return " ".join(value.split())  # no line breaks inside a card's fact
+
+
+def _display_count(value: Any) -> int | None:
+    """A count only a card shows (meter usage): an integer in range, else dropped."""
+    return value if type(value) is int and 0 <= value <= MAX_MINOR else None
 
 
 def _url(value: Any, path: str) -> str | None:

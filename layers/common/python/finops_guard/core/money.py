@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 # ISO 4217 minor units that differ from the usual 2.
 _MINOR_UNITS = {
@@ -71,13 +71,25 @@ def format_money(amount: Decimal, currency: str, *, signed: bool = False) -> str
     return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency.upper()}"
 
 
-def format_percent(ratio: Decimal | None, *, signed: bool = False, places: int = 1) -> str:
-    """A ratio (0.125) as `12.5 %`; None (undefined, e.g. growth from zero) as `n/a`."""
+def format_percent(ratio: Decimal | None, *, signed: bool = False, rounding: str = ROUND_DOWN) -> str:
+    """A ratio (0.125) as a percent in the one style every card and the CLI use: one decimal below
+    10 % (`8.3 %`, `-0.8 %`, `0.0 %`), whole from 10 % (`12 %`, `92 %`, `2,729 %`); None (undefined,
+    e.g. growth from zero) as `n/a`.
+
+    Rounded toward zero by default, so a consumption or a share never reads as reaching a line it has
+    not reached (89.6 % of a budget reads `89 %`, not the 90 % threshold that did not fire). A caller
+    for whom overstating is the safe side passes ROUND_UP (a reconciliation variance never reads as
+    within its threshold)."""
     if ratio is None:
         return "n/a"
-    value = (ratio * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    sign = "+" if signed and value > 0 else ""
-    return f"{sign}{value} %"
+    value = ratio * 100
+    shown = value.quantize(Decimal("0.1"), rounding=rounding)
+    if abs(shown) >= 10:
+        shown = value.quantize(Decimal(1), rounding=rounding)
+    if shown == 0:
+        shown = shown.copy_abs()  # -0.04 % reads 0.0 %, not -0.0 %
+    sign = "+" if signed and shown > 0 else ""
+    return f"{sign}{shown:,} %"
 
 
 def parse_amount(text: str) -> Decimal:

@@ -71,6 +71,18 @@ class ChatChannels:
         return name
 
 
+def timezone_name(text: str | None) -> str:
+    """The stage's IANA time zone (`FINOPSGUARD_TIMEZONE`), UTC when unset: cards write instants in it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = (text or "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{PREFIX}TIMEZONE={name!r} is not an IANA time zone") from None
+    return name
+
+
 @dataclass(frozen=True)
 class ChatSettings(ChatChannels):
     """What a function that only posts to chat reads (the billing notifier, the invoice bot's card)."""
@@ -78,6 +90,7 @@ class ChatSettings(ChatChannels):
     teams_secret_name: str | None
     slack_secret_name: str | None
     outbox_table: str | None
+    timezone: str = "UTC"  # the stage's: a card's instants are written in it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ChatSettings:
@@ -89,4 +102,5 @@ class ChatSettings(ChatChannels):
             teams_secret_name=get("TEAMS_SECRET_NAME"),
             slack_secret_name=get("SLACK_SECRET_NAME"),
             outbox_table=get("OUTBOX_TABLE"),
+            timezone=timezone_name(get("TIMEZONE")),
         )

@@ -114,6 +114,12 @@ class CostAggregate:
         elif unit != self.currency:
             raise CostDataError(f"Cost Explorer returned mixed currencies: {self.currency} and {unit}")
 
+    @property
+    def has_cost_data(self) -> bool:
+        """Cost Explorer returned some cost in the window. Without any, a card says "no cost data
+        yet": a new account, or a tag not active yet, is not zero spend."""
+        return self.groups > 0 or bool(self.services) or any(amount != 0 for amount in self.daily.values())
+
     def spend(self, days: Iterable[date]) -> Decimal:
         return sum((self.daily.get(day, ZERO) for day in days), ZERO)
 

@@ -11,9 +11,10 @@ with the choice. The first is what no other request of the report answers:
 
 Default (no `breakdown` in context): LINKED_ACCOUNT when the deployment reads an organisation's
 costs (the management account's Cost Explorer sees every member), REGION for a single account,
-where a "top accounts" list would be a list of one. Which one it is, is asked once per container
-(`adapters/account_view.py`) with the credentials Cost Explorer is called with, so a deployment
-reading the payer's costs through a role counts as an organisation.
+where a "top accounts" list would be a list of one. A deployment reading the payer's costs through
+its role (FINOPSGUARD_PAYER_ROLE_ARN) reads the organisation's management account: an organisation,
+without asking. Otherwise it is asked once per container (`adapters/account_view.py`), with the
+function's own credentials, which are the ones Cost Explorer is called with.
 """
 
 from __future__ import annotations

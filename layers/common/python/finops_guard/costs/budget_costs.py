@@ -25,6 +25,7 @@ from finops_guard.core.periods import budget_period
 from finops_guard.costs.aggregate import CostDataError
 from finops_guard.costs.budgets import BASES, LINKED_ACCOUNT, SERVICE, USAGE_BASIS, Budget, Dimension
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.outlook import LOOKBACK_DAYS
 from finops_guard.costs.record_types import usage_only
 
 
@@ -57,13 +58,16 @@ class CostQuerySource(Protocol):
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
-def history_start(budget: Budget, as_of: date, lookback_days: int) -> date:
-    """Earliest day a budget needs: its period start, or `lookback_days` back for the trend."""
+def history_start(budget: Budget, as_of: date, lookback_days: int = LOOKBACK_DAYS) -> date:
+    """Earliest day a budget needs: its period start, or `lookback_days` back for the forecast."""
     return min(budget_period(budget.period, as_of).days.first, as_of - timedelta(days=lookback_days - 1))
 
 
 def plan_queries(
-    budgets: Sequence[Budget], as_of: date, lookback_days: int, metric: CostMetric = DEFAULT_METRIC
+    budgets: Sequence[Budget],
+    as_of: date,
+    lookback_days: int = LOOKBACK_DAYS,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> list[CostQuery]:
     """Group budgets into as few Cost Explorer requests as their scopes allow, once per basis in use
     (`usage` first), every request in `metric`."""
@@ -159,6 +163,7 @@ class BudgetCosts:
     contributors: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     currency: str | None = None
     metric: CostMetric = DEFAULT_METRIC
+    account_names: dict[str, str] = field(default_factory=dict)  # from the pages, when grouped by account
 
 
 def collect_budget_costs(query: CostQuery, pages: Iterable[Mapping[str, Any]], as_of: date) -> dict[str, BudgetCosts]:
@@ -179,7 +184,13 @@ def collect_budget_costs(query: CostQuery, pages: Iterable[Mapping[str, Any]], a
         for value in in_groups[0].values:
             index[(in_groups[0].dimension, value)].append(budget)
     currency: str | None = None
+    names: dict[str, str] = {}
     for page in pages:
+        # Grouped by LINKED_ACCOUNT, Cost Explorer names each account in the same answer (no extra request).
+        for attribute in page.get("DimensionValueAttributes", ()):
+            name = attribute.get("Attributes", {}).get("description")
+            if name:
+                names[attribute["Value"]] = name
         for result in page.get("ResultsByTime", ()):
             day = date.fromisoformat(result["TimePeriod"]["Start"])
             rows = result.get("Groups") or []
@@ -204,6 +215,7 @@ def collect_budget_costs(query: CostQuery, pages: Iterable[Mapping[str, Any]], a
                         costs.contributors[values[costs.contributor_dimension]] += amount
     for costs in results.values():
         costs.currency = currency
+        costs.account_names = names
     return results
 
 

@@ -25,12 +25,12 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from finops_guard.core.delivery import ChatMessage, DeliveryResult, Outbox, Poster, deliver_all
-from finops_guard.core.money import ZERO
 from finops_guard.core.periods import BudgetPeriod, budget_period
 from finops_guard.costs.budget_costs import BudgetCosts, CostQuerySource, collect_budget_costs, plan_queries
 from finops_guard.costs.budgets import Budget
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
-from finops_guard.costs.forecast import DEFAULT_LEVEL, DEFAULT_LOOKBACK, PeriodForecast, forecast_period, runway_days
+from finops_guard.costs.forecast import DEFAULT_LEVEL, PeriodForecast, runway_days
+from finops_guard.costs.outlook import forecast_period_end
 from finops_guard.costs.teams import Routing, TeamRoute, message_suffix
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class BudgetStatus:
     contributors: tuple[tuple[str, Decimal], ...]
     contributor_label: str | None
     error: str | None = None
+    account_names: Mapping[str, str] = field(default_factory=dict)  # id -> name, as Cost Explorer named them
     metric: CostMetric = DEFAULT_METRIC  # the cost metric of every amount (the alert card names it)
 
     @property
@@ -71,15 +72,13 @@ class BudgetStatus:
         return self.budget.enforce_hard_limit and not self.error and self.consumption("actual") >= 100
 
 
-def evaluate(
-    costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL, lookback_days: int = DEFAULT_LOOKBACK
-) -> BudgetStatus:
-    """Actual spend for the budget's current period, the forecast to its end, runway and contributors."""
+def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL) -> BudgetStatus:
+    """Actual spend for the budget's current period, the forecast to its end (the one every card
+    shows: outlook.forecast_period_end), runway and contributors."""
     budget = costs.budget
     period = budget_period(budget.period, as_of)
-    actual = sum((costs.daily.get(d, ZERO) for d in period.elapsed.each_day()), ZERO)
-    recent = [costs.daily.get(as_of - timedelta(days=i), ZERO) for i in reversed(range(lookback_days))]
-    outlook = forecast_period(actual, period.elapsed_days, period.remaining_days, recent, level)
+    outlook = forecast_period_end(costs.daily, period.days, as_of, level)
+    actual = outlook.actual
     ranked = sorted(costs.contributors.items(), key=lambda item: (-item[1], item[0]))[:TOP_CONTRIBUTORS]
     error = None
     currency = costs.currency or budget.currency
@@ -94,6 +93,7 @@ def evaluate(
         contributors=tuple(ranked),
         contributor_label=_label(costs),
         error=error,
+        account_names=costs.account_names,
         metric=costs.metric,
     )
 
@@ -327,7 +327,6 @@ def run_budget_guard(
     render_digest: DigestRenderer | None = None,
     routing: Routing | None = None,
     level: Decimal = DEFAULT_LEVEL,
-    lookback_days: int = DEFAULT_LOOKBACK,
     keep_days: int = 400,
     metric: CostMetric = DEFAULT_METRIC,
 ) -> GuardOutcome:
@@ -335,7 +334,7 @@ def run_budget_guard(
     Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names.
     Every amount is in `metric`, on each budget's basis (usage, or net of credits, refunds and tax)."""
     as_of = now.astimezone(UTC).date() - timedelta(days=1)
-    statuses = evaluate_all(budgets, as_of, costs, level=level, lookback_days=lookback_days, metric=metric)
+    statuses = evaluate_all(budgets, as_of, costs, level=level, metric=metric)
     existing = store.get_alerts([(s.budget.budget_id, key) for s in statuses for key in candidate_keys(s)])
     expires_at = int((now + timedelta(days=keep_days)).timestamp())
     outcome = GuardOutcome(statuses, [], [], DeliveryResult(), costs.requests)
@@ -417,14 +416,11 @@ def evaluate_all(
     costs: CostQuerySource,
     *,
     level: Decimal,
-    lookback_days: int,
     metric: CostMetric = DEFAULT_METRIC,
 ) -> list[BudgetStatus]:
     statuses: list[BudgetStatus] = []
-    for query in plan_queries(budgets, as_of, lookback_days, metric):
+    for query in plan_queries(budgets, as_of, metric=metric):
         per_budget = collect_budget_costs(query, costs.query(query.request()), as_of)
-        statuses.extend(
-            evaluate(per_budget[b.budget_id], as_of, level=level, lookback_days=lookback_days) for b in query.budgets
-        )
+        statuses.extend(evaluate(per_budget[b.budget_id], as_of, level=level) for b in query.budgets)
     order = {b.budget_id: i for i, b in enumerate(budgets)}
     return sorted(statuses, key=lambda s: order[s.budget.budget_id])

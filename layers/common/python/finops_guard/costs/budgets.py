@@ -128,9 +128,11 @@ class ScopeFilter:
         field = "Tags" if dimension.type == "TAG" else "CostCategories"
         return {field: {"Key": dimension.key, "Values": list(self.values), "MatchOptions": ["EQUALS"]}}
 
-    def describe(self) -> str:
+    def describe(self, names: Mapping[str, str] | None = None) -> str:
+        """`account prod-data (222222222222)`, `tag Team=web`; `names`: account id -> account name."""
         label = {"account": "account", "service": "service"}.get(self.kind, f"{self.kind.replace('_', ' ')}")
-        values = ", ".join(self.values)
+        known = names if names is not None and self.kind == "account" else {}
+        values = ", ".join(f"{known[v]} ({v})" if known.get(v) else v for v in self.values)
         return f"{label} {self.key}={values}" if self.key else f"{label} {values}"
 
 
@@ -153,8 +155,9 @@ class Budget:
     def dimensions(self) -> frozenset[Dimension]:
         return frozenset(f.dimension for f in self.scope)
 
-    def describe_scope(self) -> str:
-        return " AND ".join(f.describe() for f in self.scope) if self.scope else "whole account / organisation"
+    def describe_scope(self, names: Mapping[str, str] | None = None) -> str:
+        """The scope in words; `names` (account id -> name) puts account names before their ids."""
+        return " AND ".join(f.describe(names) for f in self.scope) if self.scope else "whole account / organisation"
 
     def cost_explorer_filter(self) -> dict[str, Any] | None:
         expressions = [f.expression() for f in self.scope]

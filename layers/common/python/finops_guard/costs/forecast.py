@@ -1,7 +1,9 @@
 """Spend forecasts from daily cost history, without asking Cost Explorer again.
 
-Two methods, shown side by side:
-- burn rate: spend so far in the period / elapsed days, extended to the period end;
+The model behind the one forecast the cards show: callers go through finops_guard.costs.outlook,
+which picks the days it is fitted on. Two methods:
+- burn rate: spend so far in the period / elapsed days, extended to the period end (a card shows
+  the daily burn and the runway it gives, never this as a second forecast);
 - linear trend: ordinary least squares over the last `lookback` days, with a prediction interval
   for the *sum* of the remaining days (default 80 %). The interval accounts for both the noise of
   each future day and the uncertainty of the fitted line:

@@ -1,8 +1,8 @@
 """The KPI arithmetic of the weekly report. Pure functions over Decimal money.
 
 Glossary (seed): month-to-date spend; daily burn = MTD / elapsed calendar days; forecast month-end
-by burn rate (here) and by a linear trend of the last 14 days (finops_guard.costs.forecast); budget
-consumption = forecast / budget; week-over-week = last 7 complete days vs the 7 before.
+= the one forecast every card shows (finops_guard.costs.outlook: a linear trend of the last 28
+days); budget consumption = forecast / budget; week-over-week = last 7 complete days vs the 7 before.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ def daily_burn(month_to_date: Decimal, elapsed_days: int) -> Decimal:
     if elapsed_days <= 0:
         raise ValueError("elapsed_days must be positive")
     return month_to_date / elapsed_days
-
-
-def forecast_burn_rate(month_to_date: Decimal, elapsed_days: int, days_in_month: int) -> Decimal:
-    """Month-end spend if the average burn so far continues for the remaining days."""
-    return daily_burn(month_to_date, elapsed_days) * days_in_month
 
 
 def ratio(part: Decimal, whole: Decimal) -> Decimal | None:

@@ -358,11 +358,11 @@ def synthetic_query_pages(
                 "Estimated": estimated,
             }
         )
-    names = []
-    if ("DIMENSION", "LINKED_ACCOUNT") in group_by:
-        names = [{"Value": a, "Attributes": {"description": n}} for a, n in accounts.items()]
-    definitions = request.get("GroupBy", [])
-    return [{"GroupDefinitions": definitions, "ResultsByTime": results, "DimensionValueAttributes": names}]
+    # Grouped by LINKED_ACCOUNT, Cost Explorer names the accounts of the answer, as for the weekly report.
+    named = ("DIMENSION", "LINKED_ACCOUNT") in group_by
+    account_names = [{"Value": a, "Attributes": {"description": n}} for a, n in accounts.items() if named]
+    return [{"GroupDefinitions": request.get("GroupBy", []), "ResultsByTime": results,
+             "DimensionValueAttributes": account_names}]  # fmt: skip
 
 
 class MockCostSource:

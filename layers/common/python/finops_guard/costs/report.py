@@ -8,14 +8,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from finops_guard.core.money import ZERO
 from finops_guard.core.periods import ReportWindow
-from finops_guard.costs import kpis
+from finops_guard.costs import kpis, outlook
 from finops_guard.costs.aggregate import CostAggregate
 from finops_guard.costs.attribution import AttributionSummary
 from finops_guard.costs.breakdown import Breakdown
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
-from finops_guard.costs.forecast import DEFAULT_LEVEL, Band, forecast_period, horizon_forecasts
+from finops_guard.costs.forecast import DEFAULT_LEVEL, Band
 from finops_guard.costs.kpis import Change, Ranked
 from finops_guard.costs.teams import Routing
 
@@ -35,7 +34,7 @@ class Budget:
 class BudgetConsumption:
     budget: Budget
     actual: Decimal  # MTD / budget
-    forecast: Decimal  # burn-rate forecast / budget
+    forecast: Decimal  # the month-end forecast (outlook.forecast_period_end) / budget
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class BudgetLine:
     forecast: Decimal | None
     error: str | None = None
     teams: tuple[str, ...] = ()  # routed teams whose scope this budget is (their cards show it too)
+    as_of: date | None = None  # the last complete cost day the guard evaluated it for
 
     def consumption(self, value: Decimal | None) -> Decimal | None:
         return None if value is None else value / self.amount * 100
@@ -75,6 +75,7 @@ def budget_lines(
                 forecast=Decimal(status["forecast"]) if "forecast" in status else None,
                 error=status.get("error"),
                 teams=teams,
+                as_of=date.fromisoformat(status["as_of"]) if status.get("as_of") else None,
             )
         )
     return sorted(lines, key=lambda b: (-(b.consumption(b.forecast) or Decimal(-1)), b.budget_id))
@@ -98,9 +99,8 @@ class WeeklyReport:
     generated_at: datetime
     month_to_date: Decimal
     daily_burn: Decimal
-    forecast_burn_rate: Decimal
-    forecast_trend: Band  # month-end on the 14-day trend, with its prediction interval
-    horizons: dict[int, Band]  # spend over the next 30/60/90 days on the same trend
+    forecast_month_end: Band  # outlook.forecast_period_end: the one forecast every card shows
+    horizons: dict[int, Band]  # spend over the next 30/60/90 days on the same fit
     week_over_week: Change
     budget: BudgetConsumption | None
     budget_note: str | None
@@ -113,6 +113,7 @@ class WeeklyReport:
     scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
     savings: SavingsSummary | None = None  # open opportunities, realised savings, commitment KPI
     setup: tuple[SetupItem, ...] = ()  # what is not set up yet (the card's Setup section); empty once it all is
+    has_cost_data: bool = True  # False: Cost Explorer returned nothing for the window (not zero spend)
     # Issue 19: every amount is usage (no credits, refunds, tax) in `metric`; `top_accounts` ranks the
     # values of `breakdown` (linked accounts by default); `charges` adds credits, refunds and tax back.
     metric: CostMetric = DEFAULT_METRIC
@@ -148,11 +149,7 @@ def build_weekly_report(
     cost_currency = aggregate.currency or currency
     month_to_date = aggregate.spend(window.month_to_date.each_day())
     burn = kpis.daily_burn(month_to_date, window.elapsed_days)
-    forecast_burn = kpis.forecast_burn_rate(month_to_date, window.elapsed_days, window.days_in_month)
-    recent = [aggregate.daily.get(day, ZERO) for day in window.trend.each_day()]
-    forecast_trend = forecast_period(
-        month_to_date, window.elapsed_days, window.remaining_days, recent, forecast_level
-    ).trend_total
+    month_end = outlook.forecast_period_end(aggregate.daily, window.month, window.as_of, forecast_level).trend_total
     week = kpis.Change(aggregate.spend(window.this_week.each_day()), aggregate.spend(window.previous_week.each_day()))
 
     budget, note = None, None
@@ -161,7 +158,7 @@ def build_weekly_report(
             note = f"budget is in {currency} but Cost Explorer reports {cost_currency}; not compared"
         else:
             plan = Budget(monthly_budget, currency)
-            budget = BudgetConsumption(plan, month_to_date / monthly_budget, forecast_burn / monthly_budget)
+            budget = BudgetConsumption(plan, month_to_date / monthly_budget, month_end.likely / monthly_budget)
 
     first_day = min(window.query_start, window.trend.first)
     shown_days = [d for d in sorted(aggregate.daily) if first_day <= d <= window.as_of]
@@ -171,7 +168,6 @@ def build_weekly_report(
         return {k: (t.month_to_date, t.this_week, t.previous_week) for k, t in totals.items()}
 
     top_accounts = tuple(kpis.top_with_other(windows(aggregate.accounts), top_n))
-    names = {r.name: aggregate.account_names[r.name] for r in top_accounts if r.name in aggregate.account_names}
     return WeeklyReport(
         report_id=report_id_for(window),
         stage=stage,
@@ -180,15 +176,15 @@ def build_weekly_report(
         generated_at=generated_at,
         month_to_date=month_to_date,
         daily_burn=burn,
-        forecast_burn_rate=forecast_burn,
-        forecast_trend=forecast_trend,
-        horizons=horizon_forecasts(recent, forecast_level),
+        forecast_month_end=month_end,
+        horizons=outlook.horizons(aggregate.daily, window.as_of, forecast_level),
         week_over_week=week,
         budget=budget,
         budget_note=note,
         daily=daily,
         top_services=tuple(kpis.top_with_other(windows(aggregate.services), top_n)),
         top_accounts=top_accounts,
-        account_names=names,
+        account_names=dict(aggregate.account_names),  # every account's: savings items name theirs too
+        has_cost_data=aggregate.has_cost_data,
         metric=aggregate.metric,
     )

@@ -9,12 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finops_guard.core.settings import PREFIX, ChatChannels, SettingsError, decimal_in, flag, iso_date
-from finops_guard.costs.breakdown import Breakdown, parse_breakdown
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, parse_metric
 from finops_guard.costs.teams import AttributionDimension, TeamConfigError, parse_dimension, parse_dimensions
+
+if TYPE_CHECKING:  # only the weekly report is given a breakdown: no other function loads its module
+    from finops_guard.costs.breakdown import Breakdown
 
 
 def _attribution(
@@ -147,7 +150,11 @@ def _metric_and_breakdown(metric_text: str | None, breakdown_text: str | None) -
     except ValueError as error:
         raise SettingsError(f"{PREFIX}COST_METRIC: {error}") from None
     try:
-        breakdown = parse_breakdown(breakdown_text) if breakdown_text else None
+        breakdown = None
+        if breakdown_text:
+            from finops_guard.costs.breakdown import parse_breakdown
+
+            breakdown = parse_breakdown(breakdown_text)
     except ValueError as error:
         raise SettingsError(f"{PREFIX}BREAKDOWN: {error}") from None
     return metric, breakdown

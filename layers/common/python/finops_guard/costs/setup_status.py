@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from finops_guard.core.delivery import put_webhook_command
+from finops_guard.core.formats import format_day
 from finops_guard.costs.attribution import AttributionSummary
 
 # AWS Cost Management user guide, "Detecting unusual spend with AWS Cost Anomaly Detection"
@@ -82,7 +83,7 @@ def _activate(key: str, month_start: date) -> str:
     status = json.dumps([{"TagKey": key, "Status": ACTIVE}], separators=(",", ":"))
     return (
         "Activate it in Billing and Cost Management > Cost allocation tags (management account), or: "
-        f"aws ce update-cost-allocation-tags-status --cost-allocation-tags-status '{status}'. "
+        f"`aws ce update-cost-allocation-tags-status --cost-allocation-tags-status '{status}'`. "
         f"It applies from activation on. {_backfill(month_start)}"
     )
 
@@ -92,7 +93,7 @@ def _backfill(month_start: date) -> str:
     # once every 24 hours): https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/cost-allocation-backfill.html
     return (
         "To attribute this month's spend too, backfill the activation (it can reach 12 months back): "
-        f"aws ce start-cost-allocation-tag-backfill --backfill-from {month_start.isoformat()}T00:00:00Z"
+        f"`aws ce start-cost-allocation-tag-backfill --backfill-from {month_start.isoformat()}T00:00:00Z`"
     )
 
 
@@ -104,9 +105,9 @@ def anomaly_learning_item(monitor_since: date | None, today: date) -> SetupItem 
     if today >= learned:
         return None
     return SetupItem(
-        f"Cost anomaly detection started on {monitor_since.isoformat()} and is still learning: its first alert"
+        f"Cost anomaly detection started on {format_day(monitor_since)} and is still learning: its first alert"
         f" can take {ANOMALY_FIRST_ALERT_HOURS} hours, and it flags a service only once it has"
-        f" {ANOMALY_LEARNING_DAYS} days of that service's history (from {learned.isoformat()} for services"
+        f" {ANOMALY_LEARNING_DAYS} days of that service's history (from {format_day(learned)} for services"
         " already in use).",
     )
 

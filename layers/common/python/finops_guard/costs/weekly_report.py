@@ -14,7 +14,6 @@ from finops_guard.core.periods import report_window
 from finops_guard.costs.aggregate import CostAggregate, aggregate_pages
 from finops_guard.costs.attribution import AttributionAggregate, aggregate_attribution, attribution_request
 from finops_guard.costs.breakdown import Breakdown, main_request
-from finops_guard.costs.cards.slack import slack_payload
 from finops_guard.costs.cards.teams import teams_payload
 from finops_guard.costs.record_types import CHARGE_KINDS, CREDIT, REFUND, TAX, Charges, charge_amounts, charges_request
 from finops_guard.costs.report import BudgetLine, WeeklyReport, build_weekly_report
@@ -178,6 +177,7 @@ def _team_messages(
             budgets=tuple(b for b in budgets if route.team in b.teams),
             savings=team_savings if savings else None,
             breakdown=report.breakdown,
+            account_names=report.account_names,  # the team's own request is not by account: name them from ours
         )
         secrets = dict(route.destinations())
         rendered = _render(settings, team_report, f"{base_id}/{suffix}", list(secrets))
@@ -222,13 +222,20 @@ def _report(
 def _render(
     settings: ReportSettings, report: WeeklyReport, base_id: str, channels: Sequence[str] | None = None
 ) -> list[ChatMessage]:
-    renderers = {"teams": teams_payload, "slack": slack_payload}
+    renderers = {"teams": teams_payload, "slack": _slack_payload}
     return [
         ChatMessage(
             f"{base_id}/{channel}", channel, KIND, renderers[channel](_seen_in(report, channel), settings.timezone)
         )
         for channel in (settings.chat_channels if channels is None else channels)
     ]
+
+
+def _slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
+    # Slack is optional (off by default): a deployment without it never loads its card code.
+    from finops_guard.costs.cards.slack import slack_payload
+
+    return slack_payload(report, timezone)
 
 
 def _seen_in(report: WeeklyReport, channel: str) -> WeeklyReport:

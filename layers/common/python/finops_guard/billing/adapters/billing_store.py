@@ -230,24 +230,28 @@ class BillingStore(AwsAdapter):
         }
 
     def _alert_upsert(self, alert: AlertChange, stamp: str) -> dict[str, Any]:
+        values = {
+            ":kind": _s(alert.kind),
+            ":open": _s("open"),
+            ":customer": _attr(alert.customer_id),
+            ":invoice": _attr(alert.invoice_id),
+            ":amount": _attr(alert.amount_minor),
+            ":currency": _attr(alert.currency),
+            ":detail": _attr(alert.detail),
+            ":now": _s(stamp),
+        }
+        named = ""
+        if alert.customer_name:  # an event without the name keeps the one an earlier event stored
+            named, values[":name"] = ", customer_name = :name", _s(alert.customer_name)
         return {
             "Update": {
                 "TableName": self.tables.alerts,
                 "Key": {"alert_id": _s(alert.alert_id)},
                 "UpdateExpression": "SET kind = :kind, #status = :open, customer_id = :customer,"
                 " invoice_id = :invoice, amount_minor = :amount, currency = :currency, detail = :detail,"
-                " opened_at = if_not_exists(opened_at, :now), updated_at = :now",
+                f" opened_at = if_not_exists(opened_at, :now), updated_at = :now{named}",
                 "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":kind": _s(alert.kind),
-                    ":open": _s("open"),
-                    ":customer": _attr(alert.customer_id),
-                    ":invoice": _attr(alert.invoice_id),
-                    ":amount": _attr(alert.amount_minor),
-                    ":currency": _attr(alert.currency),
-                    ":detail": _attr(alert.detail),
-                    ":now": _s(stamp),
-                },
+                "ExpressionAttributeValues": values,
             }
         }
 
@@ -353,6 +357,7 @@ class BillingStore(AwsAdapter):
                         "currency": _s(currency),
                         "detail": _attr({"month": month, "threshold_minor": limit_minor}),
                         "opened_at": _s(now.isoformat(timespec="seconds")),
+                        **({"customer_name": _s(effects.customer_name)} if effects.customer_name else {}),
                     },
                     ConditionExpression="attribute_not_exists(alert_id)",
                 )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
 from finops_guard.core.cards import adaptive_card, open_url, wrap
-from finops_guard.core.money import format_money, minor_units
+from finops_guard.core.formats import format_days, format_period, format_stamp
+from finops_guard.core.money import format_money, format_percent, minor_units
 
 TITLES = {
     "invoice_failed": "Payment failed",
@@ -15,6 +17,7 @@ TITLES = {
     "threshold_exceeded": "Billing threshold exceeded",
     "ledger_mismatch": "Ledger mismatch",
 }
+STRIPE_ALERT_TITLE = "Stripe usage alert"
 STRIPE_DASHBOARD = "https://dashboard.stripe.com"
 
 
@@ -25,23 +28,59 @@ def money_of(alert: dict[str, Any]) -> str | None:
     return format_money(Decimal(int(amount)).scaleb(-minor_units(currency)), currency)
 
 
-def facts(alert: dict[str, Any]) -> list[tuple[str, str]]:
+def customer_label(alert: dict[str, Any]) -> str:
+    """`Northwind Traders (cus_DemoNorthwind1)`: the name the dunning e-mails use, then the id."""
+    customer_id, name = alert.get("customer_id"), alert.get("customer_name")
+    if not customer_id:
+        return str(name or "unknown customer")
+    return f"{name} ({customer_id})" if name else str(customer_id)
+
+
+def _threshold(alert: dict[str, Any]) -> str | None:
+    """The monthly amount a ledger threshold alert crossed (`detail.threshold_minor`), formatted."""
+    limit, currency = (alert.get("detail") or {}).get("threshold_minor"), alert.get("currency")
+    if limit is None or not currency:
+        return None
+    return format_money(Decimal(int(limit)).scaleb(-minor_units(currency)), currency)
+
+
+def _is_stripe_alert(alert: dict[str, Any]) -> bool:
+    return (alert.get("detail") or {}).get("source") == "stripe billing.alert"
+
+
+def _usage(detail: dict[str, Any]) -> str | None:
+    """`120,000 API calls (alert at 102,680)`: the meter's value and the alert's threshold, when sent."""
+    usage, limit = detail.get("usage"), detail.get("usage_threshold")
+    if usage is None and limit is None:
+        return None
+    meter = f" {detail['meter']}" if detail.get("meter") else ""
+    said = f"{int(usage):,}{meter}" if usage is not None else "unknown"
+    return said + (f" (alert at {int(limit):,})" if limit is not None else "")
+
+
+def facts(alert: dict[str, Any], timezone: str = "UTC") -> list[tuple[str, str]]:
     if alert.get("kind") == "ledger_mismatch":
-        return _mismatch_facts(alert)
-    rows = [("Customer", str(alert.get("customer_id") or "unknown"))]
+        return _mismatch_facts(alert, timezone)
+    detail = alert.get("detail") or {}
+    rows = [("Customer", customer_label(alert))]
     if alert.get("invoice_id"):
         rows.append(("Invoice", str(alert["invoice_id"])))
-    amount = money_of(alert)
-    if amount:
+    amount, threshold = money_of(alert), _threshold(alert)
+    month = format_period(str(detail["month"])) if detail.get("month") else None
+    if amount and threshold:
+        rows.append((f"Billed in {month}" if month else "Billed this month", amount))
+        rows.append(("Threshold", f"{threshold} a month"))
+    elif amount:
         rows.append(("Amount", amount))
-    detail = alert.get("detail") or {}
     if detail.get("attempt_count"):
         rows.append(("Payment attempts", str(detail["attempt_count"])))
-    if detail.get("month"):
-        rows.append(("Month", str(detail["month"])))
+    if month and not threshold:
+        rows.append(("Month", month))
     if detail.get("title"):
         rows.append(("Stripe alert", str(detail["title"])))
-    rows.append(("Opened", str(alert.get("opened_at") or "")))
+    if (usage := _usage(detail)) is not None:
+        rows.append(("Usage", usage))
+    rows.append(("Opened", format_stamp(alert.get("opened_at"), timezone)))
     return rows
 
 
@@ -56,23 +95,36 @@ def _link(alert: dict[str, Any]) -> str:
 
 
 def title(alert: dict[str, Any]) -> str:
+    """The card's headline, with the number it is about: the amount, and for a threshold the threshold."""
     base = TITLES.get(str(alert.get("kind")), "Billing alert")
+    detail = alert.get("detail") or {}
     if alert.get("kind") == "ledger_mismatch":
-        detail = alert.get("detail") or {}
         count = int(detail.get("mismatch_count") or 0)
-        over = f" over {_percent(detail.get('variance_percent'))}" if detail.get("variance_percent") is not None else ""
+        limit = detail.get("variance_percent")
+        over = f" over {_threshold_percent(limit)}" if limit is not None else ""
         return f"{base}: {count} customer/currency pair{'' if count == 1 else 's'}{over}"
-    amount = money_of(alert)
-    return f"{base}: {alert.get('customer_id') or 'unknown customer'}" + (f" ({amount})" if amount else "")
+    customer, amount, threshold = customer_label(alert), money_of(alert), _threshold(alert)
+    if _is_stripe_alert(alert):
+        usage = _usage(detail)
+        return f"{STRIPE_ALERT_TITLE}: {customer} — {detail.get('title') or 'threshold reached'}" + (
+            f": {usage}" if usage else ""
+        )
+    if amount and threshold:
+        month = format_period(str(detail["month"])) if detail.get("month") else "this month"
+        return f"{base}: {customer} billed {amount} in {month}, over the {threshold} threshold"
+    return f"{base}: {customer}" + (f" — {amount}" if amount else "")
 
 
-def render_billing_alert(alert: dict[str, Any], channel: str) -> dict[str, Any]:
+def render_billing_alert(alert: dict[str, Any], channel: str, timezone: str = "UTC") -> dict[str, Any]:
+    """The finance channel's card for one billing alert; instants in `timezone`, the stage's."""
+    head = title(alert)
+    rows = facts(alert, timezone)
     if channel == "slack":
-        fields = [{"type": "mrkdwn", "text": f"*{t}*\n{v}"[:2000]} for t, v in facts(alert)]
+        fields = [{"type": "mrkdwn", "text": f"*{t}*\n{_escape(v)}"[:2000]} for t, v in rows]
         return {
-            "text": title(alert),
+            "text": head,
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": title(alert)[:150]}},
+                {"type": "header", "text": {"type": "plain_text", "text": head[:150]}},
                 {"type": "section", "fields": fields[:10]},
                 *_mismatch_blocks_slack(alert),
                 {"type": "actions", "elements": [
@@ -81,9 +133,9 @@ def render_billing_alert(alert: dict[str, Any], channel: str) -> dict[str, Any]:
             ],
         }  # fmt: skip
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "text": title(alert), "size": "Large", "weight": "Bolder", "wrap": True,
+        {"type": "TextBlock", "text": head, "size": "Large", "weight": "Bolder", "wrap": True,
          "color": "Attention"},
-        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts(alert)]},
+        {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in rows]},
         *_mismatch_blocks_teams(alert),
     ]  # fmt: skip
     return wrap(adaptive_card(body, [open_url("Open in Stripe", _link(alert))]))
@@ -97,22 +149,37 @@ def _minor(amount: Any, currency: str) -> str:
 
 
 def _percent(value: Any) -> str:
-    """A stored variance; rounded up so a mismatch never reads as within the threshold. None: infinite."""
+    """A stored variance (in percent) in the cards' percent style, rounded up so a mismatch never
+    reads as within the threshold. None: infinite (the ledger has it, Stripe says nothing was paid)."""
     if value is None:
         return "∞ %"
-    shown = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_UP).normalize()
-    return f"{shown:f} %"
+    return format_percent(Decimal(str(value)) / 100, rounding=ROUND_UP)
 
 
-def _mismatch_facts(alert: dict[str, Any]) -> list[tuple[str, str]]:
+def _threshold_percent(value: Any) -> str:
+    """The configured variance threshold, rounded toward zero: "over 1.0 %" stays true of 1.04 %."""
+    return format_percent(Decimal(str(value)) / 100)
+
+
+def _window(detail: dict[str, Any]) -> str | None:
+    """The days the reconciliation compared (stored as UTC instants): `2 Nov – 2 Dec 2026`."""
+    try:
+        first = date.fromisoformat(str(detail["window_start"])[:10])
+        last = date.fromisoformat(str(detail["window_end"])[:10])
+    except (KeyError, ValueError):
+        return None
+    return format_days(first, last)
+
+
+def _mismatch_facts(alert: dict[str, Any], timezone: str) -> list[tuple[str, str]]:
     detail = alert.get("detail") or {}
     rows = [("Mismatching pairs", str(int(detail.get("mismatch_count") or 0)))]
     if detail.get("variance_percent") is not None:
-        rows.append(("Threshold", f"variance > {_percent(detail['variance_percent'])}"))
+        rows.append(("Threshold", f"variance > {_threshold_percent(detail['variance_percent'])}"))
     rows.append(("Past-due invoices", str(int(detail.get("past_due_count") or 0))))
-    if detail.get("window_start") and detail.get("window_end"):
-        rows.append(("Invoices created", f"{str(detail['window_start'])[:10]} to {str(detail['window_end'])[:10]}"))
-    rows.append(("Opened", str(alert.get("opened_at") or "")))
+    if (window := _window(detail)) is not None:
+        rows.append(("Invoices created", f"{window} (UTC)"))
+    rows.append(("Opened", format_stamp(alert.get("opened_at"), timezone)))
     return rows
 
 
@@ -127,7 +194,7 @@ def _listed_pairs(alert: dict[str, Any]) -> list[tuple[str, list[str]]]:
             continue
         currency = str(pair.get("currency") or "USD")
         head = (
-            f"{pair.get('customer_id')} · {currency}: Stripe {_minor(pair.get('stripe_minor'), currency)}"
+            f"{customer_label(pair)} · {currency}: Stripe {_minor(pair.get('stripe_minor'), currency)}"
             f" vs ledger {_minor(pair.get('ledger_minor'), currency)} ({_percent(pair.get('variance_percent'))})"
         )
         lines = [

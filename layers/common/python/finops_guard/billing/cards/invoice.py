@@ -8,9 +8,14 @@ from finops_guard.billing.invoice_bot import IssuedInvoice
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 
 
+def customer_label(issued: IssuedInvoice) -> str:
+    """`Fabrikam Events (cus_DemoFabrikam01)`: the name on Stripe's invoice, then the id."""
+    return f"{issued.customer_name} ({issued.customer})" if issued.customer_name else issued.customer
+
+
 def _facts(issued: IssuedInvoice, requested_by: str) -> list[tuple[str, str]]:
     return [
-        ("Customer", issued.customer),
+        ("Customer", customer_label(issued)),
         ("Amount", issued.amount),
         ("Invoice", issued.number or issued.invoice_id),
         ("Description", issued.description),
@@ -20,11 +25,11 @@ def _facts(issued: IssuedInvoice, requested_by: str) -> list[tuple[str, str]]:
 
 
 def render_invoice_sent(issued: IssuedInvoice, channel: str, requested_by: str) -> dict[str, Any]:
-    title = f"Invoice sent: {issued.customer} ({issued.amount})"
+    title = f"Invoice sent: {customer_label(issued)} — {issued.amount}"
     links = [(label, url) for label, url in (("Open invoice", issued.hosted_invoice_url),
                                                ("Invoice PDF", issued.invoice_pdf)) if url]  # fmt: skip
     if channel == "slack":
-        fields = [{"type": "mrkdwn", "text": f"*{t}*\n{v}"[:2000]} for t, v in _facts(issued, requested_by)]
+        fields = [{"type": "mrkdwn", "text": f"*{t}*\n{_escape(v)}"[:2000]} for t, v in _facts(issued, requested_by)]
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
             {"type": "section", "fields": fields[:10]},
@@ -39,3 +44,8 @@ def render_invoice_sent(issued: IssuedInvoice, channel: str, requested_by: str) 
         {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in _facts(issued, requested_by)]},
     ]
     return wrap(adaptive_card(body, [open_url(label, url) for label, url in links]))
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters in names and descriptions must not turn into links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

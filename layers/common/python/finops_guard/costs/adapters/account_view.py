@@ -22,8 +22,9 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 
 
 def organisation_check(session: Any | None = None) -> bool | None:
-    """`reads_organisation` with clients of `session` (default: the function's own credentials).
-    Give it the session Cost Explorer is called with, e.g. one that assumed the payer's role."""
+    """`reads_organisation` with clients of `session` (default: the function's own credentials), which
+    must be the credentials Cost Explorer is called with. Not asked through the payer's role: reading the
+    payer is reading an organisation (costs/runtime.py), and that role holds cost reads only."""
     session = session or boto3.Session()
     # Organizations has one endpoint, in us-east-1, as Cost Explorer does.
     organizations = session.client("organizations", region_name="us-east-1", config=_CONFIG)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from finops_guard.core.cards import adaptive_card, open_url, wrap
-from finops_guard.core.money import format_money
+from finops_guard.core.formats import format_day, format_days
+from finops_guard.core.money import format_money, format_percent
 from finops_guard.costs.anomalies import Anomaly, Sighting
 from finops_guard.costs.cards import common
 
@@ -19,7 +21,7 @@ def _impact(anomaly: Anomaly, currency: str) -> str:
     money = format_money(anomaly.total_impact, currency, signed=True)
     if anomaly.impact_percentage is None:
         return money
-    return f"{money} ({anomaly.impact_percentage.quantize(Decimal('0.1'))} %)"
+    return f"{money} ({format_percent(anomaly.impact_percentage / 100)})"
 
 
 def _link(anomaly: Anomaly) -> str:
@@ -29,8 +31,22 @@ def _link(anomaly: Anomaly) -> str:
     return link if trusted or (parts.scheme == "https" and parts.hostname == "console.aws.amazon.com") else CONSOLE_URL
 
 
+def _date(text: str | None) -> date | None:
+    """An anomaly's start or end day (checked when parsed: `2026-11-14`, or that with a time)."""
+    return date.fromisoformat(text[:10]) if text else None
+
+
 def _day(text: str | None) -> str:
-    return (text or "?")[:10]
+    day = _date(text)
+    return format_day(day) if day else "?"
+
+
+def _dates(anomaly: Anomaly) -> str:
+    """`14–15 Nov 2026`; an anomaly still open has no end day yet: `since Sat 14 Nov 2026`."""
+    first, last = _date(anomaly.start_date), _date(anomaly.end_date)
+    if first is None:
+        return f"until {format_day(last)}" if last else "unknown"
+    return format_days(first, last) if last and last >= first else f"since {format_day(first)}"
 
 
 def title(sighting: Sighting, currency: str) -> str:
@@ -56,7 +72,7 @@ def facts(sighting: Sighting, currency: str) -> list[tuple[str, str]]:
                 f"{format_money(a.expected_spend, currency)} → {format_money(a.actual_spend, currency)}",
             )
         )
-    rows.append(("Dates", f"{_day(a.start_date)} – {_day(a.end_date)}"))
+    rows.append(("Dates", _dates(a)))
     if a.monitor_name:
         rows.append(("Monitor", a.monitor_name))
     return rows

@@ -6,13 +6,22 @@ from decimal import Decimal
 from typing import Any
 
 from finops_guard.core.cards import adaptive_card, open_url, wrap
-from finops_guard.core.money import format_money
+from finops_guard.core.formats import format_period
+from finops_guard.core.money import format_money, format_percent
+from finops_guard.costs import outlook
 from finops_guard.costs.budget_guard import HARD_LIMIT, BudgetStatus, Firing
 from finops_guard.costs.cards import charges, common
 
 
-def _pct(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.1'))} %"
+def _pct(consumption: Decimal) -> str:
+    """A consumption (already in percent of the amount, e.g. 104.0) in the cards' one percent style."""
+    return format_percent(consumption / 100)
+
+
+def threshold_text(threshold: Decimal) -> str:
+    """A configured threshold (percent of the amount) in the same style: rounded toward zero, so
+    "crossed 87 %" stays true of a 87.5 % threshold."""
+    return format_percent(threshold / 100)
 
 
 def headline(firing: Firing) -> str:
@@ -20,7 +29,7 @@ def headline(firing: Firing) -> str:
     if firing.kind == HARD_LIMIT:
         return f"Budget exceeded: {budget.name} is over 100 % of its amount"
     what = "actual spend" if firing.kind == "actual" else "forecast"
-    return f"Budget alert: {budget.name} — {what} crossed {firing.threshold} %"
+    return f"Budget alert: {budget.name} — {what} crossed {threshold_text(firing.threshold)}"
 
 
 def runway_text(status: BudgetStatus) -> str:
@@ -39,25 +48,25 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
     status = firing.status
     budget, c = status.budget, status.currency
     band = status.forecast.trend_total
-    level = int(band.level * 100)
     rows = [
-        ("Scope", budget.describe_scope()),
+        ("Scope", budget.describe_scope(status.account_names)),
         (
             "Period",
-            f"{budget.period} {status.period.key} (day {status.period.elapsed_days} of {status.period.days.days})",
+            f"{format_period(status.period.key)} (day {status.period.elapsed_days} of {status.period.days.days})",
         ),
         ("Budget", format_money(budget.amount, budget.currency)),
         ("Actual", f"{format_money(status.actual, c)} ({_pct(status.consumption('actual'))})"),
         (
-            "Forecast period end",
-            f"{format_money(band.likely, c)} likely ({_pct(status.consumption('forecasted'))}); "
-            f"{level} % band: best {format_money(band.best, c)}, worst {format_money(band.worst, c)}",
+            f"Forecast period end ({outlook.METHOD})",
+            f"{format_money(band.likely, c)} likely ({_pct(status.consumption('forecasted'))});"
+            f" {format_percent(band.level)} band: best {format_money(band.best, c)},"
+            f" worst {format_money(band.worst, c)}",
         ),
-        ("Burn-rate projection", format_money(status.forecast.burn_rate_total, c)),
+        ("Daily burn", f"{format_money(status.forecast.burn_rate, c)} / day"),
         ("Runway", runway_text(status)),
     ]
     if len(firing.thresholds) > 1:
-        rows.append(("Also crossed", ", ".join(f"{t} %" for t in firing.thresholds[:-1])))
+        rows.append(("Also crossed", ", ".join(threshold_text(t) for t in firing.thresholds[:-1])))
     if budget.owner:
         rows.append(("Owner", budget.owner))
     rows.append(charges.budget_fact(status))
@@ -65,14 +74,20 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
 
 
 def contributor_rows(status: BudgetStatus) -> list[tuple[str, str]]:
-    return [(common.short(name), format_money(amount, status.currency)) for name, amount in status.contributors]
+    """(name, spend this period); an account by its name, then its id."""
+    by_account = status.contributor_label == "account"
+    return [
+        (common.named(status.account_names.get(name), name, 40) if by_account else common.short(name),
+         format_money(amount, status.currency))
+        for name, amount in status.contributors
+    ]  # fmt: skip
 
 
 def teams_alert(firing: Firing, timezone: str) -> dict[str, Any]:
     status = firing.status
     kind = "actual" if firing.kind in ("actual", HARD_LIMIT) else "forecasted"
     consumption = status.consumption(kind)
-    value = int(consumption.to_integral_value())
+    value = common.percent_points(consumption / 100)
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -177,7 +192,7 @@ def _digest_rows(firings: list[Firing]) -> list[tuple[str, str]]:
             (
                 common.short(status.budget.name, 40),
                 f"{kind} {_pct(consumption)} of {format_money(status.budget.amount, status.budget.currency)}"
-                f" (crossed {firing.threshold} %) · {status.budget.describe_scope()}",
+                f" (crossed {threshold_text(firing.threshold)}) · {status.budget.describe_scope(status.account_names)}",
             )
         )
     if len(firings) > DIGEST_ROWS:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from finops_guard.core.cards import adaptive_card, open_url, wrap
+from finops_guard.core.formats import format_instant, format_month
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.costs.cards import charges
 from finops_guard.costs.cards.common import short
@@ -47,9 +47,10 @@ def _notes(chargebacks: list[Chargeback], complete: bool) -> list[str]:
     if not complete:
         notes.append("Provisional: the month's last UTC cost day had not ended when this ran.")
     if any(cb.estimated for cb in chargebacks):
+        month = chargebacks[0].month
         notes.append(
             "Cost Explorer still marks this month as estimated until AWS finalises the invoice;"
-            " run `finops-guard chargeback run --month` again then (the bucket keeps every version)."
+            f" run `finops-guard chargeback run --month {month}` again then (the bucket keeps every version)."
         )
     return notes
 
@@ -59,9 +60,11 @@ def render_chargeback(
 ) -> dict[str, Any]:
     """`published`: (chargeback, download URL) per dimension, all for one month."""
     month = published[0][0].month
-    title = f"Chargeback {month.first:%B %Y}"
-    until = f"{expires_at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} {timezone}"
-    expiry = f"Links expire {until}; `finops-guard chargeback link --month {month}` makes new ones."
+    title = f"Chargeback {format_month(month.first)}"
+    expiry = (
+        f"Links expire {format_instant(expires_at, timezone)};"
+        f" `finops-guard chargeback link --month {month}` makes new ones."
+    )
     notes = _notes([cb for cb, _ in published], complete)
     if channel == "slack":
         blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]

@@ -50,7 +50,9 @@ def charges_text(charges: Charges) -> str:
 
 def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
     """The weekly (and team) card's facts: its cost metric and, month to date, usage, credits,
-    refunds, tax and net."""
+    refunds, tax and net. None without cost data: the card says there is none, not that it is zero."""
+    if not report.has_cost_data:
+        return []
     facts = [(METRIC_TITLE, f"{metric_text(report.metric)}, usage only in the figures above")]
     if report.charges is not None:
         month_word = "month total" if report.window.month_complete else "month-to-date"
@@ -59,8 +61,11 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
 
 
 def breakdown_heading(report: WeeklyReport) -> str:
-    """`Top regions (MTD · week over week)`; linked accounts by default."""
-    return f"{report.breakdown.heading} (MTD · week over week)"
+    """`Top regions (MTD · week over week)`, worded as every ranked heading (early in the month the
+    lines also say the last 7 days); linked accounts by default."""
+    from finops_guard.costs.cards.common import ranked_heading  # common imports this module
+
+    return ranked_heading(report.breakdown.heading, report)
 
 
 def budget_fact(status: BudgetStatus) -> tuple[str, str]:

@@ -7,6 +7,7 @@ no commitment KPI), so a deployment without savings data sends the card it alway
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from finops_guard.costs.savings import (
     ROI_WINDOW_DAYS,
     STATUSES,
     CommitmentKpi,
+    Recommendation,
     RoiLine,
     SavingsSummary,
 )
@@ -33,6 +35,18 @@ def amounts(by_currency: dict[str, Decimal], currency: str) -> str:
     if not by_currency:
         return format_money(Decimal(0), currency)
     return " + ".join(format_money(by_currency[c], c) for c in sorted(by_currency))
+
+
+def item_label(rec: Recommendation, account_names: Mapping[str, str]) -> str:
+    """Names before ids: `prod-platform (111111111111)` for an account-wide item (a Savings Plans
+    purchase), `etl-worker (i-0776…) · prod-data` for a resource with a Name tag, else
+    `i-07766554433221100 · prod-data`; the account name is Cost Explorer's (the weekly report's own answer)."""
+    account = account_names.get(rec.account_id)
+    if rec.resource_label == rec.account_id:
+        return f"{short(account, 32)} ({rec.account_id})" if account else f"account {rec.account_id}"
+    name = rec.tag("Name")
+    label = f"{short(name, 32)} ({short(rec.resource_label, 24)})" if name else short(rec.resource_label, 40)
+    return f"{label} · {short(account, 32)}" if account else label
 
 
 def _items(n: int) -> str:
@@ -60,8 +74,12 @@ def commitment_text(kpi: CommitmentKpi) -> str:
     return " · ".join(parts)
 
 
-def rows(summary: SavingsSummary, currency: str) -> list[tuple[str, str]]:
-    """(title, value) pairs in reading order; empty when the summary has nothing to show."""
+def rows(
+    summary: SavingsSummary, currency: str, account_names: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """(title, value) pairs in reading order; empty when the summary has nothing to show.
+    `account_names`: account id -> name, as the weekly report's Cost Explorer answer gave them."""
+    names = account_names or {}
     if not summary.has_content:
         return []
     out = [
@@ -73,7 +91,7 @@ def rows(summary: SavingsSummary, currency: str) -> list[tuple[str, str]]:
     ]
     for rank, rec in enumerate(summary.top, 1):
         out.append((
-            f"{rank}. {short(rec.resource_label, 40)}",
+            f"{rank}. {item_label(rec, names)}",
             f"{format_money(rec.estimated_monthly_savings, rec.currency)} / month · {rec.summary}"
             f" · {rec.effort_label} effort",
         ))  # fmt: skip
@@ -88,7 +106,7 @@ def rows(summary: SavingsSummary, currency: str) -> list[tuple[str, str]]:
         if summary.measuring:
             realised += f" · {_items(summary.measuring)} measuring"
         out.append(("Realised this month", realised))
-        out += [(f"ROI: {short(line.rec.resource_label, 40)}", roi_text(line)) for line in summary.roi_lines]
+        out += [(f"ROI: {item_label(line.rec, names)}", roi_text(line)) for line in summary.roi_lines]
     if summary.commitment is not None:
         out.append(("Savings Plans, month-to-date", commitment_text(summary.commitment)))
     counts = " · ".join(f"{status.replace('-', ' ')} {summary.count(status)}" for status in STATUSES
@@ -98,9 +116,11 @@ def rows(summary: SavingsSummary, currency: str) -> list[tuple[str, str]]:
     return out
 
 
-def teams_section(summary: SavingsSummary, currency: str) -> list[dict[str, Any]]:
+def teams_section(
+    summary: SavingsSummary, currency: str, account_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Adaptive Card elements: a heading and one FactSet; [] when there is nothing to show."""
-    pairs = rows(summary, currency)
+    pairs = rows(summary, currency, account_names)
     if not pairs:
         return []
     return [
@@ -115,9 +135,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_section(summary: SavingsSummary) -> list[dict[str, Any]]:
+def slack_section(summary: SavingsSummary, account_names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Block Kit: one mrkdwn section (clipped to Slack's 3,000 characters); [] when nothing to show."""
-    pairs = rows(summary, summary.currency)
+    pairs = rows(summary, summary.currency, account_names)
     if not pairs:
         return []
     lines = "\n".join(f"• *{_escape(t)}*: {_escape(v)}" for t, v in pairs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.core.money import format_money
+from finops_guard.costs import outlook
 from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
@@ -44,23 +45,15 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
     if note:
         blocks.append(_context(f":warning: {note}"))
     blocks.append({"type": "divider"})
-    services = "\n".join(f"• {_escape(common.short(s.name))}: {common.ranked_line(s, c)}" for s in report.top_services)
-    accounts = "\n".join(
-        f"• {_escape(common.account_label(report, a.name))}: {common.ranked_line(a, c)}" for a in report.top_accounts
-    )
-    blocks.append(_section(f"*Top services (MTD · week over week)*\n{services or 'no spend'}"))
-    if report.top_accounts or report.scope is None:
-        blocks.append(_section(f"*{charges.breakdown_heading(report)}*\n{accounts or 'no spend'}"))
-    for attribution in report.attribution:
-        rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c))
-        blocks.append(_section(f"*{_escape(common.attribution_heading(attribution))}*\n{rows}"))
+    if report.has_cost_data:
+        blocks += _spend_sections(report, c)
     if report.budgets:
         lines = "\n".join(f"• {_escape(name)}: {_escape(state)}" for name, state in common.budget_rows(report))
         blocks.append(_section(f"*Budgets ({len(report.budgets)}), most consumed first*\n{lines}"))
     if report.savings is not None:
         from finops_guard.costs.cards.savings import slack_section
 
-        blocks += slack_section(report.savings)
+        blocks += slack_section(report.savings, report.account_names)
     if report.setup:
         lines = "\n".join(
             f"• {_escape(item.text)}" + (f"\n   ↳ {_escape(item.fix)}" if item.fix else "") for item in report.setup
@@ -78,8 +71,33 @@ def slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
             ],
         }
     )
-    summary = (
+    return {"text": _summary(report), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _summary(report: WeeklyReport) -> str:
+    """The notification text: the two figures a reader wants first, named as the card names them."""
+    c = report.currency
+    if not report.has_cost_data:
+        return f"{common.title(report)}: {common.NO_COST_DATA.split(':')[0]}"
+    return (
         f"{common.title(report)}: month-to-date {format_money(report.month_to_date, c)}, "
-        f"forecast {format_money(report.forecast_burn_rate, c)}"
+        f"forecast month-end {format_money(report.forecast_month_end.likely, c)} ({outlook.METHOD})"
     )
-    return {"text": summary, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _spend_sections(report: WeeklyReport, c: str) -> list[dict[str, Any]]:
+    early = common.early_in_month(report)
+    services = "\n".join(
+        f"• {_escape(common.short(s.name))}: {common.ranked_line(s, c, early=early)}" for s in report.top_services
+    )
+    accounts = "\n".join(
+        f"• {_escape(common.account_label(report, a.name))}: {common.ranked_line(a, c, early=early)}"
+        for a in report.top_accounts
+    )
+    blocks = [_section(f"*{common.ranked_heading('Top services', report)}*\n{services or 'no spend'}")]
+    if report.top_accounts or report.scope is None:
+        blocks.append(_section(f"*{charges.breakdown_heading(report)}*\n{accounts or 'no spend'}"))
+    for attribution in report.attribution:
+        rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c, early=early))
+        blocks.append(_section(f"*{_escape(common.attribution_heading(attribution, report))}*\n{rows}"))
+    return blocks

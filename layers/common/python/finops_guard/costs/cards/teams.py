@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.core.cards import MAX_PAYLOAD_BYTES, adaptive_card, chart_number, open_url, payload_bytes, wrap
-from finops_guard.core.money import format_money
+from finops_guard.core.formats import format_axis_day
+from finops_guard.core.money import format_money, format_percent
 from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
@@ -36,7 +37,10 @@ def _header(report: WeeklyReport, timezone: str) -> list[dict[str, Any]]:
 
 def _daily_chart(report: WeeklyReport) -> dict[str, Any]:
     c = report.currency
-    values = [{"x": f"{d.day:%m-%d}{'*' if d.estimated else ''}", "y": chart_number(d.amount, c)} for d in report.daily]
+    values = [
+        {"x": f"{format_axis_day(d.day)}{'*' if d.estimated else ''}", "y": chart_number(d.amount, c)}
+        for d in report.daily
+    ]
     peak = max(report.daily, key=lambda d: d.amount)
     return {
         "type": "Chart.Line",
@@ -71,10 +75,11 @@ def _budget_gauge(report: WeeklyReport) -> dict[str, Any] | None:
     b = report.budget
     forecast = common.percent_points(b.forecast)
     budget_text = format_money(b.budget.amount, b.budget.currency)
+    said = f"{format_money(report.forecast_month_end.likely, report.currency)} ({format_percent(b.forecast)})"
     return {
         "type": "Chart.Gauge",
         "title": "Monthly budget: forecast consumption",
-        "subLabel": f"forecast {forecast} % of {budget_text}",
+        "subLabel": f"forecast {said} of {budget_text}",
         "min": 0,
         "max": 100,
         "value": max(0, min(forecast, 100)),
@@ -84,7 +89,7 @@ def _budget_gauge(report: WeeklyReport) -> dict[str, Any] | None:
             {"from": 75, "to": 90, "color": "warning", "legend": "watch"},
             {"from": 90, "to": 100, "color": "attention", "legend": "at risk"},
         ],
-        "fallback": _text(f"Budget: forecast {forecast} % of {budget_text}."),
+        "fallback": _text(f"Budget: forecast {said} of {budget_text}."),
     }
 
 
@@ -94,8 +99,24 @@ def _ranked_section(heading: str, rows: list[tuple[str, str]]) -> list[dict[str,
 
 def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool = True) -> dict[str, Any]:
     c = report.currency
+    early = common.early_in_month(report)
     body: list[dict[str, Any]] = _header(report, timezone)
     body.append(_facts(common.kpi_facts(report)))
+    if report.has_cost_data:
+        body += _spend_sections(report, c, early, include_daily_chart=include_daily_chart)
+    if report.budgets:
+        body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
+    if report.savings is not None:
+        from finops_guard.costs.cards.savings import teams_section
+
+        body += teams_section(report.savings, c, report.account_names)
+    if report.setup:
+        body += _setup_section(report)
+    return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
+
+
+def _spend_sections(report: WeeklyReport, c: str, early: bool, *, include_daily_chart: bool) -> list[dict[str, Any]]:
+    body = []
     gauge = _budget_gauge(report)
     if gauge:
         body.append(gauge)
@@ -104,25 +125,22 @@ def build_card(report: WeeklyReport, timezone: str, *, include_daily_chart: bool
     if report.top_services:
         body.append(_services_chart(report))
     body += _ranked_section(
-        "Top services (MTD · week over week)",
-        [(common.short(s.name), common.ranked_line(s, c)) for s in report.top_services],
+        common.ranked_heading("Top services", report),
+        [(common.short(s.name), common.ranked_line(s, c, early=early)) for s in report.top_services],
     )
     if report.top_accounts or report.scope is None:
         body += _ranked_section(
             charges.breakdown_heading(report),
-            [(common.account_label(report, a.name), common.ranked_line(a, c)) for a in report.top_accounts],
+            [
+                (common.account_label(report, a.name), common.ranked_line(a, c, early=early))
+                for a in report.top_accounts
+            ],
         )
     for summary in report.attribution:
-        body += _ranked_section(common.attribution_heading(summary), common.attribution_rows(summary, c))
-    if report.budgets:
-        body += _ranked_section(f"Budgets ({len(report.budgets)}), most consumed first", common.budget_rows(report))
-    if report.savings is not None:
-        from finops_guard.costs.cards.savings import teams_section
-
-        body += teams_section(report.savings, c)
-    if report.setup:
-        body += _setup_section(report)
-    return adaptive_card(body, [open_url("Open Cost Explorer", common.COST_EXPLORER_URL)])
+        body += _ranked_section(
+            common.attribution_heading(summary, report), common.attribution_rows(summary, c, early=early)
+        )
+    return body
 
 
 def _setup_section(report: WeeklyReport) -> list[dict[str, Any]]:
