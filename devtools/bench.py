@@ -5,7 +5,9 @@
   (devtools/bench_lambda.py); target: every function <= 1.5 x boto3, the weekly report and the
   Stripe webhook <= 1.3 x; the checkout's figure (this interpreter, its bytecode cache) beside it;
 - Cost Explorer requests per report for a single-account organisation on the embedded AWS;
-  target: 1 (and how many pages a large organisation costs, following NextPageToken);
+  target: 2 without attribution (usage, then the month's credits, refunds and tax; with attribution
+  dimensions those ride on the main request), and how many pages a large organisation costs,
+  following NextPageToken; then per report and option of issue 19 (devtools/bench_requests.py);
 - Teams payload bytes for a small and a 1,000-account x 300-service organisation; target <= 28 KB;
 - the budget guard, anomaly forwarding, the Stripe webhook, the daily reconciliation and the
   deployment's own monthly bill (devtools/bench_*.py, devtools/selfcost/);
@@ -401,10 +403,15 @@ def _run(smoke: bool, early: dict[str, subprocess.Popen[str]]) -> int:
     print(f"  weekly report handler             {handler_ms:7.1f} ms   = {handler_ms / boto3_ms:.2f} x boto3")
 
     single, org, org_pages = bench_cost_explorer_requests()
-    correct &= single == 1 and org == org_pages
-    print("Cost Explorer GetCostAndUsage requests per report (counted on the embedded AWS):")
-    print(f"  single account, data fits one page  {single}   (target 1)")
-    print(f"  4 accounts, 500 groups per page      {org}   (= {org_pages} pages, NextPageToken followed)")
+    correct &= single == 2 and org == org_pages + 1
+    print("Cost Explorer GetCostAndUsage requests per report (counted on the embedded AWS, no attribution):")
+    print(f"  single account, data fits one page  {single}   (target 2: usage, then credits, refunds and tax)")
+    print(f"  4 accounts, 500 groups per page      {org}   (= {org_pages} pages, NextPageToken followed, + 1)")
+    from devtools.bench_requests import allowed, report_lines, request_counts
+
+    counts_by_option = request_counts()
+    correct &= all(allowed(c) for c in counts_by_option)
+    print("\n".join(report_lines(counts_by_option)))
 
     print("Teams payload bytes (14 cost days, synthetic data streamed through the aggregation):")
     for label, size, groups, seconds, peak_mb in bench_payloads(sizes.large_org):

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
 from finops_guard.core.money import ISO_4217
+from finops_guard.costs.breakdown import BREAKDOWN_NAMES, parse_breakdown
+from finops_guard.costs.cost_metric import METRIC_NAMES, parse_metric
 from finops_guard.costs.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
 
 # Defaults mirror the "context" block of cdk.json (a test keeps the two in step).
@@ -86,6 +88,19 @@ DEFAULTS: dict[str, Any] = {
     "toolingRegion": None,
     "payerAnomalyMonitorArns": [],
 }
+
+# --- Cost numbers (issue 19): the metric every cost function reads, the weekly card's second breakdown ---
+COST_NUMBER_DEFAULTS: dict[str, Any] = {
+    "costMetric": "UnblendedCost",
+    # null (or absent): decided at run time, LINKED_ACCOUNT when Cost Explorer sees an organisation (the
+    # management account, or its role), REGION for a single account.
+    "breakdown": None,
+}
+DEFAULTS.update(COST_NUMBER_DEFAULTS)
+# The functions that read Cost Explorer amounts get FINOPSGUARD_COST_METRIC; the anomaly forwarder reads
+# Cost Anomaly Detection's impact, which has no metric to choose.
+COST_METRIC_FUNCTIONS = ("weekly-report", "budget-guard", "chargeback", "savings-refresh")
+# --- end of cost numbers ---
 
 # One list of currencies for synth-time and run-time validation.
 ISO_4217_CURRENCIES = ISO_4217
@@ -243,6 +258,9 @@ class FinOpsGuardConfig:
     tooling_account_id: str | None = None  # where the cost stacks run: set exactly when payer_access is
     tooling_region: str | None = None
     payer_anomaly_monitor_arns: tuple[str, ...] = ()  # the payer's monitors PayerAccess subscribes
+    # --- cost numbers (issue 19) ---
+    cost_metric: str = "UnblendedCost"  # Cost Explorer's metric name, canonical spelling
+    breakdown: str | None = None  # None: organisation or single account decides at run time
 
     @property
     def payer_role_name(self) -> str:
@@ -282,6 +300,16 @@ class FinOpsGuardConfig:
     def attribution_dimensions_text(self) -> str:
         """The attribution dimensions as the functions read them, e.g. ``tag:Team,tag:CostCenter``."""
         return ",".join(self.attribution_dimensions)
+
+    def cost_metric_environment(self) -> dict[str, str]:
+        """The metric every function reading Cost Explorer amounts uses (COST_METRIC_FUNCTIONS)."""
+        return {"FINOPSGUARD_COST_METRIC": self.cost_metric}
+
+    def breakdown_environment(self) -> dict[str, str]:
+        """The weekly report's breakdown when chosen; absent, a function reading the payer's costs counts
+        as an organisation's, and one reading its own account's asks (organizations:DescribeOrganization,
+        see infra/costs/cost_reports.py)."""
+        return {"FINOPSGUARD_BREAKDOWN": self.breakdown} if self.breakdown else {}
 
     def report_environment(self) -> dict[str, str]:
         """Stage, schedule time zone and currency: what every chat-posting function renders with."""
@@ -338,8 +366,31 @@ class FinOpsGuardConfig:
             savings_plans_kpi=_bool("savingsPlansKpi", value("savingsPlansKpi")),
             savings_schedule=_schedule_expression("savingsSchedule", value("savingsSchedule")),
             dashboard=_bool("dashboard", value("dashboard")),
+            **_cost_number_settings(value),
             **_payer_settings(value),
         )
+
+
+def _cost_number_settings(value: Any) -> dict[str, Any]:
+    """costMetric (Cost Explorer's spelling, any case) and breakdown (null, "" or "auto": decided at run time)."""
+    metric_raw, breakdown_raw = value("costMetric"), value("breakdown")
+    try:
+        metric = parse_metric(_string("costMetric", metric_raw)).value
+    except ValueError:
+        raise ConfigError(
+            "costMetric", metric_raw, f"is not a cost metric; use one of {', '.join(METRIC_NAMES)}"
+        ) from None
+    breakdown = None
+    if not (
+        breakdown_raw is None or (isinstance(breakdown_raw, str) and breakdown_raw.strip().lower() in {*_NULLS, "auto"})
+    ):
+        try:
+            breakdown = parse_breakdown(_string("breakdown", breakdown_raw)).value
+        except ValueError:
+            raise ConfigError(
+                "breakdown", breakdown_raw, f"is not a breakdown; use one of {', '.join(BREAKDOWN_NAMES)}, or null"
+            ) from None
+    return {"cost_metric": metric, "breakdown": breakdown}
 
 
 def _billing_ops_settings(value: Any, steps: tuple[DunningStep, ...]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         routing=runtime.routing(settings),
         timezone=settings.timezone,
         level=settings.forecast_interval,
+        metric=settings.cost_metric,
     )
     # The dashboard's per-budget consumption (actual spend, percent of the amount).
     consumption = {

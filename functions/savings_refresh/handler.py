@@ -39,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             store=runtime.recommendations_table(config.require("recommendations_table")),
             routing=runtime.routing(config),
             costs=costs if isinstance(costs, CostExplorerSource) else None,  # no ROI on synthetic data
+            metric=config.cost_metric,
         )
     finally:
         # Dashboard-only, and usually zero: sent only when KPI metrics are on and the value is not (a

@@ -50,6 +50,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             commitment=savings.commitment,
             tags=tags,
             unready_channels=chat.unready,
+            breakdown=runtime.report_breakdown(settings),
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))

@@ -182,6 +182,7 @@ class Attribution(Construct):
             "FINOPSGUARD_CHARGEBACK_BUCKET": self.chargeback_bucket.bucket_name,
             "FINOPSGUARD_CHARGEBACK_UNALLOCATED": config.chargeback_unallocated,
             "FINOPSGUARD_CHARGEBACK_LINK_EXPIRY_MINUTES": str(config.chargeback_link_expiry_minutes),
+            **config.cost_metric_environment(),
         }
         if config.team_dimension is not None:
             environment["FINOPSGUARD_TEAM_DIMENSION"] = config.team_dimension

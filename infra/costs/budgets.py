@@ -111,6 +111,7 @@ class Budgets(Construct):
             "FINOPSGUARD_ALERT_TOPIC_ARN": self.finance_alerts.topic.topic_arn,
             "FINOPSGUARD_EVENT_BUS_NAME": EVENT_BUS_NAME,
             "FINOPSGUARD_FORECAST_INTERVAL": config.forecast_interval,
+            **config.cost_metric_environment(),
         }
 
     def _add_budget_guard(self, layers: Layers, paging: Paging) -> MonitoredFunction:

@@ -122,6 +122,7 @@ class Savings(Construct):
                 environment={
                     **self.config.report_environment(),
                     "FINOPSGUARD_RECOMMENDATIONS_TABLE": self.recommendations_table.table_name,
+                    **self.config.cost_metric_environment(),
                 },
                 layers=[layers.common, layers.report_deps],
                 paging=paging,

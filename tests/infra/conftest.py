@@ -80,6 +80,8 @@ FULL_CONTEXT = {
     "savingsRecommendations": "true",
     "savingsPlansKpi": "true",
     "savingsSchedule": "cron(0 4 * * ? *)",
+    "costMetric": "netamortizedcost",  # any case; the functions get Cost Explorer's spelling
+    "breakdown": "usage_type",
 }
 
 

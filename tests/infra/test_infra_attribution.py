@@ -358,6 +358,7 @@ def test_chargeback_environment_is_exactly_the_documented_settings(full_synth: S
         "FINOPSGUARD_CHARGEBACK_BUCKET": ref(chargeback_bucket_id(full_synth)),
         "FINOPSGUARD_CHARGEBACK_UNALLOCATED": "separate",
         "FINOPSGUARD_CHARGEBACK_LINK_EXPIRY_MINUTES": "120",
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "POWERTOOLS_SERVICE_NAME": "chargeback",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -146,6 +146,7 @@ def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth:
         "FINOPSGUARD_ALERT_TOPIC_ARN": ref(topic_id_of(full_synth, "finance-alerts")),
         "FINOPSGUARD_EVENT_BUS_NAME": "default",
         "FINOPSGUARD_FORECAST_INTERVAL": "0.9",
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),

@@ -53,8 +53,10 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "s3" and "Bucket" in params and "Key" in params:
         return [(f"s3:{operation}", f"object:{params['Bucket']}/{params['Key']}")]
     if service != "dynamodb":
+        # sts:GetCallerIdentity is not listed: it needs no permission (and no policy can deny it).
         prefixes = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce", "s3": "s3",
-                    "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub"}  # fmt: skip
+                    "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub",
+                    "organizations": "organizations"}  # fmt: skip
         prefix = prefixes.get(service)
         return [(f"{prefix}:{operation}", "")] if prefix else []
     if operation in ("BatchGetItem", "BatchWriteItem"):
@@ -335,6 +337,7 @@ def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Syn
 
     calls, aws, setenv = recorder
     chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_BREAKDOWN", "USAGE_TYPE")  # as full_synth's context chooses it
     setenv("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "tag:Team")
     setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
     answer = cost_allocation_tags({"Team": "Inactive"})
@@ -345,6 +348,32 @@ def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Syn
         )
     assert len(stub.requests) == 1 and ("ce:ListCostAllocationTags", "") in calls
     assert missing_grants(full_synth, "weekly-report", calls) == []
+
+
+def test_weekly_report_role_allows_the_organisation_check_of_an_undecided_breakdown(
+    default_synth: Synth, recorder, chat
+) -> None:
+    """Without `breakdown` in context the report asks Organizations whether Cost Explorer sees an
+    organisation (moto: no organisation, so REGION), once per container; its role must allow it, and
+    a role without that grant is caught."""
+    from finops_guard.costs import runtime
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
+    runtime._reads_organisation.cache_clear()
+    calls.clear()
+    try:
+        load_handler("weekly_report").lambda_handler({"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam"))
+        assert runtime._reads_organisation() is False
+    finally:
+        runtime._reads_organisation.cache_clear()
+    assert ("organizations:DescribeOrganization", "") in calls
+    assert missing_grants(default_synth, "weekly-report", calls) == []
+    broken = without_actions(default_synth, "weekly-report", {"organizations:DescribeOrganization"})
+    assert missing_grants(broken, "weekly-report", calls) == [("organizations:DescribeOrganization", "")]
 
 
 def test_anomaly_and_notifier_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
@@ -737,6 +766,7 @@ def test_weekly_report_role_allows_the_savings_section_and_savings_plans_kpi_cal
 
     calls, aws, setenv = recorder
     chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_BREAKDOWN", "USAGE_TYPE")  # as full_synth's context chooses it
     table = aws.create_recommendations_table("iam")
     store = RecommendationsTable(table, aws.client("dynamodb"))
     for item in hub_page("page1")["items"]:

@@ -209,6 +209,7 @@ def test_refresh_environment_is_exactly_the_documented_settings(full_synth: Synt
         "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_RECOMMENDATIONS_TABLE": ref(table_id_of(full_synth, "recommendations")),
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),

@@ -362,6 +362,8 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
         "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's table, by its fixed name
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
+        "FINOPSGUARD_BREAKDOWN": "USAGE_TYPE",  # the weekly report only: only its card has a breakdown
         "FINOPSGUARD_BUDGETS_TABLE": ref(table_id_of(full_synth, "budgets")),
         "FINOPSGUARD_BUDGET_ALERTS_TABLE": ref(table_id_of(full_synth, "budget-alerts")),
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",

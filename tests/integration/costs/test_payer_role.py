@@ -19,6 +19,8 @@ import pytest
 from finops_guard.costs import runtime
 from finops_guard.costs.adapters import payer_account
 from finops_guard.costs.adapters.cost_explorer import CostExplorerSource
+from finops_guard.costs.breakdown import Breakdown, main_request
+from finops_guard.costs.cost_metric import DEFAULT_METRIC
 from finops_guard.costs.mock_data import synthetic_pages
 
 from tests.integration.conftest import FIRED_AT, Deployment
@@ -157,7 +159,8 @@ def test_the_weekly_report_reads_the_payers_costs_with_the_assumed_session_only(
 
     result = deployed.invoke()
 
-    assert len(pages) > 2 and result["cost_explorer_requests"] == len(pages) == len(payer.ce_signers)
+    # The seeded pages, then the month's credits, refunds and tax (no attribution dimensions here).
+    assert len(pages) > 2 and result["cost_explorer_requests"] == len(pages) + 1 == len(payer.ce_signers)
     assert Decimal(result["month_to_date"]) == total(pages)  # the payer's costs: the tooling account has none
     assert [request for request, _ in payer.assumed] == [
         {
@@ -172,6 +175,26 @@ def test_the_weekly_report_reads_the_payers_costs_with_the_assumed_session_only(
     assert result["delivered"] == ["weekly-report/2026-11-15/teams"]
 
 
+def test_reading_the_payer_the_card_ranks_linked_accounts_without_asking_organizations(
+    deployed, payer, monkeypatch
+) -> None:
+    from finops_guard.costs.adapters import account_view
+
+    seed_payer_costs(deployed)
+    monkeypatch.delenv("FINOPSGUARD_BREAKDOWN")  # no `breakdown` in context: decided at run time
+    runtime.settings.cache_clear()
+    runtime._reads_organisation.cache_clear()
+    asked: list[object] = []
+    monkeypatch.setattr(account_view, "organisation_check", lambda *args: asked.append(args))
+
+    deployed.invoke()
+
+    # The payer is the organisation's management account: its Cost Explorer sees every member.
+    assert asked == []
+    assert [g["Key"] for g in deployed.ce_requests[0]["GroupBy"]] == ["SERVICE", "LINKED_ACCOUNT"]
+    runtime._reads_organisation.cache_clear()
+
+
 def test_without_the_payer_role_the_report_reads_its_own_account(deployed, payer, monkeypatch) -> None:
     seed_payer_costs(deployed)
     monkeypatch.delenv("FINOPSGUARD_PAYER_ROLE_ARN")
@@ -181,7 +204,7 @@ def test_without_the_payer_role_the_report_reads_its_own_account(deployed, payer
 
     result = deployed.invoke()
 
-    assert payer.assumed == [] and len(payer.ce_signers) == 1
+    assert payer.assumed == [] and len(payer.ce_signers) == 2  # usage, then credits, refunds and tax
     assert not payer.ce_signers[0][1].startswith("ASIA")  # moto's assumed-role keys do
     assert Decimal(result["month_to_date"]) == 0  # the payer's costs are not the tooling account's
 
@@ -204,8 +227,10 @@ def test_an_expired_session_is_renewed_and_the_next_requests_use_the_new_one(dep
     start, end = FIRED_AT.date().replace(day=1), FIRED_AT.date()
     source = CostExplorerSource(runtime._ce_client())
 
+    request = main_request(start, end, DEFAULT_METRIC, Breakdown.LINKED_ACCOUNT)
+
     def read() -> list[Any]:
-        return [page["ResultsByTime"] for page in source.pages(start, end)]
+        return [page["ResultsByTime"] for page in source.query(request)]
 
     expected = [page["ResultsByTime"] for page in pages]
     assert read() == expected

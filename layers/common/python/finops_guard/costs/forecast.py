@@ -775,7 +775,7 @@ class PeriodForecast:
     burn_rate_total: Decimal  # actual + burn rate x remaining days
     trend_total: Band  # actual + the model's forecast of the remaining days, with its interval
     remaining_days: int
-    method: str = ""  # SpendModel.method: "trend with day-of-week effects, last 28 days"
+    method: str = ""  # SpendModel.method: "trend with day-of-week effects, last 56 days"
     weekly: WeeklyPattern | None = None  # the history's weekly rhythm, when there is a significant one
 
     @property

@@ -12,11 +12,14 @@ from finops_guard.core.periods import ReportWindow
 from finops_guard.costs import kpis, outlook
 from finops_guard.costs.aggregate import CostAggregate
 from finops_guard.costs.attribution import AttributionSummary
+from finops_guard.costs.breakdown import Breakdown
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL, Band
 from finops_guard.costs.kpis import Change, Ranked
 from finops_guard.costs.teams import Routing
 
 if TYPE_CHECKING:
+    from finops_guard.costs.record_types import Charges
     from finops_guard.costs.savings import SavingsSummary
     from finops_guard.costs.setup_status import SetupItem
 
@@ -113,6 +116,11 @@ class WeeklyReport:
     forecast_method: str = ""  # how forecast_month_end was made (forecast.PeriodForecast.method)
     weekly_pattern: str | None = None  # "weekends run 25 % lower", when the history shows a weekly rhythm
     has_cost_data: bool = True  # False: Cost Explorer returned nothing for the window (not zero spend)
+    # Issue 19: every amount is usage (no credits, refunds, tax) in `metric`; `top_accounts` ranks the
+    # values of `breakdown` (linked accounts by default); `charges` adds credits, refunds and tax back.
+    metric: CostMetric = DEFAULT_METRIC
+    breakdown: Breakdown = Breakdown.LINKED_ACCOUNT
+    charges: Charges | None = None
 
     @property
     def estimated_days(self) -> tuple[date, ...]:
@@ -183,4 +191,5 @@ def build_weekly_report(
         top_accounts=top_accounts,
         account_names=dict(aggregate.account_names),  # every account's: savings items name theirs too
         has_cost_data=aggregate.has_cost_data,
+        metric=aggregate.metric,
     )

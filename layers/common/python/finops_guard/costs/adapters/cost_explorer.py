@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 from botocore.config import Config
 
 from finops_guard.costs.adapters.payer_account import cost_client
-from finops_guard.costs.aggregate import GROUP_BY, METRIC
 
 # LimitExceededException is Cost Explorer's throttle; standard mode retries it with backoff.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -32,17 +30,6 @@ class CostExplorerSource:
         if self._client is None:
             self._client = cost_explorer_client()
         return self._client
-
-    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
-        """Daily UnblendedCost by SERVICE and LINKED_ACCOUNT for [start, end) (end exclusive)."""
-        return self.query(
-            {
-                "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
-                "Granularity": "DAILY",
-                "Metrics": [METRIC],
-                "GroupBy": list(GROUP_BY),
-            }
-        )
 
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Any GetCostAndUsage request, every page (one billed request per page)."""

@@ -9,7 +9,7 @@ from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_period
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.costs.budget_guard import HARD_LIMIT, BudgetStatus, Firing
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 
 
 def _pct(consumption: Decimal) -> str:
@@ -68,6 +68,7 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
         rows.append(("Also crossed", ", ".join(threshold_text(t) for t in firing.thresholds[:-1])))
     if budget.owner:
         rows.append(("Owner", budget.owner))
+    rows.append(charges.budget_fact(status))
     return rows
 
 
@@ -195,6 +196,7 @@ def _digest_rows(firings: list[Firing]) -> list[tuple[str, str]]:
         )
     if len(firings) > DIGEST_ROWS:
         rows.append(("…", f"{len(firings) - DIGEST_ROWS} more: finops-guard budgets list"))
+    rows.append(charges.digest_fact(firings))
     return rows
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from finops_guard.core.formats import format_day, format_days, format_instant, format_period
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.core.periods import WEEK_DAYS
+from finops_guard.costs.cards import charges
 
 if TYPE_CHECKING:  # types only: the budget and chargeback cards share this wording without the report's code
     from finops_guard.costs.attribution import AttributionSummary
@@ -88,6 +89,7 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
         facts.append(("Budget", report.budget_note))
     elif not report.budgets:  # else the Budgets section below lists the budgets of this scope
         facts.append(("Budget", "no budget names this team" if report.scope else "no monthly budget configured"))
+    facts += charges.kpi_facts(report)
     return facts
 
 
