@@ -97,6 +97,16 @@ def unanswered(action: str, error: Exception) -> Unanswered:
     return Unanswered(action, False, _one_line(f"{type(error).__name__}: {error}"))
 
 
+def read_unless_missing(action: str, call: Callable[[], T]) -> T | None | Unanswered:
+    """The call's answer; None when the resource does not exist; else what kept it from answering."""
+    try:
+        return call()
+    except ClientError as error:
+        return None if error_code(error) == "ResourceNotFoundException" else unanswered(action, error)
+    except BotoCoreError as error:
+        return unanswered(action, error)
+
+
 def read_fact(action: str, call: Callable[[], T]) -> T | Unanswered:
     """The call's answer, or what kept it from answering."""
     try:
@@ -295,14 +305,10 @@ class AccountFactsReader:
 
     def table(self, name: str) -> ExistingResource | None | Unanswered:
         dynamodb = self.clients.get("dynamodb")
-        try:
-            table = dynamodb.describe_table(TableName=name)["Table"]
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return None
-            return unanswered("dynamodb:DescribeTable", error)
-        except BotoCoreError as error:
-            return unanswered("dynamodb:DescribeTable", error)
+        described = read_unless_missing("dynamodb:DescribeTable", lambda: dynamodb.describe_table(TableName=name))
+        if described is None or isinstance(described, Unanswered):
+            return described
+        table = described["Table"]
         arn = str(table["TableArn"])
 
         def tags() -> dict[str, str]:
@@ -321,14 +327,11 @@ class AccountFactsReader:
 
     def secret(self, name: str) -> ExistingResource | None | Unanswered:
         """Described only: no secret value is ever read."""
-        try:
-            secret = self.clients.get("secretsmanager").describe_secret(SecretId=name)
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return None
-            return unanswered("secretsmanager:DescribeSecret", error)
-        except BotoCoreError as error:
-            return unanswered("secretsmanager:DescribeSecret", error)
+        secret = read_unless_missing(
+            "secretsmanager:DescribeSecret", lambda: self.clients.get("secretsmanager").describe_secret(SecretId=name)
+        )
+        if secret is None or isinstance(secret, Unanswered):
+            return secret
         deleted = secret.get("DeletedDate")
         return ExistingResource(
             name=name,

@@ -21,6 +21,7 @@ from finops_guard.adapters.account_facts import (
     Clients,
     error_code,
     read_fact,
+    read_unless_missing,
     unanswered,
 )
 from finops_guard.core.adapters.secrets import validate_webhook_url
@@ -138,14 +139,12 @@ class DeploymentHealthReader:
 
     def attribution(self, function: str) -> str | None | Unanswered:
         """The function's FINOPSGUARD_ATTRIBUTION_DIMENSIONS ("" when unset); None when there is no function."""
-        try:
-            answer = self.clients.get("lambda").get_function_configuration(FunctionName=function)
-        except ClientError as error:
-            if error_code(error) == "ResourceNotFoundException":
-                return None
-            return unanswered("lambda:GetFunctionConfiguration", error)
-        except BotoCoreError as error:
-            return unanswered("lambda:GetFunctionConfiguration", error)
+        lambda_ = self.clients.get("lambda")
+        answer = read_unless_missing(
+            "lambda:GetFunctionConfiguration", lambda: lambda_.get_function_configuration(FunctionName=function)
+        )
+        if answer is None or isinstance(answer, Unanswered):
+            return answer
         return str(answer.get("Environment", {}).get("Variables", {}).get(ATTRIBUTION_VARIABLE, ""))
 
     def cost_allocation_tags(self, keys: Sequence[str]) -> Mapping[str, str] | Unanswered:
