@@ -128,7 +128,7 @@ def test_forecast_kind_uses_the_likely_period_end():
     status = evaluate(costs_for(budget(), "30"), AS_OF)  # 450 actual, 900 forecast
     assert status.crossed("actual") == ()
     assert status.forecast.likely == D(900) and status.crossed("forecasted") == (D(50), D(75), D(90))
-    assert status.runway_days == D(550) / D(30)  # (1000 - 450) / 30 per day
+    assert status.runway_days == D(19)  # 550 left at the forecast's 30 a day: spent on the 19th day
 
 
 def test_currency_mismatch_is_refused_not_compared():

@@ -11,10 +11,10 @@ from finops_guard.costs.forecast import (
     fit_model,
     forecast_period,
     horizon_forecasts,
-    runway_days,
     t_quantile,
     weekly_pattern,
 )
+from finops_guard.costs.outlook import runway
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -243,10 +243,28 @@ def test_the_period_forecast_carries_the_method_and_the_pattern():
 # --- runway -------------------------------------------------------------------------------------------
 
 
-def test_runway():
-    assert runway_days(D(1000), D(400), D(20)) == D(30)
-    assert runway_days(D(1000), D(1000), D(20)) == 0
-    assert runway_days(D(1000), D(0), D(0)) is None
+def flat(amount: int, days: int = 56, last: date = date(2026, 11, 15)) -> dict[date, D]:
+    return {last - timedelta(days=i): D(amount) for i in range(days)}
+
+
+def test_the_runway_is_the_day_the_forecast_spends_what_is_left():
+    # 20 a day, steadily: 600 left lasts 30 days; nothing left is 0; no spend never runs out
+    assert runway(flat(20), date(2026, 11, 15), D(600)) == D(30)
+    assert runway(flat(20), date(2026, 11, 15), D(0)) == 0
+    assert runway(flat(20), date(2026, 11, 15), D(-5)) == 0
+    assert runway({}, date(2026, 11, 15), D(600)) is None
+
+
+def test_the_runway_follows_the_weekly_rhythm_not_the_average_burn():
+    # Weekdays 100, weekends 20 (average 77 a day), the last day a Sunday: 500 left lasts until Friday,
+    # where the average burn would say 6.5 days
+    last = date(2026, 11, 15)  # a Sunday
+    daily = {last - timedelta(days=i): D(20 if (last - timedelta(days=i)).weekday() >= 5 else 100) for i in range(56)}
+    assert runway(daily, last, D(500)) == D(5)
+
+
+def test_a_runway_past_a_year_is_none():
+    assert runway(flat(1), date(2026, 11, 15), D(1000)) is None
 
 
 # --- any input --------------------------------------------------------------------------------------

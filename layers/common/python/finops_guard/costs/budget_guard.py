@@ -29,8 +29,8 @@ from finops_guard.core.periods import BudgetPeriod, budget_period
 from finops_guard.costs.budget_costs import BudgetCosts, CostQuerySource, collect_budget_costs, plan_queries
 from finops_guard.costs.budgets import Budget
 from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
-from finops_guard.costs.forecast import DEFAULT_LEVEL, PeriodForecast, runway_days
-from finops_guard.costs.outlook import forecast_period_end
+from finops_guard.costs.forecast import DEFAULT_LEVEL, PeriodForecast
+from finops_guard.costs.outlook import forecast_period_end, runway
 from finops_guard.costs.teams import Routing, TeamRoute, message_suffix
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL)
         period=period,
         currency=currency,
         forecast=outlook,
-        runway_days=runway_days(budget.amount, actual, outlook.burn_rate),
+        runway_days=runway(costs.daily, as_of, budget.amount - actual),
         contributors=tuple(ranked),
         contributor_label=_label(costs),
         error=error,

@@ -814,12 +814,3 @@ def horizon_forecasts(
     """Spend over the next 30/60/90 days (after `last_day`), each with its prediction interval."""
     model = fit_model(recent_daily, last_day)
     return {days: model.predict_sum(days, level) for days in horizons}
-
-
-def runway_days(amount: Decimal, actual: Decimal, burn_rate: Decimal) -> Decimal | None:
-    """Days until `amount` is used up at `burn_rate` per day; 0 if already exceeded, None if no burn."""
-    if actual >= amount:
-        return ZERO
-    if burn_rate <= 0:
-        return None
-    return (amount - actual) / burn_rate

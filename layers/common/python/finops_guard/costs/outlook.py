@@ -30,6 +30,7 @@ from finops_guard.costs.forecast import (
     DEFAULT_LOOKBACK,
     Band,
     PeriodForecast,
+    fit_model,
     forecast_period,
     horizon_forecasts,
 )
@@ -58,3 +59,30 @@ def horizons(daily: Mapping[date, Decimal], as_of: date, level: Decimal = DEFAUL
     """Spend over the next 30, 60 and 90 days on the same fit as `forecast_period_end`."""
     recent = [daily.get(day, ZERO) for day in recent_days(as_of).each_day()]
     return horizon_forecasts(recent, level, last_day=as_of)
+
+
+RUNWAY_HORIZON_DAYS = 366  # a runway longer than a year is "lasts past the period end" for every period
+
+
+def runway(daily: Mapping[date, Decimal], as_of: date, remaining: Decimal) -> Decimal | None:
+    """Whole days until `remaining` is spent, on the same model and history as `forecast_period_end`:
+    the first day after `as_of` whose cumulative likely spend reaches it (a weekday rhythm, the 1sts'
+    charges and a step count, as they do in the forecast). 0 when nothing remains; None when the model
+    sees no spend reaching it within a year (no spend yet, or spend too small)."""
+    if remaining <= 0:
+        return ZERO
+    model = fit_model([daily.get(day, ZERO) for day in recent_days(as_of).each_day()], last_day=as_of)
+
+    def spent_within(days: int) -> Decimal:
+        return model.predict_sum(days).likely
+
+    if spent_within(RUNWAY_HORIZON_DAYS) < remaining:
+        return None
+    low, high = 1, RUNWAY_HORIZON_DAYS  # the smallest day whose cumulative spend reaches `remaining`
+    while low < high:
+        middle = (low + high) // 2
+        if spent_within(middle) >= remaining:
+            high = middle
+        else:
+            low = middle + 1
+    return Decimal(low)

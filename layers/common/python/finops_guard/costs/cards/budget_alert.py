@@ -38,9 +38,9 @@ def runway_text(status: BudgetStatus) -> str:
     if days == 0:
         return "exhausted"
     if days > status.period.remaining_days:
-        return f"{days.quantize(Decimal('1'))} days at the current burn — lasts past the period end"
+        return f"{days.quantize(Decimal('1'))} days on the forecast — lasts past the period end"
     left = status.period.remaining_days
-    return f"{days.quantize(Decimal('1'))} days at the current burn ({left} days left in the period)"
+    return f"{days.quantize(Decimal('1'))} days on the forecast ({left} days left in the period)"
 
 
 def facts(firing: Firing) -> list[tuple[str, str]]:
