@@ -48,6 +48,7 @@ class BudgetStatus:
     contributor_label: str | None
     error: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)  # id -> name, as Cost Explorer named them
+    day_spend: Decimal = Decimal(0)  # spend inside the scope on the period's `as_of` day (the daily digest)
 
     @property
     def actual(self) -> Decimal:
@@ -92,6 +93,7 @@ def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL)
         contributor_label=_label(costs),
         error=error,
         account_names=costs.account_names,
+        day_spend=costs.daily.get(as_of, Decimal(0)),
     )
 
 
