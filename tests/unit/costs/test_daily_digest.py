@@ -10,7 +10,7 @@ import pytest
 from finops_guard.core.money import format_money
 from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
 from finops_guard.costs.budget_guard import evaluate, evaluate_all
-from finops_guard.costs.budgets import LINKED_ACCOUNT, SERVICE, Dimension, parse_budget
+from finops_guard.costs.budgets import SERVICE, Dimension, parse_budget
 from finops_guard.costs.cadence_settings import CadenceSettings, parse_destinations
 from finops_guard.costs.cards.daily_digest import render_digest, title
 from finops_guard.costs.daily_digest import (
@@ -204,8 +204,8 @@ class PagesSource:
 
 
 def test_the_tap_passes_every_page_on_and_asks_nothing_more():
-    budgets = [parse_budget({"id": "org", "amount": "90000", "currency": "USD"}),
-               parse_budget({"id": "web", "amount": "9000", "currency": "USD", "scope": {"tag": {"Team": ["web"]}}})]  # fmt: skip
+    web = {"id": "web", "amount": "9000", "currency": "USD", "scope": {"tag": {"Team": ["web"]}}}
+    budgets = [parse_budget({"id": "org", "amount": "90000", "currency": "USD"}), parse_budget(web)]
     plain, tapped = PagesSource(), PagesSource()
     tap = GuardTap(tapped, keep_from=DAY - timedelta(days=7), team_dimension=Dimension("TAG", "Team"), teams=["web"])
     direct = evaluate_all(budgets, DAY, plain, level=D("0.8"))
@@ -235,8 +235,8 @@ def test_the_organisation_total_is_counted_once_whatever_the_number_of_requests(
 
 
 def test_filtered_requests_and_no_request_tell_no_organisation_spend():
-    three = parse_budget({"id": "x", "amount": "9", "currency": "USD",
-                          "scope": {"account": ["111111111111"], "service": ["AWS Lambda"], "tag": {"Team": ["web"]}}})  # fmt: skip
+    scope = {"account": ["111111111111"], "service": ["AWS Lambda"], "tag": {"Team": ["web"]}}
+    three = parse_budget({"id": "x", "amount": "9", "currency": "USD", "scope": scope})
     tap = GuardTap(PagesSource(), keep_from=DAY - timedelta(days=7))
     evaluate_all([three], DAY, tap, level=D("0.8"))
     assert tap.spend.daily is None and DAY in tap.spend.seen_days
@@ -280,7 +280,8 @@ WEB = parse_budget({"id": "web", "name": "Web", "amount": "900000", "currency": 
 
 def run(spend, statuses, anomalies, *, rule=RULE, teams=(), routing=None, outbox=None):
     return run_daily_digest(
-        DAY, spend, statuses, anomalies=Opened(anomalies), rule=rule, currency="USD", default_channels=["teams", "slack"],
+        DAY, spend, statuses, anomalies=Opened(anomalies), rule=rule, currency="USD",
+        default_channels=["teams", "slack"],
         outbox=outbox or MemoryOutbox(), poster=ScriptedPoster({}), now=NOW, render=render_digest, teams=teams,
         routing=routing,
     )  # fmt: skip
@@ -289,7 +290,8 @@ def run(spend, statuses, anomalies, *, rule=RULE, teams=(), routing=None, outbox
 def test_a_loud_day_posts_one_digest_per_channel_naming_its_day(caplog):
     spend, statuses = tapped_spend([ORG])  # the synthetic SageMaker spike: one service rose
     outcome = run(spend, statuses, [])
-    assert [m.message_id for m in outcome.messages] == ["daily-digest/2026-11-15/teams", "daily-digest/2026-11-15/slack"]
+    ids = [m.message_id for m in outcome.messages]
+    assert ids == ["daily-digest/2026-11-15/teams", "daily-digest/2026-11-15/slack"]
     card = outcome.messages[0].payload["attachments"][0]["content"]
     assert card["body"][0]["text"] == "Daily cost digest · Sun 15 Nov 2026" == title(outcome.digests[0])
     assert "Amazon SageMaker" in str(card) and "7-day average" in str(card)
