@@ -10,7 +10,7 @@ from typing import Any
 
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_days, format_instant, format_month, format_period, format_stamp
-from finops_guard.core.money import format_money, format_percent
+from finops_guard.core.money import format_money, format_percent, quantize
 from finops_guard.costs.cards.common import NO_COST_DATA, change_text, short
 from finops_guard.costs.kpis import Change
 from finops_guard.costs.month_close import (
@@ -137,12 +137,14 @@ def mover_text(line: ServiceLine, currency: str) -> str:
 
 
 def change_rows(report: MonthCloseReport) -> Rows:
+    """`$23,016.89 → $22,901.80 (-$115.09)`: the change of the figures as shown, so they add up."""
     c = report.currency
-    return [
-        (short(line.label, 48), f"{format_money(line.before, c)} → {format_money(line.after, c)}"
-                                f" ({format_money(line.after - line.before, c, signed=True)})")
-        for line in report.changes
-    ]  # fmt: skip
+    rows = []
+    for line in report.changes:
+        before, after = quantize(line.before, c), quantize(line.after, c)
+        rows.append((short(line.label, 48), f"{format_money(before, c)} → {format_money(after, c)}"
+                                            f" ({format_money(after - before, c, signed=True)})"))  # fmt: skip
+    return rows
 
 
 def changes_note(report: MonthCloseReport) -> str | None:
