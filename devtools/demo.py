@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -394,7 +395,7 @@ def seed_attribution(aws: EmbeddedAws, window) -> None:
 
 
 def run_chargeback(
-    aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, timezone: str, out: Path = OUT, budgets: list = ()
+    aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, timezone: str, out: Path = OUT, budgets: Sequence = ()
 ):
     """The chargeback function for last month, then each CSV fetched through its link in the card. With
     the month-close report on, Cost Explorer also answers its requests (history, then `budgets`)."""

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import test_infra_iam_covers_calls as iam_calls
 from aws_cdk import App
 from cdk_nag import AwsSolutionsChecks
 from conftest import (
@@ -23,12 +24,13 @@ from conftest import (
     table_id_of,
 )
 from test_infra_compliance import acknowledgments
-from test_infra_iam_covers_calls import chat, missing_grants, recorder  # noqa: F401 - fixtures
+from test_infra_iam_covers_calls import missing_grants
 
 from infra.config import ConfigError, load_config
 
 pytestmark = pytest.mark.infra
 
+chat, recorder = iam_calls.chat, iam_calls.recorder  # their fixtures, shared
 REPORTS_CONTEXT = {
     "slackEnabled": "true",
     "timezone": "Europe/Madrid",
@@ -195,9 +197,7 @@ def test_a_bad_report_setting_fails_synth_naming_its_key(context: dict[str, str]
 
 
 def test_guard_and_chargeback_roles_cover_every_call_of_the_digest_and_the_month_close(
-    reports_synth: Synth,
-    recorder,
-    chat,  # noqa: F811 - the fixtures imported above
+    reports_synth: Synth, request: pytest.FixtureRequest
 ) -> None:
     from finops_guard.costs import cadence_runtime
     from finops_guard.costs.adapters.budget_store import BudgetTable
@@ -205,8 +205,9 @@ def test_guard_and_chargeback_roles_cover_every_call_of_the_digest_and_the_month
 
     from devtools.lambda_runner import FakeContext, load_handler
 
-    calls, aws, setenv = recorder
-    aws.client("secretsmanager").create_secret(Name="iam/teams", SecretString=chat.url("/teams"))
+    calls, aws, setenv = request.getfixturevalue("recorder")
+    chat_sink = request.getfixturevalue("chat")
+    aws.client("secretsmanager").create_secret(Name="iam/teams", SecretString=chat_sink.url("/teams"))
     budgets_table, alerts_table = aws.create_budget_tables("iam")
     bucket = aws.create_export_bucket("finops-guard-iam-exports")
     for key, value in {

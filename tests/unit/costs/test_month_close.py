@@ -312,15 +312,26 @@ class FinalSource(Source):
             yield page
 
 
-def test_without_the_guards_pages_one_monthly_total_tells_whether_the_month_is_final(world):
+def test_without_the_guards_pages_the_history_request_alone_tells_whether_the_month_is_final(world):
     store, publishing, _, _ = world
     close_after_chargeback(OCT, now=ON_THE_1ST, costs=Source(), inputs=INPUTS, reused={}, store=store,
                            publishing=publishing)  # fmt: skip
     source = Source()  # its MONTHLY answer for October: the synthetic last day is estimated
     outcome = check_after_guard(date(2026, 11, 2), GuardSpend(), now=datetime(2026, 11, 3, tzinfo=UTC),
                                 costs=source, inputs=INPUTS, store=store, publishing=publishing)  # fmt: skip
-    assert outcome.cost_requests == 1 and source.asked[0]["Granularity"] == "MONTHLY"
-    assert "GroupBy" not in source.asked[0]
+    assert outcome.action == "waiting for Cost Explorer to finalise the month"
+    assert outcome.cost_requests == 1 and source.asked == [history_request(OCT, date(2026, 11, 3))]
+
+
+def test_when_the_guards_pages_still_estimate_the_month_the_check_is_free(world):
+    store, publishing, _, _ = world
+    close_after_chargeback(OCT, now=ON_THE_1ST, costs=Source(), inputs=INPUTS, reused={}, store=store,
+                           publishing=publishing)  # fmt: skip
+    source = Source()
+    still = GuardSpend(seen_days={date(2026, 10, 31)}, estimated_days={date(2026, 10, 31)})
+    outcome = check_after_guard(date(2026, 11, 2), still, now=datetime(2026, 11, 3, tzinfo=UTC), costs=source,
+                                inputs=INPUTS, store=store, publishing=publishing)  # fmt: skip
+    assert outcome.action == "waiting for Cost Explorer to finalise the month" and source.asked == []
 
 
 def test_a_stored_report_not_yet_announced_is_posted_again_without_asking_cost_explorer(world):

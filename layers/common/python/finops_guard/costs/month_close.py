@@ -85,15 +85,6 @@ def history_request(month: Month, today: date, *, year_ago: bool = True) -> dict
     }
 
 
-def finality_request(month: Month) -> dict[str, Any]:
-    """The cheapest question "is the month still estimated?": its one MONTHLY total."""
-    return {
-        "TimePeriod": {"Start": month.first.isoformat(), "End": month.end.isoformat()},
-        "Granularity": "MONTHLY",
-        "Metrics": [METRIC],
-    }
-
-
 @dataclass
 class MonthHistory:
     """Spend per month (`YYYY-MM`) in total and by service, and the months Cost Explorer estimates."""

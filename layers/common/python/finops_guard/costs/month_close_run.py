@@ -6,9 +6,10 @@ Two runs take part, neither on a schedule of its own:
   marks the month estimated (or its last UTC day has not ended), else "final";
 - **the daily budget guard** (`check_after_guard`) asks, from the pages it read anyway, whether Cost
   Explorer stopped marking last month estimated. When it has, it computes the month again and posts
-  it as "final", once, with what changed. (When the guard's requests cover no day of that month,
-  for want of budgets, one MONTHLY total answers instead: a request a day until the month is final.)
-  It also posts the provisional report itself if the chargeback's was missing a day later.
+  it as "final", once, with what changed. The report's first request (the 13-month history) confirms
+  it before any other is made; when the guard's pages cover no day of that month (no budgets), that
+  one request a day is the check, until the month is final. It also posts the provisional report
+  itself if the chargeback's was missing a day later.
 
 Exactly once: each report is a conditional write in the store (month, status) holding the report
 itself; a second run (a retry, a concurrent invocation, tomorrow's guard) finds it and re-sends the
@@ -42,10 +43,10 @@ from finops_guard.costs.month_close import (
     PROVISIONAL,
     BudgetClose,
     MonthCloseReport,
+    MonthHistory,
     PeriodRefused,
     add_months,
     budget_close,
-    finality_request,
     history_request,
     last_day,
     month_history,
@@ -62,7 +63,7 @@ FINAL_WINDOW_DAYS = 27  # the guard reads 28 days back: the month's last day sta
 CSV_TYPE = "text/csv; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 WAITING_FINAL = "waiting for Cost Explorer to finalise the month"
-HISTORY, BUDGETS, ATTRIBUTION, FINALITY = "13-month history", "budgets", "attribution", "finality check"
+HISTORY, BUDGETS, ATTRIBUTION = "13-month history", "budgets", "attribution"
 
 
 class CostQuerySource(Protocol):
@@ -130,20 +131,17 @@ def compute(
     costs: CostQuerySource,
     inputs: Inputs,
     reused: Mapping[str, MonthCosts] | None = None,
+    history: MonthHistory | None = None,
     extra_requests: Sequence[tuple[str, int]] = (),
 ) -> MonthCloseReport:
-    """The report of `month` as Cost Explorer tells it at `now`: 1 history request (its pages), one
-    per budget grouping (as the guard groups them), one per attribution dimension not in `reused`
-    (dimension spec -> the chargeback run's data for the month)."""
-    today = now.astimezone(UTC).date()
+    """The report of `month` as Cost Explorer tells it at `now`: 1 history request (its pages) unless
+    `history` was fetched already (its requests then in `extra_requests`), one per budget grouping
+    (as the guard groups them), one per attribution dimension not in `reused` (dimension spec -> the
+    chargeback run's data for the month)."""
     requests = list(extra_requests)
-    before = costs.requests
-    try:
-        history = month_history(costs.query(history_request(month, today)))
-    except PeriodRefused:
-        log.warning("Cost Explorer refused the year-ago month; month over month only", extra={"month": str(month)})
-        history = month_history(costs.query(history_request(month, today, year_ago=False)))
-    requests.append((HISTORY, costs.requests - before))
+    if history is None:
+        history, count = fetch_history(month, now, costs)
+        requests.append((HISTORY, count))
 
     before = costs.requests
     closes = _budget_closes(month, costs, inputs)
@@ -178,6 +176,19 @@ def compute(
         requests=requests,
         reused=reused_labels,
     )
+
+
+def fetch_history(month: Month, now: datetime, costs: CostQuerySource) -> tuple[MonthHistory, int]:
+    """The 13-month history (and with it whether Cost Explorer still estimates the month), and the
+    requests it took."""
+    today = now.astimezone(UTC).date()
+    before = costs.requests
+    try:
+        history = month_history(costs.query(history_request(month, today)))
+    except PeriodRefused:
+        log.warning("Cost Explorer refused the year-ago month; month over month only", extra={"month": str(month)})
+        history = month_history(costs.query(history_request(month, today, year_ago=False)))
+    return history, costs.requests - before
 
 
 def _budget_closes(month: Month, costs: CostQuerySource, inputs: Inputs) -> list[BudgetClose]:
@@ -302,19 +313,16 @@ def check_after_guard(
         return _post(provisional.report, store, publishing, now, fresh=False)
     if provisional is None and as_of <= last_day(month):
         return MonthCloseOutcome(key, "waiting for the chargeback run to post the provisional report")
-    extra: list[tuple[str, int]] = []
-    is_final = spend.month_final(month.first, last_day(month))
-    if is_final is None:
-        before = costs.requests
-        probe = month_history(costs.query(finality_request(month)))
-        extra.append((FINALITY, costs.requests - before))
-        is_final = probe.has(month) and key not in probe.estimated
-    if not is_final and provisional is not None:
-        return MonthCloseOutcome(key, WAITING_FINAL, cost_requests=sum(n for _, n in extra))
-    report = compute(month, now=now, costs=costs, inputs=inputs, extra_requests=extra)
+    if spend.month_final(month.first, last_day(month)) is False and provisional is not None:
+        return MonthCloseOutcome(key, WAITING_FINAL)  # the guard's own pages still say estimated: free
+    # The guard's pages say final (or cover no day of the month, for want of budgets): the history
+    # request, the report's first anyway, says whether Cost Explorer agrees, before any other request.
+    history, count = fetch_history(month, now, costs)
+    if key in history.estimated and provisional is not None:
+        return MonthCloseOutcome(key, WAITING_FINAL, cost_requests=count)
+    report = compute(month, now=now, costs=costs, inputs=inputs, history=history, extra_requests=[(HISTORY, count)])
     if report.status == FINAL:
         report = with_changes(report, provisional.report if provisional is not None else None)
-    elif provisional is not None:
-        log.info("the guard's pages said final but Cost Explorer still estimates the month", extra={"month": key})
+    elif provisional is not None:  # pragma: no cover - the history said final; a dimension still estimates
         return MonthCloseOutcome(key, WAITING_FINAL, cost_requests=report.cost_requests)
     return _post(report, store, publishing, now, fresh=True)
