@@ -9,6 +9,7 @@ import io
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
+from functools import cache
 
 import pytest
 from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
@@ -402,3 +403,47 @@ def test_a_month_with_no_cost_data_says_so_rather_than_zero():
                                             .to_document(), "has_cost_data": False, "total": "0"})  # fmt: skip
     card = render_month_close(empty, "teams", links=("https://a", "https://b"), expires_at=ON_THE_1ST, timezone="UTC")
     assert "no cost data yet" in json.dumps(card)
+
+
+money = st.decimals(min_value=D("-1e9"), max_value=D("1e9"), places=4)
+positive = st.decimals(min_value=D("0.01"), max_value=D("1e9"), places=2)
+
+
+@st.composite
+def budget_documents(draw):
+    amount, measured, plan = draw(positive), draw(money), draw(money)
+    low, high = sorted((draw(money), draw(money)))
+    proposal = propose(
+        amount, plan, variance(measured, amount)[1], draw(st.decimals(min_value=0, max_value=2, places=2))
+    )
+    return {
+        "budget_id": draw(st.from_regex(r"[a-z0-9_-]{1,12}", fullmatch=True)), "name": draw(st.text(max_size=60)),
+        "currency": draw(st.sampled_from(["USD", "JPY", "KWD", "EUR"])), "amount": str(amount),
+        "period_key": draw(st.sampled_from(["2026-10", "2026-Q4", "2026"])), "actual": str(draw(money)),
+        "basis": draw(st.sampled_from([ACTUAL, FORECAST])), "measured": str(measured),
+        "plan_key": draw(st.sampled_from(["2026-11", "2026-Q4", "2027"])), "plan_likely": str(plan),
+        "plan_low": str(low), "plan_high": str(high), "level": "0.8",
+        "error": draw(st.none() | st.text(max_size=30)),
+        "proposal": None if proposal is None else {"amount": str(proposal.amount), "change": str(proposal.change),
+                                                   "change_ratio": str(proposal.change_ratio)},
+    }  # fmt: skip
+
+
+@cache
+def base_document() -> dict:
+    return compute(OCT, now=ON_THE_1ST, costs=Source(), inputs=Inputs(dimensions=(TEAM,))).to_document()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(budget_documents(), max_size=14), money, st.none() | money, st.booleans(), st.booleans())
+def test_any_report_renders_its_card_csv_and_page_without_raising(budgets, total, previous, estimated, final):
+    document = {**base_document(), "budgets": budgets, "total": str(total), "estimated": estimated,
+                "previous_total": None if previous is None else str(previous),
+                "status": FINAL if final else PROVISIONAL}  # fmt: skip
+    report = MonthCloseReport.from_document(document)
+    for channel in ("teams", "slack"):
+        card = render_month_close(report, channel, links=("https://a", "https://b"), expires_at=ON_THE_1ST,
+                                  timezone="Asia/Tokyo")  # fmt: skip
+        assert len(json.dumps(card).encode()) < 28 * 1024 or channel == "slack"
+    to_csv(report)
+    to_html(report, "UTC", "test")
