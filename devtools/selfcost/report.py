@@ -157,7 +157,11 @@ def _variant_lines(figures: Mapping[str, Any]) -> list[str]:
             f" {usd(Decimal(cadence['usd']))}, {usd(Decimal(cadence['usd']) - Decimal(a['usd']))} more than A: "
             + ", ".join(bill_changes(a, cadence)),
             f"    digests: {digests.get('posted', 0)} days posted, {digests.get('quiet', 0)} quiet (the guard's own"
-            " requests, none more); month-close: " + "; ".join(posted.get("month_close", [])),
+            " requests, none more); month-close: "
+            + "; ".join(posted.get("month_close", []))
+            + " (the synthetic days mark only their last day estimated, so the guard's pages call October"
+            " final from the 2nd and one history request a day disagrees until the 4th; Cost Explorer's"
+            " real pages keep the month estimated, and those days cost nothing), then nothing more",
         ]
     return out
 

@@ -105,8 +105,10 @@ def _cadence_posts(records: Sequence[Invocation]) -> dict[str, Any]:
         if digest:
             digests["posted" if digest["posted"] else "quiet"] += 1
         close = answer.get("month_close")
-        if close and not close["action"].startswith(("waiting for the chargeback", "no month closing")):
-            closes.append(f"{record.at:%d %b}: {close['action']} ({close['cost_explorer_requests']} requests)")
+        quiet_actions = ("waiting for the chargeback", "no month closing", "final report already posted")
+        if close and not close["action"].startswith(quiet_actions):
+            n = close["cost_explorer_requests"]
+            closes.append(f"{record.at:%d %b}: {close['action']} ({n} request{'s' if n != 1 else ''})")
     return {"digests": digests, "month_close": closes}
 
 
