@@ -47,12 +47,12 @@ synth: venv node
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH npx cdk synth --quiet
 
 # Every figure of README "Benchmarks" (several minutes; exit 1 while a target is missed).
-bench: venv
+bench: venv node
 	$(PY) -m devtools.bench
 
 # The same sections and code with tiny sizes, in under a minute: the bench still runs and is right
 # (tests/integration/test_bench_smoke.py runs it in `make test`); it judges no target.
-bench-smoke: venv
+bench-smoke: venv node
 	$(PY) -m devtools.bench --smoke
 
 # Read-only checks of the target account before a deploy (README, Deploy): make preflight STAGE=prod

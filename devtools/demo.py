@@ -10,7 +10,11 @@
 5. seeds Cost Explorer with a synthetic organisation (4 accounts, 34 services, a SageMaker spike in
    prod-data, the last day Estimated, some spend untagged) and runs the daily budget guard, then the
    weekly report, exactly as Lambda would (functions/*/handler.py with Scheduler events), then last
-   month's chargeback (CSVs to a versioned bucket, fetched back through the pre-signed link);
+   month's chargeback (CSVs to a versioned bucket, fetched back through the pre-signed link); the
+   organisation has a promotional credit, shown apart from usage on the card and in the CSVs, and is
+   an organisation in the embedded AWS (its caller is the management account), so the card ranks
+   linked accounts; then a single account (the organisation deleted) gets its own card, which ranks
+   regions and shows its credit and tax;
    before the weekly report, two daily savings refreshes (Cost Optimization Hub answered by
    botocore's Stubber: it is not in moto) with one recommendation accepted and implemented 20 days
    ago in between, so the card shows open savings and that item's measured ROI;
@@ -119,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     from finops_guard.core.preview import render_page, render_slack_html, render_teams_html
     from finops_guard.costs.budgets import parse_budgets
     from finops_guard.costs.cadence_runtime import cadence_settings
-    from finops_guard.costs.mock_data import synthetic_pages
 
     parser = argparse.ArgumentParser(prog="python -m devtools.demo", description="FinOps Guard end to end, locally")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the payloads and previews (out/)")
@@ -197,10 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["POWERTOOLS_SERVICE_NAME"] = "savings-refresh"
             savings_lines = run_savings(aws, fired_at)
 
-            print("== weekly report")
+            print("== weekly report (an organisation: the card ranks linked accounts)")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "weekly-report"
-            aws.seed_cost_and_usage(list(synthetic_pages(window.query_start, window.query_end)))
-            seed_attribution(aws, window)
+            aws.client("organizations").create_organization(FeatureSet="ALL")  # the caller manages it
+            seed_weekly(aws, window)
             weekly = load_handler("weekly_report").lambda_handler(
                 {"report": "weekly", **event}, FakeContext(f"finops-guard-{STAGE}-weekly-report")
             )
@@ -215,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             chargeback, chargeback_files = run_chargeback(aws, chat, fired_at, context["timezone"], out,
                                                           budgets=parse_budgets(documents))  # fmt: skip
             chargeback_received = len(chat.received)
+
+            print("== weekly report of a single account (no organisation: the card ranks regions)")
+            single = run_single_account(aws, chat, event, window)
+            single_received = len(chat.received)
 
             print("== cost anomaly alerts (SQS batches from the SNS topic and the EventBridge rule)")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "anomaly-alerts"
@@ -246,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
     month_close_msgs = [r for r in chat.received if _title(r).startswith("Month close")]
     chargeback_msgs = [r for r in chat.received[weekly_received:chargeback_received] if r not in month_close_msgs]
-    anomaly_msgs = chat.received[chargeback_received:anomaly_received]
+    single_msgs = chat.received[chargeback_received:single_received]
+    anomaly_msgs = chat.received[single_received:anomaly_received]
     billing_msgs = chat.received[anomaly_received:billing_received]
     operations_msgs = chat.received[billing_received:operations_received]
     digest_msgs = [r for r in chat.received[operations_received:] if _title(r).startswith("Daily cost digest")]
@@ -280,6 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     (out / "weekly-report.html").write_text(
         render_page("FinOps Guard weekly report", [preview(r) for r in weekly_msgs])
     )
+    (out / "weekly-report-single-account.html").write_text(
+        render_page("FinOps Guard weekly report, a single account", [preview(r) for r in single_msgs])
+    )
+    for i, received in enumerate(single_msgs, 1):
+        channel = received.path.strip("/").replace("/", "-")
+        (out / f"weekly-single-account-{i}-{channel}-payload.json").write_text(
+            json.dumps(received.json(), ensure_ascii=False, indent=2) + "\n"
+        )
     email_sections = [(f"E-mail via SNS: {m['Subject']}", f"<pre>{_escape(m['Message'])}</pre>") for m in emails]
     (out / "budget-alerts.html").write_text(
         render_page("FinOps Guard budget alerts", [preview(r) for r in alert_msgs] + email_sections)
@@ -317,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  budget alerts: {len(alert_msgs)} chat messages, {len(emails)} e-mails, "
           f"{len(exceeded)} Budget Exceeded events")  # fmt: skip
     print(f"  team cards: {', '.join(CHANNEL_NAMES[r.path] for r in weekly_msgs if r.path not in DEFAULT_PATHS)}")
+    print(f"  {_charges_line(weekly_msgs)}")
+    print(f"  single account: {single['cost_explorer_requests']} Cost Explorer requests; {_charges_line(single_msgs)};"
+          f" sections: {', '.join(_sections(single_msgs))}")  # fmt: skip
     totals = ", ".join(
         f"{dimension} {format_money(Decimal(total), chargeback['currency'])}"
         for dimension, total in chargeback["totals"].items()
@@ -336,12 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted(out.iterdir()):
         print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"Open {out / 'weekly-report.html'}, {out / 'chargeback.html'}, {out / 'budget-alerts.html'},")
-    print(f"{out / 'anomalies.html'}, {out / 'daily-digest.html'}, {out / 'month-close.html'},")
+    print(f"{out / 'weekly-report-single-account.html'}, {out / 'anomalies.html'}, {out / 'daily-digest.html'},")
+    print(f"{out / 'month-close.html'},")
     print(f"{out / 'billing-alerts.html'} and {out / 'billing-operations.html'} in a browser.")
     ok = (
         len(weekly_msgs) == 2 + 3  # default Teams and Slack; data's Teams, web's Teams and Slack
         and len(chargeback_msgs) == 2
         and len(chargeback_files) == 2
+        and "Credits -$" in _charges_line(weekly_msgs)
+        and len(single_msgs) == 1
+        and any(section.startswith("Top regions (MTD · ") for section in _sections(single_msgs))
+        and "Credits -$" in _charges_line(single_msgs)
+        and all(",credits," in head.splitlines()[0] for _, head in chargeback_files)
         and alert_msgs
         and emails
         and len(exceeded) == 1
@@ -358,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
 DEFAULT_PATHS = {"/teams", "/slack"}
 CHANNEL_NAMES = {
+    "/teams/solo": "Teams (a single account's own deployment)",
     "/teams": "Teams (default channel)",
     "/slack": "Slack (default channel)",
     "/teams/data": "Teams (team data)",
@@ -383,15 +409,93 @@ def add_demo_teams(aws: EmbeddedAws, chat: ChatRecorder) -> None:
         cli.main(command)
 
 
-def seed_attribution(aws: EmbeddedAws, window) -> None:
-    """Cost Explorer's answers to the weekly report's per-dimension requests (team, then CostCenter)."""
+def seed_weekly(aws: EmbeddedAws, window) -> None:
+    """Cost Explorer's answers to the weekly report's requests: the organisation's (by RECORD_TYPE
+    and linked account: usage, and the credit apart), then one per dimension (team, then CostCenter)."""
     from finops_guard.costs.attribution import attribution_request
+    from finops_guard.costs.breakdown import Breakdown, main_request
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
     from finops_guard.costs.mock_data import synthetic_query_pages
     from finops_guard.costs.teams import parse_dimensions
 
+    main = main_request(window.query_start, window.query_end, DEFAULT_METRIC, Breakdown.LINKED_ACCOUNT,
+                        by_record_type=True)  # fmt: skip
+    aws.seed_cost_and_usage(synthetic_query_pages(main))
     for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
         request = attribution_request(dimension, window.query_start, window.query_end, "DAILY")
         aws.seed_cost_and_usage(synthetic_query_pages(request))
+
+
+SINGLE_ACCOUNT = {"111111111111": "prod-platform"}
+
+
+def run_single_account(aws: EmbeddedAws, chat: ChatRecorder, event: dict, window) -> dict:
+    """One account, no organisation, no attribution, its own outbox and channel: the weekly report
+    finds no organisation (organizations:DescribeOrganization), so its card ranks regions; usage by
+    SERVICE and REGION, then the month's credits, refunds and tax (one more request)."""
+    from decimal import Decimal
+
+    from finops_guard.core.adapters import secrets
+    from finops_guard.core.runtime import chat_settings
+    from finops_guard.costs import runtime
+    from finops_guard.costs.breakdown import Breakdown, main_request
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
+    from finops_guard.costs.mock_data import Extras, synthetic_query_pages
+    from finops_guard.costs.record_types import charges_request
+
+    organizations = aws.client("organizations")
+    organizations.delete_organization()
+    saved = dict(os.environ)
+    secret = f"finops-guard/{STAGE}-solo/teams-webhook-url"
+    aws.put_secret(secret, chat.url("/teams/solo"))
+    for name in ("ATTRIBUTION_DIMENSIONS", "TEAM_DIMENSION", "TEAM_ROUTES_TABLE", "TEAM_WEBHOOKS_SECRET_NAME",
+                 "BUDGETS_TABLE", "BUDGET_ALERTS_TABLE", "RECOMMENDATIONS_TABLE", "SLACK_SECRET_NAME",
+                 "ANOMALY_MONITOR_SINCE"):  # fmt: skip
+        os.environ.pop(f"FINOPSGUARD_{name}", None)
+    os.environ.update(
+        FINOPSGUARD_OUTBOX_TABLE=aws.create_outbox_table(f"finops-guard-{STAGE}-solo-outbox"),
+        FINOPSGUARD_TEAMS_SECRET_NAME=secret,
+        FINOPSGUARD_MONTHLY_BUDGET="30000",
+    )
+    extras = Extras(tax_rate=Decimal("0.08"))  # the account's promotional credit, and sales tax
+    requests = [
+        main_request(window.query_start, window.query_end, DEFAULT_METRIC, Breakdown.REGION),
+        charges_request(window.month_to_date.first, window.query_end, DEFAULT_METRIC),
+    ]
+    for request in requests:
+        aws.seed_cost_and_usage(synthetic_query_pages(request, accounts=SINGLE_ACCOUNT, extras=extras))
+    caches = (runtime.settings, runtime._reads_organisation, runtime.outbox, chat_settings)
+    for cached in caches:
+        cached.cache_clear()
+    secrets.clear_cache()
+    try:
+        return load_handler("weekly_report").lambda_handler(
+            {"report": "weekly", **event}, FakeContext(f"finops-guard-{STAGE}-solo-weekly-report")
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        for cached in caches:
+            cached.cache_clear()
+        secrets.clear_cache()
+
+
+def _card_facts(received) -> dict[str, str]:
+    body = received.json()["attachments"][0]["content"]["body"]
+    return {f["title"]: f["value"] for b in body if b["type"] == "FactSet" for f in b["facts"]}
+
+
+def _charges_line(messages) -> str:
+    """The default Teams card's usage, credits, refunds, tax and net line."""
+    teams = [r for r in messages if r.path in ("/teams", "/teams/solo")]
+    facts = _card_facts(teams[0]) if teams else {}
+    return next((v for k, v in facts.items() if k.startswith("Usage, credits")), "no charges line")
+
+
+def _sections(messages) -> list[str]:
+    teams = [r for r in messages if r.path in ("/teams", "/teams/solo")]
+    body = teams[0].json()["attachments"][0]["content"]["body"] if teams else []
+    return [b["text"] for b in body if b.get("weight") == "Bolder" and "week over week" in b.get("text", "")]
 
 
 def run_chargeback(
@@ -402,12 +506,16 @@ def run_chargeback(
     import urllib.request
 
     from finops_guard.costs.chargeback import chargeback_request, month_before
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
     from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.record_types import charges_request
     from finops_guard.costs.teams import parse_dimensions
 
     month = month_before(fired_at, timezone)
     for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
         aws.seed_cost_and_usage(synthetic_query_pages(chargeback_request(dimension, month)))
+    by_service = {"Type": "DIMENSION", "Key": "SERVICE"}  # the month's credits, refunds and tax
+    aws.seed_cost_and_usage(synthetic_query_pages(charges_request(month.first, month.end, DEFAULT_METRIC, by_service)))
     if os.environ.get("FINOPSGUARD_MONTH_CLOSE_REPORT") == "true":
         aws.seed_cost_and_usage(month_close_pages(month, fired_at.date(), budgets, dimensions=False))
     before = len(chat.received)

@@ -91,9 +91,12 @@ class EmbeddedAws:
     def reset(self) -> None:
         self._post("/moto-api/reset")
 
-    def seed_cost_and_usage(self, pages: list[dict[str, Any]]) -> None:
-        """Queue GetCostAndUsage answers: each distinct request takes the next page."""
-        self._post("/moto-api/static/ce/cost-and-usage-results", {"results": pages})
+    def seed_cost_and_usage(self, pages: list[dict[str, Any]], account_id: str | None = None) -> None:
+        """Queue GetCostAndUsage answers: each distinct request takes the next page. ``account_id``: the
+        account whose Cost Explorer answers (moto's default account unless given; a request signed with an
+        assumed role's credentials is answered by the role's account)."""
+        body: dict[str, Any] = {"results": pages} | ({"account_id": account_id} if account_id else {})
+        self._post("/moto-api/static/ce/cost-and-usage-results", body)
 
     def forget_cost_and_usage(self, account: str = "123456789012") -> None:
         """Forget the answers moto gave (it answers a request it has seen with the same answer again):
@@ -261,15 +264,25 @@ class EmbeddedAws:
         events.put_targets(Rule="budget-exceeded", Targets=[{"Id": "capture", "Arn": arn}])
         return url
 
-    def seed_budget_costs(self, budgets: Any, as_of: Any, *, scale: dict[str, Any] | None = None) -> int:
-        """Queue synthetic answers for exactly the requests the guard will make, in its order."""
+    def seed_budget_costs(
+        self,
+        budgets: Any,
+        as_of: Any,
+        *,
+        scale: dict[str, Any] | None = None,
+        metric: Any = None,
+        extras: Any = None,
+    ) -> int:
+        """Queue synthetic answers for exactly the requests the guard will make, in its order, in
+        `metric` (a CostMetric; default unblended), with `extras` (mock_data.Extras) when given."""
         from finops_guard.costs.budget_costs import plan_queries
-        from finops_guard.costs.mock_data import synthetic_query_pages
+        from finops_guard.costs.cost_metric import DEFAULT_METRIC
+        from finops_guard.costs.mock_data import DEFAULT_EXTRAS, synthetic_query_pages
 
         pages = [
             page
-            for query in plan_queries(budgets, as_of)
-            for page in synthetic_query_pages(query.request(), scale=scale)
+            for query in plan_queries(budgets, as_of, metric=metric or DEFAULT_METRIC)
+            for page in synthetic_query_pages(query.request(), scale=scale, extras=extras or DEFAULT_EXTRAS)
         ]
         self.seed_cost_and_usage(pages)
         return len(pages)

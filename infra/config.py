@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from constructs import Node
 from finops_guard.core.money import ISO_4217
+from finops_guard.costs.breakdown import BREAKDOWN_NAMES, parse_breakdown
+from finops_guard.costs.cost_metric import METRIC_NAMES, parse_metric
 from finops_guard.costs.teams import MAX_DIMENSIONS, TeamConfigError, parse_dimension
 
 # Defaults mirror the "context" block of cdk.json (a test keeps the two in step).
@@ -76,6 +78,15 @@ DEFAULTS: dict[str, Any] = {
     "savingsPlansKpi": False,
     "savingsSchedule": "cron(30 5 * * ? *)",
     "dashboard": False,
+    # Reading the payer (management) account's costs from a tooling account: set payerAccountId (and the
+    # external id) where the cost stacks run; deploy FinOpsGuard-<stage>-PayerAccess into the payer with
+    # payerAccess=true, toolingAccountId and toolingRegion (README, Deploy).
+    "payerAccountId": None,
+    "payerRoleExternalId": None,
+    "payerAccess": False,
+    "toolingAccountId": None,
+    "toolingRegion": None,
+    "payerAnomalyMonitorArns": [],
     # --- Reports at every cadence (issue 22): the daily digest and the month-close report, both opt-in.
     # No schedule, function or alarm of their own: the budget guard's daily run and the chargeback's
     # monthly run carry them (infra/costs/report_cadence.py).
@@ -85,6 +96,19 @@ DEFAULTS: dict[str, Any] = {
     "monthCloseReport": False,
     "budgetAdjustThreshold": 10,  # percent: a budget's variance beyond it gets a proposed amount
 }
+
+# --- Cost numbers (issue 19): the metric every cost function reads, the weekly card's second breakdown ---
+COST_NUMBER_DEFAULTS: dict[str, Any] = {
+    "costMetric": "UnblendedCost",
+    # null (or absent): decided at run time, LINKED_ACCOUNT when Cost Explorer sees an organisation (the
+    # management account, or its role), REGION for a single account.
+    "breakdown": None,
+}
+DEFAULTS.update(COST_NUMBER_DEFAULTS)
+# The functions that read Cost Explorer amounts get FINOPSGUARD_COST_METRIC; the anomaly forwarder reads
+# Cost Anomaly Detection's impact, which has no metric to choose.
+COST_METRIC_FUNCTIONS = ("weekly-report", "budget-guard", "chargeback", "savings-refresh")
+# --- end of cost numbers ---
 
 # One list of currencies for synth-time and run-time validation.
 ISO_4217_CURRENCIES = ISO_4217
@@ -123,6 +147,10 @@ CHARGEBACK_UNALLOCATED = ("proportional", "separate")
 # The pre-signed link in the chargeback card: at least a minute, at most half a day (a working day's
 # reading; the CSV stays in the bucket for anyone with read access after that).
 CHARGEBACK_LINK_MINUTES_MAX = 720
+# The payer role's external id: STS takes 2 to 1224 of these characters; a value a third party could
+# guess (short, repetitive, or built from an account id) is refused, so at least 32 random ones.
+EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 32, 1224
+EXTERNAL_ID_MIN_DISTINCT = 8
 
 _STAGE = re.compile(r"[a-z0-9-]{1,16}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -131,6 +159,8 @@ _CRON = re.compile(r"cron\((?P<fields>[^()]*)\)")
 # CloudFormation tag values: letters, digits, spaces and _ . : / = + - @, at most 256 characters.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{1,256}")
 _ACCOUNT_ID = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]+")
 _MONITOR_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:ce::\d{12}:anomalymonitor/[A-Za-z0-9-]{1,64}")
 _HTTPS_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
 _HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?([/?#]\S*)?")
@@ -231,6 +261,28 @@ class FinOpsGuardConfig:
     dashboard: bool  # the CloudWatch dashboards, opt-in: $3 a month each beyond an account's first three
     # The daily digest and the month-close report (issue 22); defined with its keys at the end of this file.
     reports: ReportCadence = field(default_factory=lambda: ReportCadence())
+    # The payer (management) account whose costs the cost functions read through its role; None: their own.
+    payer_account_id: str | None = None
+    payer_role_external_id: str | None = None  # set exactly when payer_account_id or payer_access is
+    payer_access: bool = False  # the app also holds FinOpsGuard-<stage>-PayerAccess (deployed into the payer)
+    tooling_account_id: str | None = None  # where the cost stacks run: set exactly when payer_access is
+    tooling_region: str | None = None
+    payer_anomaly_monitor_arns: tuple[str, ...] = ()  # the payer's monitors PayerAccess subscribes
+    # --- cost numbers (issue 19) ---
+    cost_metric: str = "UnblendedCost"  # Cost Explorer's metric name, canonical spelling
+    breakdown: str | None = None  # None: organisation or single account decides at run time
+
+    @property
+    def payer_role_name(self) -> str:
+        """The read role in the payer account, ``finops-guard-<stage>-payer-read`` (a fixed name: the
+        tooling account's functions name it in their grant and environment)."""
+        return f"finops-guard-{self.stage}-payer-read"
+
+    @property
+    def payer_reader_path(self) -> str:
+        """The IAM path of the cost functions' roles that may assume the payer role: the payer role's
+        trust names this path, since CloudFormation generates the roles' names."""
+        return f"/finops-guard/{self.stage}/payer-reader/"
 
     @property
     def creates_custom_anomaly_monitors(self) -> bool:
@@ -258,6 +310,16 @@ class FinOpsGuardConfig:
     def attribution_dimensions_text(self) -> str:
         """The attribution dimensions as the functions read them, e.g. ``tag:Team,tag:CostCenter``."""
         return ",".join(self.attribution_dimensions)
+
+    def cost_metric_environment(self) -> dict[str, str]:
+        """The metric every function reading Cost Explorer amounts uses (COST_METRIC_FUNCTIONS)."""
+        return {"FINOPSGUARD_COST_METRIC": self.cost_metric}
+
+    def breakdown_environment(self) -> dict[str, str]:
+        """The weekly report's breakdown when chosen; absent, a function reading the payer's costs counts
+        as an organisation's, and one reading its own account's asks (organizations:DescribeOrganization,
+        see infra/costs/cost_reports.py)."""
+        return {"FINOPSGUARD_BREAKDOWN": self.breakdown} if self.breakdown else {}
 
     def report_environment(self) -> dict[str, str]:
         """Stage, schedule time zone and currency: what every chat-posting function renders with."""
@@ -314,10 +376,34 @@ class FinOpsGuardConfig:
             savings_plans_kpi=_bool("savingsPlansKpi", value("savingsPlansKpi")),
             savings_schedule=_schedule_expression("savingsSchedule", value("savingsSchedule")),
             dashboard=_bool("dashboard", value("dashboard")),
+            **_cost_number_settings(value),
+            **_payer_settings(value),
             reports=_report_cadence(
                 value, _bool("slackEnabled", value("slackEnabled")), _attribution_settings(value)["team_dimension"]
             ),  # fmt: skip
         )
+
+
+def _cost_number_settings(value: Any) -> dict[str, Any]:
+    """costMetric (Cost Explorer's spelling, any case) and breakdown (null, "" or "auto": decided at run time)."""
+    metric_raw, breakdown_raw = value("costMetric"), value("breakdown")
+    try:
+        metric = parse_metric(_string("costMetric", metric_raw)).value
+    except ValueError:
+        raise ConfigError(
+            "costMetric", metric_raw, f"is not a cost metric; use one of {', '.join(METRIC_NAMES)}"
+        ) from None
+    breakdown = None
+    if not (
+        breakdown_raw is None or (isinstance(breakdown_raw, str) and breakdown_raw.strip().lower() in {*_NULLS, "auto"})
+    ):
+        try:
+            breakdown = parse_breakdown(_string("breakdown", breakdown_raw)).value
+        except ValueError:
+            raise ConfigError(
+                "breakdown", breakdown_raw, f"is not a breakdown; use one of {', '.join(BREAKDOWN_NAMES)}, or null"
+            ) from None
+    return {"cost_metric": metric, "breakdown": breakdown}
 
 
 def _billing_ops_settings(value: Any, steps: tuple[DunningStep, ...]) -> dict[str, Any]:
@@ -349,6 +435,102 @@ def _attribution_settings(value: Any) -> dict[str, Any]:
             "chargebackLinkExpiryMinutes", value("chargebackLinkExpiryMinutes"), 1, CHARGEBACK_LINK_MINUTES_MAX
         ),
     }
+
+
+def _optional_account_id(key: str, raw: Any) -> str | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    account = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else None
+    if account is None or not _ACCOUNT_ID.fullmatch(account):
+        raise ConfigError(key, raw, 'is not a 12-digit AWS account id (quote it in cdk.json, e.g. "123456789012")')
+    return account
+
+
+def _optional_region(key: str, raw: Any) -> str | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    region = _string(key, raw)
+    if not _REGION.fullmatch(region):
+        raise ConfigError(key, raw, "is not an AWS region name such as us-east-1 or eu-west-1")
+    return region
+
+
+def _external_id(raw: Any, accounts: tuple[str | None, ...], stage: str) -> str | None:
+    key = "payerRoleExternalId"
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NULLS):
+        return None
+    generate = "generate one with: openssl rand -hex 16"
+    if not isinstance(raw, str) or not EXTERNAL_ID_MIN <= len(raw.strip()) <= EXTERNAL_ID_MAX:
+        raise ConfigError(
+            key, raw, f"must be {EXTERNAL_ID_MIN} to {EXTERNAL_ID_MAX} characters that nobody could guess; {generate}"
+        )
+    external_id = raw.strip()
+    if not _EXTERNAL_ID.fullmatch(external_id):
+        raise ConfigError(key, raw, f"may hold only letters, digits and _+=,.@:/- (what STS accepts); {generate}")
+    guessable = [account for account in accounts if account and account in external_id]
+    if len(set(external_id)) < EXTERNAL_ID_MIN_DISTINCT or guessable or f"finops-guard-{stage}" in external_id:
+        raise ConfigError(
+            key,
+            raw,
+            f"could be guessed (too few distinct characters, or built from an account id or the stage); {generate}",
+        )
+    return external_id
+
+
+def _payer_settings(value: Any) -> dict[str, Any]:
+    """Who reads whose costs. payerAccountId (where the cost stacks run) and payerAccess (the payer's own
+    stack) each need the external id; payerAccess also names the tooling account and region, and the
+    payer and tooling accounts differ (in the payer account itself no role is needed)."""
+    payer = _optional_account_id("payerAccountId", value("payerAccountId"))
+    access = _bool("payerAccess", value("payerAccess"))
+    tooling = _optional_account_id("toolingAccountId", value("toolingAccountId"))
+    region = _optional_region("toolingRegion", value("toolingRegion"))
+    stage = _stage(value("stage"))
+    external_id = _external_id(value("payerRoleExternalId"), (payer, tooling), stage)
+    monitors = _payer_monitor_arns(value("payerAnomalyMonitorArns"), payer)
+    if (payer is not None or access) and external_id is None:
+        raise ConfigError(
+            "payerRoleExternalId",
+            value("payerRoleExternalId"),
+            "must be set with payerAccountId or payerAccess: the payer role is assumed only with it "
+            "(generate one with: openssl rand -hex 16, and give both deploys the same value)",
+        )
+    if access:
+        for key, given in (("payerAccountId", payer), ("toolingAccountId", tooling), ("toolingRegion", region)):
+            if given is None:
+                raise ConfigError(
+                    key,
+                    value(key),
+                    "must be set with payerAccess=true: the payer stack names the payer account it is deployed "
+                    "into, and the tooling account and region whose cost functions it trusts and whose event bus "
+                    "receives the payer's anomaly events",
+                )
+    if payer is not None and payer == tooling:
+        raise ConfigError(
+            "toolingAccountId",
+            value("toolingAccountId"),
+            "is the payer account itself; deployed in the payer account, the cost functions read its costs "
+            "directly: leave payerAccountId unset",
+        )
+    return {
+        "payer_account_id": payer,
+        "payer_role_external_id": external_id,
+        "payer_access": access,
+        "tooling_account_id": tooling,
+        "tooling_region": region,
+        "payer_anomaly_monitor_arns": monitors,
+    }
+
+
+def _payer_monitor_arns(raw: Any, payer: str | None) -> tuple[str, ...]:
+    key = "payerAnomalyMonitorArns"
+    arns = _string_list(key, raw)
+    for arn in arns:
+        if not isinstance(arn, str) or not _MONITOR_ARN.fullmatch(arn):
+            raise ConfigError(key, raw, f"holds {arn!r}, not an arn:aws:ce::<account>:anomalymonitor/<id> ARN")
+        if payer is None or arn.split(":")[4] != payer:
+            raise ConfigError(key, raw, f"holds {arn!r}, which is no monitor of payerAccountId ({payer})")
+    return _unique(arns)
 
 
 def _anomaly_settings(value: Any) -> dict[str, Any]:

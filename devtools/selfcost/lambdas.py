@@ -246,7 +246,7 @@ def platform_log_lines(function: str, duration_ms: int, memory_mb: int, init_ms:
         + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms else ""),
     ]
     if init_ms:
-        lines.insert(0, "INIT_START Runtime Version: python:3.14.v9\tRuntime Version ARN: arn:aws:lambda:us-east-1::"
+        lines.insert(0, "INIT_START Runtime Version: python:3.13.v9\tRuntime Version ARN: arn:aws:lambda:us-east-1::"
                         "runtime:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")  # fmt: skip
     return lines
 

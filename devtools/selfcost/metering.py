@@ -162,6 +162,8 @@ def request_units(
         units["sqs.request"] += _chunks(len(json.dumps(params, default=str).encode()))
     elif service == "kms":
         units["kms.request"] += 1
+    elif service in ("organizations", "sts"):  # the weekly report: organisation or single account (free)
+        units[f"{service}.request"] += 1
     else:
         units[f"unpriced.{service}.{operation}"] += 1
     return {key: quantity for key, quantity in units.items() if quantity}

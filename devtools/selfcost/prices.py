@@ -130,6 +130,12 @@ PRICES: dict[str, Price] = {
     # the savings refresh lists its recommendations daily, a zero line that shows the requests were counted.
     "costoptimizationhub.request": Price("Cost Optimization Hub", "API requests (free)", _D(0), _D(1), "request",
                                          source="aws.amazon.com/aws-cost-management/cost-optimization-hub"),
+    # aws.amazon.com/organizations/pricing ("offered at no additional charge") and aws.amazon.com/iam/pricing
+    # (IAM and STS at no additional charge): the weekly report asks once per container whether Cost
+    # Explorer sees an organisation (DescribeOrganization, GetCallerIdentity). Zero lines, counted.
+    "organizations.request": Price("Organizations", "API requests (free)", _D(0), _D(1), "request",
+                                   source="aws.amazon.com/organizations/pricing"),
+    "sts.request": Price("STS", "API requests (free)", _D(0), _D(1), "request", source="aws.amazon.com/iam/pricing"),
     # aws.amazon.com/ec2/pricing/on-demand (data transfer): out to the internet $0.09 per GB after
     # 100 GB a month free (all services).
     "dataout.internet": Price("Data transfer", "out to the internet (chat webhook posts)", _D("0.09"), _D(1), "GB",

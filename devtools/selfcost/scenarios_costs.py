@@ -136,27 +136,36 @@ def attribution_dimensions(env: Mapping[str, str]) -> tuple[Any, ...]:
 
 
 def weekly_answers(at: datetime, dimensions: Sequence[Any]) -> list[Answer]:
-    """The weekly report's requests in its order: the organisation's costs, then one per dimension."""
+    """The weekly report's requests in its order: the organisation's costs (by RECORD_TYPE and the
+    breakdown, REGION for this single account, with dimensions; else by SERVICE, and then the
+    month's credits, refunds and tax), then one per dimension."""
     from finops_guard.core.periods import report_window
     from finops_guard.costs.attribution import attribution_request
-    from finops_guard.costs.mock_data import synthetic_pages
+    from finops_guard.costs.breakdown import Breakdown, main_request
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
+    from finops_guard.costs.record_types import charges_request
 
     window = report_window(at)
-
-    def organisation() -> list[dict[str, Any]]:
-        return list(synthetic_pages(window.query_start, window.query_end, accounts=_one_account()))
-
-    return [(("weekly", window.query_start, window.query_end), organisation)] + [
+    main = main_request(window.query_start, window.query_end, DEFAULT_METRIC, Breakdown.REGION,
+                        by_record_type=bool(dimensions))  # fmt: skip
+    charges = [] if dimensions else [_synthetic(charges_request(window.month_to_date.first, window.query_end,
+                                                                DEFAULT_METRIC))]  # fmt: skip
+    return [_synthetic(main), *charges] + [
         _synthetic(attribution_request(d, window.query_start, window.query_end, "DAILY")) for d in dimensions
     ]
 
 
 def chargeback_answers(at: datetime, dimensions: Sequence[Any], timezone: str) -> list[Answer]:
-    """The chargeback's requests: last month, one per dimension."""
+    """The chargeback's requests: last month, one per dimension, then its credits, refunds and tax."""
     from finops_guard.costs.chargeback import chargeback_request, month_before
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
+    from finops_guard.costs.record_types import charges_request
 
     month = month_before(at, timezone)
-    return [_synthetic(chargeback_request(d, month)) for d in dimensions]
+    service = {"Type": "DIMENSION", "Key": "SERVICE"}
+    return [_synthetic(chargeback_request(d, month)) for d in dimensions] + [
+        _synthetic(charges_request(month.first, month.end, DEFAULT_METRIC, service))
+    ]
 
 
 # Attribution switched off (not deployable: attributionDimensions takes 1 to 3): the weekly report

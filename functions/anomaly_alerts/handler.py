@@ -11,16 +11,18 @@ acknowledged: `finops-guard outbox redrive` sends it once the URL is put.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import runtime
 from finops_guard.costs.anomalies import AlertPolicy, Sighting
 from finops_guard.costs.anomaly_alerts import Render, forward_batch, inbox_records
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()

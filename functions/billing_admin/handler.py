@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.billing import billing_admin, runtime
 from finops_guard.billing.adapters.invoice_requests import InvoiceRequestTable
 from finops_guard.billing.api import caller
@@ -29,6 +28,9 @@ from finops_guard.billing.invoice_bot import IssuedInvoice, announcement
 from finops_guard.core.adapters.export_bucket import ExportBucket
 from finops_guard.core.delivery import deliver_all
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()

@@ -13,18 +13,20 @@ from the pages it read for the budgets: the digest adds no Cost Explorer request
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import cadence_runtime, runtime
 from finops_guard.costs.budget_guard import run_budget_guard
 from finops_guard.costs.budgets import InvalidStoredBudgets
 from finops_guard.costs.cards.budget_alert import render_alert, render_digest
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()
@@ -39,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cadence = cadence_runtime.cadence_settings()
     now = runtime.scheduled_time(event)
     routing = runtime.routing(settings)
-    costs = cadence_runtime.guard_source(runtime.cost_source(settings), cadence, routing, now)
+    costs = cadence_runtime.guard_source(runtime.cost_source(settings), cadence, routing, now, settings.cost_metric)
     budgets, invalid = runtime.budget_table(settings.require("budgets_table")).load()
     outcome = run_budget_guard(
         budgets,
@@ -54,6 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         routing=routing,
         timezone=settings.timezone,
         level=settings.forecast_interval,
+        metric=settings.cost_metric,
     )
     reports = cadence_runtime.after_budget_guard(
         costs, outcome, now=now, config=settings, cadence=cadence, routing=routing, budgets=budgets,

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import cadence_runtime, runtime
 from finops_guard.costs.chargeback import Month, month_before
 from finops_guard.costs.monthly_chargeback import run_chargeback
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from finops_guard.costs.month_close_run import MonthCloseOutcome
 
 logger = Logger()

@@ -8,11 +8,10 @@ holds the stack for an hour. Decisions: finops_guard/core/deploy_setup.py.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.adapters.deploy_setup import (
     ApiGatewayAccountSettings,
     CloudWatchMetricSink,
@@ -21,6 +20,9 @@ from finops_guard.core.adapters.deploy_setup import (
     send_response,
 )
 from finops_guard.core.deploy_setup import Outcome, Ports, SetupError, failure_reason, handle, parse_request
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"finops_guard"})

@@ -6,17 +6,19 @@ Each step's invoice is re-read from Stripe first: one paid meanwhile is skipped,
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.billing import runtime
 from finops_guard.billing.adapters.dunning_store import DunningChannels, DunningTable
 from finops_guard.billing.adapters.stripe_api import StripeRequestError
 from finops_guard.billing.dunning import parse_templates, send_due_steps
 from finops_guard.core.service_levels import kpi_metrics_on
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 STUCK_AFTER = timedelta(minutes=15)  # far beyond one send: the claiming run died
 logger = Logger()

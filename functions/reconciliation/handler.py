@@ -7,12 +7,11 @@ card the billing notifier posts from the alerts stream. Rules: finops_guard/bill
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.billing import runtime
 from finops_guard.billing.adapters.reconciliation_store import ReconciliationStore
 from finops_guard.billing.adapters.stripe_api import StripeRequestError
@@ -20,6 +19,9 @@ from finops_guard.billing.billing_admin import monthly_recurring_revenue
 from finops_guard.billing.reconciliation import run_reconciliation
 from finops_guard.core.money import minor_units
 from finops_guard.core.service_levels import kpi_metrics_on
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 METRICS_NAMESPACE = "FinOpsGuard"  # as the stack sets POWERTOOLS_METRICS_NAMESPACE
 logger = Logger()

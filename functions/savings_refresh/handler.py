@@ -6,17 +6,19 @@ A failing listing raises (the Errors alarm pages, Lambda retries) and has closed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.service_levels import kpi_metrics_on
 from finops_guard.costs import runtime
 from finops_guard.costs.adapters.cost_explorer import CostExplorerSource
 from finops_guard.costs.adapters.cost_optimization_hub import CostOptimizationHub
 from finops_guard.costs.savings_refresh import RefreshOutcome, refresh
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
@@ -37,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             store=runtime.recommendations_table(config.require("recommendations_table")),
             routing=runtime.routing(config),
             costs=costs if isinstance(costs, CostExplorerSource) else None,  # no ROI on synthetic data
+            metric=config.cost_metric,
         )
     finally:
         # Dashboard-only, and usually zero: sent only when KPI metrics are on and the value is not (a

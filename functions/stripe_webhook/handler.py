@@ -12,17 +12,19 @@ never makes Stripe retry.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.billing import runtime
 from finops_guard.billing.stripe_ledger import handle_webhook
 from finops_guard.billing.stripe_webhook import SIGNATURE_FAILURES, response
 from finops_guard.core.adapters.secrets import read_signing_secrets
 from finops_guard.core.service_levels import kpi_metrics_on
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()

@@ -8,16 +8,18 @@ card that does get through says so in its Setup section.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
 from finops_guard.costs import runtime
 from finops_guard.costs.weekly_report import run_weekly_report
+
+if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
@@ -48,6 +50,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             commitment=savings.commitment,
             tags=tags,
             unready_channels=chat.unready,
+            breakdown=runtime.report_breakdown(settings),
         )
     except DeliveryFailed as failure:
         metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(failure.failures))

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.core.layers import ARCHITECTURE, RUNTIME, Layers
+from infra.core.layers import ARCHITECTURE, RUNTIME, Layers, acknowledge_runtime
 from infra.core.monitored_function import function_code, powertools_environment, send_async_failures
 from infra.core.paging import Paging
 
@@ -80,6 +80,7 @@ class DeploySetup(Construct):
             role=self.role,
             log_group=self.log_group,
         )
+        acknowledge_runtime(self.function)
         # CloudFormation invokes it asynchronously: a run that dies before it answers pages.
         send_async_failures(self, self.function, self.role, paging)
         # The role is already ordered by the function's GetAtt (cfn-lint W3005); keep only its policy.

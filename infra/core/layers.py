@@ -16,17 +16,30 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.core import REPO_ROOT
-from infra.core.bundling import pip_layer_code
+from infra.core.bundling import library_layer_code, pip_layer_code
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# 3.13, not 3.14: the assets ship bytecode, which only an interpreter of the runtime's exact minor
+# version can compile, and the build machines have CPython 3.11-3.13 (infra/core/bytecode.py).
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-_PYTHON_VERSION = "3.14"
+PYTHON_VERSION = RUNTIME.name.removeprefix("python")  # "3.13": wheels and bytecode for exactly this
+RUNTIME_CHOICE = (
+    "Python 3.13, one minor version behind Lambda's newest, on purpose: every asset ships bytecode compiled "
+    "by the runtime's exact Python version, so that no cold start compiles our modules from source, and the "
+    "build machines have CPython 3.13 but not 3.14 (infra/core/bytecode.py). CPython 3.13 has security "
+    "support until October 2029; moving up is one constant once the build machines have 3.14."
+)
+
+
+def acknowledge_runtime(function: lambda_.Function) -> None:
+    """cdk-nag's AwsSolutions-L1 (not the newest runtime), acknowledged for the reason above."""
+    Validations.of(function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_CHOICE))
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ def _new_layer(scope: Construct, construct_id: str, *, name: str, code: lambda_.
 
 
 class SharedLayers(Construct):
-    """``common`` (domain + adapters) and ``report_deps`` (Powertools, requests), with their SSM parameters."""
+    """``common`` (domain + adapters) and ``report_deps`` (Powertools, urllib3, tzdata), with their SSM parameters."""
 
     def __init__(self, scope: Construct, construct_id: str, *, stage: str) -> None:
         super().__init__(scope, construct_id)
@@ -72,16 +85,14 @@ class SharedLayers(Construct):
             self,
             "Common",
             name=f"finops-guard-{stage}-common",
-            code=lambda_.Code.from_asset(
-                str(REPO_ROOT / "layers" / "common"), exclude=["**/__pycache__", "**/*.pyc", "**/*.egg-info"]
-            ),
+            code=library_layer_code(REPO_ROOT / "layers" / "common", PYTHON_VERSION),
             description="finops_guard shared library (domain logic and AWS/chat adapters)",
         )
         self.report_deps = _new_layer(
             self,
             "ReportDeps",
             name=f"finops-guard-{stage}-report-deps",
-            code=pip_layer_code(REPO_ROOT / "layers" / "report_deps", _PYTHON_VERSION),
+            code=pip_layer_code(REPO_ROOT / "layers" / "report_deps", PYTHON_VERSION),
             description="Third-party packages of every function but stripe (layers/report_deps)",
         )
         self.parameters = [
@@ -116,7 +127,7 @@ def billing_deps_layer(scope: Construct, stage: str) -> lambda_.LayerVersion:
         scope,
         "BillingDeps",
         name=f"finops-guard-{stage}-billing-deps",
-        code=pip_layer_code(REPO_ROOT / "layers" / "billing_deps", _PYTHON_VERSION),
+        code=pip_layer_code(REPO_ROOT / "layers" / "billing_deps", PYTHON_VERSION),
         description="Third-party packages of the Stripe-facing billing functions only (layers/billing_deps)",
     )
 

@@ -22,7 +22,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.core import REPO_ROOT
-from infra.core.layers import ARCHITECTURE, RUNTIME
+from infra.core.bundling import function_code as compiled_function_code
+from infra.core.layers import ARCHITECTURE, PYTHON_VERSION, RUNTIME, acknowledge_runtime
 from infra.core.paging import Paging
 
 ALARM_PERIOD = Duration.minutes(5)
@@ -45,8 +46,8 @@ def powertools_environment(service: str) -> dict[str, str]:
 
 
 def function_code(folder: str) -> lambda_.Code:
-    """The code of functions/<folder>/ (its handler.py), without caches."""
-    return lambda_.Code.from_asset(str(REPO_ROOT / "functions" / folder), exclude=["**/__pycache__"])
+    """The code of functions/<folder>/ (its handler.py) with its bytecode for the runtime, without caches."""
+    return compiled_function_code(REPO_ROOT / "functions" / folder, PYTHON_VERSION)
 
 
 def send_async_failures(scope: Construct, function: lambda_.Function, role: iam.Role, paging: Paging) -> None:
@@ -191,6 +192,7 @@ class MonitoredFunction(Construct):
             role=self.role,
             log_group=self.log_group,
         )
+        acknowledge_runtime(function)
         send_async_failures(self, function, self.role, self.paging)
         self._depend_on_role_policies_only(function)
         return function

@@ -30,6 +30,7 @@ from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.secrets import WebhookSecrets, placeholder_secret
 from infra.core.storage import access_log_bucket, report_bucket, state_table, use_outbox_statement
 from infra.costs.cost_reports import allow_cost_and_usage_reads
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 CHARGEBACK_FUNCTION = "chargeback"
 # One Cost Explorer request per dimension (at most three), each maybe a few pages, then the chat post
@@ -181,6 +182,7 @@ class Attribution(Construct):
             "FINOPSGUARD_CHARGEBACK_BUCKET": self.chargeback_bucket.bucket_name,
             "FINOPSGUARD_CHARGEBACK_UNALLOCATED": config.chargeback_unallocated,
             "FINOPSGUARD_CHARGEBACK_LINK_EXPIRY_MINUTES": str(config.chargeback_link_expiry_minutes),
+            **config.cost_metric_environment(),
         }
         if config.team_dimension is not None:
             environment["FINOPSGUARD_TEAM_DIMENSION"] = config.team_dimension
@@ -206,9 +208,13 @@ class Attribution(Construct):
 
     def _grant_chargeback(self) -> None:
         chargeback, bucket = self.chargeback, self.chargeback_bucket
-        allow_cost_and_usage_reads(
-            chargeback, scoped_to="log group, failure queue, webhook secrets, outbox table and the chargeback objects"
-        )
+        if reads_payer_costs(self.config):
+            assume_payer_role(chargeback, self.config)
+        else:
+            allow_cost_and_usage_reads(
+                chargeback,
+                scoped_to="log group, failure queue, webhook secrets, outbox table and the chargeback objects",
+            )
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
         for statement in (
             self.webhook_secrets.read_statement(),

@@ -17,6 +17,7 @@ from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.secrets import WebhookSecrets
 from infra.core.storage import state_table, use_outbox_statement
 from infra.costs.cost_reports import allow_cost_and_usage_reads
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 GUARD_TIMEOUT = Duration.seconds(300)
 GUARD_MEMORY_MB = 512
@@ -110,6 +111,7 @@ class Budgets(Construct):
             "FINOPSGUARD_ALERT_TOPIC_ARN": self.finance_alerts.topic.topic_arn,
             "FINOPSGUARD_EVENT_BUS_NAME": EVENT_BUS_NAME,
             "FINOPSGUARD_FORECAST_INTERVAL": config.forecast_interval,
+            **config.cost_metric_environment(),
         }
 
     def _add_budget_guard(self, layers: Layers, paging: Paging) -> MonitoredFunction:
@@ -139,13 +141,16 @@ class Budgets(Construct):
 
     def _grant_budget_guard(self) -> None:
         guard = self.budget_guard
-        allow_cost_and_usage_reads(
-            guard,
-            scoped_to=(
-                "log group, failure queue, webhook secrets, budget, alert, outbox and team routes tables, finance "
-                "topic, the default event bus, and the team webhooks secret"
-            ),
-        )
+        if reads_payer_costs(self.config):
+            assume_payer_role(guard, self.config)
+        else:
+            allow_cost_and_usage_reads(
+                guard,
+                scoped_to=(
+                    "log group, failure queue, webhook secrets, budget, alert, outbox and team routes tables, "
+                    "finance topic, the default event bus, and the team webhooks secret"
+                ),
+            )
         default_bus_arn = Stack.of(self).format_arn(
             service="events", resource="event-bus", resource_name=EVENT_BUS_NAME
         )

@@ -15,6 +15,7 @@ from infra.core.paging import Paging
 from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.secrets import WebhookSecrets
 from infra.core.storage import use_outbox_statement
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 REPORT_TIMEOUT = Duration.seconds(120)
 REPORT_MEMORY_MB = 256
@@ -23,6 +24,10 @@ SAVINGS_PLANS_KPI_ACTIONS = ("ce:GetSavingsPlansCoverage", "ce:GetSavingsPlansUt
 # The weekly card's Setup section: is a `tag:` attribution dimension that attributes nothing activated?
 # One request (USD 0.01), only in that state.
 TAG_STATUS_ACTION = "ce:ListCostAllocationTags"
+# Without a `breakdown` in context: does Cost Explorer see an organisation (LINKED_ACCOUNT) or a single
+# account (REGION)? Free, once per warm container; sts:GetCallerIdentity needs no permission. Not asked
+# (nor granted) when reading the payer's costs: the payer is the organisation's management account.
+ORGANISATION_CHECK_ACTION = "organizations:DescribeOrganization"
 
 
 def allow_cost_and_usage_reads(reader: MonitoredFunction, *, scoped_to: str, also_unscoped: str | None = None) -> None:
@@ -83,6 +88,8 @@ class CostReports(Construct):
             "FINOPSGUARD_TOP_N": str(config.top_n),
             **self.webhook_secrets.environment(),
             "FINOPSGUARD_OUTBOX_TABLE": self.outbox_table.table_name,
+            **config.cost_metric_environment(),
+            **config.breakdown_environment(),
         }
         if config.monthly_budget is not None:
             environment["FINOPSGUARD_MONTHLY_BUDGET"] = config.monthly_budget
@@ -110,6 +117,17 @@ class CostReports(Construct):
 
     def _grant_weekly_report(self) -> None:
         # Explicit statements rather than grant_* helpers, which add actions this function never uses.
+        if reads_payer_costs(self.config):
+            assume_payer_role(self.weekly_report, self.config)
+        else:
+            self._grant_cost_explorer_reads()
+        for statement in (
+            self.webhook_secrets.read_statement(),
+            use_outbox_statement(self.outbox_table),
+        ):
+            self.weekly_report.add_to_role_policy(statement)
+
+    def _grant_cost_explorer_reads(self) -> None:
         kpi = self.config.savings_plans_kpi
         tags = any(spec.startswith("tag:") for spec in self.config.attribution_dimensions)
         unscoped = []
@@ -121,6 +139,12 @@ class CostReports(Construct):
             unscoped.append(
                 f"{TAG_STATUS_ACTION} (whether an attribution tag is active, asked only when it attributes nothing)"
             )
+        organisation_check = self.config.breakdown is None
+        if organisation_check:
+            unscoped.append(
+                f"{ORGANISATION_CHECK_ACTION} (whether Cost Explorer sees an organisation, which picks the card's "
+                "breakdown; read-only, and Organizations has no resource-level permission for it)"
+            )
         allow_cost_and_usage_reads(
             self.weekly_report,
             scoped_to=(
@@ -128,7 +152,7 @@ class CostReports(Construct):
                 "and the team webhooks secret"
             ),
             also_unscoped=(
-                f"{' and by '.join(unscoped)}, read-only Cost Explorer actions without resource-level permissions too"
+                f"{' and by '.join(unscoped)}, read-only actions without resource-level permissions too"
                 if unscoped
                 else None
             ),
@@ -149,11 +173,14 @@ class CostReports(Construct):
                     resources=["*"],  # Cost Explorer has no resource-level permissions
                 )
             )
-        for statement in (
-            self.webhook_secrets.read_statement(),
-            use_outbox_statement(self.outbox_table),
-        ):
-            self.weekly_report.add_to_role_policy(statement)
+        if organisation_check:
+            self.weekly_report.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadOrganisationShape",
+                    actions=[ORGANISATION_CHECK_ACTION],
+                    resources=["*"],  # DescribeOrganization takes no resource ARN
+                )
+            )
 
     def _add_schedule(self) -> scheduler.Schedule:
         return add_function_schedule(

@@ -32,6 +32,7 @@ from infra.core.paging import Paging
 from infra.core.schedules import FunctionSchedule, add_function_schedule
 from infra.core.storage import state_table
 from infra.costs.cost_reports import allow_cost_and_usage_reads
+from infra.costs.payer_reads import assume_payer_role, reads_payer_costs
 
 SAVINGS_REFRESH_FUNCTION = "savings-refresh"
 # Pages of 1,000 recommendations, then one UpdateItem per listed item (hundreds in a large
@@ -121,6 +122,7 @@ class Savings(Construct):
                 environment={
                     **self.config.report_environment(),
                     "FINOPSGUARD_RECOMMENDATIONS_TABLE": self.recommendations_table.table_name,
+                    **self.config.cost_metric_environment(),
                 },
                 layers=[layers.common, layers.report_deps],
                 paging=paging,
@@ -129,21 +131,26 @@ class Savings(Construct):
         )
 
     def _grant_refresh(self, refresh: MonitoredFunction) -> None:
-        allow_cost_and_usage_reads(
-            refresh,
-            scoped_to="log group, failure queue, recommendations table and team routes table",
-            also_unscoped=(
-                " and ".join(COST_OPTIMIZATION_HUB_ACTIONS) + " (its dependent action in the Service "
-                "Authorization Reference), read-only actions for which Cost Optimization Hub defines no resource "
-                "types, so they accept no ARNs"
-            ),
-        )
+        if reads_payer_costs(self.config):
+            assume_payer_role(refresh, self.config)  # Cost Optimization Hub and Cost Explorer of the payer
+        else:
+            allow_cost_and_usage_reads(
+                refresh,
+                scoped_to="log group, failure queue, recommendations table and team routes table",
+                also_unscoped=(
+                    " and ".join(COST_OPTIMIZATION_HUB_ACTIONS) + " (its dependent action in the Service "
+                    "Authorization Reference), read-only actions for which Cost Optimization Hub defines no "
+                    "resource types, so they accept no ARNs"
+                ),
+            )
+            refresh.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ListCostOptimizationHubRecommendations",
+                    actions=list(COST_OPTIMIZATION_HUB_ACTIONS),
+                    resources=["*"],  # Cost Optimization Hub has no resource-level permissions
+                )
+            )
         for statement in (
-            iam.PolicyStatement(
-                sid="ListCostOptimizationHubRecommendations",
-                actions=list(COST_OPTIMIZATION_HUB_ACTIONS),
-                resources=["*"],  # Cost Optimization Hub has no resource-level permissions
-            ),
             # Reads are one Query of the single partition; the upsert, each status move and the ROI
             # result are (conditional) UpdateItems. Nothing is put, read singly or deleted.
             iam.PolicyStatement(

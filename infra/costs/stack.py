@@ -21,6 +21,7 @@ from infra.costs.attribution import Attribution
 from infra.costs.budgets import Budgets
 from infra.costs.cost_reports import CostReports
 from infra.costs.monitoring import CostsMonitoring
+from infra.costs.payer_reads import allow_payer_anomaly_events, reads_payer_costs
 from infra.costs.report_cadence import add_report_cadence
 from infra.costs.savings import Savings
 
@@ -99,6 +100,10 @@ class CostsStack(Stack):
         )
         for poster in (self.cost_reports.weekly_report, self.budgets.budget_guard, self.anomalies.anomaly_alerts):
             self.attribution.allow_team_routing(poster)
+        if reads_payer_costs(config):
+            # The payer's anomaly events, forwarded by its PayerAccess stack, join this account's on the
+            # default bus, where the anomaly rule sends them to the inbox.
+            self.payer_anomaly_events = allow_payer_anomaly_events(self.anomalies, config)
         self.savings = self._add_savings(layers, paging)
         add_report_cadence(
             config, budgets=self.budgets, attribution=self.attribution, anomalies=self.anomalies, savings=self.savings

@@ -80,6 +80,25 @@ FULL_CONTEXT = {
     "savingsRecommendations": "true",
     "savingsPlansKpi": "true",
     "savingsSchedule": "cron(0 4 * * ? *)",
+    "costMetric": "netamortizedcost",  # any case; the functions get Cost Explorer's spelling
+    "breakdown": "usage_type",
+}
+
+
+# FULL_CONTEXT deployed in a tooling account that reads the payer's costs, with the payer's stack too.
+# The accounts and region are policy_eval's: the tooling stacks evaluate as ACCOUNT in REGION, the payer
+# stack as OTHER_ACCOUNT in us-east-1.
+PAYER_ACCOUNT, TOOLING_ACCOUNT, TOOLING_REGION = "444455556666", "111122223333", "eu-west-1"
+PAYER_EXTERNAL_ID = "9f2c4e1a7b3d5f6081a2c3e4d5f60718"
+PAYER_MONITOR = f"arn:aws:ce::{PAYER_ACCOUNT}:anomalymonitor/0c4e7a52-9d1f-4b8e-a6c3-2f5d8e1b9a07"
+PAYER_CONTEXT = {
+    **FULL_CONTEXT,
+    "payerAccountId": PAYER_ACCOUNT,
+    "payerRoleExternalId": PAYER_EXTERNAL_ID,
+    "payerAccess": "true",
+    "toolingAccountId": TOOLING_ACCOUNT,
+    "toolingRegion": TOOLING_REGION,
+    "payerAnomalyMonitorArns": PAYER_MONITOR,
 }
 
 
@@ -130,6 +149,8 @@ class Synth(Resources):
     costs: StackSynth
     billing: StackSynth
     template_json: dict[str, Any]
+    # FinOpsGuard-<stage>-PayerAccess (payerAccess=true), another account's stack: not in the merged view.
+    payer: StackSynth | None = None
 
     @property
     def stack(self) -> Stack:
@@ -174,9 +195,10 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None, *, bundle:
         path = Path(assembly.get_stack_by_name(stack.stack_name).template_full_path)
         return StackSynth(stack=stack, template_json=json.loads(path.read_text()))
 
-    core, costs, billing = (part(stack) for stack in stacks.all)
+    core, costs, billing = part(stacks.core), part(stacks.costs), part(stacks.billing)
     merged = merge_templates([core.template_json, costs.template_json, billing.template_json])
-    return Synth(app, stacks, outdir, core, costs, billing, merged)
+    payer = part(stacks.payer_access) if stacks.payer_access is not None else None
+    return Synth(app, stacks, outdir, core, costs, billing, merged, payer)
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +209,12 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def full_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synthesize(tmp_path_factory.mktemp("cdk-full"), FULL_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def payer_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every feature on, in a tooling account reading the payer's costs; ``payer`` is the payer's stack."""
+    return synthesize(tmp_path_factory.mktemp("cdk-payer"), PAYER_CONTEXT)
 
 
 # --- what a product stack takes from the core stack --------------------------------------------

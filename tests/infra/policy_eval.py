@@ -343,7 +343,9 @@ class Template:
             ("AWS::SQS::Queue", "QueueUrl"): lambda: self.ref(logical_id),
             ("AWS::KMS::Key", "Arn"): lambda: self.arn("kms", f"key/{self.ref(logical_id)}"),
             ("AWS::KMS::Key", "KeyId"): lambda: self.ref(logical_id),
-            ("AWS::IAM::Role", "Arn"): lambda: self.arn("iam", f"role/{name}", region=False),
+            ("AWS::IAM::Role", "Arn"): lambda: self.arn(
+                "iam", f"role{self._role_path(logical_id)}{name}", region=False
+            ),
             ("AWS::Lambda::Function", "Arn"): lambda: self.arn("lambda", f"function:{name}"),
             ("AWS::S3::Bucket", "Arn"): lambda: self.arn("s3", name, region=False, account=False),
             ("AWS::DynamoDB::Table", "Arn"): lambda: self.arn("dynamodb", f"table/{name}"),
@@ -358,6 +360,13 @@ class Template:
         if (resource_type, attribute) not in arns:
             raise Unsupported(f"Fn::GetAtt {attribute} of a {resource_type}")
         return arns[resource_type, attribute]()
+
+    def _role_path(self, logical_id: str) -> str:
+        """A role's IAM path ('/' unless it has one): part of its ARN, ``role/<path>/<name>``."""
+        path = self.resolve(self._resource(logical_id).get("Properties", {}).get("Path", "/"))
+        if not isinstance(path, str) or not (path.startswith("/") and path.endswith("/")):
+            raise Unsupported(f"role path {path!r} of {logical_id}")
+        return path
 
     def resolve(self, value: Any) -> Any:
         """Resolves Ref, Fn::GetAtt, Fn::Join, Fn::Sub and Fn::ImportValue (of an export in the template's
@@ -567,9 +576,27 @@ class PolicyEvaluator:
             return _PolicyKind.TRUST, list(_statements(trust, f"{roles[0]} trust policy"))
         if service_name == "lambda":
             return _PolicyKind.RESOURCE, list(self._lambda_permissions(resource))
+        if service_name == "events":
+            return _PolicyKind.RESOURCE, list(self._event_bus_statements(resource))
         if service_name in _NO_RESOURCE_POLICIES:
             return _PolicyKind.RESOURCE, []
         raise Unsupported(f"resource policies of {service_name} resources")
+
+    def _event_bus_statements(self, bus_arn: str) -> Iterator[_Statement]:
+        """AWS::Events::EventBusPolicy statements of the bus ``bus_arn`` names: the template's own buses
+        only (a bus of another account or region has its own policy, in its own template)."""
+        t = self.template
+        parts = _arn_parts(bus_arn)
+        if not parts[5].startswith("event-bus/"):
+            raise Unsupported(f"resource policies of the events resource {bus_arn}")
+        if (parts[3], parts[4]) != (t.region, t.account):
+            return
+        for lid, policy in t.of_type("AWS::Events::EventBusPolicy").items():
+            props = policy["Properties"]
+            if set(props) - {"EventBusName", "StatementId", "Statement"} or "Statement" not in props:
+                raise Unsupported(f"event bus policy properties {sorted(props)} in {lid}")
+            if t.resolve(props.get("EventBusName", "default")) == parts[5].removeprefix("event-bus/"):
+                yield from _statements({"Statement": props["Statement"]}, lid)
 
     def _queue_arn(self, queue: Any) -> str:
         if isinstance(queue, dict) and set(queue) == {"Ref"}:
@@ -671,6 +698,42 @@ class PolicyEvaluator:
         self, principal: Principal, action: str, resource: str, context: Mapping[str, ContextValue] | None = None
     ) -> Outcome:
         return self.evaluate(Request(principal, action, resource, dict(context or {})))
+
+    def evaluate_cross_account(self, request: Request, caller: PolicyEvaluator) -> Outcome:
+        """``request`` by a role of ``caller``'s template (another account) on a resource of this one.
+
+        Across accounts both must allow: the role's identity policies in its own account, and this
+        resource's policy (a trust policy for sts:AssumeRole), naming the role or its account
+        (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+        An explicit deny in either wins.
+        """
+        t = self.template
+        if request.principal.kind != "AWS" or request.principal.account != caller.template.account:
+            raise Unsupported(f"{request.principal} is no role of the caller's template")
+        if caller.template.account == t.account:
+            raise Unsupported("the caller's template is in the resource's account: use evaluate")
+        context = self._context(request)
+        kind, resource_statements = self._resource_policies(request)
+        resource_hits = [
+            hit for s in resource_statements if (hit := _applies(t, s, kind, request, context)) is not None
+        ]
+        identity_hits = [
+            hit
+            for s in caller._identity_statements(request.principal.id)
+            if (hit := _applies(caller.template, s, _PolicyKind.IDENTITY, request, context)) is not None
+        ]
+        denies = [h for h in resource_hits + identity_hits if h.effect == "Deny"]
+        if denies:
+            return Outcome(Decision.EXPLICIT_DENY, f"denied by {_names(denies)}")
+        resource_allows = [h for h in resource_hits if h.effect == "Allow"]
+        identity_allows = [h for h in identity_hits if h.effect == "Allow"]
+        if resource_allows and identity_allows:
+            return Outcome(Decision.ALLOW, f"allowed by {_names(identity_allows)} and {_names(resource_allows)}")
+        return Outcome(
+            Decision.IMPLICIT_DENY,
+            f"across accounts both must allow (identity: {_names(identity_allows) or 'none'}; "
+            f"resource: {_names(resource_allows) or 'none'})",
+        )
 
 
 def _names(hits: Iterable[_Applies]) -> str:

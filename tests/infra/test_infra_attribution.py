@@ -316,14 +316,14 @@ def test_stack_has_four_buckets_each_report_bucket_with_its_own_access_logs(full
 # --- chargeback function ----------------------------------------------------------------------
 
 
-def test_chargeback_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_report_layers(full_synth: Synth) -> None:
+def test_chargeback_runs_arm64_python_3_13_for_up_to_five_minutes_with_the_report_layers(full_synth: Synth) -> None:
     function_id, function = function_of(full_synth, CHARGEBACK)
 
     assert {
         key: function[key] for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "Layers")
     } == {
         "Architectures": ["arm64"],
-        "Runtime": "python3.14",
+        "Runtime": "python3.13",
         "Handler": "handler.lambda_handler",
         "Timeout": 300,
         "MemorySize": 256,
@@ -358,6 +358,7 @@ def test_chargeback_environment_is_exactly_the_documented_settings(full_synth: S
         "FINOPSGUARD_CHARGEBACK_BUCKET": ref(chargeback_bucket_id(full_synth)),
         "FINOPSGUARD_CHARGEBACK_UNALLOCATED": "separate",
         "FINOPSGUARD_CHARGEBACK_LINK_EXPIRY_MINUTES": "120",
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "POWERTOOLS_SERVICE_NAME": "chargeback",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",

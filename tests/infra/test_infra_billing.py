@@ -204,13 +204,13 @@ def test_finance_chat_secrets_follow_slack_enabled(full_synth: Synth, default_sy
 # --- Stripe webhook function ------------------------------------------------------------------
 
 
-def test_webhook_function_runs_arm64_python_3_14_for_up_to_15_seconds(full_synth: Synth) -> None:
+def test_webhook_function_runs_arm64_python_3_13_for_up_to_15_seconds(full_synth: Synth) -> None:
     full_synth.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-stripe-webhook",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": 15,
             "MemorySize": 512,
@@ -305,7 +305,7 @@ def test_only_the_stripe_facing_functions_ship_the_billing_layer(full_synth: Syn
 def test_billing_layer_is_built_from_layers_billing_deps(full_synth: Synth) -> None:
     layer = resource(full_synth, layer_id(full_synth, "billing-deps"))["Properties"]
 
-    assert layer["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
     assert layer["CompatibleArchitectures"] == ["arm64"]
     assert "layers/billing_deps" in layer["Description"]
 
@@ -657,13 +657,13 @@ def test_billing_functions_page_through_the_stage_wide_alarms_not_their_own(full
 # --- billing notifier -------------------------------------------------------------------------
 
 
-def test_notifier_runs_arm64_python_3_14_for_up_to_a_minute_with_report_layers(full_synth: Synth) -> None:
+def test_notifier_runs_arm64_python_3_13_for_up_to_a_minute_with_report_layers(full_synth: Synth) -> None:
     full_synth.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-billing-notifier",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": 60,
             "MemorySize": 256,

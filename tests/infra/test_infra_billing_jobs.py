@@ -291,7 +291,7 @@ def test_access_log_bucket_takes_only_the_export_bucket_logs_and_expires_them(fu
     ("short_name", "timeout", "memory"),
     [(DUNNING, 120, 256), (RECONCILIATION, 300, 512), (ADMIN, 29, 512)],
 )
-def test_billing_jobs_run_arm64_python_3_14_with_explicit_limits_and_the_billing_layers(
+def test_billing_jobs_run_arm64_python_3_13_with_explicit_limits_and_the_billing_layers(
     full_synth: Synth, short_name: str, timeout: int, memory: int
 ) -> None:
     full_synth.template.has_resource_properties(
@@ -299,7 +299,7 @@ def test_billing_jobs_run_arm64_python_3_14_with_explicit_limits_and_the_billing
         {
             "FunctionName": f"finops-guard-qa-{short_name}",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": timeout,
             "MemorySize": memory,

@@ -109,13 +109,13 @@ def test_budget_tables_are_on_demand_recoverable_encrypted_and_retained_and_the_
 # --- budget guard function --------------------------------------------------------------------
 
 
-def test_budget_guard_runs_arm64_python_3_14_for_up_to_five_minutes(full_synth: Synth) -> None:
+def test_budget_guard_runs_arm64_python_3_13_for_up_to_five_minutes(full_synth: Synth) -> None:
     full_synth.costs.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-budget-guard",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": 300,
             "MemorySize": 512,
@@ -146,6 +146,7 @@ def test_budget_guard_environment_is_exactly_the_documented_settings(full_synth:
         "FINOPSGUARD_ALERT_TOPIC_ARN": ref(topic_id_of(full_synth, "finance-alerts")),
         "FINOPSGUARD_EVENT_BUS_NAME": "default",
         "FINOPSGUARD_FORECAST_INTERVAL": "0.9",
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),

@@ -83,6 +83,23 @@ EXPECTED_ACKNOWLEDGMENTS = {
         "BillingSetup/Role/DefaultPolicy",
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]",
     ),
+    # Python 3.13, not the newest runtime: the bytecode the assets ship is compiled by 3.13 (infra/core/bytecode.py).
+    *(
+        (product, f"{function}/Function", "AwsSolutions-L1")
+        for product, function in (
+            ("Costs", "CostsSetup"),
+            ("Costs", "CostReports/WeeklyReport"),
+            ("Costs", "Budgets/BudgetGuard"),
+            ("Costs", "Anomalies/AnomalyAlerts"),
+            ("Costs", "Attribution/Chargeback"),
+            ("Billing", "BillingSetup"),
+            ("Billing", "BillingApi/StripeWebhook"),
+            ("Billing", "BillingApi/BillingNotifier"),
+            ("Billing", "BillingJobs/DunningSender"),
+            ("Billing", "BillingJobs/Reconciliation"),
+            ("Billing", "BillingJobs/BillingAdmin"),
+        )
+    ),
 }
 SLACK_ONLY = {
     ("Core", "SlackWebhookSecret", "AwsSolutions-SMG4"),
@@ -90,7 +107,10 @@ SLACK_ONLY = {
 }
 # savingsRecommendations: the refresh's Cost Optimization Hub actions have no resource-level permissions.
 # The recommendations table, there in every variant, needs no acknowledgment.
-SAVINGS_ONLY = {("Costs", "Savings/SavingsRefresh/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")}
+SAVINGS_ONLY = {
+    ("Costs", "Savings/SavingsRefresh/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
+    ("Costs", "Savings/SavingsRefresh/Function", "AwsSolutions-L1"),
+}
 
 
 def product_of(stack: Stack) -> str:

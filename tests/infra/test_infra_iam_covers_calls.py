@@ -9,9 +9,11 @@ Moto does not enforce IAM, so without this a missing grant only shows after a de
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -51,8 +53,10 @@ def api_calls(service: str, operation: str, params: dict[str, Any]) -> list[tupl
     if service == "s3" and "Bucket" in params and "Key" in params:
         return [(f"s3:{operation}", f"object:{params['Bucket']}/{params['Key']}")]
     if service != "dynamodb":
+        # sts:GetCallerIdentity is not listed: it needs no permission (and no policy can deny it).
         prefixes = {"secretsmanager": "secretsmanager", "sns": "sns", "events": "events", "ce": "ce", "s3": "s3",
-                    "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub"}  # fmt: skip
+                    "sesv2": "ses", "cost-optimization-hub": "cost-optimization-hub",
+                    "organizations": "organizations"}  # fmt: skip
         prefix = prefixes.get(service)
         return [(f"{prefix}:{operation}", "")] if prefix else []
     if operation in ("BatchGetItem", "BatchWriteItem"):
@@ -95,6 +99,7 @@ def recorder(monkeypatch):
     from finops_guard.core import runtime as core_runtime
     from finops_guard.core.adapters import secrets
     from finops_guard.costs import runtime
+    from finops_guard.costs.adapters import payer_account
 
     fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
     for key, value in {**fake, "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard"}.items():
@@ -113,7 +118,7 @@ def recorder(monkeypatch):
                        billing_runtime.billing_settings, billing_runtime.billing_store, runtime._ce_client,
                        billing_runtime.billing_ops_settings, billing_runtime.stripe_api, runtime.team_routes_table,
                        runtime.export_bucket, runtime.recommendations_table,
-                       runtime.cost_optimization_hub_client):  # fmt: skip
+                       runtime.cost_optimization_hub_client, payer_account.payer_session):  # fmt: skip
             cached.cache_clear()
         secrets.clear_cache()
 
@@ -332,6 +337,7 @@ def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Syn
 
     calls, aws, setenv = recorder
     chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_BREAKDOWN", "USAGE_TYPE")  # as full_synth's context chooses it
     setenv("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", "tag:Team")
     setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
     answer = cost_allocation_tags({"Team": "Inactive"})
@@ -342,6 +348,32 @@ def test_weekly_report_role_allows_the_cost_allocation_tag_check(full_synth: Syn
         )
     assert len(stub.requests) == 1 and ("ce:ListCostAllocationTags", "") in calls
     assert missing_grants(full_synth, "weekly-report", calls) == []
+
+
+def test_weekly_report_role_allows_the_organisation_check_of_an_undecided_breakdown(
+    default_synth: Synth, recorder, chat
+) -> None:
+    """Without `breakdown` in context the report asks Organizations whether Cost Explorer sees an
+    organisation (moto: no organisation, so REGION), once per container; its role must allow it, and
+    a role without that grant is caught."""
+    from finops_guard.costs import runtime
+
+    from devtools.lambda_runner import FakeContext, load_handler
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    setenv("POWERTOOLS_SERVICE_NAME", "weekly-report")
+    runtime._reads_organisation.cache_clear()
+    calls.clear()
+    try:
+        load_handler("weekly_report").lambda_handler({"scheduled_time": "2026-11-16T07:00:00Z"}, FakeContext("iam"))
+        assert runtime._reads_organisation() is False
+    finally:
+        runtime._reads_organisation.cache_clear()
+    assert ("organizations:DescribeOrganization", "") in calls
+    assert missing_grants(default_synth, "weekly-report", calls) == []
+    broken = without_actions(default_synth, "weekly-report", {"organizations:DescribeOrganization"})
+    assert missing_grants(broken, "weekly-report", calls) == [("organizations:DescribeOrganization", "")]
 
 
 def test_anomaly_and_notifier_roles_allow_every_call_their_code_makes(full_synth: Synth, recorder, chat):
@@ -734,6 +766,7 @@ def test_weekly_report_role_allows_the_savings_section_and_savings_plans_kpi_cal
 
     calls, aws, setenv = recorder
     chat_secret(aws, setenv, chat)
+    setenv("FINOPSGUARD_BREAKDOWN", "USAGE_TYPE")  # as full_synth's context chooses it
     table = aws.create_recommendations_table("iam")
     store = RecommendationsTable(table, aws.client("dynamodb"))
     for item in hub_page("page1")["items"]:
@@ -764,3 +797,132 @@ def test_weekly_report_role_allows_the_savings_section_and_savings_plans_kpi_cal
         ("ce:GetSavingsPlansUtilization", ""),
     } <= calls
     assert missing_grants(full_synth, "weekly-report", calls) == []
+
+
+# --- a tooling account reading the payer's costs ----------------------------------------------------
+
+PAYER_ROLE_ARN = "arn:aws:iam::444455556666:role/finops-guard-qa-payer-read"
+NO_SAVINGS_PLANS_UTILIZATION = {
+    "SavingsPlansUtilizationsByTime": [],
+    "Total": {
+        "Utilization": {"TotalCommitment": "0", "UsedCommitment": "0", "UnusedCommitment": "0",
+                        "UtilizationPercentage": "0"}},
+}  # fmt: skip
+
+
+def payer_read_actions(synth: Synth) -> set[str]:
+    """What the payer stack's read role allows (its one inline policy, Resource '*')."""
+    assert synth.payer is not None
+    [(_, read_role)] = [
+        (lid, r)
+        for lid, r in synth.payer.resources("AWS::IAM::Role").items()
+        if r["Properties"].get("RoleName") == "finops-guard-qa-payer-read"
+    ]
+    [policy] = read_role["Properties"]["Policies"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == "*" and statement["Effect"] == "Allow"
+    return set(statement["Action"])
+
+
+def may_assume(synth: Synth, function: str, role_arn: str) -> bool:
+    statements = policy_statements_of_role(synth, role_id_of(synth, function))
+    return any(
+        s["Effect"] == "Allow"
+        and "sts:AssumeRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        and resource_text(s["Resource"]).replace("<Ref:AWS::Partition>", "aws") == role_arn
+        for s in statements
+    )
+
+
+def test_with_a_payer_each_cost_function_signs_only_cost_reads_with_the_payer_role(
+    payer_synth: Synth, recorder, chat, monkeypatch
+) -> None:
+    """Weekly report (with the Savings Plans KPI and the tag check), budget guard, chargeback and savings
+    refresh, each as CDK configures it in a tooling account: every call signed with the assumed role's key is
+    a cost read the payer role allows; every other call, the AssumeRole included, is one the function's own
+    role allows (which holds no Cost Explorer action: a cost read made with its own key would fail here)."""
+    from datetime import UTC, datetime
+
+    from finops_guard.costs import runtime
+    from finops_guard.costs.adapters import payer_account
+    from finops_guard.costs.adapters.budget_store import BudgetTable
+    from finops_guard.costs.budgets import parse_budget
+
+    from devtools.lambda_runner import FakeContext, load_handler
+    from devtools.operation_stub import OperationStub, cost_allocation_tags
+
+    calls, aws, setenv = recorder
+    chat_secret(aws, setenv, chat)
+    signed: dict[str, set[tuple[str, str]]] = {}  # access key -> the calls signed with it
+    original = botocore.client.BaseClient._make_api_call
+
+    def by_signer(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        # The key this client signs with (the assumed role's once its refreshable credentials are used).
+        key = self._request_signer._credentials.get_frozen_credentials().access_key
+        signed.setdefault(key, set()).update(api_calls(self.meta.service_model.service_name, operation, params))
+        if self.meta.service_model.service_name == "sts":
+            signed[key].add((f"sts:{operation}", params.get("RoleArn", "")))
+        return original(self, operation, params)
+
+    budgets_table, alerts_table = aws.create_budget_tables("iam")
+    BudgetTable(budgets_table, aws.client("dynamodb")).put_many(
+        [parse_budget({"id": "all", "amount": "100", "currency": "USD"})], now=datetime.now(UTC)
+    )
+    recommendations = aws.create_recommendations_table("iam")
+    for key, value in {
+        "FINOPSGUARD_PAYER_ROLE_ARN": PAYER_ROLE_ARN,
+        "FINOPSGUARD_PAYER_EXTERNAL_ID": "9f2c4e1a7b3d5f6081a2c3e4d5f60718",
+        "FINOPSGUARD_USE_MOCK_DATA": "false",
+        "FINOPSGUARD_SAVINGS_PLANS_KPI": "true",
+        "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:Team",
+        "FINOPSGUARD_CHARGEBACK_BUCKET": aws.create_export_bucket("finops-guard-iam-chargeback"),
+        "FINOPSGUARD_BUDGETS_TABLE": budgets_table,
+        "FINOPSGUARD_BUDGET_ALERTS_TABLE": alerts_table,
+        "FINOPSGUARD_ALERT_TOPIC_ARN": aws.client("sns").create_topic(Name="finance")["TopicArn"],
+        "FINOPSGUARD_RECOMMENDATIONS_TABLE": recommendations,
+    }.items():
+        setenv(key, value)
+    runs = {
+        "weekly-report": ("weekly_report", {"scheduled_time": "2026-11-16T07:00:00Z"}),
+        "budget-guard": ("budget_guard", {"scheduled_time": "2026-11-16T09:00:00Z"}),
+        "chargeback": ("chargeback", {"scheduled_time": "2026-11-01T08:00:00Z"}),
+        "savings-refresh": ("savings_refresh", {"job": "savings-refresh", "scheduled_time": SAVINGS_AT}),
+    }
+    read_actions = payer_read_actions(payer_synth)
+    stubbed: list[OperationStub] = []
+    for function, (folder, event) in runs.items():
+        signed.clear()
+        setenv("POWERTOOLS_SERVICE_NAME", function)
+        setenv("AWS_LAMBDA_FUNCTION_NAME", f"finops-guard-qa-{function}")
+        # Each function is its own container: its own clients, its own session of the role.
+        payer_account.payer_session.cache_clear()
+        runtime._ce_client.cache_clear()
+        ce = runtime._ce_client()
+        # Cost Optimization Hub (not in moto) is answered on the client the runtime makes, as it makes it.
+        hub_client = payer_account.cost_client("cost-optimization-hub", os.environ, region_name="us-east-1")
+        monkeypatch.setattr(runtime, "cost_optimization_hub_client", lambda client=hub_client: client)
+        stubs = [
+            OperationStub(ce, "get_savings_plans_coverage", lambda _: {"SavingsPlansCoverages": []}),
+            OperationStub(ce, "get_savings_plans_utilization", lambda _: NO_SAVINGS_PLANS_UTILIZATION),
+            OperationStub(ce, "list_cost_allocation_tags", cost_allocation_tags({"Team": "Inactive"})),
+            OperationStub(hub_client, "list_recommendations", lambda _: hub_page("page1", nextToken=None)),
+        ]
+        stubbed += stubs
+        with contextlib.ExitStack() as answering, pytest.MonkeyPatch.context() as patch:
+            for stub in stubs:
+                answering.enter_context(stub)
+            patch.setattr(botocore.client.BaseClient, "_make_api_call", by_signer)
+            load_handler(folder).lambda_handler(event, FakeContext(f"iam-{function}"))
+        # The function's own key is the one that asked STS for the role; the other is the role's.
+        [own_key] = [key for key, made in signed.items() if ("sts:AssumeRole", PAYER_ROLE_ARN) in made]
+        own = signed.pop(own_key)
+        [(assumed_key, payer_calls)] = signed.items()
+        assert assumed_key.startswith("ASIA") and may_assume(payer_synth, function, PAYER_ROLE_ARN), function
+        assert {action for action, _ in payer_calls} <= read_actions, function
+        assert ("ce:GetCostAndUsage", "") in payer_calls or function == "savings-refresh", function
+        rest = {(action, target) for action, target in own if not action.startswith("sts:")}
+        assert not [action for action, _ in rest if action.startswith(("ce:", "cost-optimization-hub:"))]
+        assert missing_grants(payer_synth, function, rest, buckets={
+            "finops-guard-iam-chargeback": chargeback_bucket_id(payer_synth)}) == [], function  # fmt: skip
+    assert all(stub.requests for stub in stubbed[:3])  # the weekly report: the Savings Plans KPI, the tag check
+    assert stubbed[-1].requests  # the savings refresh: the hub's listing

@@ -158,6 +158,7 @@ def test_cdk_nag_is_clean_with_one_reviewed_acknowledgment_more(reports_synth: S
         ("Core", "SlackWebhookSecret", "AwsSolutions-SMG4"),  # slackEnabled
         ("Billing", "BillingApi/FinanceSlackWebhookSecret", "AwsSolutions-SMG4"),
         ("Costs", "Savings/SavingsRefresh/Role/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),  # savings
+        ("Costs", "Savings/SavingsRefresh/Function", "AwsSolutions-L1"),  # its Python 3.13, as every function's
         ("Costs", "Budgets/BudgetGuard/Role/DefaultPolicy",
          f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/chargeback/*/month-close.*]"),
     }  # fmt: skip

@@ -179,7 +179,7 @@ def test_stack_outputs_name_the_recommendations_table_and_the_refresh(full_synth
 # --- savings refresh function -----------------------------------------------------------------
 
 
-def test_refresh_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_report_layers(full_synth: Synth) -> None:
+def test_refresh_runs_arm64_python_3_13_for_up_to_five_minutes_with_the_report_layers(full_synth: Synth) -> None:
     function_id, function = function_of(full_synth, REFRESH)
 
     assert function_id in full_synth.costs.template_json["Resources"]
@@ -187,7 +187,7 @@ def test_refresh_runs_arm64_python_3_14_for_up_to_five_minutes_with_the_report_l
         key: function.get(key) for key in ("Architectures", "Runtime", "Handler", "Timeout", "MemorySize", "Layers")
     } == {
         "Architectures": ["arm64"],
-        "Runtime": "python3.14",
+        "Runtime": "python3.13",
         "Handler": "handler.lambda_handler",
         "Timeout": 300,
         "MemorySize": 256,
@@ -209,6 +209,7 @@ def test_refresh_environment_is_exactly_the_documented_settings(full_synth: Synt
         "FINOPSGUARD_TIMEZONE": "Europe/Madrid",
         "FINOPSGUARD_CURRENCY": "EUR",
         "FINOPSGUARD_RECOMMENDATIONS_TABLE": ref(table_id_of(full_synth, "recommendations")),
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
         "FINOPSGUARD_TEAM_DIMENSION": "tag:Team",
         "FINOPSGUARD_TEAM_ROUTES_TABLE": ref(table_id_of(full_synth, "team-routes")),

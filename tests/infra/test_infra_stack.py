@@ -12,6 +12,7 @@ from aws_cdk.assertions import Capture, Match
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from conftest import (
     FULL_CONTEXT,
+    REPO_ROOT,
     StackSynth,
     Synth,
     arn_of,
@@ -281,13 +282,13 @@ def test_scheduler_role_may_only_invoke_the_report_and_park_failed_events(full_s
 # --- function ---------------------------------------------------------------------------------
 
 
-def test_report_function_runs_arm64_python_3_14_with_explicit_limits(full_synth: Synth) -> None:
+def test_report_function_runs_arm64_python_3_13_with_explicit_limits(full_synth: Synth) -> None:
     full_synth.costs.template.has_resource_properties(
         "AWS::Lambda::Function",
         {
             "FunctionName": "finops-guard-qa-weekly-report",
             "Architectures": ["arm64"],
-            "Runtime": "python3.14",
+            "Runtime": "python3.13",
             "Handler": "handler.lambda_handler",
             "Timeout": 120,
             "MemorySize": 256,
@@ -361,6 +362,8 @@ def test_report_function_environment_is_exactly_the_documented_settings(full_syn
         "FINOPSGUARD_TEAMS_SECRET_NAME": "finops-guard/qa/teams-webhook-url",
         "FINOPSGUARD_SLACK_SECRET_NAME": "finops-guard/qa/slack-webhook-url",
         "FINOPSGUARD_OUTBOX_TABLE": "finops-guard-qa-outbox",  # the core's table, by its fixed name
+        "FINOPSGUARD_COST_METRIC": "NetAmortizedCost",
+        "FINOPSGUARD_BREAKDOWN": "USAGE_TYPE",  # the weekly report only: only its card has a breakdown
         "FINOPSGUARD_BUDGETS_TABLE": ref(table_id_of(full_synth, "budgets")),
         "FINOPSGUARD_BUDGET_ALERTS_TABLE": ref(table_id_of(full_synth, "budget-alerts")),
         "FINOPSGUARD_ATTRIBUTION_DIMENSIONS": "tag:CostCenter,tag:Team,costCategory:Project",
@@ -543,9 +546,9 @@ def test_the_core_publishes_its_layers_and_the_billing_stack_owns_the_stripe_lay
         )
 
 
-def test_layers_target_python_3_14_on_arm64(full_synth: Synth) -> None:
+def test_layers_target_python_3_13_on_arm64(full_synth: Synth) -> None:
     for layer in full_synth.resources("AWS::Lambda::LayerVersion").values():
-        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
@@ -941,7 +944,7 @@ def test_default_stacks_have_no_slack_output(default_synth: Synth) -> None:
     }
 
 
-def test_common_layer_ships_the_library_without_build_leftovers(full_synth: Synth) -> None:
+def test_common_layer_is_built_from_the_library_folder(full_synth: Synth) -> None:
     [assets_file] = full_synth.outdir.glob("FinOpsGuard-qa-Core.assets.json")
     [common] = [
         asset["source"]["path"]
@@ -950,6 +953,7 @@ def test_common_layer_ships_the_library_without_build_leftovers(full_synth: Synt
     ]
     staged = full_synth.outdir / common
 
+    # Unbundled here; what the bundled layer holds (every module with its bytecode, no caches or
+    # install metadata) is tests/infra/test_infra_bundling.py's.
+    assert staged.resolve() == REPO_ROOT / "layers" / "common"
     assert (staged / "python" / "finops_guard").is_dir()
-    leftovers = [p for p in staged.rglob("*") if p.name == "__pycache__" or p.name.endswith((".pyc", ".egg-info"))]
-    assert leftovers == []

@@ -11,6 +11,7 @@ from policy_eval import (
     OTHER_ACCOUNT,
     Decision,
     PolicyEvaluator,
+    Request,
     Template,
     Unsupported,
     role,
@@ -483,3 +484,100 @@ def test_a_trust_policy_lets_only_its_service_of_this_account_assume_the_role() 
     assert policies.is_allowed(scheduler, "sts:AssumeRole", role_arn, {"aws:SourceAccount": ACCOUNT})
     assert not policies.is_allowed(scheduler, "sts:AssumeRole", role_arn, {"aws:SourceAccount": OTHER_ACCOUNT})
     assert not policies.is_allowed(service("lambda.amazonaws.com"), "sts:AssumeRole", role_arn, {})
+
+
+# --- role paths, event buses, requests across accounts -----------------------------------------------
+
+
+def test_a_roles_path_is_part_of_its_arn() -> None:
+    with_path = template()
+    with_path["Resources"]["Role"]["Properties"]["Path"] = "/finops-guard/qa/payer-reader/"
+
+    assert (
+        Template(with_path).get_att("Role", "Arn")
+        == f"arn:aws:iam::{ACCOUNT}:role/finops-guard/qa/payer-reader/publisher"
+    )
+    with_path["Resources"]["Role"]["Properties"]["Path"] = "no-slashes"
+    with pytest.raises(Unsupported, match="role path"):
+        Template(with_path).get_att("Role", "Arn")
+
+
+def cross_account_trust(condition: dict[str, Any]) -> dict[str, Any]:
+    """The resource account's template: a role trusting OTHER_ACCOUNT's roles under ``condition``."""
+    trusted = {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}
+    return template(
+        trust_statements=[{"Effect": "Allow", "Principal": trusted, "Action": "sts:AssumeRole", "Condition": condition}]
+    )
+
+
+def caller_template(resource: str) -> PolicyEvaluator:
+    """OTHER_ACCOUNT's template: its role ``publisher`` may assume ``resource``."""
+    statements = [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": resource}]
+    return PolicyEvaluator(Template(template(role_statements=statements), account=OTHER_ACCOUNT))
+
+
+def test_across_accounts_both_the_trust_and_the_callers_identity_policy_must_allow() -> None:
+    condition = {"StringEquals": {"sts:ExternalId": "e" * 32}}
+    owner = PolicyEvaluator(cross_account_trust(condition))
+    target = owner.arn("Role")
+    caller = caller_template(target)
+    principal = role(caller.arn("Role"))
+    request = Request(principal, "sts:AssumeRole", target, {"sts:ExternalId": "e" * 32})
+
+    assert owner.evaluate_cross_account(request, caller)
+    assert not owner.evaluate_cross_account(Request(principal, "sts:AssumeRole", target, {}), caller)
+    no_grant = caller_template(f"arn:aws:iam::{ACCOUNT}:role/another")
+    assert not owner.evaluate_cross_account(request, no_grant)
+    # The trust names the account: without that account's identity policies it allows nothing by itself.
+    assert owner.evaluate(request).decision is Decision.IMPLICIT_DENY
+    with pytest.raises(Unsupported, match="no role of the caller's template"):
+        owner.evaluate_cross_account(Request(role(f"arn:aws:iam::{ACCOUNT}:role/x"), "sts:AssumeRole", target), caller)
+
+
+def test_a_principal_arn_condition_narrows_an_account_trust_to_a_role_path() -> None:
+    owner = PolicyEvaluator(
+        cross_account_trust({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{OTHER_ACCOUNT}:role/readers/*"}})
+    )
+    target = owner.arn("Role")
+    caller = caller_template(target)
+
+    assert not owner.evaluate_cross_account(Request(role(caller.arn("Role")), "sts:AssumeRole", target), caller)
+    on_path = template(role_statements=[{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target}])
+    on_path["Resources"]["Role"]["Properties"]["Path"] = "/readers/"
+    reader = PolicyEvaluator(Template(on_path, account=OTHER_ACCOUNT))
+    assert owner.evaluate_cross_account(Request(role(reader.arn("Role")), "sts:AssumeRole", target), reader)
+
+
+def bus_template(condition: dict[str, Any], bus: str = "default") -> dict[str, Any]:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+        "Action": "events:PutEvents",
+        "Resource": f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/{bus}",
+        "Condition": condition,
+    }
+    policy = {"Type": "AWS::Events::EventBusPolicy", "Properties": {"EventBusName": bus, "StatementId": "s",
+                                                                      "Statement": statement}}  # fmt: skip
+    base = template()
+    base["Resources"]["BusPolicy"] = policy
+    return base
+
+
+def test_an_event_bus_policy_admits_the_named_rule_of_the_other_account_only() -> None:
+    rule = f"arn:aws:events:us-east-1:{OTHER_ACCOUNT}:rule/forward"
+    owner = PolicyEvaluator(bus_template({"ArnEquals": {"aws:SourceArn": rule}}))
+    bus = f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/default"
+    caller_statements = [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus}]
+    caller = PolicyEvaluator(Template(template(role_statements=caller_statements), account=OTHER_ACCOUNT))
+    sender = role(caller.arn("Role"))
+
+    def put(resource: str, source_arn: str) -> Any:
+        request = Request(sender, "events:PutEvents", resource, {"aws:SourceArn": source_arn})
+        return owner.evaluate_cross_account(request, caller)
+
+    assert put(bus, rule)
+    assert not put(bus, rule.replace("forward", "other"))
+    assert not put(bus.replace("default", "custom"), rule)  # no policy on that bus
+    assert not put(bus.replace("eu-west-1", "us-east-1"), rule)  # the same name in another region
+    with pytest.raises(Unsupported, match="events resource"):
+        owner.is_allowed(sender, "events:PutRule", f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/forward")

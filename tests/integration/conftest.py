@@ -100,6 +100,9 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
         "FINOPSGUARD_MONTHLY_BUDGET": "60000",
         "FINOPSGUARD_TEAMS_SECRET_NAME": TEAMS_SECRET,
         "FINOPSGUARD_OUTBOX_TABLE": table,
+        # As `-c breakdown=LINKED_ACCOUNT` sets it: the seeded pages are grouped by account (moto's
+        # account is in no organisation, so the default would be REGION; test_cost_numbers covers it).
+        "FINOPSGUARD_BREAKDOWN": "LINKED_ACCOUNT",
         "POWERTOOLS_SERVICE_NAME": "weekly-report",
         "POWERTOOLS_METRICS_NAMESPACE": "FinOpsGuard",
     }
@@ -111,6 +114,7 @@ def deployed(aws, chat, monkeypatch) -> Deployment:
     core_runtime.chat_settings.cache_clear()
     runtime.outbox.cache_clear()
     runtime._ce_client.cache_clear()
+    runtime._reads_organisation.cache_clear()
     secrets.clear_cache()
     deployment = Deployment(aws, chat, table)
     # Everything the function logs, formatted exactly as CloudWatch would receive it.

@@ -67,8 +67,17 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
 @pytest.mark.parametrize(
     ("bench_module", "line"),
     [
-        ("bench (imports)", "weekly report handler"),
-        ("bench (Cost Explorer requests)", "single account, data fits one page  1   (target 1)"),
+        ("bench (imports from the checkout)", "weekly report handler"),
+        ("bench_lambda (imports the Lambda way)", "cold import the Lambda way: Python 3.13"),
+        ("bench_lambda (the weekly report)", "  weekly-report "),
+        ("bench_lambda (the Stripe webhook)", "  stripe-webhook "),
+        ("bench_lambda (bytecode shipped)", "modules from its code and layers, all from shipped bytecode"),
+        ("bench_lambda (asset sizes)", "    layer finops-guard-dev-report-deps "),
+        ("bench (Cost Explorer requests)", "single account, data fits one page  2   (target 2"),
+        ("bench (requests per option)", f"{'breakdown REGION':50s} 3 -> 3  (same; UnblendedCost, top regions"),
+        ("bench (requests per option)", f"{'costMetric AmortizedCost':50s} 3 -> 3  (same; AmortizedCost"),
+        ("bench (requests per option)", f"{'basis net':50s} 2 -> 2  (same;"),
+        ("bench (requests per option)", f"{'no attribution dimensions':50s} 1 -> 2  (+1;"),
         ("bench (payloads)", "large (20 accounts x 30 services)"),
         ("bench (budget guard, tag scopes on the synthetic Team tag)", "50 budgets: 2 Cost Explorer requests"),
         ("bench (anomalies)", "6-anomaly burst as 2 concurrent batches"),
@@ -83,6 +92,8 @@ def test_the_smoke_run_of_make_bench_completes_and_every_section_is_correct(smok
         ("selfcost (fixed charges per stack)", "    Billing  | "),
         ("selfcost (deployments)", "    (a) core + costs, cdk.json defaults"),
         ("selfcost (deployments)", "    (b) everything (core + costs + billing)"),
+        ("forecast_backtest", "Forecast backtest: 8 held-out synthetic series per family and forecast, 56 days"),
+        ("forecast_backtest (families)", "    cloud-like (all)     | "),
     ],
 )
 def test_each_bench_section_ran_in_the_smoke_run(smoke_run: SmokeRun, bench_module: str, line: str) -> None:

@@ -369,12 +369,23 @@ def test_the_weekly_report_is_answered_for_the_organisation_then_for_each_dimens
         request for request, _ in scenarios_costs.weekly_answers(datetime(2026, 11, 9, 8, tzinfo=UTC), dimensions)
     ]
 
-    assert requests[0][0] == "weekly"
+    # The organisation's request carries credits, refunds and tax by RECORD_TYPE: no request more.
+    assert requests[0]["GroupBy"] == [
+        {"Type": "DIMENSION", "Key": "RECORD_TYPE"},
+        {"Type": "DIMENSION", "Key": "REGION"},
+    ]
     assert [r["GroupBy"] for r in requests[1:]] == [
         [{"Type": "TAG", "Key": "Team"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
         [{"Type": "TAG", "Key": "CostCenter"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
     ]
     assert {r["Granularity"] for r in requests[1:]} == {"DAILY"}
+
+
+def test_without_dimensions_the_weekly_report_is_answered_for_its_credits_refunds_and_tax_too():
+    requests = [request for request, _ in scenarios_costs.weekly_answers(datetime(2026, 11, 9, 8, tzinfo=UTC), ())]
+
+    assert [r["GroupBy"][0]["Key"] for r in requests] == ["SERVICE", "RECORD_TYPE"]
+    assert requests[1]["Granularity"] == "MONTHLY"
 
 
 def test_the_chargeback_on_the_first_is_answered_for_last_month_once_per_dimension():
@@ -384,8 +395,9 @@ def test_the_chargeback_on_the_first_is_answered_for_last_month_once_per_dimensi
 
     answers = scenarios_costs.chargeback_answers(datetime(2026, 11, 1, 9, tzinfo=UTC), dimensions, "UTC")
 
-    assert [request["TimePeriod"] for request, _ in answers] == [{"Start": "2026-10-01", "End": "2026-11-01"}] * 2
-    assert [request["GroupBy"][0]["Key"] for request, _ in answers] == ["Team", "CostCenter"]
+    # One per dimension, then the month's credits, refunds and tax by service.
+    assert [request["TimePeriod"] for request, _ in answers] == [{"Start": "2026-10-01", "End": "2026-11-01"}] * 3
+    assert [request["GroupBy"][0]["Key"] for request, _ in answers] == ["Team", "CostCenter", "RECORD_TYPE"]
 
 
 # --- schedules and containers ------------------------------------------------------------------------------

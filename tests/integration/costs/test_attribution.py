@@ -101,7 +101,8 @@ def test_twenty_teams_cost_the_same_three_cost_explorer_requests(teams):
     seed_weekly(teams)
     result = teams.invoke()
     assert len(teams.ce_requests) == 3 == result["cost_explorer_requests"]
-    assert [r["GroupBy"][0]["Key"] for r in teams.ce_requests] == ["SERVICE", "Team", "CostCenter"]
+    # The organisation's request is by RECORD_TYPE (credits, refunds and tax ride on it): no fourth one.
+    assert [r["GroupBy"][0]["Key"] for r in teams.ce_requests] == ["RECORD_TYPE", "Team", "CostCenter"]
     assert len(teams.chat.received) == 21
 
 
@@ -140,7 +141,8 @@ def invoke_chargeback(event: dict) -> dict:
 def test_chargeback_writes_exact_csvs_and_announces_a_working_link(chargeback):
     deployed, bucket, pages = chargeback
     result = invoke_chargeback(CHARGEBACK_EVENT)
-    assert result["month"] == "2026-11" and result["cost_explorer_requests"] == 2
+    # One per dimension, and one for the month's credits, refunds and tax (none seeded here).
+    assert result["month"] == "2026-11" and result["cost_explorer_requests"] == 2 + 1
     s3 = deployed.aws.client("s3")
     stored = s3.get_object(Bucket=bucket, Key="chargeback/2026-11/tag-team.csv")["Body"].read().decode()
     expected = build_chargeback(month_costs(TEAM, pages[TEAM]), Month(2026, 11), rule="proportional")
@@ -149,7 +151,7 @@ def test_chargeback_writes_exact_csvs_and_announces_a_working_link(chargeback):
     november = sum(
         Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for g in pages[TEAM][0]["ResultsByTime"][0]["Groups"]
     )
-    assert sum(Decimal(r["amount"]) for r in rows) == november.quantize(Decimal("0.01"))
+    assert sum(Decimal(r["net"]) for r in rows) == november.quantize(Decimal("0.01"))
     assert {r["line"] for r in rows} == {"tagged", "untagged share"}
     [card] = deployed.chat.received
     actions = card.json()["attachments"][0]["content"]["actions"]

@@ -180,8 +180,9 @@ def test_provisional_on_the_1st_then_final_once_even_on_reruns(month_close, tmp_
     seed_chargeback_and_close(month_close, documents)
     first = invoke_chargeback()
     assert first["month_close"]["action"] == "posted provisional"
-    # One Team dimension reused from the chargeback: 1 history + 1 budgets request of its own.
-    assert first["month_close"]["cost_explorer_requests"] == 2 and len(month_close.ce_requests) == 3
+    # One Team dimension reused from the chargeback: 1 history + 1 budgets request of its own, beside the
+    # chargeback's 2 (the Team usage, then the month's credits, refunds and tax).
+    assert first["month_close"]["cost_explorer_requests"] == 2 and len(month_close.ce_requests) == 4
     assert invoke_chargeback()["month_close"]["action"] == "provisional report already posted"
     [provisional] = month_close_cards(month_close)
     assert provisional["attachments"][0]["content"]["body"][0]["text"] == "Month close · Oct 2026 · provisional"

@@ -24,6 +24,8 @@ from finops_guard.costs.adapters.cost_optimization_hub import PAGE_SIZE, CostOpt
 from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
 from finops_guard.costs.adapters.savings_plans import SavingsPlansSource
 from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+from finops_guard.costs.cost_metric import CostMetric
+from finops_guard.costs.mock_data import NET_DISCOUNT, synthetic_query_pages
 from finops_guard.costs.savings import (
     ACCEPTED,
     DISMISSED,
@@ -33,6 +35,8 @@ from finops_guard.costs.savings import (
     StatusConflict,
     TransitionRefused,
     change_status,
+    completed_roi,
+    daily_series,
     plan_transition,
     roi_request,
 )
@@ -276,6 +280,32 @@ def test_roi_costs_one_cost_explorer_request_per_implemented_item_and_none_once_
     stub_listing(savings.hub, hub_page("page1"), hub_page("page2"))
     assert run_refresh(NOW + timedelta(days=1))["cost_explorer_requests"] == 0
     assert len(savings.ce_requests) == 1 and "CostExplorerRequests" not in emf(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("metric", list(CostMetric))
+def test_roi_is_measured_on_usage_in_the_deployments_cost_metric(savings, monkeypatch, metric):
+    monkeypatch.setenv("FINOPSGUARD_COST_METRIC", metric.value)
+    runtime.settings.cache_clear()
+    stub_listing(savings.hub, hub_page("page1"), hub_page("page2"))
+    run_refresh(datetime(2026, 10, 30, 6, 0, tzinfo=UTC))
+    change_status(savings.table, EC2_WEB, ACCEPTED, now=NOW, by="cli:ana")
+    change_status(savings.table, EC2_WEB, IMPLEMENTED, now=NOW, by="cli:ana", implemented_on=date(2026, 11, 1))
+    implemented = savings.table.get(EC2_WEB)
+    request = roi_request(implemented, metric)
+    answer = synthetic_query_pages(request)  # the emulated Cost Explorer: EC2 in 111111111111, with its credit
+    savings.aws.seed_cost_and_usage(answer)
+    stub_listing(savings.hub, hub_page("page1"), hub_page("page2"))
+    assert run_refresh()["cost_explorer_requests"] == 1
+    assert savings.ce_requests == [request] and request["Metrics"] == [metric.value]
+    roi = savings.table.get(EC2_WEB).roi
+    expected = completed_roi(implemented, daily_series(answer, metric), date(2026, 11, 15), NOW)
+    assert expected is not None and (roi.before_daily, roi.after_daily) == (expected.before_daily, expected.after_daily)
+    gross = CostMetric.AMORTIZED if metric.amortized else CostMetric.UNBLENDED
+    gross_answer = synthetic_query_pages(roi_request(implemented, gross))
+    gross_roi = completed_roi(implemented, daily_series(gross_answer, gross), date(2026, 11, 15), NOW)
+    factor = 1 - NET_DISCOUNT if metric.net_of_discounts else 1
+    assert abs(roi.before_daily - gross_roi.before_daily * factor) <= Decimal("0.000001")
+    assert roi.before_daily > 0  # usage only: the 45.00 daily credit on that service is no saving
 
 
 # --- commitment KPI -------------------------------------------------------------------------------

@@ -21,14 +21,19 @@ def card(received):
     return received.json()["attachments"][0]["content"]
 
 
-def test_weekly_report_posts_one_teams_card_from_one_cost_explorer_request(deployed):
+def test_weekly_report_posts_one_teams_card_from_two_cost_explorer_requests(deployed):
+    # Without attribution dimensions: the usage by service and breakdown, then the month's credits,
+    # refunds and tax (with them, those ride on the main request: see test_attribution).
     deployed.seed_costs()
     result = deployed.invoke()
-    assert len(deployed.ce_requests) == 1 and result["cost_explorer_requests"] == 1
-    request = deployed.ce_requests[0]
+    assert len(deployed.ce_requests) == 2 and result["cost_explorer_requests"] == 2
+    request, charges = deployed.ce_requests
     assert request["Granularity"] == "DAILY" and request["Metrics"] == ["UnblendedCost"]
-    assert request["TimePeriod"] == {"Start": "2026-10-19", "End": "2026-11-16"}  # the forecast's last 28 days
+    assert request["TimePeriod"] == {"Start": "2026-09-21", "End": "2026-11-16"}  # the forecast's last 56 days
     assert [g["Key"] for g in request["GroupBy"]] == ["SERVICE", "LINKED_ACCOUNT"]
+    assert request["Filter"] == {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund", "Tax"]}}}
+    assert charges["Granularity"] == "MONTHLY" and [g["Key"] for g in charges["GroupBy"]] == ["RECORD_TYPE"]
+    assert charges["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-16"}
     assert [r.path for r in deployed.chat.received] == [TEAMS_PATH]
     posted = card(deployed.chat.received[0])
     assert posted["version"] == "1.5"
@@ -41,7 +46,7 @@ def test_cost_explorer_pages_are_followed_until_there_is_no_token(deployed):
     pages = deployed.seed_costs(groups_per_page=40)
     assert len(pages) > 3
     result = deployed.invoke()
-    assert len(deployed.ce_requests) == len(pages) == result["cost_explorer_requests"]
+    assert len(deployed.ce_requests) == len(pages) + 1 == result["cost_explorer_requests"]  # + credits/refunds/tax
     assert deployed.ce_requests[1]["NextPageToken"] == "page-2"
     expected = sum(
         Decimal(g["Metrics"]["UnblendedCost"]["Amount"])
@@ -190,7 +195,7 @@ def test_smoke_test_event_uses_synthetic_data_and_leaves_the_real_report_alone(d
     smoke = deployed.invoke({"smoke_test": True, "scheduled_time": "2026-11-16T07:00:00Z"})
     assert deployed.ce_requests == [] and smoke["delivered"] == ["smoke-test/2026-11-16T07:00:00Z/teams"]
     real = deployed.invoke()  # the scheduled run of the same week still posts the real card
-    assert len(deployed.ce_requests) == 1 and real["delivered"] == [MESSAGE_ID]
+    assert len(deployed.ce_requests) == 2 and real["delivered"] == [MESSAGE_ID]
     assert len(deployed.chat.received) == 2
 
 
@@ -254,7 +259,7 @@ def test_with_kpi_metrics_off_only_the_deadline_alarms_metric_is_sent_and_the_kp
     assert emitted_metrics(capsys.readouterr().out) == {"WeeklyReportPosted"}
     line = logged.extra_of("weekly report delivered")
     assert (line["month_to_date"], line["currency"], line["cost_explorer_requests"]) == (
-        result["month_to_date"], "USD", 1
+        result["month_to_date"], "USD", 2
     )  # fmt: skip
     assert Decimal(line["forecast_month_end"]) > Decimal(line["month_to_date"])
 

@@ -142,12 +142,12 @@ def test_a_post_that_would_wait_past_the_deadline_fails_without_posting(monkeypa
     class NoNetwork:
         posts = 0
 
-        def post(self, *args, **kwargs):  # pragma: no cover - must not be reached
+        def request(self, *args, **kwargs):  # pragma: no cover - must not be reached
             NoNetwork.posts += 1
 
     monkeypatch.setattr(chat, "PACER", chat._Pacer())
     chat.PACER.reserve("slack", lambda: 10.0)  # someone just posted to Slack: next slot at 11.0
-    poster = chat.WebhookPoster(lambda _message: "https://hooks.example/x", session=NoNetwork(), clock=lambda: 10.0,
+    poster = chat.WebhookPoster(lambda _message: "https://hooks.example/x", http=NoNetwork(), clock=lambda: 10.0,
                                 deadline=10.5)  # fmt: skip
     with pytest.raises(PostFailed, match="no time left"):
         poster.post(SLACK)

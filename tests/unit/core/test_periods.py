@@ -21,14 +21,14 @@ def test_mid_month_monday_reports_complete_days_up_to_sunday():
 def test_cost_explorer_end_date_is_exclusive_day_after_as_of():
     window = report_window(datetime(2026, 11, 16, 7, 0, tzinfo=UTC))
     assert window.query_end == date(2026, 11, 16)
-    assert window.query_start == date(2026, 10, 19)  # the forecast's 28 days reach into last month until the 28th
+    assert window.query_start == date(2026, 9, 21)  # the forecast's 56 days always reach into earlier months
 
 
-def test_early_month_query_reaches_back_the_forecasts_28_days_into_previous_month():
+def test_early_month_query_reaches_back_the_forecasts_56_days_into_earlier_months():
     window = report_window(datetime(2026, 11, 4, 7, 0, tzinfo=UTC))
     assert window.as_of == date(2026, 11, 3)
-    assert window.query_start == date(2026, 10, 7)
-    assert window.trend.days == 28 and window.trend.first == date(2026, 10, 7)
+    assert window.query_start == date(2026, 9, 9)
+    assert window.trend.days == 56 and window.trend.first == date(2026, 9, 9)
     assert window.month_to_date.days == 3
 
 

@@ -43,19 +43,21 @@ class TaggedCosts:
         period = {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()}
         return {"TimePeriod": period, "Total": {}, "Groups": groups, "Estimated": False}
 
-    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
-        self.requests += 1
-        groups = [{"Keys": [s, "111111111111"], "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
-                  for (_, s), a in self.daily.items()]  # fmt: skip
-        yield {"ResultsByTime": [self._result(d, groups) for d in self._days(start, end)]}
-
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self.requests += 1
         self.seen.append(request)
         key = request["GroupBy"][0]["Key"]
-        groups = [{"Keys": [f"{key}${t}", s], "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
-                  for (t, s), a in self.daily.items()]  # fmt: skip
         start, end = (date.fromisoformat(request["TimePeriod"][k]) for k in ("Start", "End"))
+        if request["Granularity"] == "MONTHLY":  # the month's credits, refunds and tax: none here
+            yield {"ResultsByTime": []}
+            return
+        if key in ("SERVICE", "RECORD_TYPE"):  # the organisation's request: by SERVICE or RECORD_TYPE, then account
+            groups = [{"Keys": [s if key == "SERVICE" else "Usage", "111111111111"],
+                       "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
+                      for (_, s), a in self.daily.items()]  # fmt: skip
+        else:
+            groups = [{"Keys": [f"{key}${t}", s], "Metrics": {"UnblendedCost": {"Amount": str(a), "Unit": "USD"}}}
+                      for (t, s), a in self.daily.items()]  # fmt: skip
         yield {"ResultsByTime": [self._result(d, groups) for d in self._days(start, end)]}
 
 
@@ -108,8 +110,8 @@ def twenty_teams() -> tuple[TaggedCosts, Routing]:
 def test_twenty_routed_teams_cost_one_request_per_dimension_not_per_team():
     costs, routing = twenty_teams()
     _, messages = compose(settings(), costs, now=NOW, routing=routing)
-    assert costs.requests == 3  # the organisation, Team, CostCenter
-    assert [r["GroupBy"][0]["Key"] for r in costs.seen] == ["Team", "CostCenter"]
+    assert costs.requests == 3  # the organisation (by RECORD_TYPE: credits, refunds, tax ride on it), Team, CostCenter
+    assert [r["GroupBy"][0]["Key"] for r in costs.seen] == ["RECORD_TYPE", "Team", "CostCenter"]
     assert len(messages) == 1 + 20
 
 
@@ -143,11 +145,13 @@ def test_a_team_with_slack_only_gets_a_slack_card_and_no_teams_card():
     assert [(m.channel, m.message_id) for m in web] == [("slack", "weekly-report/2026-11-15/team/web/slack")]
 
 
-def test_without_attribution_dimensions_the_report_makes_one_request():
+def test_without_attribution_dimensions_the_report_makes_two_requests():
+    # The organisation's usage, and the month's credits, refunds and tax (by RECORD_TYPE alone: no teams).
     costs, routing = twenty_teams()
     plain = ReportSettings.from_env({"FINOPSGUARD_STAGE": "test"})
     report, messages = compose(plain, costs, now=NOW, routing=Routing(None, routing.routes))
-    assert costs.requests == 1 and report.attribution == () and len(messages) == 1
+    assert costs.requests == 2 and report.attribution == () and len(messages) == 1
+    assert costs.seen[1]["GroupBy"] == [{"Type": "DIMENSION", "Key": "RECORD_TYPE"}]
 
 
 def test_team_card_is_under_the_teams_size_limit_with_the_attribution_section():

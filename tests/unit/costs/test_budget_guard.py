@@ -66,7 +66,8 @@ def test_a_scope_over_three_dimensions_gets_its_own_filtered_request():
     queries = plan_queries([wide, budget("org")], AS_OF, 28)
     filtered = [q for q in queries if q.filter is not None]
     assert len(queries) == 2 and filtered[0].filter == wide.cost_explorer_filter()
-    assert filtered[0].request()["Filter"] == wide.cost_explorer_filter()
+    usage_only = {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund", "Tax"]}}}
+    assert filtered[0].request()["Filter"] == {"And": [*wide.cost_explorer_filter()["And"], usage_only]}
 
 
 def test_query_reaches_back_to_the_longest_period_start_and_ends_exclusive():
@@ -391,4 +392,6 @@ def test_many_alerts_in_one_run_become_one_digest_per_channel(world):
     assert guard().fired == [] and len(poster.posted) == 2
     digest = render_digest(first.fired, "teams", "UTC")["attachments"][0]["content"]
     assert digest["body"][0]["text"] == "8 budget alerts, most consumed first"
-    assert len(digest["body"][1]["facts"]) == 8
+    assert len(digest["body"][1]["facts"]) == 8 + 1  # and the cost metric they are in
+    metric = {"title": "Cost metric", "value": "unblended (UnblendedCost) · basis usage"}
+    assert digest["body"][1]["facts"][-1] == metric

@@ -60,10 +60,11 @@ def test_teams_card_kpi_factset_names_every_kpi():
     assert titles == [
         "Month-to-date",
         "Daily burn",
-        "Forecast month-end (trend of the last 28 days)",  # one forecast, named by its method
+        "Forecast month-end",  # one forecast; its value names the method
         "Week over week",
         "Next 30 / 60 / 90 days (same trend)",
         "Budget consumption",
+        "Cost metric",
     ]
     trend = elements(card, "FactSet")[0]["facts"][2]["value"]
     assert "likely (80 % band: best $" in trend and ", worst $" in trend  # noisy data: a real band
@@ -72,7 +73,8 @@ def test_teams_card_kpi_factset_names_every_kpi():
 def test_teams_card_without_budget_has_no_gauge_and_says_so():
     card = card_of(teams_payload(build(budget=None), "UTC"))
     assert not elements(card, "Chart.Gauge")
-    assert elements(card, "FactSet")[0]["facts"][-1]["value"] == "no monthly budget configured"
+    facts = {f["title"]: f["value"] for f in elements(card, "FactSet")[0]["facts"]}
+    assert facts["Budget"] == "no monthly budget configured"
 
 
 def test_estimated_days_are_labelled():

@@ -110,17 +110,17 @@ def test_csv_content_is_exact():
     rows = {("web", "Amazon EC2"): "300.004", ("data", "Amazon S3, Glacier"): "100", ("", "AWS Config"): "40"}
     text = to_csv(build_chargeback(costs(rows), OCTOBER, rule="proportional"))
     assert text == (
-        "month,dimension,owner,service,line,amount,currency\r\n"
-        "2026-10,tag:Team,data,AWS Config,untagged share,10.00,USD\r\n"
-        '2026-10,tag:Team,data,"Amazon S3, Glacier",tagged,100.00,USD\r\n'
-        "2026-10,tag:Team,web,AWS Config,untagged share,30.00,USD\r\n"
-        "2026-10,tag:Team,web,Amazon EC2,tagged,300.00,USD\r\n"
+        "month,dimension,owner,service,line,usage,credits,refunds,tax,net,currency,cost_metric\r\n"
+        "2026-10,tag:Team,data,AWS Config,untagged share,10.00,0.00,0.00,0.00,10.00,USD,UnblendedCost\r\n"
+        '2026-10,tag:Team,data,"Amazon S3, Glacier",tagged,100.00,0.00,0.00,0.00,100.00,USD,UnblendedCost\r\n'
+        "2026-10,tag:Team,web,AWS Config,untagged share,30.00,0.00,0.00,0.00,30.00,USD,UnblendedCost\r\n"
+        "2026-10,tag:Team,web,Amazon EC2,tagged,300.00,0.00,0.00,0.00,300.00,USD,UnblendedCost\r\n"
     )
 
 
 def test_csv_uses_the_currency_minor_units():
     text = to_csv(build_chargeback(costs({("web", "EC2"): "1234.5"}, "JPY"), OCTOBER, rule="separate"))
-    assert text.splitlines()[1] == "2026-10,tag:Team,web,EC2,tagged,1234,JPY"
+    assert text.splitlines()[1] == "2026-10,tag:Team,web,EC2,tagged,1234,0,0,0,1234,JPY,UnblendedCost"
 
 
 def test_month_costs_read_monthly_pages_with_untagged_and_estimated():

@@ -73,7 +73,7 @@ def test_days_outside_the_month_feed_the_week_but_not_month_to_date():
     report = build_weekly_report(aggregate, stage="t", currency="USD", top_n=5, generated_at=NOW)
     assert report.month_to_date == D("30")  # 1..3 Nov only
     assert report.week_over_week.current == D("70") and report.week_over_week.previous == D("70")
-    assert len(report.daily) == 28  # the forecast's days, shown on the daily chart
+    assert len(report.daily) == 56  # the forecast's days, shown on the daily chart
 
 
 def test_report_kpis_for_a_steady_month():

@@ -381,3 +381,38 @@ def test_an_unknown_destination_is_refused(raw):
 
     with pytest.raises(SettingsError):
         parse_destinations(raw)
+
+
+# --- the tap after issue 19: the deployment's metric, usage apart from credits, refunds and tax ---------------
+
+
+def test_the_tap_reads_usage_in_the_deployments_metric_and_never_mixes_in_a_net_budgets_request():
+    from finops_guard.costs.cost_metric import CostMetric
+
+    usage = parse_budget({"id": "org", "amount": "900000", "currency": "USD"})
+    net = parse_budget({"id": "paid", "amount": "900000", "currency": "USD", "basis": "net"})
+    source = PagesSource()
+    tap = GuardTap(source, keep_from=DAY - timedelta(days=7), metric=CostMetric.AMORTIZED)
+    statuses = {s.budget.budget_id: s for s in evaluate_all([usage, net], DAY, tap, level=D("0.8"),
+                                                            metric=CostMetric.AMORTIZED)}  # fmt: skip
+    assert [r["Metrics"] for r in source.asked] == [["AmortizedCost"], ["AmortizedCost"]]
+    assert "Filter" in source.asked[0] and "Filter" not in source.asked[1]  # usage first, then net
+    assert tap.spend.daily is not None
+    assert tap.spend.daily[DAY] == statuses["org"].day_spend  # usage: the weekly card's headline
+    assert statuses["paid"].day_spend < statuses["org"].day_spend  # the synthetic credit is left out
+    by_service = tap.spend.by_dimension[SERVICE]
+    assert sum((s.get(DAY, D(0)) for s in by_service.values()), D(0)) == tap.spend.daily[DAY]
+
+
+def test_the_tap_counts_the_usage_rows_of_a_request_grouped_by_record_type():
+    from finops_guard.costs.breakdown import Breakdown, main_request
+    from finops_guard.costs.cost_metric import DEFAULT_METRIC
+
+    start, end = DAY - timedelta(days=7), DAY + timedelta(days=1)
+    grouped = GuardTap(PagesSource(), keep_from=start)
+    list(grouped.query(main_request(start, end, DEFAULT_METRIC, Breakdown.LINKED_ACCOUNT, by_record_type=True)))
+    filtered = GuardTap(PagesSource(), keep_from=start)
+    list(filtered.query(main_request(start, end, DEFAULT_METRIC, Breakdown.LINKED_ACCOUNT)))
+    assert grouped.spend.daily is not None and filtered.spend.daily is not None
+    assert grouped.spend.daily[DAY] == filtered.spend.daily[DAY] > 0
+    assert Dimension("DIMENSION", "RECORD_TYPE") not in grouped.spend.by_dimension

@@ -447,3 +447,21 @@ def test_any_report_renders_its_card_csv_and_page_without_raising(budgets, total
         assert len(json.dumps(card).encode()) < 28 * 1024 or channel == "slack"
     to_csv(report)
     to_html(report, "UTC", "test")
+
+
+def test_the_report_reads_usage_in_the_deployments_metric_as_the_weekly_card_does():
+    from finops_guard.costs.cost_metric import CostMetric
+    from finops_guard.costs.record_types import usage_only
+
+    source = Source()
+    inputs = Inputs(budgets=BUDGETS, dimensions=(TEAM,), currency="USD", metric=CostMetric.NET_AMORTIZED)
+    report = compute(OCT, now=ON_THE_1ST, costs=source, inputs=inputs)
+    assert {tuple(r["Metrics"]) for r in source.asked} == {("NetAmortizedCost",)}
+    history = history_request(OCT, date(2026, 11, 1), metric=CostMetric.NET_AMORTIZED)
+    assert source.asked[0] == history and history["Filter"] == usage_only()  # no credit nets into the total
+    assert report.total == month_history(synthetic_query_pages(history), CostMetric.NET_AMORTIZED).totals["2026-10"]
+    assert report.metric == "NetAmortizedCost" and MonthCloseReport.from_document(report.to_document()) == report
+    card = json.dumps(render_month_close(report, "teams", links=("https://a", "https://b"), expires_at=ON_THE_1ST,
+                                         timezone="UTC"))  # fmt: skip
+    assert "net amortized (NetAmortizedCost), usage only" in card
+    assert "cost metric (usage only),NetAmortizedCost" in to_csv(report)

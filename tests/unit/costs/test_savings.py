@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 from finops_guard.core.periods import DateRange
+from finops_guard.costs.cost_metric import CostMetric
 from finops_guard.costs.savings import (
     ACCEPTED,
     DISMISSED,
@@ -329,6 +330,7 @@ def test_a_complete_measurement_is_stored_with_its_estimated_days_and_an_incompl
 
 
 def test_the_roi_request_is_one_daily_query_of_the_service_in_the_account_over_both_windows():
+    # Usage only: a credit (or refund, or tax) in the after-window is not a saving.
     assert roi_request(rec(status=IMPLEMENTED, implemented_on=DAY)) == {
         "TimePeriod": {"Start": "2026-10-18", "End": "2026-11-16"},
         "Granularity": "DAILY",
@@ -336,8 +338,23 @@ def test_the_roi_request_is_one_daily_query_of_the_service_in_the_account_over_b
         "Filter": {"And": [
             {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["111111111111"]}},
             {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
+            {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit", "Refund", "Tax"]}}},
         ]},
     }  # fmt: skip
+
+
+def test_the_roi_is_measured_in_the_deployments_cost_metric():
+    request = roi_request(rec(status=IMPLEMENTED, implemented_on=DAY), CostMetric.NET_AMORTIZED)
+    assert request["Metrics"] == ["NetAmortizedCost"]
+    days = [DAY - timedelta(days=14) + timedelta(days=i) for i in range(29)]
+    page = {"ResultsByTime": [
+        {"TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()},
+         "Total": {"NetAmortizedCost": {"Amount": "9" if d < DAY else "3", "Unit": "USD"}}} for d in days
+    ]}  # fmt: skip
+    series = daily_series([page], CostMetric.NET_AMORTIZED)
+    assert series.daily[DAY - timedelta(days=1)] == D(9) and series.daily[DAY + timedelta(days=1)] == D(3)
+    with pytest.raises(KeyError, match="no UnblendedCost"):
+        daily_series([page])  # an answer in another metric than asked is refused, never read as zero
 
 
 @pytest.mark.parametrize(

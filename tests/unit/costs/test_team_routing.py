@@ -149,9 +149,9 @@ def test_digests_are_built_per_destination_and_never_mix_teams(world):
     default = [m for m in poster.sent if m.secret_name is None]
     [web_digest] = poster.to(WEB_DESTINATION)
     assert [m.message_id.split("/")[0] for m in default] == ["budget-digest"]
-    assert len(default[0].payload["attachments"][0]["content"]["body"][1]["facts"]) == 8
+    assert len(default[0].payload["attachments"][0]["content"]["body"][1]["facts"]) == 8 + 1  # + the cost metric
     assert web_digest.message_id.startswith("budget-digest/") and web_digest.message_id.endswith("/team/web/teams")
-    assert len(web_digest.payload["attachments"][0]["content"]["body"][1]["facts"]) == 6
+    assert len(web_digest.payload["attachments"][0]["content"]["body"][1]["facts"]) == 6 + 1
     assert sorted(m.message_id.split("/")[1] for m in poster.to(DATA_DESTINATION)) == ["data0", "data1"]
     assert all(r.delivered for r in store.records.values())
 

@@ -149,6 +149,7 @@ def cmd_weekly(args: argparse.Namespace) -> int:
         unready_channels=None if args.dry_run else runtime.chat_setup(config).unready,
         # Never the scheduled run's message ids: its card of the week would be skipped as posted.
         manual_run=f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
+        breakdown=runtime.report_breakdown(config),
     )
     if args.dry_run:
         chosen = [m for m in messages if m.channel == args.channel and m.secret_name is None]
@@ -426,6 +427,7 @@ def cmd_budgets_add(args: argparse.Namespace) -> int:
         "notify": _csv(args.notify) or ["teams"],
         "owner": args.owner,
         "enforce_hard_limit": args.hard_limit,
+        "basis": args.basis,
     }
     budget = parse_budget(document, warn=_warn)
     table = _budget_table(args)
@@ -446,7 +448,10 @@ def cmd_budgets_list(args: argparse.Namespace) -> int:
         return 0
     for b in budgets:
         thresholds = "/".join(str(t) for t in b.thresholds)
-        print(f"{b.budget_id}\t{b.period}\t{format_money(b.amount, b.currency)}\t{thresholds} %\t{b.describe_scope()}")
+        print(
+            f"{b.budget_id}\t{b.period}\t{format_money(b.amount, b.currency)}\t{thresholds} %\t{b.describe_scope()}"
+            f"\t{b.basis}"
+        )
     if not budgets:
         print("no budgets")
     return 0
@@ -736,6 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--notify", help="teams,slack,email (default teams)")
     add.add_argument("--owner")
     add.add_argument("--hard-limit", action="store_true", help="publish Budget Exceeded to EventBridge at 100 %%")
+    add.add_argument("--basis", help="usage (default: before credits, refunds and tax) or net (after them)")
     add.set_defaults(func=cmd_budgets_add)
 
     listing = budgets.add_parser("list", help="list budgets")

@@ -11,7 +11,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-TREND_DAYS = 28  # the forecast's lookback: why 28, in finops_guard.costs.outlook
+TREND_DAYS = 56  # the forecast's lookback (costs.forecast.DEFAULT_LOOKBACK; why 56: costs.outlook)
 WEEK_DAYS = 7
 
 

@@ -1,9 +1,10 @@
 """Turn Cost Explorer `GetCostAndUsage` pages into the totals a report needs.
 
-The report asks Cost Explorer once for DAILY UnblendedCost grouped by SERVICE and LINKED_ACCOUNT.
-Everything (daily totals, top services, top accounts, week-over-week) is summed from those groups,
-streaming page by page, so memory stays bounded by (days + services + accounts), not by the
-number of groups an organisation returns.
+The report asks Cost Explorer once for DAILY usage in the deployment's cost metric, grouped by
+SERVICE and the breakdown (LINKED_ACCOUNT by default; see breakdown.py). Everything (daily totals,
+top services, top breakdown values, week-over-week) is summed from those groups, streaming page by
+page, so memory stays bounded by (days + services + breakdown values), not by the number of groups
+an organisation returns.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from finops_guard.core.money import ZERO, parse_amount
+from finops_guard.core.money import ZERO
 from finops_guard.core.periods import ReportWindow
-
-METRIC = "UnblendedCost"
-GROUP_BY = (
-    {"Type": "DIMENSION", "Key": "SERVICE"},
-    {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
-)
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.record_types import CHARGE_KINDS
 
 
 class CostDataError(ValueError):
@@ -51,10 +48,15 @@ class CostAggregate:
     daily: dict[date, Decimal] = field(default_factory=dict)
     estimated_days: set[date] = field(default_factory=set)
     services: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
-    accounts: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
+    accounts: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))  # by the breakdown's values
     account_names: dict[str, str] = field(default_factory=dict)
     pages: int = 0
     groups: int = 0
+    metric: CostMetric = DEFAULT_METRIC
+    # Keys[0] is RECORD_TYPE rather than SERVICE: credits, refunds and tax are summed apart, month to
+    # date, in `charges`, and never count as spend; `services` then comes from elsewhere.
+    by_record_type: bool = False
+    charges: dict[str, Decimal] = field(default_factory=dict)
 
     def add_page(self, page: Mapping[str, Any]) -> None:
         self.pages += 1
@@ -74,17 +76,24 @@ class CostAggregate:
         for group in result.get("Groups", ()):
             self.groups += 1
             amount = self.group_amount(group)
+            first, value = group["Keys"][0], group["Keys"][1]
+            if self.by_record_type:
+                if first in CHARGE_KINDS:
+                    if day in self.window.month_to_date:
+                        self.charges[first] = self.charges.get(first, ZERO) + amount
+                    continue
+                self.add_to_totals(day, amount, self.accounts[value])
+            else:
+                self.add_to_totals(day, amount, self.services[first], self.accounts[value])
             day_total += amount
-            service, account = group["Keys"][0], group["Keys"][1]
-            self.add_to_totals(day, amount, self.services[service], self.accounts[account])
-        if not result.get("Groups") and METRIC in result.get("Total", {}):
-            day_total = parse_amount(result["Total"][METRIC]["Amount"])
+        if not result.get("Groups") and self.metric.value in result.get("Total", {}):
+            day_total = metric_amount(result["Total"], self.metric)[0]
         self.daily[day] += day_total
 
     def group_amount(self, group: Mapping[str, Any]) -> Decimal:
-        metric = group["Metrics"][METRIC]
-        self._check_currency(metric.get("Unit", "USD"))
-        return parse_amount(metric["Amount"])
+        amount, unit = metric_amount(group["Metrics"], self.metric)
+        self._check_currency(unit)
+        return amount
 
     def add_to_totals(self, day: date, amount: Decimal, *totals: Totals) -> None:
         """Count `amount`, spent on `day`, in each of `totals` for the windows the day falls in."""
@@ -115,9 +124,16 @@ class CostAggregate:
         return sum((self.daily.get(day, ZERO) for day in days), ZERO)
 
 
-def aggregate_pages(pages: Iterable[Mapping[str, Any]], window: ReportWindow) -> CostAggregate:
-    """Sum every page of a `GetCostAndUsage` answer for `window`."""
-    aggregate = CostAggregate(window=window)
+def aggregate_pages(
+    pages: Iterable[Mapping[str, Any]],
+    window: ReportWindow,
+    metric: CostMetric = DEFAULT_METRIC,
+    *,
+    by_record_type: bool = False,
+) -> CostAggregate:
+    """Sum every page of a `GetCostAndUsage` answer for `window`, reading `metric`; `by_record_type`:
+    the answer is grouped by RECORD_TYPE first (see CostAggregate)."""
+    aggregate = CostAggregate(window=window, metric=metric, by_record_type=by_record_type)
     for page in pages:
         aggregate.add_page(page)
     return aggregate

@@ -22,20 +22,26 @@ from typing import Any
 from finops_guard.core.money import ZERO
 from finops_guard.core.periods import ReportWindow
 from finops_guard.costs import kpis
-from finops_guard.costs.aggregate import METRIC, CostAggregate, Totals
+from finops_guard.costs.aggregate import CostAggregate, Totals
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.kpis import Ranked
+from finops_guard.costs.record_types import usage_only
 from finops_guard.costs.teams import UNTAGGED, AttributionDimension
 
 TOP_UNTAGGED_SERVICES = 3
 
 
-def attribution_request(dimension: AttributionDimension, start: date, end: date, granularity: str) -> dict[str, Any]:
-    """GetCostAndUsage for [start, end) (end exclusive), grouped by the dimension, then SERVICE."""
+def attribution_request(
+    dimension: AttributionDimension, start: date, end: date, granularity: str, metric: CostMetric = DEFAULT_METRIC
+) -> dict[str, Any]:
+    """GetCostAndUsage of usage (no credits, refunds or tax) in `metric` for [start, end) (end
+    exclusive), grouped by the dimension, then SERVICE."""
     return {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": granularity,
-        "Metrics": [METRIC],
+        "Metrics": [metric.value],
         "GroupBy": [dimension.dimension.group_by(), {"Type": "DIMENSION", "Key": "SERVICE"}],
+        "Filter": usage_only(),
     }
 
 
@@ -50,14 +56,15 @@ class AttributionAggregate:
     dimension: AttributionDimension
     window: ReportWindow
     teams: Collection[str] = ()
+    metric: CostMetric = DEFAULT_METRIC
     overall: CostAggregate = field(init=False)
     values: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     untagged_services: dict[str, Totals] = field(default_factory=lambda: defaultdict(Totals))
     team_costs: dict[str, CostAggregate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.overall = CostAggregate(window=self.window)
-        self.team_costs = {team: CostAggregate(window=self.window) for team in self.teams}
+        self.overall = CostAggregate(window=self.window, metric=self.metric)
+        self.team_costs = {team: CostAggregate(window=self.window, metric=self.metric) for team in self.teams}
 
     def add_page(self, page: Mapping[str, Any]) -> None:
         self.overall.pages += 1
@@ -74,7 +81,7 @@ class AttributionAggregate:
                 value = self.dimension.value_of(group["Keys"][0])
                 service = group["Keys"][1]
                 self.overall.daily[day] += amount
-                touched = [self.values[value]]
+                touched = [self.values[value], self.overall.services[service]]
                 if not value:
                     touched.append(self.untagged_services[service])
                 self.overall.add_to_totals(day, amount, *touched)
@@ -104,9 +111,13 @@ def _windows(totals: Mapping[str, Totals]) -> dict[str, tuple[Decimal, Decimal, 
 
 
 def aggregate_attribution(
-    dimension: AttributionDimension, pages: Iterable[Mapping[str, Any]], window: ReportWindow, teams: Collection[str]
+    dimension: AttributionDimension,
+    pages: Iterable[Mapping[str, Any]],
+    window: ReportWindow,
+    teams: Collection[str],
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> AttributionAggregate:
-    aggregate = AttributionAggregate(dimension, window, teams)
+    aggregate = AttributionAggregate(dimension, window, teams, metric)
     for page in pages:
         aggregate.add_page(page)
     return aggregate

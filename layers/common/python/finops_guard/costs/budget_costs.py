@@ -1,26 +1,32 @@
 """Cost Explorer for many budgets at once: one request per distinct grouping, not one per budget.
 
-Each request is DAILY UnblendedCost grouped by two dimensions. A budget scoped on one or two of
+Each request is DAILY, in the deployment's cost metric, grouped by two dimensions. A budget scoped on one or two of
 those dimensions (linked account, service, a tag key, a cost category) is answered from the groups;
 whole-organisation budgets ride along on any request (its groups sum to the total). Single
 dimensions are paired so that, e.g., account, service and tag budgets cost two requests. Only a
 scope over three or more dimensions needs its own filtered request.
+
+A budget's `basis` picks what it counts: `usage` requests exclude credits, refunds and tax (one
+`Not` RECORD_TYPE filter, no extra request); `net` requests include them. Budgets are planned per
+basis, so all budgets on one basis cost what they did before `basis` existed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from finops_guard.core.money import ZERO, parse_amount
+from finops_guard.core.money import ZERO
 from finops_guard.core.periods import budget_period
-from finops_guard.costs.aggregate import METRIC, CostDataError
-from finops_guard.costs.budgets import LINKED_ACCOUNT, SERVICE, Budget, Dimension
+from finops_guard.costs.aggregate import CostDataError
+from finops_guard.costs.budgets import BASES, LINKED_ACCOUNT, SERVICE, USAGE_BASIS, Budget, Dimension
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
 from finops_guard.costs.outlook import LOOKBACK_DAYS
+from finops_guard.costs.record_types import usage_only
 
 
 @dataclass(frozen=True)
@@ -29,17 +35,20 @@ class CostQuery:
     start: date
     end: date  # exclusive, as Cost Explorer
     budgets: tuple[Budget, ...]
-    filter: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = None  # the scope of a budget over three or more dimensions
+    metric: CostMetric = DEFAULT_METRIC
+    basis: str = USAGE_BASIS
 
     def request(self) -> dict[str, Any]:
         request: dict[str, Any] = {
             "TimePeriod": {"Start": self.start.isoformat(), "End": self.end.isoformat()},
             "Granularity": "DAILY",
-            "Metrics": [METRIC],
+            "Metrics": [self.metric.value],
             "GroupBy": [d.group_by() for d in self.group_by],
         }
-        if self.filter is not None:
-            request["Filter"] = self.filter
+        cost_filter = usage_only(self.filter) if self.basis == USAGE_BASIS else self.filter
+        if cost_filter is not None:
+            request["Filter"] = cost_filter
         return request
 
 
@@ -54,8 +63,23 @@ def history_start(budget: Budget, as_of: date, lookback_days: int = LOOKBACK_DAY
     return min(budget_period(budget.period, as_of).days.first, as_of - timedelta(days=lookback_days - 1))
 
 
-def plan_queries(budgets: Sequence[Budget], as_of: date, lookback_days: int = LOOKBACK_DAYS) -> list[CostQuery]:
-    """Group budgets into as few Cost Explorer requests as their scopes allow."""
+def plan_queries(
+    budgets: Sequence[Budget],
+    as_of: date,
+    lookback_days: int = LOOKBACK_DAYS,
+    metric: CostMetric = DEFAULT_METRIC,
+) -> list[CostQuery]:
+    """Group budgets into as few Cost Explorer requests as their scopes allow, once per basis in use
+    (`usage` first), every request in `metric`."""
+    queries: list[CostQuery] = []
+    for basis in BASES:
+        on_basis = [b for b in budgets if b.basis == basis]
+        if on_basis:
+            queries += [replace(q, metric=metric, basis=basis) for q in _plan(on_basis, as_of, lookback_days)]
+    return queries
+
+
+def _plan(budgets: Sequence[Budget], as_of: date, lookback_days: int) -> list[CostQuery]:
     groupings: dict[frozenset[Dimension], list[Budget]] = {}
     filtered: dict[str, list[Budget]] = {}
     singles: dict[Dimension, list[Budget]] = defaultdict(list)
@@ -138,13 +162,16 @@ class BudgetCosts:
     daily: dict[date, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     contributors: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     currency: str | None = None
+    metric: CostMetric = DEFAULT_METRIC
     account_names: dict[str, str] = field(default_factory=dict)  # from the pages, when grouped by account
 
 
 def collect_budget_costs(query: CostQuery, pages: Iterable[Mapping[str, Any]], as_of: date) -> dict[str, BudgetCosts]:
     """Stream a query's pages into per-budget daily series. Memory: budgets x days, not groups."""
     results = {
-        b.budget_id: BudgetCosts(b, budget_period(b.period, as_of).days.first, _contributor(b, query))
+        b.budget_id: BudgetCosts(
+            b, budget_period(b.period, as_of).days.first, _contributor(b, query), metric=query.metric
+        )
         for b in query.budgets
     }
     index: dict[tuple[Dimension, str], list[Budget]] = defaultdict(list)
@@ -167,16 +194,14 @@ def collect_budget_costs(query: CostQuery, pages: Iterable[Mapping[str, Any]], a
         for result in page.get("ResultsByTime", ()):
             day = date.fromisoformat(result["TimePeriod"]["Start"])
             rows = result.get("Groups") or []
-            if not rows and METRIC in result.get("Total", {}):
+            if not rows and query.metric.value in result.get("Total", {}):
                 rows = [{"Keys": [], "Metrics": result["Total"]}]
             for row in rows:
-                metric = row["Metrics"][METRIC]
-                unit = metric.get("Unit", "USD")
+                amount, unit = metric_amount(row["Metrics"], query.metric)
                 if currency is None:
                     currency = unit
                 elif unit != currency:
                     raise CostDataError(f"Cost Explorer returned mixed currencies: {currency} and {unit}")
-                amount = parse_amount(metric["Amount"])
                 values = {dim: dim.value_of(key) for dim, key in zip(query.group_by, row["Keys"], strict=False)}
                 candidates = list(unscoped)
                 for dim, value in values.items():

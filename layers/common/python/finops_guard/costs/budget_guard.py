@@ -28,6 +28,7 @@ from finops_guard.core.delivery import ChatMessage, DeliveryResult, Outbox, Post
 from finops_guard.core.periods import BudgetPeriod, budget_period
 from finops_guard.costs.budget_costs import BudgetCosts, CostQuerySource, collect_budget_costs, plan_queries
 from finops_guard.costs.budgets import Budget
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL, PeriodForecast, runway_days
 from finops_guard.costs.outlook import forecast_period_end
 from finops_guard.costs.teams import Routing, TeamRoute, message_suffix
@@ -48,6 +49,7 @@ class BudgetStatus:
     contributor_label: str | None
     error: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)  # id -> name, as Cost Explorer named them
+    metric: CostMetric = DEFAULT_METRIC  # the cost metric of every amount (the alert card names it)
     day_spend: Decimal = Decimal(0)  # spend inside the scope on the period's `as_of` day (the daily digest)
 
     @property
@@ -93,6 +95,7 @@ def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL)
         contributor_label=_label(costs),
         error=error,
         account_names=costs.account_names,
+        metric=costs.metric,
         day_spend=costs.daily.get(as_of, Decimal(0)),
     )
 
@@ -327,11 +330,13 @@ def run_budget_guard(
     routing: Routing | None = None,
     level: Decimal = DEFAULT_LEVEL,
     keep_days: int = 400,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> GuardOutcome:
     """Evaluate `budgets` for the last complete UTC cost day before `now` and act on the decisions.
-    Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names."""
+    Alerts go to each budget's `notify` channels and, with `routing`, to the teams its scope names.
+    Every amount is in `metric`, on each budget's basis (usage, or net of credits, refunds and tax)."""
     as_of = now.astimezone(UTC).date() - timedelta(days=1)
-    statuses = evaluate_all(budgets, as_of, costs, level=level)
+    statuses = evaluate_all(budgets, as_of, costs, level=level, metric=metric)
     existing = store.get_alerts([(s.budget.budget_id, key) for s in statuses for key in candidate_keys(s)])
     expires_at = int((now + timedelta(days=keep_days)).timestamp())
     outcome = GuardOutcome(statuses, [], [], DeliveryResult(), costs.requests)
@@ -408,10 +413,15 @@ def run_budget_guard(
 
 
 def evaluate_all(
-    budgets: Sequence[Budget], as_of: date, costs: CostQuerySource, *, level: Decimal
+    budgets: Sequence[Budget],
+    as_of: date,
+    costs: CostQuerySource,
+    *,
+    level: Decimal,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> list[BudgetStatus]:
     statuses: list[BudgetStatus] = []
-    for query in plan_queries(budgets, as_of):
+    for query in plan_queries(budgets, as_of, metric=metric):
         per_budget = collect_budget_costs(query, costs.query(query.request()), as_of)
         statuses.extend(evaluate(per_budget[b.budget_id], as_of, level=level) for b in query.budgets)
     order = {b.budget_id: i for i, b in enumerate(budgets)}

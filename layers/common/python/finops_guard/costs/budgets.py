@@ -17,9 +17,16 @@ A budget file (YAML or JSON) holds `budgets: [...]`, each like:
     notify: [teams]                  # teams | slack | email
     owner: alice@example.com
     enforce_hard_limit: false        # publish `Budget Exceeded` to EventBridge at 100 % actual
+    basis: usage                     # usage (default): before credits, refunds and tax | net: after them
 
 Kinds inside a scope are combined with AND, values inside a kind with OR — the Cost Explorer
 filter grammar.
+
+`basis: usage` (the default) counts spend before credits, refunds and tax: a credit cannot hide an
+overspend (a $5,000 credit would otherwise make a budget look half used), and tax posted once a
+month cannot read as a spike. `basis: net` counts what is paid after them. AWS Budgets' own default
+includes credits; FinOps Guard's does not, on purpose. All budgets on one basis cost the same Cost
+Explorer requests as before; budgets on both bases are planned once per basis.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ DEFAULT_THRESHOLDS = (Decimal(50), Decimal(75), Decimal(90), Decimal(100))
 ALERT_KINDS = ("actual", "forecasted")
 CHANNELS = ("teams", "slack", "email")
 SCOPE_KINDS = ("account", "service", "tag", "cost_category")
+USAGE_BASIS, NET_BASIS = "usage", "net"
+BASES = (USAGE_BASIS, NET_BASIS)
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ACCOUNT = re.compile(r"\d{12}")
 _PLAIN_DECIMAL = re.compile(r"[+-]?\d+(?:\.\d+)?")
@@ -53,7 +62,7 @@ _REPR.maxlevel = 2
 Warn = Callable[[str], None]
 _FIELDS = {
     "id", "name", "scope", "period", "amount", "currency", "thresholds", "alert_on", "notify", "owner",
-    "enforce_hard_limit",
+    "enforce_hard_limit", "basis",
 }  # fmt: skip
 
 
@@ -140,6 +149,7 @@ class Budget:
     notify: tuple[str, ...] = ("teams",)
     owner: str | None = None
     enforce_hard_limit: bool = False
+    basis: str = USAGE_BASIS  # usage: before credits, refunds and tax; net: after them
 
     @property
     def dimensions(self) -> frozenset[Dimension]:
@@ -167,7 +177,7 @@ class Budget:
                 scope[f.kind] = list(f.values)
             else:
                 scope.setdefault(f.kind, {})[f.key] = list(f.values)
-        return {
+        document = {
             "id": self.budget_id,
             "name": self.name,
             "scope": scope,
@@ -180,6 +190,9 @@ class Budget:
             "owner": self.owner,
             "enforce_hard_limit": self.enforce_hard_limit,
         }
+        if self.basis != USAGE_BASIS:  # budgets stored before `basis` existed stay equal to their files
+            document["basis"] = self.basis
+        return document
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_document(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -391,6 +404,12 @@ def parse_budget(raw: Any, field: str = "budget", *, warn: Warn | None = None) -
     hard_limit = raw.get("enforce_hard_limit", False)
     if not isinstance(hard_limit, bool):
         raise BudgetError(f"{field}.enforce_hard_limit", f"{_shown(hard_limit)} must be true or false")
+    basis = USAGE_BASIS if raw.get("basis") is None else _text(f"{field}.basis", raw["basis"], "a basis")
+    if basis not in BASES:
+        raise BudgetError(
+            f"{field}.basis",
+            f"{_shown(basis)} is not a basis; use usage (before credits, refunds and tax) or net (after them)",
+        )
     return Budget(
         budget_id=budget_id,
         name=name or budget_id,
@@ -403,6 +422,7 @@ def parse_budget(raw: Any, field: str = "budget", *, warn: Warn | None = None) -
         notify=_choices(f"{field}.notify", raw.get("notify", ["teams"]), CHANNELS),
         owner=owner_text or None,
         enforce_hard_limit=hard_limit,
+        basis=basis,
     )
 
 

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from finops_guard.core.delivery import DeliveryResult
 from finops_guard.costs import runtime
 from finops_guard.costs.cadence_settings import CadenceSettings
-from finops_guard.costs.guard_tap import CostQuerySource, GuardTap, RecordingSource
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import Routing
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # loaded when a report is on, not at every cold start
     from finops_guard.costs.budgets import Budget
     from finops_guard.costs.chargeback import Month
     from finops_guard.costs.daily_digest import DigestOutcome
+    from finops_guard.costs.guard_tap import CostQuerySource
     from finops_guard.costs.month_close_run import MonthCloseOutcome
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,24 @@ def _as_of(now: datetime) -> Any:
     return now.astimezone(UTC).date() - timedelta(days=1)
 
 
-def guard_source(costs: CostQuerySource, cadence: CadenceSettings, routing: Routing, now: datetime) -> CostQuerySource:
-    """The guard's cost source, tapped when the digest or the month-close reads from its pages."""
+def guard_source(
+    costs: CostQuerySource,
+    cadence: CadenceSettings,
+    routing: Routing,
+    now: datetime,
+    metric: CostMetric = DEFAULT_METRIC,
+) -> CostQuerySource:
+    """The guard's cost source, tapped when the digest or the month-close reads from its pages (in
+    `metric`, the deployment's costMetric, as the guard asks for it)."""
     if not (cadence.digest_on or cadence.month_close):
         return costs
+    from finops_guard.costs.guard_tap import GuardTap
+
     teams = [r.team for r in routing.routes if cadence.digest_team(r.team)] if cadence.digest_on else []
     dimension = routing.dimension.dimension if routing.dimension is not None and teams else None
-    return GuardTap(costs, keep_from=_as_of(now) - timedelta(days=7), team_dimension=dimension, teams=teams)
+    return GuardTap(
+        costs, keep_from=_as_of(now) - timedelta(days=7), team_dimension=dimension, teams=teams, metric=metric
+    )
 
 
 class _PeriodAware:
@@ -113,6 +125,7 @@ def _inputs(config: ReportSettings, cadence: CadenceSettings, budgets: Sequence[
         currency=config.currency,
         level=config.forecast_interval,
         threshold=cadence.budget_adjust_threshold,
+        metric=config.cost_metric,
     )
 
 
@@ -150,6 +163,10 @@ def after_budget_guard(
 ) -> CadenceOutcome:
     """The daily digest of the guard's day, then the month-close's look at last month."""
     result = CadenceOutcome()
+    if not (cadence.digest_on or cadence.month_close):
+        return result
+    from finops_guard.costs.guard_tap import GuardTap
+
     if not isinstance(source, GuardTap):
         return result
     as_of = _as_of(now)
@@ -192,7 +209,11 @@ def after_budget_guard(
 
 def chargeback_source(costs: CostQuerySource, cadence: CadenceSettings) -> CostQuerySource:
     """The chargeback's cost source, keeping its pages when the month-close will reuse them."""
-    return RecordingSource(costs) if cadence.month_close else costs
+    if not cadence.month_close:
+        return costs
+    from finops_guard.costs.guard_tap import RecordingSource
+
+    return RecordingSource(costs)
 
 
 def after_chargeback(
@@ -205,16 +226,21 @@ def after_chargeback(
     remaining_ms: int | None = None,
 ) -> MonthCloseOutcome | None:
     """The month-close report of the month the chargeback just billed."""
-    if not cadence.month_close or not isinstance(source, RecordingSource):
+    if not cadence.month_close:
+        return None
+    from finops_guard.costs.guard_tap import RecordingSource
+
+    if not isinstance(source, RecordingSource):
         return None
     from finops_guard.costs.chargeback import chargeback_request, month_costs
     from finops_guard.costs.month_close_run import close_after_chargeback
 
     reused = {}
+    metric = config.cost_metric  # the chargeback's own requests, as it made them (monthly_chargeback.compute)
     for dimension in config.attribution_dimensions:
-        pages = source.pages_for(chargeback_request(dimension, month))
+        pages = source.pages_for(chargeback_request(dimension, month, metric))
         if pages is not None:
-            reused[dimension.spec()] = month_costs(dimension, pages)
+            reused[dimension.spec()] = month_costs(dimension, pages, metric)
     budgets = runtime.budget_table(config.budgets_table).all() if config.budgets_table else []
     return close_after_chargeback(
         month,

@@ -7,10 +7,17 @@ Rule for untagged spend (configurable):
   share (credits do not attract cost). With no such owner, untagged cost stays unallocated.
 - `separate`: untagged cost stays as its own `unallocated` lines, owner left empty.
 
-Rounding: every line is rounded to the currency's minor unit with the largest-remainder rule, in
-two steps, so that (1) the lines add up exactly to the month's total as Cost Explorer reports it,
-rounded once, and (2) the shares of an untagged service add up exactly to that service's untagged
-amount. No cent is created or lost by rounding.
+Credits, refunds and tax (issue 19): the per-dimension requests count usage only; one more request
+per run (MONTHLY, grouped by RECORD_TYPE and SERVICE) brings each service's credits, refunds and tax.
+They carry no owner (a credit is not tagged), so they follow the same rule as untagged spend:
+`proportional` shares them by tagged usage, `separate` keeps them on `unallocated` lines. The CSV
+has one column per kind (usage, credits, refunds, tax) and their net, and names the cost metric.
+
+Rounding: every amount is rounded to the currency's minor unit with the largest-remainder rule, in
+two steps, per kind, so that (1) each kind's column adds up exactly to that kind's month total as
+Cost Explorer reports it, rounded once, and (2) the shares of a service's untagged usage (or of
+its credits, refunds, tax) add up exactly to that amount. A line's net is the sum of its kinds. No
+cent is created or lost by rounding.
 
 Months are calendar months of UTC cost days (Cost Explorer's days); the period sent to Cost
 Explorer ends on the 1st of the next month, exclusive.
@@ -21,19 +28,25 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from finops_guard.core.money import ZERO, largest_remainder, minor_unit, minor_units, parse_amount, round_to_total
-from finops_guard.costs.aggregate import METRIC, CostDataError
+from finops_guard.core.money import ZERO, largest_remainder, minor_unit, minor_units, round_to_total
+from finops_guard.costs.aggregate import CostDataError
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.record_types import CREDIT, REFUND, TAX, ChargeAmounts, usage_only
 from finops_guard.costs.teams import AttributionDimension
 
 RULES = ("proportional", "separate")
 TAGGED, SHARE, UNALLOCATED = "tagged", "untagged share", "unallocated"
-CSV_HEADER = ("month", "dimension", "owner", "service", "line", "amount", "currency")
+KINDS = ("usage", "credits", "refunds", "tax")
+_KIND_OF_RECORD = {CREDIT: "credits", REFUND: "refunds", TAX: "tax"}
+CSV_HEADER = (
+    "month", "dimension", "owner", "service", "line", *KINDS, "net", "currency", "cost_metric",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,26 +86,35 @@ def month_complete(month: Month, now: datetime) -> bool:
     return now.astimezone(UTC).date() >= month.end
 
 
-def chargeback_request(dimension: AttributionDimension, month: Month) -> dict[str, Any]:
+def chargeback_request(
+    dimension: AttributionDimension, month: Month, metric: CostMetric = DEFAULT_METRIC
+) -> dict[str, Any]:
+    """The month's usage (no credits, refunds or tax) in `metric`, by the dimension and SERVICE."""
     return {
         "TimePeriod": {"Start": month.first.isoformat(), "End": month.end.isoformat()},
         "Granularity": "MONTHLY",
-        "Metrics": [METRIC],
+        "Metrics": [metric.value],
         "GroupBy": [dimension.dimension.group_by(), {"Type": "DIMENSION", "Key": "SERVICE"}],
+        "Filter": usage_only(),
     }
 
 
 @dataclass
 class MonthCosts:
-    """Spend per (owner value, service) of one month; owner '' = untagged."""
+    """Usage per (owner value, service) of one month; owner '' = untagged. `charges`: each
+    service's credits, refunds and tax (record type -> amount), which no owner carries."""
 
     dimension: AttributionDimension
     amounts: dict[tuple[str, str], Decimal]
     currency: str | None
     estimated: bool
+    charges: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    metric: CostMetric = DEFAULT_METRIC
 
 
-def month_costs(dimension: AttributionDimension, pages: Iterable[Mapping[str, Any]]) -> MonthCosts:
+def month_costs(
+    dimension: AttributionDimension, pages: Iterable[Mapping[str, Any]], metric: CostMetric = DEFAULT_METRIC
+) -> MonthCosts:
     amounts: dict[tuple[str, str], Decimal] = {}
     currency: str | None = None
     estimated = False
@@ -100,14 +122,24 @@ def month_costs(dimension: AttributionDimension, pages: Iterable[Mapping[str, An
         for result in page.get("ResultsByTime", ()):
             estimated = estimated or bool(result.get("Estimated"))
             for group in result.get("Groups", ()):
-                metric = group["Metrics"][METRIC]
-                unit = metric.get("Unit", "USD")
+                amount, unit = metric_amount(group["Metrics"], metric)
                 if currency is not None and unit != currency:
                     raise CostDataError(f"Cost Explorer returned mixed currencies: {currency} and {unit}")
                 currency = unit
                 key = (dimension.value_of(group["Keys"][0]), group["Keys"][1])
-                amounts[key] = amounts.get(key, ZERO) + parse_amount(metric["Amount"])
-    return MonthCosts(dimension, amounts, currency, estimated)
+                amounts[key] = amounts.get(key, ZERO) + amount
+    return MonthCosts(dimension, amounts, currency, estimated, metric=metric)
+
+
+def with_charges(costs: MonthCosts, charges: ChargeAmounts) -> MonthCosts:
+    """`costs` with the credits, refunds and tax of a `charges_request` grouped by SERVICE."""
+    if charges.currency is not None and costs.currency is not None and charges.currency != costs.currency:
+        raise CostDataError(f"Cost Explorer returned mixed currencies: {costs.currency} and {charges.currency}")
+    return replace(
+        costs,
+        charges={service: dict(kinds) for service, kinds in charges.by_value.items()},
+        currency=costs.currency or charges.currency,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +147,18 @@ class Line:
     owner: str  # '' for unallocated
     service: str
     line: str  # tagged | untagged share | unallocated
-    amount: Decimal  # rounded to the minor unit
+    usage: Decimal  # each kind rounded to the minor unit; credits and refunds negative
+    credits: Decimal = ZERO
+    refunds: Decimal = ZERO
+    tax: Decimal = ZERO
+
+    @property
+    def amount(self) -> Decimal:
+        """The line's net: usage + credits + refunds + tax."""
+        return self.usage + self.credits + self.refunds + self.tax
+
+    def kind(self, kind: str) -> Decimal:
+        return getattr(self, kind)  # one of KINDS
 
 
 @dataclass(frozen=True)
@@ -126,10 +169,15 @@ class Chargeback:
     rule: str
     lines: tuple[Line, ...]
     estimated: bool  # Cost Explorer still calls part of the month estimated (invoice not final)
+    metric: CostMetric = DEFAULT_METRIC
 
     @property
     def total(self) -> Decimal:
+        """The month's net total (usage + credits + refunds + tax)."""
         return sum((line.amount for line in self.lines), ZERO)
+
+    def kind_total(self, kind: str) -> Decimal:
+        return sum((line.kind(kind) for line in self.lines), ZERO)
 
     def by_owner(self) -> list[tuple[str, Decimal]]:
         """(owner, amount) largest first; unallocated ('') included when present."""
@@ -139,7 +187,8 @@ class Chargeback:
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
     def untagged(self) -> Decimal:
-        return sum((line.amount for line in self.lines if line.line != TAGGED), ZERO)
+        """Usage nobody tagged (shared out or unallocated); credits, refunds and tax not included."""
+        return sum((line.usage for line in self.lines if line.line != TAGGED), ZERO)
 
 
 def build_chargeback(costs: MonthCosts, month: Month, *, rule: str, currency: str = "USD") -> Chargeback:
@@ -148,32 +197,59 @@ def build_chargeback(costs: MonthCosts, month: Month, *, rule: str, currency: st
         raise ValueError(f"chargeback rule {rule!r} must be one of {', '.join(RULES)}")
     currency = costs.currency or currency
     tagged = sorted((key, amount) for key, amount in costs.amounts.items() if key[0] and amount != 0)
-    untagged = sorted((service, amount) for (owner, service), amount in costs.amounts.items() if not owner and amount)
-    # Step 1: round every source amount so that they add up to the rounded month total.
-    rounded = round_to_total([a for _, a in tagged] + [a for _, a in untagged], currency)
-    lines = [Line(owner, service, TAGGED, r) for ((owner, service), _), r in zip(tagged, rounded, strict=False)]
+    # What no owner carries: untagged usage, and every service's credits, refunds and tax.
+    shared = sorted(
+        (service, "usage", amount) for (owner, service), amount in costs.amounts.items() if not owner and amount
+    )
+    shared += sorted(
+        (service, _KIND_OF_RECORD[record], amount)
+        for service, kinds in costs.charges.items()
+        for record, amount in kinds.items()
+        if amount and record in _KIND_OF_RECORD
+    )
+    # Step 1, per kind: round every source amount so that they add up to the kind's rounded month total.
+    usage_rounded = round_to_total([a for _, a in tagged] + [a for s, k, a in shared if k == "usage"], currency)
+    rounded_tagged = usage_rounded[: len(tagged)]
+    rest = {"usage": iter(usage_rounded[len(tagged) :])}
+    for kind in KINDS[1:]:
+        rest[kind] = iter(round_to_total([a for _, k, a in shared if k == kind], currency))
+    shared_rounded = [(service, kind, next(rest[kind])) for service, kind, _ in shared]
+
+    amounts: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+
+    def add(owner: str, service: str, line: str, kind: str, amount: Decimal) -> None:
+        kinds = amounts.setdefault((owner, service, line), {})
+        kinds[kind] = kinds.get(kind, ZERO) + amount
+
+    for ((owner, service), _), r in zip(tagged, rounded_tagged, strict=True):
+        add(owner, service, TAGGED, "usage", r)
     weights: dict[str, Decimal] = {}
     for (owner, _), amount in tagged:
         weights[owner] = weights.get(owner, ZERO) + amount
     owners = sorted(owner for owner, weight in weights.items() if weight > 0)
     unit = minor_unit(currency)
-    for (service, _), amount in zip(untagged, rounded[len(tagged) :], strict=True):
+    for service, kind, amount in shared_rounded:
         if rule == "separate" or not owners:
-            lines.append(Line("", service, UNALLOCATED, amount))
+            add("", service, UNALLOCATED, kind, amount)
             continue
-        # Step 2: split the service's rounded untagged amount, in whole minor units, by weight.
+        # Step 2: split the rounded amount, in whole minor units, by weight.
         whole = sum((weights[o] for o in owners), ZERO)
         units = int(amount / unit)
         quotas = [Decimal(units) * weights[o] / whole for o in owners]
         for owner, share in zip(owners, largest_remainder(quotas, units), strict=True):
-            lines.append(Line(owner, service, SHARE, share * unit))
-    kept = [line for line in lines if line.amount != 0]
+            add(owner, service, SHARE, kind, share * unit)
+    lines = [
+        Line(owner, service, line, *(kinds.get(kind, ZERO) for kind in KINDS))
+        for (owner, service, line), kinds in amounts.items()
+    ]
+    kept = [line for line in lines if any(line.kind(kind) for kind in KINDS)]
     kept.sort(key=lambda line: (line.owner == "", line.owner, line.service, line.line != TAGGED))
-    return Chargeback(month, costs.dimension, currency, rule, tuple(kept), costs.estimated)
+    return Chargeback(month, costs.dimension, currency, rule, tuple(kept), costs.estimated, costs.metric)
 
 
 def to_csv(chargeback: Chargeback) -> str:
-    """RFC 4180 CSV (CRLF line ends), one row per line, amounts with the currency's minor digits."""
+    """RFC 4180 CSV (CRLF line ends), one row per line: usage, credits, refunds, tax and net, with the
+    currency's minor digits (credits and refunds negative), the currency and the cost metric."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
@@ -186,8 +262,10 @@ def to_csv(chargeback: Chargeback) -> str:
                 line.owner,
                 line.service,
                 line.line,
+                *(f"{line.kind(kind):.{places}f}" for kind in KINDS),
                 f"{line.amount:.{places}f}",
                 chargeback.currency,
+                chargeback.metric.value,
             )
         )
     return out.getvalue()

@@ -7,9 +7,15 @@ team's spend) and notes which days Cost Explorer still marks estimated. It makes
 own, so the digest adds none: any source with the guard's `query(request)` shape (Cost Explorer
 today, another backend tomorrow) feeds it the same way.
 
-Only requests without a `Filter` tell the organisation's spend: their groups add up to every cost of
-the day (untagged spend is a group too). A filtered request (a budget over three or more dimensions)
-is read for its estimated days only. Memory: days x (group values + digest teams x values), and
+Only whole-organisation requests tell the organisation's spend: their groups add up to every cost of
+the day (untagged spend is a group too). Those are the requests of budgets on the `usage` basis,
+whose one filter leaves out credits, refunds and tax (costs/record_types.py `usage_only`), so the
+digest reads usage, the weekly card's headline; without such a request, those of `net` budgets (no
+filter). The guard plans `usage` first, and the tap keeps to the basis of the first whole request it
+sees, so the total and the per-value series never mix the two. A request grouped by RECORD_TYPE
+counts its usage rows only. A request scoped by a filter (a budget over three or more dimensions) is
+read for its estimated days only. Amounts are read in the deployment's cost metric, as the guard
+asks for them. Memory: days x (group values + digest teams x values), and
 group values are kept for the last `keep_from` days only.
 """
 
@@ -23,9 +29,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from finops_guard.core.money import ZERO, parse_amount
-from finops_guard.costs.aggregate import METRIC, CostDataError
+from finops_guard.core.money import ZERO
+from finops_guard.costs.aggregate import CostDataError
 from finops_guard.costs.budgets import Dimension
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.record_types import CHARGE_KINDS, RECORD_TYPE, usage_only
 
 Series = dict[date, Decimal]
 
@@ -71,7 +79,8 @@ class GuardTap:
     """A cost source that is its wrapped source, and remembers what the digest reads from the pages.
 
     `keep_from`: the first day whose per-value spend is kept (the digest's 7-day baseline). `team`:
-    the team dimension and the teams whose digest wants their own spend."""
+    the team dimension and the teams whose digest wants their own spend. `metric`: the cost metric the
+    guard asks for (the deployment's costMetric)."""
 
     def __init__(
         self,
@@ -80,8 +89,11 @@ class GuardTap:
         keep_from: date,
         team_dimension: Dimension | None = None,
         teams: Collection[str] = (),
+        metric: CostMetric = DEFAULT_METRIC,
     ) -> None:
         self._source = source
+        self._metric = metric
+        self._whole_filter: str | None = None  # the basis of the first whole request: its filter, as JSON
         self._keep_from = keep_from
         self._team_dimension = team_dimension
         self._teams = frozenset(teams)
@@ -110,11 +122,23 @@ class GuardTap:
             yield page
 
     def _plan(self, request: Mapping[str, Any]) -> _Plan:
-        """Which sums this request feeds: the first unfiltered request of each kind, once."""
+        """Which sums this request feeds: the first whole-organisation request of each kind, once."""
         dimensions = tuple(Dimension(g["Type"], g["Key"]) for g in request.get("GroupBy", ()))
         plan = _Plan(dimensions)
-        if request.get("Filter") is not None or request.get("Granularity", "DAILY") != "DAILY":
+        record_type = Dimension(RECORD_TYPE["Type"], RECORD_TYPE["Key"])
+        if record_type in dimensions:
+            plan.record_type = dimensions.index(record_type)
+        cost_filter = request.get("Filter")
+        if cost_filter is not None and cost_filter != usage_only():
+            return plan  # scoped to part of the organisation
+        if request.get("Granularity", "DAILY") != "DAILY":
             return plan
+        # usage (filtered, or apart by RECORD_TYPE), or everything (a net budget's request)
+        basis = json.dumps(usage_only() if plan.record_type is not None else cost_filter, sort_keys=True)
+        if self._whole_filter is None:
+            self._whole_filter = basis
+        elif basis != self._whole_filter:
+            return plan  # the other basis: the sums keep to the first one's
         key = json.dumps(request, sort_keys=True, default=str)
         if self._total_request in (None, key):
             self._total_request = key
@@ -122,6 +146,8 @@ class GuardTap:
             if self.spend.daily is None:
                 self.spend.daily = defaultdict(lambda: ZERO)
         for index, dimension in enumerate(dimensions):
+            if index == plan.record_type:
+                continue
             if self._dimension_requests.setdefault(dimension, key) == key:
                 plan.values.append(index)
         if self._team_dimension in dimensions and self._team_request in (None, key):
@@ -142,25 +168,25 @@ class GuardTap:
             if result.get("Estimated"):
                 spend.estimated_days.add(day)
             rows = result.get("Groups") or []
-            if not rows and METRIC in result.get("Total", {}):
+            if not rows and self._metric.value in result.get("Total", {}):
                 rows = [{"Keys": [], "Metrics": result["Total"]}]
             for row in rows:
                 self._row(day, row, plan)
 
     def _row(self, day: date, row: Mapping[str, Any], plan: _Plan) -> None:
         spend = self.spend
-        metric = row["Metrics"][METRIC]
-        unit = metric.get("Unit", "USD")
+        amount, unit = metric_amount(row["Metrics"], self._metric)
         if spend.currency is None:
             spend.currency = unit
         elif unit != spend.currency:
             raise CostDataError(f"Cost Explorer returned mixed currencies: {spend.currency} and {unit}")
-        amount = parse_amount(metric["Amount"])
+        keys = row.get("Keys") or []
+        if plan.record_type is not None and plan.record_type < len(keys) and keys[plan.record_type] in CHARGE_KINDS:
+            return  # a credit, refund or tax: not usage
         if plan.total and spend.daily is not None:
             spend.daily[day] += amount
         if day < self._keep_from:
             return
-        keys = row.get("Keys") or []
         values = [d.value_of(k) for d, k in zip(plan.dimensions, keys, strict=False)]
         for index in plan.values:
             if index < len(values):
@@ -169,7 +195,7 @@ class GuardTap:
         if plan.team is not None and plan.team < len(values) and values[plan.team] in self._teams:
             team = spend.teams.setdefault(values[plan.team], TeamSpend())
             team.daily[day] += amount
-            others = [i for i in range(len(values)) if i != plan.team]
+            others = [i for i in range(len(values)) if i not in (plan.team, plan.record_type)]
             if others:
                 team.value_dimension = plan.dimensions[others[0]]
                 series = team.by_value.setdefault(values[others[0]], {})
@@ -182,6 +208,7 @@ class _Plan:
     total: bool = False
     values: list[int] = field(default_factory=list)
     team: int | None = None
+    record_type: int | None = None  # the RECORD_TYPE key's index, when the request is grouped by it
 
 
 class RecordingSource:

@@ -1,7 +1,7 @@
 """The KPI arithmetic of the weekly report. Pure functions over Decimal money.
 
 Glossary (seed): month-to-date spend; daily burn = MTD / elapsed calendar days; forecast month-end
-= the one forecast every card shows (finops_guard.costs.outlook: a linear trend of the last 28
+= the one forecast every card shows (finops_guard.costs.outlook: the model of the last 56
 days); budget consumption = forecast / budget; week-over-week = last 7 complete days vs the 7 before.
 """
 

@@ -3,6 +3,8 @@
 What it says (money Decimal in the cost currency, ratios plain Decimals, 0.12 = 12 %):
 - the month's total, against the month before and the same month last year (one Cost Explorer request
   of 13 monthly results grouped by service, which also gives the service breakdown and its movers);
+  usage in the deployment's cost metric, as the weekly card's headline (costs/record_types.py: credits,
+  refunds and tax are not netted into it; costs/cost_metric.py);
 - every budget's actual against its amount, the variance in money and percent: for a budget whose
   period ended with the month, its actual; for one whose period goes on (a quarter, a year), its
   forecast to the period end (the one forecast every card shows, costs/outlook.py);
@@ -28,14 +30,16 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from finops_guard.core.money import ZERO, parse_amount, quantize
+from finops_guard.core.money import ZERO, quantize
 from finops_guard.core.periods import budget_period
-from finops_guard.costs.aggregate import METRIC, CostDataError
+from finops_guard.costs.aggregate import CostDataError
 from finops_guard.costs.budget_costs import BudgetCosts
 from finops_guard.costs.chargeback import Month, MonthCosts
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
 from finops_guard.costs.forecast import DEFAULT_LEVEL
 from finops_guard.costs.kpis import ratio
 from finops_guard.costs.outlook import forecast_period_end
+from finops_guard.costs.record_types import usage_only
 
 KIND = "month-close"
 PROVISIONAL, FINAL = "provisional", "final"
@@ -69,10 +73,13 @@ class PeriodRefused(RuntimeError):
     """Cost Explorer refused a request's time period (data it no longer keeps, or not yet)."""
 
 
-def history_request(month: Month, today: date, *, year_ago: bool = True) -> dict[str, Any]:
-    """MONTHLY UnblendedCost grouped by SERVICE from the same month last year (when Cost Explorer
-    still reaches it on `today`, else the month before) to `month`'s end: one request for the total,
-    month over month, year over year, the service breakdown and its movers."""
+def history_request(
+    month: Month, today: date, *, year_ago: bool = True, metric: CostMetric = DEFAULT_METRIC
+) -> dict[str, Any]:
+    """MONTHLY usage (no credits, refunds or tax: the weekly card's headline) in `metric`, grouped by
+    SERVICE, from the same month last year (when Cost Explorer still reaches it on `today`, else the
+    month before) to `month`'s end: one request for the total, month over month, year over year, the
+    service breakdown and its movers."""
     previous = add_months(month, -1)
     start = max(add_months(month, -12), reachable_from(today), key=lambda m: (m.year, m.month))
     if not year_ago or (start.year, start.month) > (previous.year, previous.month):
@@ -80,8 +87,9 @@ def history_request(month: Month, today: date, *, year_ago: bool = True) -> dict
     return {
         "TimePeriod": {"Start": start.first.isoformat(), "End": month.end.isoformat()},
         "Granularity": "MONTHLY",
-        "Metrics": [METRIC],
+        "Metrics": [metric.value],
         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+        "Filter": usage_only(),
     }
 
 
@@ -98,8 +106,8 @@ class MonthHistory:
         return str(month) in self.totals
 
 
-def month_history(pages: Iterable[Mapping[str, Any]]) -> MonthHistory:
-    """Sum MONTHLY pages (grouped by SERVICE, or not grouped) into a MonthHistory."""
+def month_history(pages: Iterable[Mapping[str, Any]], metric: CostMetric = DEFAULT_METRIC) -> MonthHistory:
+    """Sum MONTHLY pages (grouped by SERVICE, or not grouped) of `metric` into a MonthHistory."""
     history = MonthHistory()
     for page in pages:
         for result in page.get("ResultsByTime", ()):
@@ -109,16 +117,14 @@ def month_history(pages: Iterable[Mapping[str, Any]]) -> MonthHistory:
             if result.get("Estimated"):
                 history.estimated.add(key)
             rows = result.get("Groups") or []
-            if not rows and METRIC in result.get("Total", {}):
+            if not rows and metric.value in result.get("Total", {}):
                 rows = [{"Keys": [], "Metrics": result["Total"]}]
             for row in rows:
-                metric = row["Metrics"][METRIC]
-                unit = metric.get("Unit", "USD")
+                amount, unit = metric_amount(row["Metrics"], metric)
                 if history.currency is None:
                     history.currency = unit
                 elif unit != history.currency:
                     raise CostDataError(f"Cost Explorer returned mixed currencies: {history.currency} and {unit}")
-                amount = parse_amount(metric["Amount"])
                 history.totals[key] += amount
                 if row.get("Keys"):
                     name = row["Keys"][0]
@@ -307,6 +313,11 @@ class MonthCloseReport:
     reused: tuple[str, ...] = ()  # what came from the chargeback run's own requests
     changes: tuple[ChangeLine, ...] = ()  # final only: what changed since the provisional report
     provisional_posted: bool = False  # final only: a provisional report was posted before
+    metric: str = DEFAULT_METRIC.value  # the cost metric of every amount (costMetric), as Cost Explorer spells it
+
+    @property
+    def cost_metric(self) -> CostMetric:
+        return CostMetric(self.metric)
 
     @property
     def period(self) -> Month:
@@ -396,7 +407,7 @@ def _to_json(report: MonthCloseReport) -> dict[str, Any]:
         "generated_at": report.generated_at, "requests": [[w, n] for w, n in report.requests],
         "reused": list(report.reused),
         "changes": [{"label": c.label, "before": str(c.before), "after": str(c.after)} for c in report.changes],
-        "provisional_posted": report.provisional_posted,
+        "provisional_posted": report.provisional_posted, "metric": report.metric,
     }  # fmt: skip
 
 
@@ -435,6 +446,7 @@ def _report_from_json(doc: Mapping[str, Any]) -> MonthCloseReport:
         changes=tuple(ChangeLine(c["label"], Decimal(c["before"]), Decimal(c["after"]))
                       for c in doc.get("changes", ())),
         provisional_posted=bool(doc.get("provisional_posted")),
+        metric=str(doc.get("metric") or DEFAULT_METRIC.value),  # stored before costMetric: unblended
     )  # fmt: skip
 
 
@@ -451,6 +463,7 @@ def report_from_data(
     generated_at: str,
     requests: Sequence[tuple[str, int]],
     reused: Sequence[str] = (),
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> MonthCloseReport:
     """Assemble the report from what the requests returned (see month_close_run.compute)."""
     key = str(month)
@@ -478,4 +491,5 @@ def report_from_data(
         generated_at=generated_at,
         requests=tuple(requests),
         reused=tuple(reused),
+        metric=metric.value,
     )

@@ -44,6 +44,7 @@ def to_csv(report: MonthCloseReport) -> str:
     if report.year_ago_total is not None:
         row("summary", "total", "same month last year", _money(report.year_ago_total, c), c)
     row("summary", "total", "estimated by Cost Explorer", str(report.estimated).lower(), "")
+    row("summary", "total", "cost metric (usage only)", report.metric, "")
     for b in report.budgets:
         row("budget", b.budget_id, "amount", _money(b.amount, b.currency), b.currency)
         row("budget", b.budget_id, "actual", _money(b.actual, b.currency), b.currency)

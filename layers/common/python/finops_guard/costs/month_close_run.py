@@ -34,6 +34,7 @@ from finops_guard.core.money import ZERO
 from finops_guard.costs.budget_costs import collect_budget_costs, plan_queries
 from finops_guard.costs.budgets import Budget
 from finops_guard.costs.chargeback import Month, MonthCosts, chargeback_request, month_complete, month_costs
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL
 from finops_guard.costs.guard_tap import GuardSpend
 from finops_guard.costs.month_close import (
@@ -59,7 +60,10 @@ from finops_guard.costs.savings import Recommendation, summarize
 from finops_guard.costs.teams import AttributionDimension
 
 log = logging.getLogger(__name__)
-FINAL_WINDOW_DAYS = 27  # the guard reads 28 days back: the month's last day stays in its pages this long
+# How long after a month's last day the guard keeps looking for its final figures: AWS finalises the
+# invoice in the first days of the next month. The guard's budget requests reach back 56 days (the
+# forecast's LOOKBACK_DAYS), so the month's last day is in its pages all that time.
+FINAL_WINDOW_DAYS = 27
 CSV_TYPE = "text/csv; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 WAITING_FINAL = "waiting for Cost Explorer to finalise the month"
@@ -99,6 +103,7 @@ class Inputs:
     currency: str = "USD"
     level: Decimal = DEFAULT_LEVEL
     threshold: Decimal = DEFAULT_ADJUST_THRESHOLD
+    metric: CostMetric = DEFAULT_METRIC  # the deployment's costMetric: every request and amount in it
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ def compute(
     chargeback run's data for the month)."""
     requests = list(extra_requests)
     if history is None:
-        history, count = fetch_history(month, now, costs)
+        history, count = fetch_history(month, now, costs, inputs.metric)
         requests.append((HISTORY, count))
 
     before = costs.requests
@@ -153,7 +158,9 @@ def compute(
     for dimension in inputs.dimensions:
         data = (reused or {}).get(dimension.spec())
         if data is None:
-            data = month_costs(dimension, costs.query(chargeback_request(dimension, month)))
+            data = month_costs(
+                dimension, costs.query(chargeback_request(dimension, month, inputs.metric)), inputs.metric
+            )
         else:
             reused_labels.append(f"spend by {dimension.label}")
         estimated = estimated or data.estimated
@@ -175,27 +182,31 @@ def compute(
         generated_at=now.astimezone(UTC).isoformat(timespec="seconds"),
         requests=requests,
         reused=reused_labels,
+        metric=inputs.metric,
     )
 
 
-def fetch_history(month: Month, now: datetime, costs: CostQuerySource) -> tuple[MonthHistory, int]:
-    """The 13-month history (and with it whether Cost Explorer still estimates the month), and the
-    requests it took."""
+def fetch_history(
+    month: Month, now: datetime, costs: CostQuerySource, metric: CostMetric = DEFAULT_METRIC
+) -> tuple[MonthHistory, int]:
+    """The 13-month history in `metric` (and with it whether Cost Explorer still estimates the month),
+    and the requests it took."""
     today = now.astimezone(UTC).date()
     before = costs.requests
     try:
-        history = month_history(costs.query(history_request(month, today)))
+        history = month_history(costs.query(history_request(month, today, metric=metric)), metric)
     except PeriodRefused:
         log.warning("Cost Explorer refused the year-ago month; month over month only", extra={"month": str(month)})
-        history = month_history(costs.query(history_request(month, today, year_ago=False)))
+        history = month_history(costs.query(history_request(month, today, year_ago=False, metric=metric)), metric)
     return history, costs.requests - before
 
 
 def _budget_closes(month: Month, costs: CostQuerySource, inputs: Inputs) -> list[BudgetClose]:
-    """Each budget as of the month's last day: the guard's own requests for that day (same grouping)."""
+    """Each budget as of the month's last day: the guard's own requests for that day (same grouping,
+    metric and basis per budget)."""
     as_of = last_day(month)
     closes: dict[str, BudgetClose] = {}
-    for query in plan_queries(inputs.budgets, as_of):
+    for query in plan_queries(inputs.budgets, as_of, metric=inputs.metric):
         per_budget = collect_budget_costs(query, costs.query(query.request()), as_of)
         for budget in query.budgets:
             closes[budget.budget_id] = budget_close(
@@ -317,7 +328,7 @@ def check_after_guard(
         return MonthCloseOutcome(key, WAITING_FINAL)  # the guard's own pages still say estimated: free
     # The guard's pages say final (or cover no day of the month, for want of budgets): the history
     # request, the report's first anyway, says whether Cost Explorer agrees, before any other request.
-    history, count = fetch_history(month, now, costs)
+    history, count = fetch_history(month, now, costs, inputs.metric)
     if key in history.estimated and provisional is not None:
         return MonthCloseOutcome(key, WAITING_FINAL, cost_requests=count)
     report = compute(month, now=now, costs=costs, inputs=inputs, history=history, extra_requests=[(HISTORY, count)])

@@ -1,5 +1,6 @@
-"""The monthly chargeback use case: one Cost Explorer request per dimension, one CSV each to the
-export bucket, one announcement per channel with short-lived download links."""
+"""The monthly chargeback use case: one Cost Explorer request per dimension and one for the month's
+credits, refunds and tax, one CSV per dimension to the export bucket, one announcement per channel
+with short-lived download links."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from finops_guard.costs.chargeback import (
     month_costs,
     object_key,
     to_csv,
+    with_charges,
 )
+from finops_guard.costs.record_types import charge_amounts, charges_request
 from finops_guard.costs.settings import ReportSettings
 
 KIND = "chargeback"
@@ -56,20 +59,26 @@ class ChargebackOutcome:
 
 
 def compute(settings: ReportSettings, month: Month, costs: CostQuerySource) -> list[Chargeback]:
-    """The month's chargeback for every attribution dimension (one billed request each, plus pages)."""
+    """The month's chargeback for every attribution dimension: one billed request each for usage,
+    then one for the month's credits, refunds and tax by service, shared by every dimension (plus
+    pages). Every amount in `settings.cost_metric`."""
     if not settings.attribution_dimensions:
         raise SettingsError(
             "no attribution dimensions are configured: deploy with the context key attributionDimensions "
             "(e.g. tag:Team), or give the CLI --dimension tag:Team"
         )
+    metric = settings.cost_metric
+    usage = [
+        month_costs(dimension, costs.query(chargeback_request(dimension, month, metric)), metric)
+        for dimension in settings.attribution_dimensions
+    ]
+    service = {"Type": "DIMENSION", "Key": "SERVICE"}
+    charges = charge_amounts(costs.query(charges_request(month.first, month.end, metric, service)), metric)
     return [
         build_chargeback(
-            month_costs(dimension, costs.query(chargeback_request(dimension, month))),
-            month,
-            rule=settings.chargeback_unallocated,
-            currency=settings.currency,
+            with_charges(month_usage, charges), month, rule=settings.chargeback_unallocated, currency=settings.currency
         )
-        for dimension in settings.attribution_dimensions
+        for month_usage in usage
     ]
 
 

@@ -7,13 +7,14 @@ budget list (through the guard's stored status), the team cards and the budget a
 lives in `forecast.py`; swapping it (issue #20: a seasonal one) is a change there or here, in one
 place. Burn rate stays a fact ("Daily burn"), never a second forecast.
 
-Why the last 28 days rather than 14: both are whole weeks, so every weekday weighs the same; but a
-spike on the last day tilts a least-squares line through 14 points almost four times as much as
-one through 28 (its weight in the slope is 6 / (n (n + 1))), and a month-end forecast extends that
-slope over up to 30 days; twice the points also narrow the band for the same noise. The budget
-guard already read 28 days back, so its Cost Explorer requests do not change; the weekly report's
-request now reaches back 28 days instead of 14, which only matters in a month's first four weeks
-and is never longer than the request it already sends at each month's end.
+The model (forecast.fit_model: a trend with day-of-week effects, month-start charges kept apart,
+step changes, errors that carry over from day to day) is fitted on the last 56 days, eight whole
+weeks: chosen by backtest (devtools/forecast_backtest.py, README Forecasting), where 28 days gave a
+worse point error on noisy, persistent and growing series. Every forecast says which method it used
+(`PeriodForecast.method`, e.g. "trend with day-of-week effects, last 56 days", or "short history:
+average of 9 days"), and the weekly pattern it found (`PeriodForecast.weekly`), which the weekly
+card names. The weekly report's request reaches back 56 days (core.periods.TREND_DAYS) and the
+budget guard's too: more pages only for organisations whose month-to-date needs several already.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from finops_guard.core.money import ZERO
-from finops_guard.core.periods import TREND_DAYS, DateRange
-from finops_guard.costs.forecast import DEFAULT_LEVEL, Band, PeriodForecast, forecast_period, horizon_forecasts
+from finops_guard.core.periods import DateRange
+from finops_guard.costs.forecast import (
+    DEFAULT_LEVEL,
+    DEFAULT_LOOKBACK,
+    Band,
+    PeriodForecast,
+    forecast_period,
+    horizon_forecasts,
+)
 
-LOOKBACK_DAYS = TREND_DAYS  # 28; core.periods sizes the weekly report's request with it
-METHOD = f"trend of the last {LOOKBACK_DAYS} days"  # how a card names the forecast it shows
+LOOKBACK_DAYS = DEFAULT_LOOKBACK  # 56; core.periods.TREND_DAYS sizes the weekly report's request the same
 
 
 def recent_days(as_of: date) -> DateRange:
@@ -44,9 +51,10 @@ def forecast_period_end(
     elapsed = DateRange(period.first, as_of)
     actual = sum((daily.get(day, ZERO) for day in elapsed.each_day()), ZERO)
     recent = [daily.get(day, ZERO) for day in recent_days(as_of).each_day()]
-    return forecast_period(actual, elapsed.days, period.days - elapsed.days, recent, level)
+    return forecast_period(actual, elapsed.days, period.days - elapsed.days, recent, level, last_day=as_of)
 
 
 def horizons(daily: Mapping[date, Decimal], as_of: date, level: Decimal = DEFAULT_LEVEL) -> dict[int, Band]:
     """Spend over the next 30, 60 and 90 days on the same fit as `forecast_period_end`."""
-    return horizon_forecasts([daily.get(day, ZERO) for day in recent_days(as_of).each_day()], level)
+    recent = [daily.get(day, ZERO) for day in recent_days(as_of).each_day()]
+    return horizon_forecasts(recent, level, last_day=as_of)

@@ -12,11 +12,14 @@ from finops_guard.core.periods import ReportWindow
 from finops_guard.costs import kpis, outlook
 from finops_guard.costs.aggregate import CostAggregate
 from finops_guard.costs.attribution import AttributionSummary
+from finops_guard.costs.breakdown import Breakdown
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.forecast import DEFAULT_LEVEL, Band
 from finops_guard.costs.kpis import Change, Ranked
 from finops_guard.costs.teams import Routing
 
 if TYPE_CHECKING:
+    from finops_guard.costs.record_types import Charges
     from finops_guard.costs.savings import SavingsSummary
     from finops_guard.costs.setup_status import SetupItem
 
@@ -110,7 +113,14 @@ class WeeklyReport:
     scope: str | None = None  # e.g. "Team web" on a team's own card; None = the whole organisation
     savings: SavingsSummary | None = None  # open opportunities, realised savings, commitment KPI
     setup: tuple[SetupItem, ...] = ()  # what is not set up yet (the card's Setup section); empty once it all is
+    forecast_method: str = ""  # how forecast_month_end was made (forecast.PeriodForecast.method)
+    weekly_pattern: str | None = None  # "weekends run 25 % lower", when the history shows a weekly rhythm
     has_cost_data: bool = True  # False: Cost Explorer returned nothing for the window (not zero spend)
+    # Issue 19: every amount is usage (no credits, refunds, tax) in `metric`; `top_accounts` ranks the
+    # values of `breakdown` (linked accounts by default); `charges` adds credits, refunds and tax back.
+    metric: CostMetric = DEFAULT_METRIC
+    breakdown: Breakdown = Breakdown.LINKED_ACCOUNT
+    charges: Charges | None = None
 
     @property
     def estimated_days(self) -> tuple[date, ...]:
@@ -141,7 +151,8 @@ def build_weekly_report(
     cost_currency = aggregate.currency or currency
     month_to_date = aggregate.spend(window.month_to_date.each_day())
     burn = kpis.daily_burn(month_to_date, window.elapsed_days)
-    month_end = outlook.forecast_period_end(aggregate.daily, window.month, window.as_of, forecast_level).trend_total
+    forecast = outlook.forecast_period_end(aggregate.daily, window.month, window.as_of, forecast_level)
+    month_end = forecast.trend_total
     week = kpis.Change(aggregate.spend(window.this_week.each_day()), aggregate.spend(window.previous_week.each_day()))
 
     budget, note = None, None
@@ -169,6 +180,8 @@ def build_weekly_report(
         month_to_date=month_to_date,
         daily_burn=burn,
         forecast_month_end=month_end,
+        forecast_method=forecast.method,
+        weekly_pattern=forecast.weekly.phrase if forecast.weekly is not None else None,
         horizons=outlook.horizons(aggregate.daily, window.as_of, forecast_level),
         week_over_week=week,
         budget=budget,
@@ -178,4 +191,5 @@ def build_weekly_report(
         top_accounts=top_accounts,
         account_names=dict(aggregate.account_names),  # every account's: savings items name theirs too
         has_cost_data=aggregate.has_cost_data,
+        metric=aggregate.metric,
     )

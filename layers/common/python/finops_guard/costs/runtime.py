@@ -28,8 +28,7 @@ from finops_guard.core.runtime import outbox as outbox
 from finops_guard.core.runtime import scheduled_time as scheduled_time
 from finops_guard.core.runtime import webhook_poster as core_webhook_poster
 from finops_guard.costs.adapters.cost_explorer import CostExplorerSource, cost_explorer_client
-from finops_guard.costs.mock_data import MockCostSource
-from finops_guard.costs.report import BudgetLine, budget_lines
+from finops_guard.costs.adapters.payer_account import PayerRole
 from finops_guard.costs.settings import ReportSettings
 
 if TYPE_CHECKING:
@@ -40,6 +39,9 @@ if TYPE_CHECKING:
     from finops_guard.costs.adapters.cost_allocation_tags import CostAllocationTags
     from finops_guard.costs.adapters.recommendations_store import RecommendationsTable
     from finops_guard.costs.adapters.team_routes import TeamRoutesTable
+    from finops_guard.costs.breakdown import Breakdown
+    from finops_guard.costs.mock_data import MockCostSource
+    from finops_guard.costs.report import BudgetLine
     from finops_guard.costs.savings import CommitmentKpi, Recommendation
     from finops_guard.costs.teams import Routing
 
@@ -61,12 +63,40 @@ def settings_for(event: dict[str, Any] | None) -> ReportSettings:
 
 def cost_source(config: ReportSettings) -> CostExplorerSource | MockCostSource:
     # A fresh source per run (it counts requests); the boto3 client behind it is cached.
-    return MockCostSource() if config.use_mock_data else CostExplorerSource(_ce_client())
+    if config.use_mock_data:  # the client smoke test's synthetic data: no cold start pays for it
+        from finops_guard.costs.mock_data import MockCostSource
+
+        return MockCostSource()
+    return CostExplorerSource(_ce_client())
 
 
 @cache
 def _ce_client() -> Any:
     return cost_explorer_client()
+
+
+def report_breakdown(config: ReportSettings) -> Breakdown:
+    """The weekly card's second breakdown: the configured one (`breakdown` context), else LINKED_ACCOUNT
+    for an organisation and REGION for a single account, asked once per warm container."""
+    from finops_guard.costs.breakdown import default_breakdown
+
+    if config.breakdown is not None:
+        return config.breakdown
+    if config.use_mock_data:
+        return default_breakdown(True)  # the synthetic data is an organisation of four accounts
+    return default_breakdown(_reads_organisation())
+
+
+@cache
+def _reads_organisation() -> bool | None:
+    # Cost Explorer's view decides, so the answer follows its credentials (cost_explorer_client): reading
+    # the payer's costs through its role is reading the organisation's management account, without asking
+    # (the payer role holds cost reads only, and the function's own role no Organizations action).
+    if PayerRole.from_env(os.environ) is not None:
+        return True
+    from finops_guard.costs.adapters.account_view import organisation_check
+
+    return organisation_check()
 
 
 def tag_activation(config: ReportSettings) -> CostAllocationTags | None:
@@ -115,16 +145,17 @@ def budget_overview(
     `strict` (the CLI: the operator is told, rather than sent a card without its budgets)."""
     if not config.budgets_table or not config.budget_alerts_table:
         return []
-    if strict:
-        budgets = budget_table(config.budgets_table).all()
-        statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
-        return budget_lines(budgets, statuses, routing)
+    from finops_guard.costs.report import budget_lines  # the weekly report's: loaded there already
+
     try:
         budgets = budget_table(config.budgets_table).all()
         statuses = budget_alert_table(config.budget_alerts_table).get_statuses([b.budget_id for b in budgets])
     except (BotoCoreError, ClientError) as error:
+        if strict:
+            raise
         log.error("budgets could not be read; weekly card sent without them", extra={"error": type(error).__name__})
         return []
+
     return budget_lines(budgets, statuses, routing)
 
 

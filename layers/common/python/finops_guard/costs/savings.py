@@ -22,7 +22,8 @@ converted from COH's JSON numbers through their decimal text and rounded to 0.01
 
 ROI (`measure_roi`): resource-level daily cost would need Cost Explorer's GetCostAndUsageWithResources,
 which is opt-in (hourly/resource granularity must be enabled and is billed) and keeps only 14 days:
-too short to see 14 days before *and* after. So the saving is measured on the daily UnblendedCost of
+too short to see 14 days before *and* after. So the saving is measured on the daily usage cost (in
+the deployment's cost metric; credits, refunds and tax excluded, as a credit is no saving) of
 the resource's *service in its account* (ROI_SERVICE maps COH resource types to Cost Explorer SERVICE
 values): the mean of the 14 complete UTC cost days before `implemented_on` against the mean of the
 14 complete days after it (`implemented_on` itself is excluded: the change happened during it).
@@ -47,6 +48,8 @@ from typing import Any, Protocol
 
 from finops_guard.core.money import ZERO, parse_amount
 from finops_guard.core.periods import DateRange
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, metric_amount
+from finops_guard.costs.record_types import usage_only
 
 SOURCE = "cost-optimization-hub"
 OPEN, ACCEPTED, IMPLEMENTED, DISMISSED, RESOLVED_UPSTREAM = (
@@ -66,7 +69,6 @@ CENT = Decimal("0.01")
 ROI_WINDOW_DAYS = 14
 ROI_HISTORY_MONTHS = 13
 DAYS_PER_MONTH = Decimal(365) / Decimal(12)  # 30.41666…: an average month, so months compare
-ROI_METRIC = "UnblendedCost"
 _MEAN = Decimal("0.000001")  # stored daily means keep 6 places: far below a cent a month
 
 # COH currentResourceType -> Cost Explorer SERVICE dimension value whose daily cost the ROI compares.
@@ -562,8 +564,8 @@ def roi_due(rec: Recommendation, as_of: date) -> bool:
     )
 
 
-def roi_request(rec: Recommendation) -> dict[str, Any]:
-    """The one GetCostAndUsage request measuring `rec`: DAILY UnblendedCost of its service in its
+def roi_request(rec: Recommendation, metric: CostMetric = DEFAULT_METRIC) -> dict[str, Any]:
+    """The one GetCostAndUsage request measuring `rec`: DAILY usage in `metric` of its service in its
     account, from 14 days before to 14 days after the implementation day (end exclusive)."""
     service = roi_service(rec)
     if rec.implemented_on is None or service is None:
@@ -572,13 +574,15 @@ def roi_request(rec: Recommendation) -> dict[str, Any]:
     return {
         "TimePeriod": {"Start": windows.query_start.isoformat(), "End": windows.query_end.isoformat()},
         "Granularity": "DAILY",
-        "Metrics": [ROI_METRIC],
-        "Filter": {
-            "And": [
-                {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [rec.account_id]}},
-                {"Dimensions": {"Key": "SERVICE", "Values": [service]}},
-            ]
-        },
+        "Metrics": [metric.value],
+        "Filter": usage_only(
+            {
+                "And": [
+                    {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [rec.account_id]}},
+                    {"Dimensions": {"Key": "SERVICE", "Values": [service]}},
+                ]
+            }
+        ),
     }
 
 
@@ -589,18 +593,19 @@ class DailySeries:
     currency: str | None = None
 
 
-def daily_series(pages: Iterable[Mapping[str, Any]]) -> DailySeries:
-    """Ungrouped DAILY GetCostAndUsage pages -> cost per UTC day (its Total)."""
+def daily_series(pages: Iterable[Mapping[str, Any]], metric: CostMetric = DEFAULT_METRIC) -> DailySeries:
+    """Ungrouped DAILY GetCostAndUsage pages -> cost per UTC day (its Total), read in `metric`."""
     series = DailySeries()
     for page in pages:
         for result in page.get("ResultsByTime", ()):
             day = date.fromisoformat(result["TimePeriod"]["Start"][:10])
-            total = result.get("Total", {}).get(ROI_METRIC)
+            total = result.get("Total", {})
             # Ungrouped answers carry the day in Total; grouped ones (a single empty key) in Groups.
-            metrics = [total] if total else [g["Metrics"][ROI_METRIC] for g in result.get("Groups", ())]
-            for metric in metrics:
-                series.daily[day] = series.daily.get(day, ZERO) + parse_amount(metric["Amount"])
-                series.currency = metric.get("Unit") or series.currency
+            maps = [total] if total else [g["Metrics"] for g in result.get("Groups", ())]
+            for metrics in maps:
+                amount, unit = metric_amount(metrics, metric)
+                series.daily[day] = series.daily.get(day, ZERO) + amount
+                series.currency = unit or series.currency
             series.daily.setdefault(day, ZERO)
             if result.get("Estimated"):
                 series.estimated.add(day)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from finops_guard.costs.budget_costs import CostQuerySource
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric
 from finops_guard.costs.savings import (
     Recommendation,
     RecommendationNotFound,
@@ -74,9 +75,10 @@ def refresh(
     store: RecommendationStore,
     routing: RoutesByAccount,
     costs: CostQuerySource | None = None,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> RefreshOutcome:
     """Bring the table in line with the hub's complete listing at `now`, then measure due ROI
-    (skipped when `costs` is None). Raises whatever the listing raised, having written nothing."""
+    (skipped when `costs` is None) in `metric`. Raises whatever the listing raised, having written nothing."""
     outcome = RefreshOutcome()
     try:
         listing = hub.list_all(now)
@@ -96,7 +98,7 @@ def refresh(
         if rec.rec_id not in listed_ids:
             _move(store, resolve_upstream(rec, now), now, outcome.resolved_upstream, outcome)
     if costs is not None:
-        _measure_roi(stored, store, costs, now, outcome)
+        _measure_roi(stored, store, costs, now, outcome, metric)
     return outcome
 
 
@@ -120,6 +122,7 @@ def _measure_roi(
     costs: CostQuerySource,
     now: datetime,
     outcome: RefreshOutcome,
+    metric: CostMetric = DEFAULT_METRIC,
 ) -> None:
     as_of = now.astimezone(UTC).date() - timedelta(days=1)  # the last complete UTC cost day
     before = costs.requests
@@ -127,7 +130,7 @@ def _measure_roi(
         for rec in sorted(stored.values(), key=lambda r: r.rec_id):
             if not roi_due(rec, as_of):
                 continue
-            roi = completed_roi(rec, daily_series(costs.query(roi_request(rec))), as_of, now)
+            roi = completed_roi(rec, daily_series(costs.query(roi_request(rec, metric)), metric), as_of, now)
             if roi is not None and store.record_roi(rec.rec_id, roi):
                 outcome.roi_measured.append(rec.rec_id)
     finally:

@@ -14,8 +14,6 @@ ways, deliberately unequal:
 
 from __future__ import annotations
 
-import difflib
-
 EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 EC2_OTHER = "EC2 - Other"
 
@@ -172,4 +170,6 @@ def close_known_services(name: str) -> list[str]:
     """The known name spelled most like `name`, if any (for a warning's "did you mean")."""
     if len(name) > 120:  # longer than any service name; and difflib is quadratic
         return []
+    import difflib  # only a misspelled budget scope needs it: not at every cold start
+
     return difflib.get_close_matches(name, sorted(KNOWN_SERVICES), n=1, cutoff=0.8)

@@ -9,10 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from finops_guard.core.settings import PREFIX, ChatChannels, SettingsError, decimal_in, flag, iso_date
+from finops_guard.costs.cost_metric import DEFAULT_METRIC, CostMetric, parse_metric
 from finops_guard.costs.teams import AttributionDimension, TeamConfigError, parse_dimension, parse_dimensions
+
+if TYPE_CHECKING:  # only the weekly report is given a breakdown: no other function loads its module
+    from finops_guard.costs.breakdown import Breakdown
 
 
 def _attribution(
@@ -58,6 +63,8 @@ class ReportSettings(ChatChannels):
     recommendations_table: str | None = None  # savings opportunities (Cost Optimization Hub), when enabled
     savings_plans_kpi: bool = False  # the weekly card asks for Savings Plans coverage/utilisation (2 requests)
     anomaly_monitor_since: date | None = None  # the services monitor's start: the card says it is learning
+    cost_metric: CostMetric = DEFAULT_METRIC  # every Cost Explorer request and parser (costMetric)
+    breakdown: Breakdown | None = None  # the weekly card's second grouping; None: organisation or not decides
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
@@ -103,6 +110,7 @@ class ReportSettings(ChatChannels):
         link_text = get("CHARGEBACK_LINK_EXPIRY_MINUTES", "60") or "60"
         if not link_text.isdigit() or not 1 <= int(link_text) <= 720:
             raise SettingsError(f"{PREFIX}CHARGEBACK_LINK_EXPIRY_MINUTES={link_text!r} must be from 1 to 720")
+        metric, breakdown = _metric_and_breakdown(get("COST_METRIC"), get("BREAKDOWN"))
         return cls(
             stage=get("STAGE", "dev") or "dev",
             timezone=timezone,
@@ -131,4 +139,22 @@ class ReportSettings(ChatChannels):
             recommendations_table=get("RECOMMENDATIONS_TABLE"),
             savings_plans_kpi=flag(env.get(PREFIX + "SAVINGS_PLANS_KPI")),
             anomaly_monitor_since=iso_date(get("ANOMALY_MONITOR_SINCE"), "ANOMALY_MONITOR_SINCE"),
+            cost_metric=metric,
+            breakdown=breakdown,
         )
+
+
+def _metric_and_breakdown(metric_text: str | None, breakdown_text: str | None) -> tuple[CostMetric, Breakdown | None]:
+    try:
+        metric = parse_metric(metric_text) if metric_text else DEFAULT_METRIC
+    except ValueError as error:
+        raise SettingsError(f"{PREFIX}COST_METRIC: {error}") from None
+    try:
+        breakdown = None
+        if breakdown_text:
+            from finops_guard.costs.breakdown import parse_breakdown
+
+            breakdown = parse_breakdown(breakdown_text)
+    except ValueError as error:
+        raise SettingsError(f"{PREFIX}BREAKDOWN: {error}") from None
+    return metric, breakdown

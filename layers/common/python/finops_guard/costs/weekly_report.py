@@ -9,11 +9,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from finops_guard.core.delivery import ChatMessage, DeliveryFailed, DeliveryResult, Outbox, Poster, deliver_all
+from finops_guard.core.money import ZERO
 from finops_guard.core.periods import report_window
 from finops_guard.costs.aggregate import CostAggregate, aggregate_pages
 from finops_guard.costs.attribution import AttributionAggregate, aggregate_attribution, attribution_request
-from finops_guard.costs.cards.slack import slack_payload
+from finops_guard.costs.breakdown import Breakdown, main_request
 from finops_guard.costs.cards.teams import teams_payload
+from finops_guard.costs.record_types import CHARGE_KINDS, CREDIT, REFUND, TAX, Charges, charge_amounts, charges_request
 from finops_guard.costs.report import BudgetLine, WeeklyReport, build_weekly_report
 from finops_guard.costs.settings import ReportSettings
 from finops_guard.costs.teams import Routing, message_suffix
@@ -29,7 +31,6 @@ KIND = "weekly-report"
 class CostSource(Protocol):
     requests: int
 
-    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]: ...
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
@@ -69,12 +70,17 @@ def compose(
     tags: TagActivation | None = None,
     unready_channels: Mapping[str, str] | None = None,
     manual_run: str | None = None,
+    breakdown: Breakdown | None = None,
 ) -> tuple[WeeklyReport, list[ChatMessage]]:
     """Build the report for the week before `now` and render it for every configured channel, plus
     one card per routed team, scoped to the team's spend, in the team's own channels.
 
-    Cost Explorer: one request for the organisation and one per attribution dimension (plus their
-    pages), however many teams there are. `budgets`: stored budgets with their latest guard
+    Cost Explorer, in `settings.cost_metric`: one request for the organisation (DAILY, by RECORD_TYPE
+    and `breakdown`: the resolved one, else `settings.breakdown`, else LINKED_ACCOUNT) and one per
+    attribution dimension (by the dimension and SERVICE: top services come from the first), plus
+    their pages, however many teams there are. Without attribution dimensions the organisation's
+    request is by SERVICE and the breakdown, and the month's credits, refunds and tax cost one more.
+    `budgets`: stored budgets with their latest guard
     evaluation, shown in their own section (and on the cards of the teams they concern). `savings`:
     stored recommendations (each team's card shows its own); `commitment`: the Savings Plans KPI.
     Setup section of the organisation's cards: `tags` is asked about the `tag:` dimensions that
@@ -83,21 +89,43 @@ def compose(
     (e.g. "manual-20261202T155600Z"): an operator's run, whose messages get ids of their own, so the
     outbox never takes the scheduled card of that week for one already posted."""
     window = report_window(now)
-    aggregate = aggregate_pages(costs.pages(window.query_start, window.query_end), window)
+    metric = settings.cost_metric
+    breakdown = breakdown or settings.breakdown or Breakdown.LINKED_ACCOUNT
+    by_record_type = bool(settings.attribution_dimensions)
+    main = main_request(window.query_start, window.query_end, metric, breakdown, by_record_type=by_record_type)
+    aggregate = aggregate_pages(costs.query(main), window, metric, by_record_type=by_record_type)
     routing = routing or Routing(None)
     routed = [r.team for r in routing.routes]
     attributions = [
         aggregate_attribution(
             dimension,
-            costs.query(attribution_request(dimension, window.query_start, window.query_end, "DAILY")),
+            costs.query(attribution_request(dimension, window.query_start, window.query_end, "DAILY", metric)),
             window,
             routed if dimension == routing.dimension else (),
+            metric,
         )
         for dimension in settings.attribution_dimensions
     ]
+    if attributions:  # the main request was by record type: its services are the first dimension's
+        aggregate.services = attributions[0].overall.services
+        charges = aggregate.charges
+    else:
+        charges = _charges_alone(settings, costs, window.month_to_date.first, window.query_end)
     report = _report(settings, aggregate, now, monthly_budget=settings.monthly_budget)
     summaries = tuple(a.summary(settings.top_n) for a in attributions)
-    report = replace(report, budgets=tuple(budgets), attribution=summaries)
+    report = replace(
+        report,
+        budgets=tuple(budgets),
+        attribution=summaries,
+        breakdown=breakdown,
+        charges=Charges(
+            usage=report.month_to_date,
+            credits=charges.get(CREDIT, ZERO),
+            refunds=charges.get(REFUND, ZERO),
+            tax=charges.get(TAX, ZERO),
+            currency=report.currency,
+        ),
+    )
     setup = _setup(settings, summaries, now, window.month_to_date.first, tags, unready_channels or {})
     if setup:
         report = replace(report, setup=setup)
@@ -115,6 +143,13 @@ def compose(
     if by_team is not None:
         messages += _team_messages(settings, report, by_team, routing, budgets, savings, base_id, now)
     return report, messages
+
+
+def _charges_alone(settings: ReportSettings, costs: CostSource, first: date, end: date) -> dict[str, Decimal]:
+    """Credits, refunds and tax of the month to date when no attribution request carries services
+    (so the main one cannot carry record types): one more request, MONTHLY, by RECORD_TYPE."""
+    amounts = charge_amounts(costs.query(charges_request(first, end, settings.cost_metric)), settings.cost_metric)
+    return {kind: amounts.kind_total(kind) for kind in CHARGE_KINDS}
 
 
 def _team_messages(
@@ -141,6 +176,7 @@ def _team_messages(
             scope=f"{by_team.dimension.label} {route.team}",
             budgets=tuple(b for b in budgets if route.team in b.teams),
             savings=team_savings if savings else None,
+            breakdown=report.breakdown,
             account_names=report.account_names,  # the team's own request is not by account: name them from ours
         )
         secrets = dict(route.destinations())
@@ -186,13 +222,20 @@ def _report(
 def _render(
     settings: ReportSettings, report: WeeklyReport, base_id: str, channels: Sequence[str] | None = None
 ) -> list[ChatMessage]:
-    renderers = {"teams": teams_payload, "slack": slack_payload}
+    renderers = {"teams": teams_payload, "slack": _slack_payload}
     return [
         ChatMessage(
             f"{base_id}/{channel}", channel, KIND, renderers[channel](_seen_in(report, channel), settings.timezone)
         )
         for channel in (settings.chat_channels if channels is None else channels)
     ]
+
+
+def _slack_payload(report: WeeklyReport, timezone: str) -> dict[str, Any]:
+    # Slack is optional (off by default): a deployment without it never loads its card code.
+    from finops_guard.costs.cards.slack import slack_payload
+
+    return slack_payload(report, timezone)
 
 
 def _seen_in(report: WeeklyReport, channel: str) -> WeeklyReport:
@@ -217,6 +260,7 @@ def run_weekly_report(
     commitment: CommitmentKpi | None = None,
     tags: TagActivation | None = None,
     unready_channels: Mapping[str, str] | None = None,
+    breakdown: Breakdown | None = None,
 ) -> WeeklyReportOutcome:
     """Compose and deliver. Raises DeliveryFailed (after keeping the messages) if any channel failed.
     A channel not set up yet is no failure: its message is kept and listed in `not_configured`."""
@@ -230,6 +274,7 @@ def run_weekly_report(
         commitment=commitment,
         tags=tags,
         unready_channels=unready_channels,
+        breakdown=breakdown,
     )
     result = deliver_all(messages, outbox, poster, now)
     requests = costs.requests + (tags.requests if tags is not None else 0)

@@ -1,6 +1,9 @@
 """HTTPS POST of a chat payload to a Teams Workflows or Slack incoming webhook, with bounded retries.
 
 Errors and log lines name the channel and status, never the URL: the URL is the credential.
+
+Posts with urllib3, which botocore has already loaded in every function: requests (and its
+charset_normalizer, idna and cookie jar) cost a third of a cost function's cold import for one POST.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import requests
+import urllib3
+from urllib3 import exceptions as http_errors
 
 from finops_guard.core.delivery import ChatMessage, PostFailed, PostRejected, RetryPolicy, parse_retry_after
 
@@ -27,6 +31,15 @@ _pace_sleep = time.sleep
 MIN_INTERVAL_S = {"teams": 0.25, "slack": 1.0}
 # A webhook answering these no longer accepts this URL: read the secret again, once, in case it changed.
 URL_GONE = frozenset({401, 403, 404, 410})
+# No answer, a dropped connection, a failed handshake: worth another attempt (what requests called
+# Timeout and ConnectionError). urllib3 raises them as they are, since it never retries here itself.
+TRANSIENT = (
+    http_errors.TimeoutError,
+    http_errors.NewConnectionError,
+    http_errors.ProtocolError,
+    http_errors.SSLError,
+    http_errors.ProxyError,
+)
 
 
 class _Pacer:
@@ -69,7 +82,7 @@ class WebhookPoster:
         url_for: Callable[[ChatMessage], str],
         *,
         policy: RetryPolicy | None = None,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         deadline: float | None = None,
@@ -78,7 +91,7 @@ class WebhookPoster:
         self._url_for = url_for
         self._refresh_url = refresh_url  # reads the secret again when the webhook says the URL is gone
         self._policy = policy or RetryPolicy()
-        self._session = session or requests.Session()
+        self._http = http or urllib3.PoolManager()
         self._sleep = sleep or _sleep
         self._clock = clock
         self._deadline = deadline
@@ -98,27 +111,36 @@ class WebhookPoster:
             try:
                 # Never follow a redirect: it would carry the card to a URL nobody configured, and what
                 # answers there is no delivery. A 3xx is refused like any other 4xx.
-                response = self._session.post(url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-            except (requests.Timeout, requests.ConnectionError) as error:
+                response = self._http.request(
+                    "POST",
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1]),
+                    retries=False,
+                    redirect=False,
+                )
+            except TRANSIENT as error:
                 last = type(error).__name__  # str(error) would contain the URL
             else:
-                if 200 <= response.status_code < 300:
+                status = response.status
+                if 200 <= status < 300:
                     return attempt
-                detail = response.text[:MAX_LOGGED_BODY]
-                if response.status_code in URL_GONE and self._refresh_url is not None:
+                detail = response.data.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY]
+                if status in URL_GONE and self._refresh_url is not None:
                     fresh = self._refresh_url(message)
                     if fresh != url:  # the URL was replaced in its secret (a new Workflows webhook): use it
                         url = fresh
                         log.warning("chat webhook URL was replaced; retrying with the new one",
-                                    extra={"channel": message.channel, "status": response.status_code})  # fmt: skip
+                                    extra={"channel": message.channel, "status": status})  # fmt: skip
                         continue
-                if response.status_code != 429 and response.status_code < 500:
+                if status != 429 and status < 500:
                     log.error(
                         "chat webhook rejected the message",
-                        extra={"channel": message.channel, "status": response.status_code, "response": detail},
+                        extra={"channel": message.channel, "status": status, "response": detail},
                     )
-                    raise _fail(PostRejected, f"{message.channel} answered {response.status_code}: {detail}", attempt)
-                last = f"HTTP {response.status_code}"
+                    raise _fail(PostRejected, f"{message.channel} answered {status}: {detail}", attempt)
+                last = f"HTTP {status}"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
             if attempt == self._policy.max_attempts:
                 break

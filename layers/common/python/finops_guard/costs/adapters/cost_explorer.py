@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
-from finops_guard.costs.aggregate import GROUP_BY, METRIC
+from finops_guard.costs.adapters.payer_account import cost_client
 
 # LimitExceededException is Cost Explorer's throttle; standard mode retries it with backoff.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
 def cost_explorer_client() -> Any:
-    # Cost Explorer has a single endpoint in us-east-1 whatever region the function runs in.
-    return boto3.client("ce", region_name="us-east-1", config=_CLIENT_CONFIG)
+    # Cost Explorer has a single endpoint in us-east-1 whatever region the function runs in. With a payer
+    # role configured (FINOPSGUARD_PAYER_ROLE_ARN), the client reads the payer account's costs through it.
+    return cost_client("ce", os.environ, region_name="us-east-1", config=_CLIENT_CONFIG)
 
 
 class CostExplorerSource:
@@ -30,17 +30,6 @@ class CostExplorerSource:
         if self._client is None:
             self._client = cost_explorer_client()
         return self._client
-
-    def pages(self, start: date, end: date) -> Iterator[dict[str, Any]]:
-        """Daily UnblendedCost by SERVICE and LINKED_ACCOUNT for [start, end) (end exclusive)."""
-        return self.query(
-            {
-                "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
-                "Granularity": "DAILY",
-                "Metrics": [METRIC],
-                "GroupBy": list(GROUP_BY),
-            }
-        )
 
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Any GetCostAndUsage request, every page (one billed request per page)."""

@@ -12,12 +12,13 @@ refresh closes whatever is missing from the listing as resolved upstream.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
+from finops_guard.costs.adapters.payer_account import cost_client
 from finops_guard.costs.savings import Recommendation, from_hub
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,9 @@ _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect
 
 
 def cost_optimization_hub_client() -> Any:
-    # Cost Optimization Hub has one endpoint, in us-east-1, whatever region the function runs in.
-    return boto3.client("cost-optimization-hub", region_name="us-east-1", config=_CLIENT_CONFIG)
+    # Cost Optimization Hub has one endpoint, in us-east-1, whatever region the function runs in; the payer
+    # account's recommendations when a payer role is configured (FINOPSGUARD_PAYER_ROLE_ARN).
+    return cost_client("cost-optimization-hub", os.environ, region_name="us-east-1", config=_CLIENT_CONFIG)
 
 
 class CostOptimizationHub:

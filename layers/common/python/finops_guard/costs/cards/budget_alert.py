@@ -8,9 +8,8 @@ from typing import Any
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_period
 from finops_guard.core.money import format_money, format_percent
-from finops_guard.costs import outlook
 from finops_guard.costs.budget_guard import HARD_LIMIT, BudgetStatus, Firing
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 
 
 def _pct(consumption: Decimal) -> str:
@@ -57,10 +56,10 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
         ("Budget", format_money(budget.amount, budget.currency)),
         ("Actual", f"{format_money(status.actual, c)} ({_pct(status.consumption('actual'))})"),
         (
-            f"Forecast period end ({outlook.METHOD})",
+            "Forecast period end",
             f"{format_money(band.likely, c)} likely ({_pct(status.consumption('forecasted'))});"
             f" {format_percent(band.level)} band: best {format_money(band.best, c)},"
-            f" worst {format_money(band.worst, c)}",
+            f" worst {format_money(band.worst, c)} · {status.forecast.method}",
         ),
         ("Daily burn", f"{format_money(status.forecast.burn_rate, c)} / day"),
         ("Runway", runway_text(status)),
@@ -69,6 +68,7 @@ def facts(firing: Firing) -> list[tuple[str, str]]:
         rows.append(("Also crossed", ", ".join(threshold_text(t) for t in firing.thresholds[:-1])))
     if budget.owner:
         rows.append(("Owner", budget.owner))
+    rows.append(charges.budget_fact(status))
     return rows
 
 
@@ -196,6 +196,7 @@ def _digest_rows(firings: list[Firing]) -> list[tuple[str, str]]:
         )
     if len(firings) > DIGEST_ROWS:
         rows.append(("…", f"{len(firings) - DIGEST_ROWS} more: finops-guard budgets list"))
+    rows.append(charges.digest_fact(firings))
     return rows
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_instant, format_month
 from finops_guard.core.money import format_money, format_percent
+from finops_guard.costs.cards import charges
 from finops_guard.costs.cards.common import short
 from finops_guard.costs.chargeback import Chargeback
 from finops_guard.costs.kpis import ratio
@@ -27,11 +28,13 @@ def _owner(name: str) -> str:
 def _facts(chargeback: Chargeback) -> list[tuple[str, str]]:
     c = chargeback.currency
     untagged = chargeback.untagged()
+    usage = chargeback.kind_total("usage")
     facts = [
         ("Total", format_money(chargeback.total, c)),
-        ("Untagged", f"{format_money(untagged, c)} ({format_percent(ratio(untagged, chargeback.total))})"),
+        ("Untagged", f"{format_money(untagged, c)} ({format_percent(ratio(untagged, usage))})"),
         ("Rule", RULE_TEXT[chargeback.rule]),
     ]
+    facts += charges.chargeback_facts(chargeback)
     owners = chargeback.by_owner()
     facts += [(_owner(owner), format_money(amount, c)) for owner, amount in owners[:MAX_OWNERS]]
     if len(owners) > MAX_OWNERS:

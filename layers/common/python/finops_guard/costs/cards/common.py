@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
 
 from finops_guard.core.formats import format_day, format_days, format_instant, format_period
 from finops_guard.core.money import format_money, format_percent
 from finops_guard.core.periods import WEEK_DAYS
-from finops_guard.costs import outlook
-from finops_guard.costs.attribution import AttributionSummary
-from finops_guard.costs.forecast import Band
-from finops_guard.costs.kpis import Change, Ranked
-from finops_guard.costs.report import BudgetLine, WeeklyReport
+from finops_guard.costs.cards import charges
+
+if TYPE_CHECKING:  # types only: the budget and chargeback cards share this wording without the report's code
+    from finops_guard.costs.attribution import AttributionSummary
+    from finops_guard.costs.forecast import Band
+    from finops_guard.costs.kpis import Change, Ranked
+    from finops_guard.costs.report import BudgetLine, WeeklyReport
 
 COST_EXPLORER_URL = "https://us-east-1.console.aws.amazon.com/costmanagement/home#/cost-explorer"
 MAX_NAME = 48
-FORECAST_TITLE = f"Forecast month-end ({outlook.METHOD})"
+FORECAST_TITLE = "Forecast month-end"
 NO_COST_DATA = (
     "no cost data yet: Cost Explorer has nothing for these days (a new account shows its costs within"
     " 24 hours; a tag attributes spend only once it is an active cost allocation tag)"
@@ -67,7 +70,7 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
     facts = [
         (month_word, f"{format_money(report.month_to_date, c)} ({window.elapsed_days} of {window.days_in_month} days)"),
         ("Daily burn", f"{format_money(report.daily_burn, c)} / day"),
-        (FORECAST_TITLE, band_text(report.forecast_month_end, c)),
+        (FORECAST_TITLE, forecast_text(report)),
         (
             "Week over week",
             f"{change_text(report.week_over_week, c)} · last 7 days {format_money(report.week_over_week.current, c)}"
@@ -86,6 +89,7 @@ def kpi_facts(report: WeeklyReport) -> list[tuple[str, str]]:
         facts.append(("Budget", report.budget_note))
     elif not report.budgets:  # else the Budgets section below lists the budgets of this scope
         facts.append(("Budget", "no budget names this team" if report.scope else "no monthly budget configured"))
+    facts += charges.kpi_facts(report)
     return facts
 
 
@@ -96,6 +100,14 @@ def consumption_text(forecast: Decimal, actual: Decimal, amount: Decimal, curren
         f" · actual {format_money(actual, currency)} ({format_percent(actual / amount)})"
         f" of {format_money(amount, currency)}"
     )
+
+
+def forecast_text(report: WeeklyReport) -> str:
+    """The forecast, its band and the method behind it; the weekly rhythm when the history has one."""
+    text = band_text(report.forecast_month_end, report.currency)
+    method = f" · {report.forecast_method}" if report.forecast_method else ""
+    rhythm = f" · {report.weekly_pattern}" if report.weekly_pattern else ""
+    return text + method + rhythm
 
 
 def band_text(band: Band, currency: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from finops_guard.core.cards import adaptive_card, open_url, wrap
 from finops_guard.core.formats import format_days, format_instant, format_month, format_period, format_stamp
 from finops_guard.core.money import format_money, format_percent, quantize
+from finops_guard.costs.cards.charges import METRIC_TITLE, metric_text
 from finops_guard.costs.cards.common import NO_COST_DATA, change_text, short
 from finops_guard.costs.kpis import Change
 from finops_guard.costs.month_close import (
@@ -74,6 +75,7 @@ def summary_rows(report: MonthCloseReport) -> Rows:
         amounts = f"{format_money(item.untagged, c)} of {format_money(item.total, c)}"
         rows.append((f"Untagged by {item.label}", f"{format_percent(item.share)} ({amounts})"))
     rows.append(("Savings realised", savings_text(report)))
+    rows.append((METRIC_TITLE, f"{metric_text(report.cost_metric)}, usage only (no credits, refunds or tax)"))
     return rows
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from finops_guard.core.money import format_money
-from finops_guard.costs import outlook
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
 MAX_BLOCKS = 50
@@ -81,7 +80,7 @@ def _summary(report: WeeklyReport) -> str:
         return f"{common.title(report)}: {common.NO_COST_DATA.split(':')[0]}"
     return (
         f"{common.title(report)}: month-to-date {format_money(report.month_to_date, c)}, "
-        f"forecast month-end {format_money(report.forecast_month_end.likely, c)} ({outlook.METHOD})"
+        f"forecast month-end {format_money(report.forecast_month_end.likely, c)}"
     )
 
 
@@ -96,7 +95,7 @@ def _spend_sections(report: WeeklyReport, c: str) -> list[dict[str, Any]]:
     )
     blocks = [_section(f"*{common.ranked_heading('Top services', report)}*\n{services or 'no spend'}")]
     if report.top_accounts or report.scope is None:
-        blocks.append(_section(f"*{common.ranked_heading('Top linked accounts', report)}*\n{accounts or 'no spend'}"))
+        blocks.append(_section(f"*{charges.breakdown_heading(report)}*\n{accounts or 'no spend'}"))
     for attribution in report.attribution:
         rows = "\n".join(f"• {_escape(t)}: {v}" for t, v in common.attribution_rows(attribution, c, early=early))
         blocks.append(_section(f"*{_escape(common.attribution_heading(attribution, report))}*\n{rows}"))

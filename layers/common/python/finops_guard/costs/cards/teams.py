@@ -12,7 +12,7 @@ from typing import Any
 from finops_guard.core.cards import MAX_PAYLOAD_BYTES, adaptive_card, chart_number, open_url, payload_bytes, wrap
 from finops_guard.core.formats import format_axis_day
 from finops_guard.core.money import format_money, format_percent
-from finops_guard.costs.cards import common
+from finops_guard.costs.cards import charges, common
 from finops_guard.costs.report import WeeklyReport
 
 
@@ -130,7 +130,7 @@ def _spend_sections(report: WeeklyReport, c: str, early: bool, *, include_daily_
     )
     if report.top_accounts or report.scope is None:
         body += _ranked_section(
-            common.ranked_heading("Top linked accounts", report),
+            charges.breakdown_heading(report),
             [
                 (common.account_label(report, a.name), common.ranked_line(a, c, early=early))
                 for a in report.top_accounts

@@ -1,0 +1,1 @@
+"""The stack deployed into the payer (management) account: FinOpsGuard-<stage>-PayerAccess."""
