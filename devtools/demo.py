@@ -18,7 +18,12 @@
    before the weekly report, two daily savings refreshes (Cost Optimization Hub answered by
    botocore's Stubber: it is not in moto) with one recommendation accepted and implemented 20 days
    ago in between, so the card shows open savings and that item's measured ROI;
-6. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/
+6. the reports at every cadence (issue 22): the chargeback also posts last month's month-close
+   report (provisional: Cost Explorer still estimates the month), then the budget guard runs on the
+   demo's next two mornings with the daily digest on: a loud day (the SageMaker spike, the anomalies
+   just forwarded; Cost Explorer has meanwhile finalised last month, so the same run posts the final
+   month-close report once) and a quiet day (nothing moved: nothing posted, the log says so);
+7. writes what Teams, Slack, e-mail and EventBridge received, plus HTML previews, under out/
    (`--out DIR` elsewhere: tests/integration/core/test_demo_cards_consistency.py reads every card).
 """
 
@@ -28,6 +33,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -111,11 +117,12 @@ def demo_budgets(as_of) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from finops_guard import cli
-    from finops_guard.core.formats import format_period
+    from finops_guard.core.formats import format_day, format_period
     from finops_guard.core.money import format_money
     from finops_guard.core.periods import report_window
     from finops_guard.core.preview import render_page, render_slack_html, render_teams_html
     from finops_guard.costs.budgets import parse_budgets
+    from finops_guard.costs.cadence_runtime import cadence_settings
 
     parser = argparse.ArgumentParser(prog="python -m devtools.demo", description="FinOps Guard end to end, locally")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the payloads and previews (out/)")
@@ -204,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             exceeded = aws.drain(events_queue)
             weekly_received = len(chat.received)
 
-            print("== monthly chargeback (last month, as on the 1st)")
+            print("== monthly chargeback (last month, as on the 1st), and its month-close report")
             os.environ["POWERTOOLS_SERVICE_NAME"] = "chargeback"
-            chargeback, chargeback_files = run_chargeback(aws, chat, fired_at, context["timezone"], out)
+            os.environ["FINOPSGUARD_MONTH_CLOSE_REPORT"] = "true"
+            cadence_settings.cache_clear()  # read once per container: this one read it off
+            chargeback, chargeback_files = run_chargeback(aws, chat, fired_at, context["timezone"], out,
+                                                          budgets=parse_budgets(documents))  # fmt: skip
             chargeback_received = len(chat.received)
 
             print("== weekly report of a single account (no organisation: the card ranks regions)")
@@ -225,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
             print("== billing operations: dunning, reconciliation, invoice bot (loopback Stripe)")
             operations, dunning_sections = run_billing_operations(aws, billing)
             notify_new_billing_alerts(aws, billing)
+            operations_received = len(chat.received)
+
+            print("== the next two mornings: the budget guard with the daily digest (a loud day, a quiet day)")
+            cadence = run_cadence_days(aws, fired_at, parse_budgets(documents), chargeback["month"])
+            closes = [r for r in chat.received if _title(r).startswith("Month close")]
+            archive = fetch_month_close_archive(closes, out)
     finally:
         chat.stop()
         aws.stop()
@@ -235,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         return f"{CHANNEL_NAMES[received.path]} ({len(received.body):,} bytes)", render(payload)
 
     weekly_msgs, alert_msgs = chat.received[alerts_received:weekly_received], chat.received[:alerts_received]
-    chargeback_msgs = chat.received[weekly_received:chargeback_received]
+    month_close_msgs = [r for r in chat.received if _title(r).startswith("Month close")]
+    chargeback_msgs = [r for r in chat.received[weekly_received:chargeback_received] if r not in month_close_msgs]
     single_msgs = chat.received[chargeback_received:single_received]
     anomaly_msgs = chat.received[single_received:anomaly_received]
     billing_msgs = chat.received[anomaly_received:billing_received]
-    operations_msgs = chat.received[billing_received:]
+    operations_msgs = chat.received[billing_received:operations_received]
+    digest_msgs = [r for r in chat.received[operations_received:] if _title(r).startswith("Daily cost digest")]
     (out / "billing-operations.html").write_text(
         render_page(
             "FinOps Guard billing operations: finance channel cards, dunning e-mails and SMS",
@@ -259,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         ("chargeback", chargeback_msgs),
         ("billing", billing_msgs),
         ("billing-operations", operations_msgs),
+        ("digest", digest_msgs),
+        ("monthclose", month_close_msgs),
     ):
         for i, received in enumerate(messages, 1):
             channel = received.path.strip("/").replace("/", "-")
@@ -289,6 +309,22 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
+    (out / "daily-digest.html").write_text(
+        render_page(
+            "FinOps Guard daily digest: a loud day and a quiet day",
+            [preview(r) for r in digest_msgs]
+            + [(f"Quiet day, {format_day(day)}: nothing posted", f"<p>{_escape(line)}</p>") for day, line in
+               cadence["quiet"]],
+        )
+    )  # fmt: skip
+    (out / "month-close.html").write_text(
+        render_page(
+            f"FinOps Guard month-close report, {format_period(chargeback['month'])}",
+            [preview(r) for r in month_close_msgs]
+            + [(f"{name} (first lines)", f"<pre>{_escape(head)}</pre>") for name, head in archive],
+        )
+    )
+
     print()
     print(f"Weekly report {weekly['report_id']} for cost days up to {weekly['as_of']} (UTC)")
     print(f"  month-to-date: {format_money(Decimal(weekly['month_to_date']), weekly['currency'])}")
@@ -306,7 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  chargeback {format_period(chargeback['month'])}: {totals};")
     print(f"    {chargeback['cost_explorer_requests']} Cost Explorer requests; CSVs fetched through the card links")
+    close = chargeback.get("month_close", {})
+    print(f"    month-close {close.get('month')}: {close.get('action')} ({close.get('cost_explorer_requests')} more"
+          " Cost Explorer requests: the 13-month history and the budgets; the untagged share reused)")  # fmt: skip
     print("\n".join(savings_lines))
+    print("\n".join(cadence["lines"]))
     for step, outcome in anomaly_steps:
         print(f"  anomalies — {step}: {outcome}")
     print(billing_summary)
@@ -315,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted(out.iterdir()):
         print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"Open {out / 'weekly-report.html'}, {out / 'chargeback.html'}, {out / 'budget-alerts.html'},")
-    print(f"{out / 'weekly-report-single-account.html'}, {out / 'anomalies.html'},")
+    print(f"{out / 'weekly-report-single-account.html'}, {out / 'anomalies.html'}, {out / 'daily-digest.html'},")
+    print(f"{out / 'month-close.html'},")
     print(f"{out / 'billing-alerts.html'} and {out / 'billing-operations.html'} in a browser.")
     ok = (
         len(weekly_msgs) == 2 + 3  # default Teams and Slack; data's Teams, web's Teams and Slack
@@ -332,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         and len(anomaly_msgs) == 8 + 3  # default channels; team data owns the SageMaker spike's account
         and billing_msgs
         and len(operations_msgs) >= 2
+        and len(digest_msgs) >= 2  # the loud day: the default channels (and the teams that moved)
+        and len(cadence["quiet"]) >= 1
+        and len(month_close_msgs) in (2, 4)  # provisional (and final) in Teams and Slack
+        and len(archive) == 2
     )
     return 0 if ok else 1
 
@@ -453,8 +498,11 @@ def _sections(messages) -> list[str]:
     return [b["text"] for b in body if b.get("weight") == "Bolder" and "week over week" in b.get("text", "")]
 
 
-def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, timezone: str, out: Path = OUT):
-    """The chargeback function for last month, then each CSV fetched through its link in the card."""
+def run_chargeback(
+    aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, timezone: str, out: Path = OUT, budgets: Sequence = ()
+):
+    """The chargeback function for last month, then each CSV fetched through its link in the card. With
+    the month-close report on, Cost Explorer also answers its requests (history, then `budgets`)."""
     import urllib.request
 
     from finops_guard.costs.chargeback import chargeback_request, month_before
@@ -468,6 +516,8 @@ def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, tim
         aws.seed_cost_and_usage(synthetic_query_pages(chargeback_request(dimension, month)))
     by_service = {"Type": "DIMENSION", "Key": "SERVICE"}  # the month's credits, refunds and tax
     aws.seed_cost_and_usage(synthetic_query_pages(charges_request(month.first, month.end, DEFAULT_METRIC, by_service)))
+    if os.environ.get("FINOPSGUARD_MONTH_CLOSE_REPORT") == "true":
+        aws.seed_cost_and_usage(month_close_pages(month, fired_at.date(), budgets, dimensions=False))
     before = len(chat.received)
     event = {"scheduled_time": fired_at.isoformat().replace("+00:00", "Z")}
     result = load_handler("chargeback").lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-chargeback"))
@@ -480,6 +530,126 @@ def run_chargeback(aws: EmbeddedAws, chat: ChatRecorder, fired_at: datetime, tim
         (out / f"chargeback-{result['month']}-{name}").write_text(text, encoding="utf-8", newline="")
         files.append((f"chargeback-{result['month']}-{name}", "".join(text.splitlines(keepends=True)[:12])))
     return result, files
+
+
+def month_close_pages(month, today: date, budgets, *, dimensions: bool, final: bool = False) -> list[dict]:
+    """Cost Explorer's answers to a month-close run, in its order: the 13-month history, the budgets as
+    of the month's last day, then (when nothing is reused from the chargeback) each dimension."""
+    from finops_guard.costs.budget_costs import plan_queries
+    from finops_guard.costs.chargeback import chargeback_request
+    from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.month_close import history_request, last_day
+    from finops_guard.costs.teams import parse_dimensions
+
+    pages = synthetic_query_pages(history_request(month, today))
+    pages += [p for q in plan_queries(budgets, last_day(month)) for p in synthetic_query_pages(q.request())]
+    if dimensions:
+        for dimension in parse_dimensions(os.environ["FINOPSGUARD_ATTRIBUTION_DIMENSIONS"].split(",")):
+            pages += synthetic_query_pages(chargeback_request(dimension, month))
+    if final:  # AWS finalised the invoice: nothing of the month estimated, and late credits took 0.5 % off
+        for page in pages:
+            for result in page["ResultsByTime"]:
+                result["Estimated"] = False
+                if result["TimePeriod"]["Start"].startswith(str(month)):
+                    for metric in [g["Metrics"] for g in result.get("Groups", ())] + [result.get("Total", {})]:
+                        if "UnblendedCost" in metric:
+                            amount = Decimal(metric["UnblendedCost"]["Amount"]) * Decimal("0.995")
+                            metric["UnblendedCost"]["Amount"] = str(amount)
+    return pages
+
+
+def steady_last_day(pages: list[dict]) -> list[dict]:
+    """A day when nothing moved: each group's last day set to its average of the 7 days before."""
+    results = [r for page in pages for r in page["ResultsByTime"]]
+    last = max(r["TimePeriod"]["Start"] for r in results)
+    days = sorted({r["TimePeriod"]["Start"] for r in results})
+    week = set(days[-8:-1])
+    sums: dict[tuple, Decimal] = {}
+    for result in results:
+        if result["TimePeriod"]["Start"] in week:
+            for group in result.get("Groups", ()):
+                key = tuple(group["Keys"])
+                sums[key] = sums.get(key, Decimal(0)) + Decimal(group["Metrics"]["UnblendedCost"]["Amount"])
+    for result in results:
+        if result["TimePeriod"]["Start"] == last:
+            for group in result.get("Groups", ()):
+                average = sums.get(tuple(group["Keys"]), Decimal(0)) / 7
+                group["Metrics"]["UnblendedCost"]["Amount"] = str(average.quantize(Decimal("0.0000000001")))
+    return pages
+
+
+def run_cadence_days(aws: EmbeddedAws, fired_at: datetime, budgets: list, month_text: str) -> dict:
+    """The budget guard on the demo's next two mornings with the daily digest on for the default
+    channels and every routed team, and the month-close's daily look at last month."""
+    from finops_guard.costs import cadence_runtime, runtime
+    from finops_guard.costs.budget_costs import plan_queries
+    from finops_guard.costs.chargeback import Month
+    from finops_guard.costs.mock_data import synthetic_query_pages
+    from finops_guard.costs.month_close_run import closed_month
+
+    os.environ.update({"POWERTOOLS_SERVICE_NAME": "budget-guard", "FINOPSGUARD_DAILY_DIGEST": '["default", "team:*"]',
+                       "FINOPSGUARD_MONTH_CLOSE_REPORT": "true"})  # fmt: skip
+    runtime.settings.cache_clear()
+    cadence_runtime.cadence_settings.cache_clear()
+    handler = load_handler("budget_guard")
+    month = Month.parse(month_text)
+    lines, quiet = [], []
+    try:
+        for offset, steady in ((1, False), (2, True)):
+            at = fired_at + timedelta(days=offset)
+            as_of = at.date() - timedelta(days=1)
+            aws.forget_cost_and_usage()  # the same requests, answered as Cost Explorer would a day later
+            pages = [p for q in plan_queries(budgets, as_of) for p in synthetic_query_pages(q.request())]
+            aws.seed_cost_and_usage(steady_last_day(pages) if steady else pages)
+            if not steady and closed_month(as_of) == month:
+                aws.seed_cost_and_usage(month_close_pages(month, at.date(), budgets, dimensions=True, final=True))
+            event = {"scheduled_time": at.isoformat().replace("+00:00", "Z")}
+            result = handler.lambda_handler(event, FakeContext(f"finops-guard-{STAGE}-budget-guard"))
+            digest, close = result["digest"], result["month_close"]
+            lines.append(
+                f"  daily digest of {as_of}: posted for {', '.join(digest['posted']) or 'nobody'}"
+                f"{'; quiet for ' + ', '.join(digest['quiet']) if digest['quiet'] else ''}"
+                f"; Cost Explorer requests: the guard's own {result['cost_explorer_requests']}, the digest's 0"
+            )
+            lines.append(f"    month-close {close['month']}: {close['action']}"
+                         f" ({close['cost_explorer_requests']} Cost Explorer requests)")  # fmt: skip
+            if digest["quiet"]:
+                logged = '"daily digest quiet: nothing to report, nothing posted"'
+                quiet.append((as_of, f"Quiet for {', '.join(digest['quiet'])}: nothing posted; the guard logged"
+                                     f" {logged} for each."))  # fmt: skip
+    finally:
+        for key in ("FINOPSGUARD_DAILY_DIGEST", "FINOPSGUARD_MONTH_CLOSE_REPORT"):
+            os.environ.pop(key, None)
+        cadence_runtime.cadence_settings.cache_clear()
+    return {"lines": lines, "quiet": quiet}
+
+
+def fetch_month_close_archive(messages: list, out: Path) -> list[tuple[str, str]]:
+    """The last month-close card's archive (its HTML page and CSV), fetched through its links."""
+    import urllib.request
+
+    teams = [r for r in messages if r.path == "/teams"]
+    if not teams:
+        return []
+    files = []
+    for action in teams[-1].json()["attachments"][0]["content"]["actions"]:
+        with urllib.request.urlopen(action["url"], timeout=10) as response:  # noqa: S310 - the loopback S3
+            text = response.read().decode()
+        month, name = action["url"].split("?")[0].split("/")[-2:]
+        (out / f"{name.replace('month-close', f'month-close-{month}')}").write_text(text, encoding="utf-8",
+                                                                                      newline="")  # fmt: skip
+        if name.endswith(".csv"):
+            files.append((f"month-close-{month}.csv", "".join(text.splitlines(keepends=True)[:14])))
+        else:
+            files.append((f"month-close-{month}.html", "the self-contained page, beside this one"))
+    return files
+
+
+def _title(received) -> str:
+    payload = received.json()
+    if "attachments" in payload:
+        return str(payload["attachments"][0]["content"]["body"][0].get("text", ""))
+    return str(payload.get("text", ""))
 
 
 def run_savings(aws: EmbeddedAws, fired_at: datetime) -> list[str]:

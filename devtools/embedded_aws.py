@@ -98,6 +98,16 @@ class EmbeddedAws:
         body: dict[str, Any] = {"results": pages} | ({"account_id": account_id} if account_id else {})
         self._post("/moto-api/static/ce/cost-and-usage-results", body)
 
+    def forget_cost_and_usage(self, account: str = "123456789012") -> None:
+        """Forget the answers moto gave (it answers a request it has seen with the same answer again):
+        Cost Explorer a few days later, when the same request's answer has changed (an estimated month
+        finalised). The server runs in this process, so its backend is at hand."""
+        from moto.ce.models import ce_backends
+
+        backend = ce_backends[account]["global"]
+        backend.cost_usage_results.clear()
+        backend.cost_usage_results_queue.clear()
+
     def create_outbox_table(self, name: str = "finops-guard-outbox") -> str:
         """Same key schema as the CDK outbox table."""
         self.client("dynamodb").create_table(

@@ -10,7 +10,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +87,14 @@ DEFAULTS: dict[str, Any] = {
     "toolingAccountId": None,
     "toolingRegion": None,
     "payerAnomalyMonitorArns": [],
+    # --- Reports at every cadence (issue 22): the daily digest and the month-close report, both opt-in.
+    # No schedule, function or alarm of their own: the budget guard's daily run and the chargeback's
+    # monthly run carry them (infra/costs/report_cadence.py).
+    "dailyDigest": False,  # false | true | ["default", "teams", "slack", "team:*", "team:<name>"]
+    "digestMinShare": 20,  # percent of the 7-day average a rise must reach...
+    "digestMinAmount": 100,  # ...and currency units it must reach, for a digest to post
+    "monthCloseReport": False,
+    "budgetAdjustThreshold": 10,  # percent: a budget's variance beyond it gets a proposed amount
 }
 
 # --- Cost numbers (issue 19): the metric every cost function reads, the weekly card's second breakdown ---
@@ -251,6 +259,8 @@ class FinOpsGuardConfig:
     savings_plans_kpi: bool  # the weekly card's Savings Plans coverage and utilisation (2 Cost Explorer requests)
     savings_schedule: str
     dashboard: bool  # the CloudWatch dashboards, opt-in: $3 a month each beyond an account's first three
+    # The daily digest and the month-close report (issue 22); defined with its keys at the end of this file.
+    reports: ReportCadence = field(default_factory=lambda: ReportCadence())
     # The payer (management) account whose costs the cost functions read through its role; None: their own.
     payer_account_id: str | None = None
     payer_role_external_id: str | None = None  # set exactly when payer_account_id or payer_access is
@@ -368,6 +378,9 @@ class FinOpsGuardConfig:
             dashboard=_bool("dashboard", value("dashboard")),
             **_cost_number_settings(value),
             **_payer_settings(value),
+            reports=_report_cadence(
+                value, _bool("slackEnabled", value("slackEnabled")), _attribution_settings(value)["team_dimension"]
+            ),  # fmt: skip
         )
 
 
@@ -1010,3 +1023,80 @@ def _chargeback_unallocated(raw: Any) -> str:
             "'separate' (kept as its own unallocated line)",
         )
     return rule
+
+
+# --- Reports at every cadence (issue 22): the daily digest and the month-close report ---------------------
+
+DIGEST_CHANNELS = ("default", "teams", "slack")
+DIGEST_EVERY_TEAM = "team:*"
+DIGEST_PERCENT_MAX = Decimal(1000)
+
+
+@dataclass(frozen=True)
+class ReportCadence:
+    """The daily digest's destinations and quiet rule, and the month-close report's switches, as the
+    functions read them (finops_guard/costs/cadence_settings.py)."""
+
+    daily_digest: tuple[str, ...] = ()  # empty: off
+    digest_min_share: str = "20"
+    digest_min_amount: str = "100"
+    month_close_report: bool = False
+    budget_adjust_threshold: str = "10"
+
+    def guard_environment(self) -> dict[str, str]:
+        """What the budget guard reads: the digest, and the month-close's daily final check."""
+        environment: dict[str, str] = {}
+        if self.daily_digest:
+            environment |= {
+                "FINOPSGUARD_DAILY_DIGEST": json.dumps(list(self.daily_digest), separators=(",", ":")),
+                "FINOPSGUARD_DIGEST_MIN_SHARE": self.digest_min_share,
+                "FINOPSGUARD_DIGEST_MIN_AMOUNT": self.digest_min_amount,
+            }
+        return environment | self.month_close_environment()
+
+    def month_close_environment(self) -> dict[str, str]:
+        if not self.month_close_report:
+            return {}
+        return {"FINOPSGUARD_MONTH_CLOSE_REPORT": "true",
+                "FINOPSGUARD_BUDGET_ADJUST_THRESHOLD": self.budget_adjust_threshold}  # fmt: skip
+
+
+def _report_cadence(value: Any, slack_enabled: bool, team_dimension: str | None) -> ReportCadence:
+    return ReportCadence(
+        daily_digest=_daily_digest(value("dailyDigest"), slack_enabled, team_dimension),
+        digest_min_share=_percent_at_most("digestMinShare", value("digestMinShare"), DIGEST_PERCENT_MAX),
+        digest_min_amount=_decimal_at_least_zero("digestMinAmount", value("digestMinAmount")),
+        month_close_report=_bool("monthCloseReport", value("monthCloseReport")),
+        budget_adjust_threshold=_percent_at_most(
+            "budgetAdjustThreshold", value("budgetAdjustThreshold"), DIGEST_PERCENT_MAX
+        ),
+    )
+
+
+def _percent_at_most(key: str, raw: Any, high: Decimal) -> str:
+    problem = f"must be a percentage from 0 to {high}, e.g. 20"
+    number = _decimal(key, raw, problem)
+    if not 0 <= number <= high:
+        raise ConfigError(key, raw, problem)
+    return str(number)
+
+
+def _daily_digest(raw: Any, slack_enabled: bool, team_dimension: str | None) -> tuple[str, ...]:
+    """false (off), true (every chat channel and, with team routing, every routed team) or a list of
+    destinations: default, teams, slack, team:* or team:<name>."""
+    key = "dailyDigest"
+    if isinstance(raw, bool) or (isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE):
+        if not _bool(key, raw):
+            return ()
+        return ("default", DIGEST_EVERY_TEAM) if team_dimension is not None else ("default",)
+    problem = "must be true, false or a list of default, teams, slack, team:* and team:<name>"
+    destinations = []
+    for item in _string_list(key, raw):
+        if not isinstance(item, str) or not (item in DIGEST_CHANNELS or (item.startswith("team:") and item[5:])):
+            raise ConfigError(key, raw, f"holds {item!r}: {problem}")
+        if item == "slack" and not slack_enabled:
+            raise ConfigError(key, raw, "names slack, but slackEnabled is false")
+        if item.startswith("team:") and team_dimension is None:
+            raise ConfigError(key, raw, f"names {item!r}, but team routing is off (teamDimension)")
+        destinations.append(item)
+    return _unique(destinations)

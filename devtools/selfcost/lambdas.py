@@ -78,7 +78,7 @@ class Lambdas:
         from finops_guard.billing import runtime as billing_runtime
         from finops_guard.core import runtime as core_runtime
         from finops_guard.core.adapters import secrets
-        from finops_guard.costs import runtime
+        from finops_guard.costs import cadence_runtime, runtime
 
         from devtools.lambda_runner import load_handler
 
@@ -88,7 +88,8 @@ class Lambdas:
         self.meter = meter
         self.chat_bytes = chat_bytes
         self.month_start = month_start
-        self.runtimes = (core_runtime, runtime, billing_runtime)  # every cached client and setting
+        # every cached client and setting
+        self.runtimes = (core_runtime, runtime, billing_runtime, cadence_runtime)
         self.secrets = secrets
         self.records: list[Invocation] = []
         self._saved: dict[str, dict[str, dict[Any, Any]]] = {}

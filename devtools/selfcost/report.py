@@ -73,7 +73,8 @@ ASSUMPTIONS = (
     "custom metrics are prorated by the hour they are sent in, one per namespace + name + dimensions (the stage-level"
     " ChatDeliveryFailures once, whoever sends it); free tiers are account-wide, so the targets are judged on list"
     " prices",
-    "each chargeback CSV is downloaded once through its card's pre-signed link (one S3 GET); scenario B's two teams"
+    "each chargeback CSV is downloaded once through its card's pre-signed link (one S3 GET), in D the month-close"
+    " HTML and CSV too; in D AWS finalises last month's invoice on the 4th; scenario B's two teams"
     " are routed by their Team tag alone (no accounts), their webhook URLs in the one team webhooks secret",
     "a failed asynchronous event is retried as its EventInvokeConfig says, then sent to the core's failure queue"
     " (one SQS request)",
@@ -146,6 +147,22 @@ def _variant_lines(figures: Mapping[str, Any]) -> list[str]:
         out += ["    " + line.strip() for line in _scenario_details(savings)[2:3]]
     elif facts.get("skipped"):
         out.append(f"  C (A + savings recommendations, {facts.get('context')}) not measured: {facts['skipped']}")
+    cadence, reports = scenarios.get("D"), figures.get("reports", {})
+    if cadence is not None:
+        posted = reports.get("posted", {})
+        digests = posted.get("digests", {})
+        out += [
+            f"  D = A + the daily digest and the month-close report (opt-in: {', '.join(reports.get('context', {}))}"
+            f" on; no function, schedule or alarm of their own, so no fixed charge): usage"
+            f" {usd(Decimal(cadence['usd']))}, {usd(Decimal(cadence['usd']) - Decimal(a['usd']))} more than A: "
+            + ", ".join(bill_changes(a, cadence)),
+            f"    digests: {digests.get('posted', 0)} days posted, {digests.get('quiet', 0)} quiet (the guard's own"
+            " requests, none more); month-close: "
+            + "; ".join(posted.get("month_close", []))
+            + " (the synthetic days mark only their last day estimated, so the guard's pages call October"
+            " final from the 2nd and one history request a day disagrees until the 4th; Cost Explorer's"
+            " real pages keep the month estimated, and those days cost nothing), then nothing more",
+        ]
     return out
 
 

@@ -25,13 +25,15 @@ from devtools.selfcost.scenarios_billing import is_billing_table, run_idle_billi
 from devtools.selfcost.scenarios_costs import (
     NO_ATTRIBUTION,
     NO_ATTRIBUTION_LABEL,
-    OPT_IN_CONTEXT,
+    REPORTS_CONTEXT,
     ROUTED_TEAMS,
+    SAVINGS_CONTEXT,
     SAVINGS_FUNCTION,
     CostAnswers,
     clear_report_state,
     facts_of,
     opted_in_templates,
+    report_overrides,
     run_reports,
     run_savings,
     with_savings_refresh,
@@ -91,6 +93,23 @@ def _summary(records: Sequence[Invocation]) -> dict[str, Any]:
         "calls": {k: str(Decimal(v).quantize(Decimal("0.1"))) for k, v in sorted(calls.items())},
         "errors": errors[:5],
     }
+
+
+def _cadence_posts(records: Sequence[Invocation]) -> dict[str, Any]:
+    """What scenario D's reports did: digests posted and quiet days, month-close actions, by day."""
+    digests = {"posted": 0, "quiet": 0}
+    closes: list[str] = []
+    for record in records:
+        answer = record.result if isinstance(record.result, dict) else {}
+        digest = answer.get("digest")
+        if digest:
+            digests["posted" if digest["posted"] else "quiet"] += 1
+        close = answer.get("month_close")
+        quiet_actions = ("waiting for the chargeback", "no month closing", "final report already posted")
+        if close and not close["action"].startswith(quiet_actions):
+            n = close["cost_explorer_requests"]
+            closes.append(f"{record.at:%d %b}: {close['action']} ({n} request{'s' if n != 1 else ''})")
+    return {"digests": digests, "month_close": closes}
 
 
 def judge(fixed: Mapping[str, Mapping[str, Any]], scenarios: Mapping[str, Mapping[str, Any]],
@@ -196,6 +215,12 @@ def measure(scale: Scale = FULL) -> dict[str, Any]:
             savings_storage = table_storage(aws)
             t3 = time.perf_counter()
             clear_report_state(sim)
+            cadence_env = report_overrides(deployment, opted_in, env)
+            cadence: list[Invocation] = []
+            if cadence_env:
+                cadence = run_reports(sim, answers, function_overrides=cadence_env)
+                clear_report_state(sim)
+            t35 = time.perf_counter()
             deployment.route_teams(ROUTED_TEAMS, month_start - timedelta(days=1))
             team_posts_before = sum(1 for r in chat.received if r.path.startswith("/teams/"))
             routed = run_reports(sim, answers)
@@ -213,7 +238,7 @@ def measure(scale: Scale = FULL) -> dict[str, Any]:
         fake.stop()
         chat.stop()
         aws.stop()
-    savings_facts: dict[str, Any] = {"context": {k: v for k, v in OPT_IN_CONTEXT.items() if k != "dashboard"}}
+    savings_facts: dict[str, Any] = {"context": dict(SAVINGS_CONTEXT)}
     if opted_in is None or savings_schedule is None:
         savings_facts["skipped"] = not_synthesized or f"that template has no {SAVINGS_FUNCTION} schedule"
     else:
@@ -242,6 +267,7 @@ def measure(scale: Scale = FULL) -> dict[str, Any]:
     for label, records, sizes in (("A", reports, costs_sizes),
                                   (NO_ATTRIBUTION_LABEL, bare, costs_sizes),
                                   *([("C", weekly_less + savings, c_sizes)] if savings else []),
+                                  *([("D", cadence, costs_sizes)] if cadence else []),
                                   ("billing-idle", idle, idle_sizes),
                                   ("B", routed + billing, b_sizes)):  # fmt: skip
         counts = usage_counts(records, storage_counts(sizes, facts.pitr_tables))
@@ -264,16 +290,19 @@ def measure(scale: Scale = FULL) -> dict[str, Any]:
         "attribution": {"dimensions": env["weekly-report"].get("FINOPSGUARD_ATTRIBUTION_DIMENSIONS", ""),
                         "routed_teams": list(ROUTED_TEAMS), "team_cards_posted": team_posts},
         "savings": savings_facts,
+        "reports": {"context": dict(REPORTS_CONTEXT), "env": {f: sorted(e) for f, e in cadence_env.items()},
+                    "posted": _cadence_posts(cadence)},
         "harness_problems": answers.problems,
         # Every scenario ran, priced every request, the harness answered every Cost Explorer request, and
         # every stack's fixed charges were counted.
-        "correct": not answers.problems and bool(savings) and set(stacks) == set(PRODUCTS)
+        "correct": not answers.problems and bool(savings) and bool(cadence) and set(stacks) == set(PRODUCTS)
                    and all(s["usd"] != "0" and not s["unpriced"] for s in scenarios.values()),
         "smoke": scale != FULL,
         "stripe": {k: v for k, v in stripe_figures.items() if k != "storage"},
         "seconds": {"synth": round(synth_s, 1), "scenario_a": round(t1 - t0, 1),
                     "a_without_attribution": round(t2 - t1, 1), "scenario_c": round(t3 - t2, 1),
-                    "scenario_b": round(t4 - t3, 1), "total": round(time.perf_counter() - started, 1)},
+                    "scenario_d": round(t35 - t3, 1),
+                    "scenario_b": round(t4 - t35, 1), "total": round(time.perf_counter() - started, 1)},
         "executed_invocations": len(lambdas.records),
     }  # fmt: skip
 

@@ -1,6 +1,6 @@
-"""The cost product's month (scenario A, and C with the opt-in savings): weekly reports with
-attribution, the daily budget guard, the monthly chargeback and anomaly alerts at their scheduled
-times, Cost Explorer answered from the synthetic organisation."""
+"""The cost product's month (scenario A, C with the opt-in savings, D with the opt-in daily digest and
+month-close report): weekly reports with attribution, the daily budget guard, the monthly chargeback
+and anomaly alerts at their scheduled times, Cost Explorer answered from the synthetic organisation."""
 
 from __future__ import annotations
 
@@ -100,6 +100,12 @@ class CostAnswers:
         if pages:
             self.aws.seed_cost_and_usage(pages)
 
+    def forget(self) -> None:
+        """Cost Explorer's answers changed (a month finalised): forget every answer moto remembers, and
+        that anything was seeded, so each request is answered afresh from here on."""
+        self.aws.forget_cost_and_usage()
+        self.seeded.clear()
+
     def check(self, run: str) -> None:
         queue = self.queued()
         if queue:
@@ -171,11 +177,47 @@ NO_ATTRIBUTION_LABEL = "A-no-attribution"
 ROUTED_TEAMS = ("platform", "data")  # scenario B: two of the synthetic org's Team tag values get a channel
 
 
+FINAL_DAY = 4  # scenario D: AWS finalises last month's invoice on the 4th (usually within the first days)
+
+
+def month_close_answers(at: datetime, budgets: Sequence[Any], env: Mapping[str, str], *, reused: bool) -> list[Answer]:
+    """The month-close's requests for last month, in its order: the 13-month history, the budgets as of
+    the month's last day, and (when nothing is reused from the chargeback) one per dimension. Once the
+    month is final (`at` on FINAL_DAY or later), nothing is marked estimated."""
+    from finops_guard.costs.budget_costs import plan_queries
+    from finops_guard.costs.chargeback import Month, chargeback_request
+    from finops_guard.costs.month_close import add_months, history_request, last_day
+
+    month = add_months(Month(at.year, at.month), -1)
+    requests = [history_request(month, at.date())]
+    requests += [q.request() for q in plan_queries(budgets, last_day(month))]
+    if not reused:
+        requests += [chargeback_request(d, month) for d in attribution_dimensions(env)]
+    final = at.day >= FINAL_DAY
+    return [(r, partial(_final_pages, r) if final else _synthetic(r)[1]) for r in requests]
+
+
+def _final_pages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    from finops_guard.costs.mock_data import synthetic_query_pages
+
+    pages = synthetic_query_pages(request, accounts=_one_account())
+    for page in pages:
+        for result in page["ResultsByTime"]:
+            result["Estimated"] = False
+    return pages
+
+
 def run_reports(
-    sim: Simulation, answers: CostAnswers, *, overrides: Mapping[str, str] | None = None, chargeback: bool = True
+    sim: Simulation,
+    answers: CostAnswers,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    chargeback: bool = True,
+    function_overrides: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Invocation]:
     """Weekly reports, the daily budget guard, the monthly chargeback (the 1st, last month) and
-    anomaly alerts, at their scheduled times. `overrides`: environment changes for all of them."""
+    anomaly alerts, at their scheduled times. `overrides`: environment changes for all of them;
+    `function_overrides`: for one function each (scenario D's digest and month-close settings)."""
     from finops_guard.costs.adapters.budget_store import BudgetTable
     from finops_guard.costs.budget_costs import plan_queries
     from finops_guard.costs.budgets import parse_budgets
@@ -201,19 +243,30 @@ def run_reports(
         if sim.within(seen):
             jobs.append((seen, "anomaly-alerts", None, (anomaly, impact)))
     anomaly_topic_encrypted = any(t.encrypted for name, t in sim.facts.topics.items() if "anomal" in name)
+    finalised = False
     for at, function, schedule, detail in sorted(jobs, key=lambda job: job[0]):
-        env = {**sim.lambdas.environments[function], **(overrides or {})}
+        run_overrides = {**(overrides or {}), **(function_overrides or {}).get(function, {})}
+        env = {**sim.lambdas.environments[function], **run_overrides}
+        month_close = env.get("FINOPSGUARD_MONTH_CLOSE_REPORT") == "true"
         extra = {"scheduler.invocation": Decimal(1)}
         if function == "weekly-report":
             answers.seed(weekly_answers(at, attribution_dimensions(env)))
         elif function == "budget-guard":
+            if month_close and at.day >= FINAL_DAY and not finalised:  # the same requests now answer final
+                answers.forget()
+                finalised = True
             answers.seed(_synthetic(q.request()) for q in plan_queries(budgets, at.date() - timedelta(days=1)))
+            if month_close and at.day > 1:  # the daily look at last month: what it may ask, in its order
+                answers.seed(month_close_answers(at, budgets, env, reused=False))
         elif function == "chargeback":
             dimensions = attribution_dimensions(env)
             answers.seed(chargeback_answers(at, dimensions, env["FINOPSGUARD_TIMEZONE"]))
-            extra["s3.get"] = Decimal(len(dimensions))  # assumption: each CSV is downloaded once through its link
+            if month_close:
+                answers.seed(month_close_answers(at, budgets, env, reused=True))
+                extra["s3.get"] = Decimal(2)  # assumption: the month-close HTML and CSV opened once each
+            extra["s3.get"] = extra.get("s3.get", Decimal(0)) + len(dimensions)  # each CSV downloaded once
         if schedule is not None:
-            sim.lambdas.invoke_async(function, scheduled_event(schedule, at), at=at, extra=extra, env=overrides)
+            sim.lambdas.invoke_async(function, scheduled_event(schedule, at), at=at, extra=extra, env=run_overrides)
             answers.check(f"{function} {_iso(at)}")
             continue
         anomaly, impact = detail
@@ -247,7 +300,10 @@ def clear_report_state(sim: Simulation) -> None:
 SAVINGS_FUNCTION = "savings-refresh"
 SAVINGS_CONTEXT = {"savingsRecommendations": True, "savingsPlansKpi": True}  # both opt-in, off by default
 # The second synthesis also turns the opt-in dashboards on: they change no function, and so price.
-OPT_IN_CONTEXT = {**SAVINGS_CONTEXT, "dashboard": True}
+# Scenario D: the daily digest (every chat channel; no team is routed in A) and the month-close report.
+REPORTS_CONTEXT = {"dailyDigest": True, "monthCloseReport": True}  # both opt-in, off by default
+REPORT_FUNCTIONS = ("budget-guard", "chargeback")
+OPT_IN_CONTEXT = {**SAVINGS_CONTEXT, **REPORTS_CONTEXT, "dashboard": True}
 # Cost Explorer's Savings Plans answers (moto has none): 62 % of eligible spend covered, 97 % used.
 SAVINGS_PLANS_ANSWERS: dict[str, dict[str, Any]] = {
     "GetSavingsPlansCoverage": {"SavingsPlansCoverages": [{
@@ -272,6 +328,21 @@ def opted_in_templates() -> tuple[dict[str, dict[str, Any]] | None, str]:
 def facts_of(templates: Mapping[str, Mapping[str, Any]] | None) -> TemplateFacts | None:
     """What the simulation runs: the stacks' templates merged."""
     return None if templates is None else TemplateFacts.from_template(merge_templates(templates))
+
+
+def report_overrides(
+    deployment: Any, opted_in: TemplateFacts | None, environments: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Scenario D's environment changes per function: what the opted-in template sets on the budget guard
+    and the chargeback for the reports, without what it sets for the other opt-ins (savings, dashboards)."""
+    if opted_in is None:
+        return {}
+    others = ("FINOPSGUARD_KPI_METRICS", "FINOPSGUARD_RECOMMENDATIONS_TABLE")
+    out = {}
+    for function in REPORT_FUNCTIONS:
+        opted = deployment.environment_of(opted_in.functions[function])
+        out[function] = {k: v for k, v in opted.items() if environments[function].get(k) != v and k not in others}
+    return out
 
 
 def with_savings_refresh(

@@ -3,6 +3,10 @@ per team / cost center as CSVs in the export bucket, announced in chat with shor
 
 `{"month": "2026-10"}` runs a given month on demand (as `finops-guard chargeback run` does).
 Rules (untagged cost, rounding): finops_guard/costs/chargeback.py.
+
+With the month-close report on, the same run then posts the month's close (provisional while Cost
+Explorer still estimates it), reusing this run's requests for the untagged share
+(finops_guard/costs/cadence_runtime.py, month_close_run.py).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from finops_guard.core.delivery import DeliveryFailed
 from finops_guard.core.service_levels import count_chat_delivery_failures, kpi_metrics_on
-from finops_guard.costs import runtime
+from finops_guard.costs import cadence_runtime, runtime
 from finops_guard.costs.chargeback import Month, month_before
 from finops_guard.costs.monthly_chargeback import run_chargeback
 
 if TYPE_CHECKING:  # a type only: Powertools' typing module is not loaded at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from finops_guard.costs.month_close_run import MonthCloseOutcome
 
 logger = Logger()
 metrics = Metrics()
@@ -33,7 +38,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = runtime.scheduled_time(event)
     requested = (event or {}).get("month")
     month = Month.parse(requested) if isinstance(requested, str) else month_before(now, settings.timezone)
-    costs = runtime.cost_source(settings)
+    cadence = cadence_runtime.cadence_settings()
+    costs = cadence_runtime.chargeback_source(runtime.cost_source(settings), cadence)
     try:
         outcome = run_chargeback(
             settings,
@@ -54,6 +60,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if kpi_metrics_on():
             metrics.add_metric("CostExplorerRequests", MetricUnit.Count, costs.requests)
     _count_not_configured(outcome.delivery.not_configured)
+    close = cadence_runtime.after_chargeback(
+        costs, month, now=now, config=settings, cadence=cadence, remaining_ms=context.get_remaining_time_in_millis()
+    )
     logger.info(
         "chargeback published",
         extra={
@@ -73,6 +82,30 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "skipped": outcome.delivery.skipped,
         "not_configured": [message_id for message_id, _ in outcome.delivery.not_configured],
         "cost_explorer_requests": outcome.cost_requests,
+        **_month_close(close),
+    }
+
+
+def _month_close(close: MonthCloseOutcome | None) -> dict[str, Any]:
+    """The month-close's part of the answer (when it is on); undelivered cards fail the run."""
+    if close is None:
+        return {}
+    logger.info(
+        "month-close checked",
+        extra={"month": close.month, "action": close.action, "cost_explorer_requests": close.cost_requests},
+    )
+    _count_not_configured(close.delivery.not_configured)
+    if close.delivery.failed:
+        metrics.add_metric("ChatDeliveryFailures", MetricUnit.Count, len(close.delivery.failed))
+        count_chat_delivery_failures(len(close.delivery.failed))
+        raise DeliveryFailed(close.delivery.failed, close.delivery.not_configured)
+    return {
+        "month_close": {
+            "month": close.month,
+            "action": close.action,
+            "delivered": close.delivery.delivered,
+            "cost_explorer_requests": close.cost_requests,
+        }
     }
 
 

@@ -22,6 +22,7 @@ from infra.costs.budgets import Budgets
 from infra.costs.cost_reports import CostReports
 from infra.costs.monitoring import CostsMonitoring
 from infra.costs.payer_reads import allow_payer_anomaly_events, reads_payer_costs
+from infra.costs.report_cadence import add_report_cadence
 from infra.costs.savings import Savings
 
 
@@ -104,6 +105,9 @@ class CostsStack(Stack):
             # default bus, where the anomaly rule sends them to the inbox.
             self.payer_anomaly_events = allow_payer_anomaly_events(self.anomalies, config)
         self.savings = self._add_savings(layers, paging)
+        add_report_cadence(
+            config, budgets=self.budgets, attribution=self.attribution, anomalies=self.anomalies, savings=self.savings
+        )
         self.monitoring = CostsMonitoring(
             self,
             "CostsMonitoring",

@@ -50,6 +50,7 @@ class BudgetStatus:
     error: str | None = None
     account_names: Mapping[str, str] = field(default_factory=dict)  # id -> name, as Cost Explorer named them
     metric: CostMetric = DEFAULT_METRIC  # the cost metric of every amount (the alert card names it)
+    day_spend: Decimal = Decimal(0)  # spend inside the scope on the period's `as_of` day (the daily digest)
 
     @property
     def actual(self) -> Decimal:
@@ -95,6 +96,7 @@ def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL)
         error=error,
         account_names=costs.account_names,
         metric=costs.metric,
+        day_spend=costs.daily.get(as_of, Decimal(0)),
     )
 
 
