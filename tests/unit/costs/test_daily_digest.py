@@ -170,12 +170,13 @@ def status_of(amount: str, daily: dict[date, D], as_of: date = DAY):
 
 
 def test_a_budget_whose_runway_fell_below_its_period_on_the_day_is_listed_once():
-    # 100 a day for 14 days, 400 on the 15th: 1,800 of 3,200 spent. Runway at the day's burn (120/day):
-    # 11.7 days, 15 left: short. The day before: 1,400 in 14 days, 1,800 left at 100/day = 18 > 16.
+    # 100 a day for 14 days, 400 on the 15th: 1,800 of 3,200 spent. The forecast reads the 15th as a step up
+    # and spends the 1,400 left in 5 days, with 15 left: short. The day before: 1,800 left at its forecast
+    # of 100 a day = 18 days > 16: not short then.
     daily = {date(2026, 11, d): D(100) for d in range(1, 15)} | {DAY: D(400)}
     drop = runway_fell(status_of("3200", daily))
     assert drop is not None and drop.remaining_days == 15
-    assert drop.runs_out_on == date(2026, 11, 26)
+    assert drop.runs_out_on == date(2026, 11, 20)
     # The next day at the same pace: it was already short the day before, so it is not listed again.
     later = daily | {DAY + timedelta(days=1): D(120)}
     assert runway_fell(status_of("3200", later, DAY + timedelta(days=1))) is None

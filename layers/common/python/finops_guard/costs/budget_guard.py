@@ -51,6 +51,7 @@ class BudgetStatus:
     account_names: Mapping[str, str] = field(default_factory=dict)  # id -> name, as Cost Explorer named them
     metric: CostMetric = DEFAULT_METRIC  # the cost metric of every amount (the alert card names it)
     day_spend: Decimal = Decimal(0)  # spend inside the scope on the period's `as_of` day (the daily digest)
+    runway_days_before: Decimal | None = None  # the runway as it stood the day before (the daily digest)
 
     @property
     def actual(self) -> Decimal:
@@ -97,6 +98,11 @@ def evaluate(costs: BudgetCosts, as_of: date, *, level: Decimal = DEFAULT_LEVEL)
         account_names=costs.account_names,
         metric=costs.metric,
         day_spend=costs.daily.get(as_of, Decimal(0)),
+        runway_days_before=(
+            runway(costs.daily, as_of - timedelta(days=1), budget.amount - actual + costs.daily.get(as_of, Decimal(0)))
+            if period.elapsed_days > 1
+            else None
+        ),
     )
 
 

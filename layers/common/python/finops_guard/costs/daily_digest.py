@@ -38,7 +38,6 @@ from finops_guard.core.money import ZERO
 from finops_guard.core.periods import WEEK_DAYS, DateRange
 from finops_guard.costs.budget_guard import BudgetStatus
 from finops_guard.costs.budgets import LINKED_ACCOUNT, SERVICE, Dimension
-from finops_guard.costs.forecast import runway_days
 from finops_guard.costs.guard_tap import GuardSpend
 from finops_guard.costs.kpis import ratio
 from finops_guard.costs.teams import Routing, TeamRoute, message_suffix
@@ -135,17 +134,13 @@ def runway_fell(status: BudgetStatus) -> RunwayDrop | None:
     a new period that starts short counts as fallen."""
     if status.error:
         return None
-    period, forecast = status.period, status.forecast
+    period = status.period
     runway = status.runway_days
     if not _short_of_period(runway, period.remaining_days):
         return None
     assert runway is not None
-    elapsed_before = period.elapsed_days - 1
-    if elapsed_before > 0:
-        actual_before = forecast.actual - status.day_spend
-        burn_before = actual_before / elapsed_before
-        before = runway_days(status.budget.amount, actual_before, burn_before)
-        if _short_of_period(before, period.remaining_days + 1):
+    if period.elapsed_days > 1:  # the runway of the day before, on the same model (budget_guard.evaluate)
+        if _short_of_period(status.runway_days_before, period.remaining_days + 1):
             return None
     return RunwayDrop(status, runway, period.remaining_days)
 
