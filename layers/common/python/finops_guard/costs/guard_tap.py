@@ -44,6 +44,27 @@ class CostQuerySource(Protocol):
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
+class WrappedSource:
+    """A cost source in front of another: `source` is the wrapped one, and the request count is its
+    count (each page it asks for is a billed request), whoever wraps whom."""
+
+    def __init__(self, source: CostQuerySource) -> None:
+        self._source = source
+
+    @property
+    def source(self) -> CostQuerySource:
+        """The wrapped source: what asks Cost Explorer directly, past the tap."""
+        return self._source
+
+    @property
+    def requests(self) -> int:
+        return self._source.requests
+
+    @requests.setter
+    def requests(self, value: int) -> None:
+        self._source.requests = value
+
+
 @dataclass
 class TeamSpend:
     """One digest team's daily spend (from a request grouped by the team dimension) and, by the other
@@ -75,7 +96,7 @@ class GuardSpend:
         return not any(first <= day <= last for day in self.estimated_days)
 
 
-class GuardTap:
+class GuardTap(WrappedSource):
     """A cost source that is its wrapped source, and remembers what the digest reads from the pages.
 
     `keep_from`: the first day whose per-value spend is kept (the digest's 7-day baseline). `team`:
@@ -91,7 +112,7 @@ class GuardTap:
         teams: Collection[str] = (),
         metric: CostMetric = DEFAULT_METRIC,
     ) -> None:
-        self._source = source
+        super().__init__(source)
         self._metric = metric
         self._whole_filter: str | None = None  # the basis of the first whole request: its filter, as JSON
         self._keep_from = keep_from
@@ -101,19 +122,6 @@ class GuardTap:
         self._team_request: str | None = None
         self._dimension_requests: dict[Dimension, str] = {}
         self.spend = GuardSpend()
-
-    @property
-    def source(self) -> CostQuerySource:
-        """The wrapped source: what asks Cost Explorer directly, past the tap."""
-        return self._source
-
-    @property
-    def requests(self) -> int:
-        return self._source.requests
-
-    @requests.setter
-    def requests(self, value: int) -> None:
-        self._source.requests = value
 
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         plan = self._plan(request)
@@ -211,27 +219,14 @@ class _Plan:
     record_type: int | None = None  # the RECORD_TYPE key's index, when the request is grouped by it
 
 
-class RecordingSource:
+class RecordingSource(WrappedSource):
     """A cost source that keeps every page it passes on, by request, so a later step can read the same
     answer without asking again (the month-close reusing the chargeback's requests). For small answers
     only: MONTHLY requests of one month."""
 
     def __init__(self, source: CostQuerySource) -> None:
-        self._source = source
+        super().__init__(source)
         self._pages: dict[str, list[dict[str, Any]]] = {}
-
-    @property
-    def source(self) -> CostQuerySource:
-        """The wrapped source: what asks Cost Explorer directly, past the tap."""
-        return self._source
-
-    @property
-    def requests(self) -> int:
-        return self._source.requests
-
-    @requests.setter
-    def requests(self, value: int) -> None:
-        self._source.requests = value
 
     def query(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         kept = self._pages.setdefault(json.dumps(request, sort_keys=True, default=str), [])
